@@ -1,0 +1,158 @@
+"""Generation settings: explicit, validated fields rather than provider kwargs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..errors import ValidationError
+from .enums import BatchMode, ProviderId
+
+__all__ = ["InferenceParams"]
+
+
+def _provider(value: ProviderId | str | None) -> ProviderId | str | None:
+    if value is None:
+        return None
+    try:
+        return ProviderId(value)
+    except ValueError:
+        # A third-party provider: its plugin's name, kept as a plain string.
+        return str(value)
+
+
+def _range(lo: float | None, hi: float | None, *, integer: bool = False):  # type: ignore[no-untyped-def]
+    def check(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        kind = int if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kind) or (
+            isinstance(value, float) and math.isnan(value)
+        ):
+            raise ValidationError(
+                f"expected {'an integer' if integer else 'a number'}, got {value!r}",
+                field=attribute.name,
+            )
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            if hi is None:
+                expected = f">= {lo}"
+            elif lo is None:
+                expected = f"<= {hi}"
+            else:
+                expected = f"between {lo} and {hi}"
+            raise ValidationError(f"must be {expected}, got {value!r}", field=attribute.name)
+
+    return check
+
+
+def _system_prompt(value: str | list[str] | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    return tuple(value)
+
+
+def _check_system_prompt(inst: object, attribute: object, value: object) -> None:
+    if isinstance(value, tuple) and not all(isinstance(p, str) for p in value):
+        raise ValidationError("must be a string or a list of strings", field="system_prompt")
+
+
+def _stops(value: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _check_stops(inst: object, attribute: object, value: tuple[str, ...] | None) -> None:
+    if value is None:
+        return
+    for i, s in enumerate(value):
+        if not isinstance(s, str) or not s:
+            raise ValidationError(
+                f"stop sequences must be non-empty strings, got {s!r}", field=f"stop_sequences[{i}]"
+            )
+
+
+def _mode(value: BatchMode | str) -> BatchMode:
+    try:
+        return BatchMode(value)
+    except ValueError:
+        raise ValidationError(
+            f"mode must be one of {[m.value for m in BatchMode]}, got {value!r}", field="mode"
+        ) from None
+
+
+def _kwargs(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen(kw_only=True)
+class InferenceParams:
+    """Which provider and model a batch runs on, and how it generates.
+
+    Every field is optional so that a request can override only some of its batch's settings;
+    ``InputBatch.with_params`` requires ``provider_id`` and ``model_id``. Ranges are checked here;
+    whether a provider supports a field (``top_k`` on OpenAI, say) is checked against the provider
+    before anything is sent. ``provider_kwargs`` pass through untouched into the provider's request
+    body (tools, response formats, thinking budgets...).
+    """
+
+    provider_id: ProviderId | str | None = attrs.field(default=None, converter=_provider)
+    model_id: str | None = None
+    mode: BatchMode = attrs.field(default=BatchMode.CHAT, converter=_mode)
+    system_prompt: str | tuple[str, ...] | None = attrs.field(
+        default=None, converter=_system_prompt, validator=_check_system_prompt
+    )
+    max_output_tokens: int | None = attrs.field(default=None, validator=_range(1, None, integer=True))
+    temperature: float | None = attrs.field(default=None, validator=_range(0, 2))
+    top_p: float | None = attrs.field(default=None, validator=_range(0, 1))
+    top_k: int | None = attrs.field(default=None, validator=_range(1, None, integer=True))
+    stop_sequences: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_stops, validator=_check_stops
+    )
+    presence_penalty: float | None = attrs.field(default=None, validator=_range(-2, 2))
+    frequency_penalty: float | None = attrs.field(default=None, validator=_range(-2, 2))
+    seed: int | None = attrs.field(default=None, validator=_range(None, None, integer=True))
+    embedding_dimensions: int | None = attrs.field(
+        default=None, validator=_range(1, None, integer=True)
+    )
+    provider_kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_kwargs)
+
+    #: The generation fields a provider may or may not support (everything but identity and mode).
+    GENERATION_FIELDS = (
+        "system_prompt",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "embedding_dimensions",
+    )
+
+    def merged(self, override: "InferenceParams | None") -> "InferenceParams":
+        """These params with every field ``override`` sets (not None) taken from ``override``.
+
+        ``provider_kwargs`` are merged key by key, the override winning. ``mode`` is the batch's:
+        a request cannot change the endpoint its batch runs on.
+        """
+        if override is None:
+            return self
+        changes: dict[str, Any] = {}
+        for name in ("provider_id", "model_id", *self.GENERATION_FIELDS):
+            value = getattr(override, name)
+            if value is not None:
+                changes[name] = value
+        if override.provider_kwargs:
+            changes["provider_kwargs"] = {**self.provider_kwargs, **override.provider_kwargs}
+        return attrs.evolve(self, **changes) if changes else self
+
+    def set_fields(self) -> list[str]:
+        """Names of the generation fields that are set (not None)."""
+        return [n for n in self.GENERATION_FIELDS if getattr(self, n) is not None]

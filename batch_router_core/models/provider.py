@@ -1,0 +1,155 @@
+"""What a provider declares about itself, and the objects that travel between hooks."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .enums import BatchMode, BatchStatus
+
+__all__ = [
+    "BatchHandle",
+    "Capabilities",
+    "PreparedBatch",
+    "PreparedPayloads",
+    "ProviderInfo",
+    "ProviderLimits",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ProviderLimits:
+    """Per-job limits. None means "no limit known"."""
+
+    max_requests: int | None = None
+    max_bytes: int | None = None
+    max_request_bytes: int | None = None
+    one_model_per_batch: bool = True
+    custom_id_max_length: int | None = None
+    custom_id_pattern: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Capabilities:
+    """What a provider can do and take. Core validates requests against these before any call.
+
+    ``content`` maps a batch mode to the content part types it accepts (``text``, ``image``,
+    ``image_url``, ``audio``, ``document``, ``document_url``); ``unsupported_params`` names
+    ``InferenceParams`` fields the provider refuses; ``required_params`` those it needs.
+    """
+
+    cancel: bool = True
+    list_jobs: bool = False
+    delete: bool = False
+    alternating_roles: bool = False
+    first_role_user: bool = False
+    content: Mapping[str, tuple[str, ...]] = attrs.field(
+        factory=lambda: {"chat": ("text",)},
+        converter=lambda m: {str(k): tuple(v) for k, v in dict(m).items()},
+    )
+    unsupported_params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    required_params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    max_stop_sequences: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProviderInfo:
+    """Everything a provider declares: name, modes, models, limits, capabilities, status mapping.
+
+    Plugins build this from the YAML defaults they ship; the registry applies the user's
+    ``batch-router.yaml`` overrides on top, so what callers see is the effective configuration.
+    """
+
+    name: str
+    display_name: str = ""
+    modes: tuple[BatchMode, ...] = attrs.field(
+        default=(BatchMode.CHAT,), converter=lambda v: tuple(BatchMode(m) for m in v)
+    )
+    models: tuple[str, ...] = attrs.field(default=("*",), converter=tuple)
+    limits: ProviderLimits = attrs.field(factory=ProviderLimits)
+    capabilities: Capabilities = attrs.field(factory=Capabilities)
+    status_map: Mapping[str, BatchStatus] = attrs.field(
+        factory=dict, converter=lambda m: {str(k): BatchStatus(v) for k, v in dict(m).items()}
+    )
+    idempotent_submit: bool = False
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    _model_re: re.Pattern[str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def supports_model(self, model: str) -> bool:
+        """True when ``model`` matches one of the provider's model patterns (shell-style globs)."""
+        rx = self._model_re
+        if rx is None:
+            rx = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.models) or "(?!)")
+            object.__setattr__(self, "_model_re", rx)
+        return rx.match(model) is not None
+
+    def supports_mode(self, mode: BatchMode) -> bool:
+        """True when the provider runs batches of this mode."""
+        return mode in self.modes
+
+
+@attrs.frozen(kw_only=True)
+class PreparedPayloads:
+    """What ``prepare_payloads`` returns: provider-native lines, produced lazily.
+
+    ``lines`` yields one JSON document (bytes, no trailing newline) per request, in input order;
+    core writes them to the generated input file as they come, so a large batch is never held in
+    memory twice. ``metadata`` is plugin-private data that ``submit`` needs (e.g. the endpoint).
+    """
+
+    provider: str
+    model: str
+    mode: BatchMode
+    lines: Iterable[bytes]
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+
+
+@attrs.frozen(kw_only=True)
+class PreparedBatch:
+    """A batch written to disk in the provider's format, ready for ``submit``.
+
+    ``local_id`` is batch-router's own collision-free id for the job; plugins tag the provider job
+    with it (metadata or display name) so it can be found again after a crash.
+    """
+
+    provider: str
+    local_id: str
+    model: str
+    mode: BatchMode
+    path: Path = attrs.field(converter=Path)
+    request_count: int
+    byte_size: int
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+
+    def iter_lines(self) -> Iterator[bytes]:
+        """Stream the provider-native lines back from the file (without newlines)."""
+        with self.path.open("rb") as fh:
+            for line in fh:
+                line = line.rstrip(b"\r\n")
+                if line:
+                    yield line
+
+
+@attrs.frozen(kw_only=True)
+class BatchHandle:
+    """A submitted provider job: enough to poll, fetch and cancel it, even from another process.
+
+    ``batch_id`` is the provider's id; ``local_id`` is batch-router's tag; ``data`` is what the plugin
+    needs besides (file ids, endpoint, result locations). All of it is JSON-serialisable and holds
+    no secrets, so handles can be stored in the ledger.
+    """
+
+    provider: str
+    batch_id: str
+    local_id: str
+    model: str
+    mode: BatchMode
+    request_count: int
+    submitted_at: datetime | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)

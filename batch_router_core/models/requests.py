@@ -1,0 +1,118 @@
+"""Requests and batches: what is sent, before any provider format is involved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from ..errors import ValidationError
+from .enums import BatchMode, ProviderId
+from .messages import InputMessage
+from .params import InferenceParams
+
+__all__ = ["InputBatch", "InputRequest"]
+
+
+def _check_custom_id(inst: object, attribute: object, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(
+            f"custom_id must be a non-empty string, got {value!r}", field="custom_id"
+        )
+
+
+def _check_messages(inst: "InputRequest", attribute: object, value: tuple[object, ...]) -> None:
+    for i, m in enumerate(value):
+        if not isinstance(m, InputMessage):
+            raise ValidationError(
+                f"expected an InputMessage, got {type(m).__name__}",
+                custom_id=inst.custom_id,
+                field=f"messages[{i}]",
+            )
+    if not value:
+        raise ValidationError(
+            "a request needs at least one message", custom_id=inst.custom_id, field="messages"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class InputRequest:
+    """One request: a ``custom_id`` unique within its batch, the conversation, optional overrides.
+
+    ``params``, when given, override the batch's settings field by field (for example a different
+    ``max_output_tokens`` for one long request). They cannot change the batch's provider or model.
+    """
+
+    custom_id: str = attrs.field(validator=_check_custom_id)
+    messages: tuple[InputMessage, ...] = attrs.field(converter=tuple, validator=_check_messages)
+    params: InferenceParams | None = None
+
+
+def _check_requests(inst: "InputBatch", attribute: object, value: tuple[object, ...]) -> None:
+    for i, r in enumerate(value):
+        if not isinstance(r, InputRequest):
+            raise ValidationError(
+                f"expected an InputRequest, got {type(r).__name__}", field=f"requests[{i}]"
+            )
+
+
+@attrs.frozen(kw_only=True)
+class InputBatch:
+    """A set of requests, optionally configured for one provider and model.
+
+    A batch without ``params`` is generic; :meth:`with_params` configures a copy for a provider,
+    so the same requests can run on several providers.
+    """
+
+    requests: tuple[InputRequest, ...] = attrs.field(converter=tuple, validator=_check_requests)
+    params: InferenceParams | None = None
+
+    def with_params(self, params: InferenceParams) -> "InputBatch":
+        """A copy of this batch configured with ``params`` (which must name provider and model)."""
+        missing = [n for n in ("provider_id", "model_id") if getattr(params, n) is None]
+        if missing:
+            raise ValidationError(
+                f"with_params needs {' and '.join(missing)} set", field=missing[0]
+            )
+        return attrs.evolve(self, params=params)
+
+    @classmethod
+    def of(cls, requests: Iterable[InputRequest], params: InferenceParams | None = None) -> "InputBatch":
+        """Build a batch from any iterable of requests."""
+        return cls(requests=tuple(requests), params=params)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+    @property
+    def provider(self) -> str:
+        """The provider this batch is configured for (raises if it is not configured)."""
+        return str(self.configured_params.provider_id)
+
+    @property
+    def model(self) -> str:
+        """The model this batch is configured for (raises if it is not configured)."""
+        return str(self.configured_params.model_id)
+
+    @property
+    def mode(self) -> BatchMode:
+        """The batch mode (chat unless params say otherwise)."""
+        return self.params.mode if self.params else BatchMode.CHAT
+
+    @property
+    def configured_params(self) -> InferenceParams:
+        """The batch's params, or a ValidationError if it was never configured with with_params."""
+        if self.params is None or self.params.provider_id is None or self.params.model_id is None:
+            raise ValidationError(
+                "this batch has no provider/model: call batch.with_params(InferenceParams("
+                "provider_id=..., model_id=...)) first",
+                field="params",
+            )
+        return self.params
+
+    def params_for(self, request: InputRequest) -> InferenceParams:
+        """The effective params of one request: the batch's, overridden by the request's own."""
+        return self.configured_params.merged(request.params)
+
+
+ProviderLike = ProviderId | str

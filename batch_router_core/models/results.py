@@ -1,0 +1,123 @@
+"""What comes back: per-request results, usage, request counts and status reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .enums import BatchStatus, ResultStatus
+
+__all__ = ["BatchStatusReport", "RequestCounts", "RequestError", "RequestResult", "UsageInfo"]
+
+
+@attrs.frozen(kw_only=True)
+class UsageInfo:
+    """Token usage of one request (or summed over a batch).
+
+    ``cached_tokens`` counts prompt tokens served from a cache (OpenAI ``cached_tokens``, Anthropic
+    ``cache_read_input_tokens``); ``cache_creation_tokens`` counts tokens written to a cache
+    (Anthropic); ``reasoning_tokens`` counts hidden reasoning output where reported.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def __add__(self, other: "UsageInfo") -> "UsageInfo":
+        def opt(a: int | None, b: int | None) -> int | None:
+            return None if a is None and b is None else (a or 0) + (b or 0)
+
+        return UsageInfo(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cached_tokens=opt(self.cached_tokens, other.cached_tokens),
+            cache_creation_tokens=opt(self.cache_creation_tokens, other.cache_creation_tokens),
+            reasoning_tokens=opt(self.reasoning_tokens, other.reasoning_tokens),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RequestError:
+    """Why one request did not succeed: the provider's own code, message and HTTP status."""
+
+    message: str
+    code: str | None = None
+    type: str | None = None
+    status_code: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RequestResult:
+    """The outcome of one request, the same shape whatever the provider.
+
+    Exactly one result is produced per submitted request. Results may arrive in any order: match on
+    ``custom_id``. ``text`` holds the generated text (chat/completion), ``embedding`` the vector
+    (embedding mode); ``raw`` keeps the provider's native record for anything not normalised.
+    """
+
+    custom_id: str
+    status: ResultStatus
+    provider: str | None = None
+    model: str | None = None
+    text: str | None = None
+    embedding: tuple[float, ...] | None = None
+    finish_reason: str | None = None
+    usage: UsageInfo | None = None
+    error: RequestError | None = None
+    raw: Any = None
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the request produced output."""
+        return self.status is ResultStatus.SUCCEEDED
+
+
+@attrs.frozen(kw_only=True)
+class RequestCounts:
+    """How many of a job's requests are in each state (as far as the provider reports)."""
+
+    total: int = 0
+    processing: int = 0
+    succeeded: int = 0
+    errored: int = 0
+    cancelled: int = 0
+    expired: int = 0
+
+    @property
+    def done(self) -> int:
+        """Requests that reached an outcome."""
+        return self.succeeded + self.errored + self.cancelled + self.expired
+
+
+@attrs.frozen(kw_only=True)
+class BatchStatusReport:
+    """A provider job's state at one moment: normalised status, raw status, counts and times.
+
+    All timestamps are timezone-aware UTC datetimes (or None when the provider has not reached that
+    point). ``error`` holds the job-level failure reason for FAILED jobs.
+    """
+
+    provider: str
+    batch_id: str
+    status: BatchStatus
+    raw_status: str
+    request_counts: RequestCounts = attrs.field(factory=RequestCounts)
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finalizing_at: datetime | None = None
+    ended_at: datetime | None = None
+    expires_at: datetime | None = None
+    cancelling_at: datetime | None = None
+    error: str | None = None
+    raw: Any = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change any more."""
+        return self.status.is_terminal

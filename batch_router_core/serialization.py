@@ -1,0 +1,163 @@
+"""JSON for the vocabulary: one private cattrs converter, owned by core, never the global one.
+
+``to_data`` / ``from_data`` convert between vocabulary objects and JSON-ready Python data;
+``dumps`` / ``loads`` go to and from JSON bytes with orjson. Structuring errors become
+:class:`~batch_router_core.errors.ValidationError` naming the field path and what was expected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+from .errors import ValidationError, ValidationIssue
+from .models.content import CONTENT_TYPES, Content, TextContent
+from .models.messages import InputMessage
+from .models.provider import ProviderInfo
+from .models.results import RequestResult
+
+__all__ = ["dumps", "from_data", "loads", "to_data"]
+
+T = TypeVar("T")
+
+
+def _structure_content(value: Any, _: Any) -> Content:
+    if isinstance(value, str):
+        return TextContent(text=value)
+    if not isinstance(value, dict):
+        raise ValidationError(f"expected a content object, got {type(value).__name__}")
+    kind = value.get("type")
+    cls = CONTENT_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValidationError(
+            f"unknown content type {kind!r}; expected one of {sorted(CONTENT_TYPES)}", field="type"
+        )
+    fields = {k: v for k, v in value.items() if k != "type"}
+    unknown = set(fields) - {a.name for a in attrs.fields(cls)}
+    if unknown:
+        raise ValidationError(f"unknown field(s) {sorted(unknown)} for {kind} content")
+    return cls(**fields)  # type: ignore[no-any-return]
+
+
+def _unstructure_content(value: Content) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": value.type}
+    for a in attrs.fields(type(value)):
+        v = getattr(value, a.name)
+        if v is not None:
+            out[a.name] = v
+    return out
+
+
+def _structure_datetime(value: Any, _: Any) -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    elif isinstance(value, str):
+        dt = datetime.fromisoformat(value)
+    else:
+        raise ValidationError(f"expected an ISO 8601 timestamp, got {value!r}")
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+@cache
+def _converter() -> cattrs.Converter:
+    """Build the converter once, lazily (nothing happens at import time)."""
+    conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    for cls in CONTENT_TYPES.values():
+        conv.register_unstructure_hook(cls, _unstructure_content)
+    conv.register_structure_hook(Content, _structure_content)  # type: ignore[arg-type]
+
+    # A message may say "content": "text" (or "contents": "text") as a shorthand for one text part.
+    base_message = make_dict_structure_fn(InputMessage, conv)
+
+    def structure_message(value: Any, cls: Any) -> InputMessage:
+        if isinstance(value, dict):
+            if "content" in value and "contents" not in value:
+                value = {**value, "contents": value["content"]}
+                del value["content"]
+            if isinstance(value.get("contents"), str):
+                value = {**value, "contents": [value["contents"]]}
+        return base_message(value, cls)
+
+    conv.register_structure_hook(InputMessage, structure_message)
+    conv.register_unstructure_hook(
+        ProviderInfo,
+        make_dict_unstructure_fn(ProviderInfo, conv, _cattrs_omit_if_default=False),
+    )
+    # Results keep every field explicit (null included): downstream tools read them by column.
+    conv.register_unstructure_hook(
+        RequestResult, make_dict_unstructure_fn(RequestResult, conv, _cattrs_omit_if_default=False)
+    )
+    return conv
+
+
+def to_data(obj: Any) -> Any:
+    """Convert a vocabulary object (or a container of them) to JSON-ready data."""
+    return _converter().unstructure(obj)
+
+
+def from_data(cls: type[T], data: Any) -> T:
+    """Build a ``cls`` from JSON-ready data. Raises ValidationError with the field path."""
+    try:
+        return _converter().structure(data, cls)
+    except ValidationError:
+        raise
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise ValidationError(_issues(exc)) from None
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise a vocabulary object to JSON bytes."""
+    return orjson.dumps(to_data(obj))
+
+
+def loads(cls: type[T], raw: bytes | str) -> T:
+    """Parse JSON bytes into a ``cls``. Raises ValidationError on bad JSON or bad fields."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"invalid JSON: {exc}") from None
+    return from_data(cls, data)
+
+
+def _issues(exc: BaseException, path: str = "") -> list[ValidationIssue]:
+    """Flatten cattrs' exception groups into issues that carry the field path."""
+    if isinstance(exc, ValidationError):
+        out = []
+        for issue in exc.issues:
+            field = ".".join(p for p in (path, issue.field or "") if p) or None
+            out.append(ValidationIssue(issue.message, custom_id=issue.custom_id, field=field))
+        return out
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return [
+            ValidationIssue(f"unknown field(s) {sorted(exc.extra_fields)}", field=path or None)
+        ]
+    if isinstance(exc, BaseExceptionGroup):
+        issues: list[ValidationIssue] = []
+        notes = getattr(exc, "__notes__", None)
+        for sub in exc.exceptions:
+            sub_path = path
+            for note in getattr(sub, "__notes__", []):
+                name = getattr(note, "name", None)
+                idx = getattr(note, "index", None)
+                if name is not None:
+                    sub_path = f"{path}.{name}" if path else str(name)
+                elif idx is not None:
+                    sub_path = f"{path}[{idx}]"
+            issues.extend(_issues(sub, sub_path))
+        return issues or [ValidationIssue(str(exc), field=path or None)]
+    if isinstance(exc, KeyError):
+        return [ValidationIssue("required field is missing", field=path or None)]
+    text = str(exc)
+    if "missing" in text and "required" in text:
+        text = "required field is missing"
+    return [ValidationIssue(text, field=path or None)]
