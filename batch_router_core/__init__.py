@@ -1,0 +1,90 @@
+"""batch-router core: one interface to LLM batch inference on every provider.
+
+The vocabulary (requests, params, results), the plugin contract (:mod:`.hookspecs`), the provider
+registry and the typed facade over it. Provider plugins are separate distributions found through
+the ``batch_router`` entry-point group.
+"""
+
+from .errors import (
+    BatchFailedError,
+    BatchRouterError,
+    BatchTimeoutError,
+    ConfigError,
+    FileOperationError,
+    PluginLoadError,
+    ProviderNotFoundError,
+    ProviderPermanentError,
+    ProviderTransientError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+from .handle import ProviderHandle
+from .hookspecs import hookimpl
+from .models import (
+    AudioContent,
+    BatchHandle,
+    BatchMode,
+    BatchStatus,
+    BatchStatusReport,
+    DocumentContent,
+    ImageContent,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputMessageRole,
+    InputRequest,
+    PreparedBatch,
+    PreparedPayloads,
+    ProviderId,
+    ProviderInfo,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    ResultStatus,
+    TextContent,
+    UsageInfo,
+)
+from .registry import BatchProviderRegistry
+from .status import normalize_provider_status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioContent",
+    "BatchFailedError",
+    "BatchHandle",
+    "BatchMode",
+    "BatchProviderRegistry",
+    "BatchRouterError",
+    "BatchStatus",
+    "BatchStatusReport",
+    "BatchTimeoutError",
+    "ConfigError",
+    "DocumentContent",
+    "FileOperationError",
+    "ImageContent",
+    "InferenceParams",
+    "InputBatch",
+    "InputMessage",
+    "InputMessageRole",
+    "InputRequest",
+    "PluginLoadError",
+    "PreparedBatch",
+    "PreparedPayloads",
+    "ProviderHandle",
+    "ProviderId",
+    "ProviderInfo",
+    "ProviderNotFoundError",
+    "ProviderPermanentError",
+    "ProviderTransientError",
+    "RequestCounts",
+    "RequestError",
+    "RequestResult",
+    "ResultStatus",
+    "TextContent",
+    "UnsupportedOperationError",
+    "UsageInfo",
+    "ValidationError",
+    "hookimpl",
+    "normalize_provider_status",
+]

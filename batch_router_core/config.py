@@ -1,0 +1,267 @@
+"""YAML configuration: each plugin's shipped defaults, and the user's file that overrides them.
+
+A plugin ships a YAML file as package data describing itself::
+
+    name: openai
+    display_name: OpenAI Batch API
+    modes: [chat, embedding]
+    models: ["gpt-*", "text-embedding-*"]
+    limits: {max_requests: 50000, max_bytes: 209715200}
+    capabilities: {cancel: true, content: {chat: [text, image, image_url]}}
+    status_map: {validating: validating, in_progress: in_progress, ...}
+    settings: {...}            # plugin-private knobs
+
+A user file (``$BATCH_ROUTER_CONFIG``, else ``./batch-router.yaml``) overrides any of it per
+provider; mappings merge key by key, lists replace, and ``extra_models`` extends ``models``::
+
+    providers:
+      openai:
+        extra_models: ["my-finetune-*"]
+        limits: {max_requests: 1000}
+        status_map: {some_new_status: in_progress}
+
+Files are read with the safe loader and checked: a bad file raises
+:class:`~batch_router_core.errors.ConfigError` naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from .errors import ConfigError
+from .models.enums import BatchMode, BatchStatus
+from .models.provider import Capabilities, ProviderInfo, ProviderLimits
+
+__all__ = [
+    "CONFIG_ENV",
+    "apply_overrides",
+    "info_from_mapping",
+    "load_provider_defaults",
+    "load_user_config",
+]
+
+#: Environment variable naming the user's configuration file.
+CONFIG_ENV = "BATCH_ROUTER_CONFIG"
+DEFAULT_CONFIG_NAME = "batch-router.yaml"
+
+_TOP_KEYS = {
+    "name", "display_name", "modes", "models", "extra_models", "limits", "capabilities",
+    "status_map", "idempotent_submit", "settings",
+}
+_LIMIT_KEYS = {a.name: a for a in attrs.fields(ProviderLimits)}
+_CAP_KEYS = {a.name: a for a in attrs.fields(Capabilities)}
+_CONTENT_KINDS = {"text", "image", "image_url", "audio", "document", "document_url"}
+
+
+def _read_yaml(path: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", path=path) from None
+
+
+def _expect(cond: bool, path: str, key: str, expected: str, got: Any) -> None:
+    if not cond:
+        raise ConfigError(f"expected {expected}, got {got!r}", path=path, key=key)
+
+
+def _check_int_or_none(path: str, key: str, value: Any) -> None:
+    _expect(
+        value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0),
+        path, key, "a positive integer or null", value,
+    )
+
+
+def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
+    """Check one provider's mapping (a plugin's defaults, or a user's override of them)."""
+    _expect(isinstance(data, dict), path, prefix or "<top>", "a mapping", data)
+    for key, value in data.items():
+        k = f"{prefix}.{key}" if prefix else str(key)
+        if key not in _TOP_KEYS:
+            raise ConfigError(
+                f"unknown key; expected one of {sorted(_TOP_KEYS)}", path=path, key=k
+            )
+        if key in ("name", "display_name"):
+            _expect(isinstance(value, str) and bool(value), path, k, "a non-empty string", value)
+        elif key == "modes":
+            modes = [m.value for m in BatchMode]
+            _expect(
+                isinstance(value, list) and all(m in modes for m in value),
+                path, k, f"a list of modes from {modes}", value,
+            )
+        elif key in ("models", "extra_models"):
+            _expect(
+                isinstance(value, list) and all(isinstance(m, str) and m for m in value),
+                path, k, "a list of model name patterns (strings, * and ? wildcards)", value,
+            )
+        elif key == "idempotent_submit":
+            _expect(isinstance(value, bool), path, k, "true or false", value)
+        elif key == "settings":
+            _expect(isinstance(value, dict), path, k, "a mapping", value)
+        elif key == "status_map":
+            _expect(isinstance(value, dict), path, k, "a mapping of raw status -> status", value)
+            statuses = [s.value for s in BatchStatus]
+            for raw, norm in value.items():
+                _expect(norm in statuses, path, f"{k}.{raw}", f"one of {statuses}", norm)
+        elif key == "limits":
+            _expect(isinstance(value, dict), path, k, "a mapping", value)
+            for lk, lv in value.items():
+                if lk not in _LIMIT_KEYS:
+                    raise ConfigError(
+                        f"unknown limit; expected one of {sorted(_LIMIT_KEYS)}", path=path,
+                        key=f"{k}.{lk}",
+                    )
+                if lk == "one_model_per_batch":
+                    _expect(isinstance(lv, bool), path, f"{k}.{lk}", "true or false", lv)
+                elif lk == "custom_id_pattern":
+                    _expect(lv is None or isinstance(lv, str), path, f"{k}.{lk}", "a regex", lv)
+                else:
+                    _check_int_or_none(path, f"{k}.{lk}", lv)
+        elif key == "capabilities":
+            _expect(isinstance(value, dict), path, k, "a mapping", value)
+            for ck, cv in value.items():
+                if ck not in _CAP_KEYS:
+                    raise ConfigError(
+                        f"unknown capability; expected one of {sorted(_CAP_KEYS)}", path=path,
+                        key=f"{k}.{ck}",
+                    )
+                ck_path = f"{k}.{ck}"
+                if ck == "content":
+                    _expect(isinstance(cv, dict), path, ck_path, "a mapping mode -> part kinds", cv)
+                    for mode, kinds in cv.items():
+                        _expect(
+                            isinstance(kinds, list) and all(x in _CONTENT_KINDS for x in kinds),
+                            path, f"{ck_path}.{mode}",
+                            f"a list of content kinds from {sorted(_CONTENT_KINDS)}", kinds,
+                        )
+                elif ck in ("unsupported_params", "required_params"):
+                    _expect(
+                        isinstance(cv, list) and all(isinstance(x, str) for x in cv),
+                        path, ck_path, "a list of InferenceParams field names", cv,
+                    )
+                elif ck == "max_stop_sequences":
+                    _check_int_or_none(path, ck_path, cv)
+                else:
+                    _expect(isinstance(cv, bool), path, ck_path, "true or false", cv)
+    if not partial:
+        for required in ("name", "status_map"):
+            if required not in data:
+                raise ConfigError("required key is missing", path=path, key=required)
+
+
+def info_from_mapping(data: Mapping[str, Any]) -> ProviderInfo:
+    """Build a ProviderInfo from an already-checked mapping."""
+    d = dict(data)
+    models = list(d.pop("models", ["*"])) + list(d.pop("extra_models", []))
+    limits = ProviderLimits(**d.pop("limits", {}))
+    caps = Capabilities(**d.pop("capabilities", {}))
+    return ProviderInfo(models=tuple(models), limits=limits, capabilities=caps, **d)
+
+
+def load_provider_defaults(package: str, resource: str = "defaults.yaml") -> ProviderInfo:
+    """Load a plugin's shipped YAML defaults (package data) into a ProviderInfo.
+
+    Plugins call this from their ``provider_info`` hook. Errors name the packaged file.
+    """
+    ref = resources.files(package).joinpath(resource)
+    label = f"{package}/{resource}"
+    try:
+        text = ref.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read packaged defaults: {exc}", path=label) from None
+    data = _read_yaml(label, text)
+    _check_section(label, "", data, partial=False)
+    return info_from_mapping(data)
+
+
+def _to_mapping(info: ProviderInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "display_name": info.display_name,
+        "modes": [m.value for m in info.modes],
+        "models": list(info.models),
+        "limits": attrs.asdict(info.limits),
+        "capabilities": {
+            **attrs.asdict(info.capabilities, recurse=False),
+            "content": {k: list(v) for k, v in info.capabilities.content.items()},
+        },
+        "status_map": {k: v.value for k, v in info.status_map.items()},
+        "idempotent_submit": info.idempotent_submit,
+        "settings": dict(info.settings),
+    }
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def apply_overrides(info: ProviderInfo, overrides: Mapping[str, Any] | None) -> ProviderInfo:
+    """The provider's info with a user's (already checked) override section applied."""
+    if not overrides:
+        return info
+    base = _to_mapping(info)
+    over = dict(overrides)
+    extra = list(over.pop("extra_models", []))
+    merged = _merge(base, over)
+    merged["models"] = list(merged["models"]) + extra
+    merged["name"] = info.name  # a provider's name is its plugin's, not configurable
+    return info_from_mapping(merged)
+
+
+def find_user_config(cwd: Path | None = None) -> Path | None:
+    """The user's configuration file: ``$BATCH_ROUTER_CONFIG``, else ``./batch-router.yaml``."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        p = Path(env)
+        if not p.is_file():
+            raise ConfigError(f"{CONFIG_ENV} points to a file that does not exist", path=str(p))
+        return p
+    p = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    return p if p.is_file() else None
+
+
+def load_user_config(path: Path | str | None = None) -> dict[str, dict[str, Any]]:
+    """Read and check the user's file; returns the per-provider override sections.
+
+    With no ``path``, looks where :func:`find_user_config` does; no file means no overrides.
+    """
+    p = Path(path) if path is not None else find_user_config()
+    if p is None:
+        return {}
+    label = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", path=label) from None
+    data = _read_yaml(label, text)
+    if data is None:
+        return {}
+    _expect(isinstance(data, dict), label, "<top>", "a mapping with a 'providers' key", data)
+    unknown = set(data) - {"providers"}
+    if unknown:
+        raise ConfigError("unknown key; expected 'providers'", path=label, key=sorted(unknown)[0])
+    providers = data.get("providers") or {}
+    _expect(isinstance(providers, dict), label, "providers", "a mapping name -> settings", providers)
+    out: dict[str, dict[str, Any]] = {}
+    for name, section in providers.items():
+        _check_section(label, f"providers.{name}", section, partial=True)
+        if "name" in section:
+            raise ConfigError("a provider's name cannot be changed", path=label,
+                              key=f"providers.{name}.name")
+        out[str(name)] = dict(section)
+    return out

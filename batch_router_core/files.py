@@ -1,0 +1,154 @@
+"""Generated files: streaming JSONL in and out, user-only permissions, collision-free ids.
+
+Layout (seed 002): ``.batch_router/generated/<provider>/batch_<local_id>_{input,output,unified}.jsonl``
+under the working directory. Directories are created ``0700`` and files ``0600``: they hold prompts
+and outputs, which are the user's data. Files are written to a temporary name and renamed into
+place, so a crash never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import orjson
+
+from .errors import FileOperationError
+
+__all__ = [
+    "GeneratedFiles",
+    "iter_jsonl",
+    "iter_jsonl_lines",
+    "new_local_id",
+    "write_jsonl_lines",
+]
+
+DEFAULT_ROOT = Path(".batch_router")
+_CHUNK = 512  # lines joined per write(): fewer syscalls, bounded memory
+
+
+def new_local_id() -> str:
+    """A collision-free batch id: UTC time (sortable) plus 64 random bits."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"br-{stamp}-{secrets.token_hex(8)}"
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+@attrs.frozen
+class GeneratedFiles:
+    """Where batch-router keeps its files: ``<root>/generated/<provider>/``."""
+
+    root: Path = attrs.field(default=DEFAULT_ROOT, converter=Path)
+
+    @property
+    def generated(self) -> Path:
+        """The directory of generated files."""
+        return self.root / "generated"
+
+    def provider_dir(self, provider: str) -> Path:
+        """This provider's directory, created user-only on first use."""
+        _private_dir(self.root)
+        _private_dir(self.generated)
+        return _private_dir(self.generated / provider)
+
+    def path(self, provider: str, local_id: str, kind: str) -> Path:
+        """``batch_<local_id>_<kind>.jsonl`` in the provider's directory (kind: input, output...)."""
+        return self.provider_dir(provider) / f"batch_{local_id}_{kind}.jsonl"
+
+
+def _open_private(path: Path, *, exclusive: bool) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    try:
+        return os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise FileOperationError("already exists; refusing to overwrite", path=str(path)) from None
+    except OSError as exc:
+        raise FileOperationError(f"cannot create: {exc.strerror}", path=str(path)) from None
+
+
+def write_jsonl_lines(
+    path: Path | str,
+    lines: Iterable[bytes],
+    *,
+    max_bytes: int | None = None,
+    overwrite: bool = False,
+) -> tuple[int, int]:
+    """Stream ``lines`` (JSON documents as bytes, no newline) into ``path``, one per line.
+
+    Returns ``(line_count, byte_size)``. Memory stays flat: lines are written in small chunks as they
+    are produced. Raises :class:`FileOperationError` if ``max_bytes`` would be exceeded (the partial
+    file is removed). Any exception from ``lines`` also removes the partial file and propagates.
+    """
+    final = Path(path)
+    if final.exists() and not overwrite:
+        raise FileOperationError("already exists; refusing to overwrite", path=str(final))
+    tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+    fd = _open_private(tmp, exclusive=True)
+    count = size = 0
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
+            chunk: list[bytes] = []
+            for line in lines:
+                chunk.append(line)
+                if len(chunk) >= _CHUNK:
+                    data = b"\n".join(chunk) + b"\n"
+                    size += len(data)
+                    count += len(chunk)
+                    chunk.clear()
+                    if max_bytes is not None and size > max_bytes:
+                        raise FileOperationError(
+                            f"exceeds the limit of {max_bytes} bytes", path=str(final)
+                        )
+                    fh.write(data)
+            if chunk:
+                data = b"\n".join(chunk) + b"\n"
+                size += len(data)
+                count += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise FileOperationError(
+                        f"exceeds the limit of {max_bytes} bytes", path=str(final)
+                    )
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count, size
+
+
+def iter_jsonl_lines(path: Path | str) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line)`` for every non-blank line, streaming (1-based numbers)."""
+    p = Path(path)
+    try:
+        fh = p.open("rb")
+    except OSError as exc:
+        raise FileOperationError(f"cannot open: {exc.strerror}", path=str(p)) from None
+    with fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                yield number, line
+
+
+def iter_jsonl(path: Path | str) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, parsed_json)`` per line, streaming.
+
+    A malformed line raises :class:`FileOperationError` with the path and line number: it is never
+    skipped silently. Blank lines are ignored.
+    """
+    loads = orjson.loads
+    for number, line in iter_jsonl_lines(path):
+        try:
+            yield number, loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise FileOperationError(f"invalid JSON: {exc}", path=str(path), line=number) from None

@@ -1,0 +1,174 @@
+"""The plugin contract: the hooks a provider plugin implements. Declarations and documentation only.
+
+Every provider is a plugin found through the ``batch_router`` entry-point group. A provider plugin
+implements all six *operation* hooks below; the optional hooks add an emulator. The registry calls an
+operation only on the selected provider's plugin, while *wrapper* plugins (those that implement no
+``provider_info``: audit logs, cost caps, metrics) wrap every call with ``@hookimpl(wrapper=True)``.
+
+Conventions that hold for every hook:
+
+* All operation hooks are ``firstresult``: exactly one provider plugin answers each call.
+* Arguments are passed by keyword; an implementation may accept any subset of a hook's arguments.
+* "May be async" means the implementation may be ``async def`` (or, for ``fetch_results``, an async
+  generator); core awaits what needs awaiting. Synchronous implementations of network hooks are run
+  in a worker thread so they never block the event loop.
+* Network hooks raise :class:`~batch_router_core.errors.ProviderTransientError` for what a retry can
+  fix and :class:`~batch_router_core.errors.ProviderPermanentError` otherwise. Core owns the retries
+  (``submit`` is only retried when ``provider_info`` says it is idempotent). No SDK exception may escape.
+* ``context`` is a :class:`~batch_router_core.context.ProviderContext`: the effective provider info,
+  the user's options (API key, base URL...; secret, never log them), the generated-files directory
+  and a bound logger.
+
+Hooks evolve only by gaining arguments; names and ``firstresult`` never change once published.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, Iterable, Mapping
+
+    from .context import ProviderContext
+    from .models import (
+        BatchHandle,
+        BatchStatusReport,
+        InputBatch,
+        PreparedBatch,
+        PreparedPayloads,
+        ProviderInfo,
+        RequestResult,
+    )
+
+PROJECT_NAME = "batch_router"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# -------------------------------------------------------------------------------------------------
+# Identity
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def provider_info() -> ProviderInfo:
+    """Declare the provider: its name, modes, model patterns, limits, capabilities and status map.
+
+    :returns: a :class:`~batch_router_core.models.ProviderInfo`, usually built from the YAML defaults
+        the plugin ships with :func:`batch_router_core.config.load_provider_defaults`. The registry
+        applies the user's ``batch-router.yaml`` overrides on top.
+
+    Synchronous, no network, cheap: called by the registry when it loads plugins and by
+    ``batch-router providers``. It must not import the provider's SDK. ``firstresult``. The returned
+    ``name`` must equal the plugin's entry-point name. ``supports_model(model)`` is derived from it
+    (``ProviderInfo.supports_model``); it is not a hook of its own.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Lifecycle of a batch: prepare -> submit -> poll_status -> fetch_results (| cancel)
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
+    """Convert a configured unified batch into provider-native request lines.
+
+    :param batch: an :class:`~batch_router_core.models.InputBatch` configured for this provider
+        (``batch.params`` names the provider and model). Core has already checked it against the
+        provider's declared capabilities and limits (roles, content types, params, duplicate ids).
+    :param context: the provider context.
+    :returns: a :class:`~batch_router_core.models.PreparedPayloads` whose ``lines`` yield one JSON
+        document (bytes) per request, in input order, keeping every ``custom_id``. Yield lazily:
+        core streams the lines into the generated input file and measures its size.
+
+    Synchronous and pure: no network, no files, deterministic (the same batch gives the same bytes).
+    Provider-specific rules core cannot express are checked here and raise
+    :class:`~batch_router_core.errors.ValidationError` naming ``custom_id`` and field.
+    Called by ``ProviderHandle.prepare`` (and so by the router and ``batch-router prepare``).
+    ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
+    """Create the provider job from a prepared batch (upload the file first where the API needs it).
+
+    :param prepared: the :class:`~batch_router_core.models.PreparedBatch` on disk; tag the provider
+        job with ``prepared.local_id`` (metadata or display name) so it can be found after a crash.
+    :param context: the provider context.
+    :returns: a :class:`~batch_router_core.models.BatchHandle` holding the provider's job id and
+        whatever else later calls need (JSON-serialisable, no secrets).
+
+    Network; may be async. Not retried by core unless ``provider_info().idempotent_submit`` is true,
+    since a duplicate job is billed twice. Called by ``ProviderHandle.submit``. ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
+    """Report the job's current state.
+
+    :param handle: the handle ``submit`` returned (possibly restored from the ledger).
+    :param context: the provider context.
+    :returns: a :class:`~batch_router_core.models.BatchStatusReport`: the status normalised through
+        the YAML status map (``context.normalize_status``; an unknown raw status is an error, never
+        a guess), the raw status, request counts and timestamps.
+
+    Network; may be async; retried on transient errors. Called by ``ProviderHandle.poll_status`` and
+    the router's wait loop. ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def fetch_results(
+    handle: BatchHandle, context: ProviderContext
+) -> Iterable[RequestResult] | AsyncIterable[RequestResult]:
+    """Stream the results of a finished job as unified results.
+
+    :param handle: the handle of a job in a terminal status.
+    :param context: the provider context.
+    :returns: an iterable or async iterable (e.g. a generator) of
+        :class:`~batch_router_core.models.RequestResult`, exactly one per submitted request:
+        succeeded, errored (the provider's error), expired, or cancelled (a request that appears in
+        no result file after a cancel). Read both output and error files where the API has two.
+
+    Network; may be async (an async generator). Stream: never hold all results in memory. If the
+    stream fails with a transient error core calls the hook again and skips results already
+    delivered. Called by ``ProviderHandle.fetch_results``. ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
+    """Ask the provider to cancel the job.
+
+    :param handle: the job to cancel.
+    :param context: the provider context.
+    :returns: the job's status right after the request (usually CANCELLING or CANCELLED).
+    :raises UnsupportedOperationError: when the provider cannot cancel (and its
+        ``capabilities.cancel`` is false).
+
+    Network; may be async; retried on transient errors (cancelling twice is harmless). Called by
+    ``ProviderHandle.cancel``. ``firstresult``.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Optional: local emulator
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def create_emulator(options: Mapping[str, Any]) -> Any:
+    """Build a local emulator of the provider's batch API: an ASGI application.
+
+    :param options: emulator settings (e.g. ``{"time_scale": 60.0}``); unknown keys are ignored.
+    :returns: an ASGI application that the provider's official SDK can talk to over HTTP.
+
+    Optional. Synchronous. Called by ``batch-router emulate PROVIDER`` and by
+    :func:`batch_router_core.emulation.serve`, which serve it with uvicorn. ``firstresult``.
+    """

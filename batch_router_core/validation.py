@@ -1,0 +1,197 @@
+"""Validation before any network call, driven by what a provider declares in ``provider_info``.
+
+Seed 002's provider rules, generalised: message order where a provider requires it, content a
+provider (or a mode) cannot take, required and unsupported params, limits, duplicate and malformed
+``custom_id``s. Every problem names the ``custom_id`` and the field, and all problems are collected
+(up to a cap) so a user can fix an input file in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import UnsupportedContentError, ValidationError, ValidationIssue
+from .models.content import AudioContent, DocumentContent, ImageContent, TextContent
+from .models.enums import InputMessageRole
+from .models.params import InferenceParams
+from .models.provider import ProviderInfo
+from .models.requests import InputBatch, InputRequest
+
+__all__ = ["MAX_ISSUES", "content_kind", "validate_batch"]
+
+#: Validation stops collecting after this many problems (the count is still reported).
+MAX_ISSUES = 1000
+
+
+def content_kind(part: object) -> str:
+    """The capability name of a content part: text, image, image_url, audio, document..."""
+    if type(part) is TextContent:
+        return "text"
+    if isinstance(part, ImageContent):
+        return "image" if part.data is not None else "image_url"
+    if isinstance(part, AudioContent):
+        return "audio" if part.data is not None else "audio_url"
+    if isinstance(part, DocumentContent):
+        return "document" if part.data is not None else "document_url"
+    return type(part).__name__
+
+
+def _param_issues(info: ProviderInfo, params: InferenceParams, custom_id: str | None) -> list[ValidationIssue]:
+    caps = info.capabilities
+    issues = []
+    for name in caps.unsupported_params:
+        if getattr(params, name, None) is not None:
+            issues.append(ValidationIssue(
+                f"{info.name} does not support {name}; remove it (or pass a provider-specific "
+                "equivalent in provider_kwargs)",
+                custom_id=custom_id, field=f"params.{name}",
+            ))
+    for name in caps.required_params:
+        if getattr(params, name, None) is None:
+            issues.append(ValidationIssue(
+                f"{info.name} requires {name}; set it in InferenceParams",
+                custom_id=custom_id, field=f"params.{name}",
+            ))
+    if caps.max_stop_sequences is not None and params.stop_sequences is not None:
+        if len(params.stop_sequences) > caps.max_stop_sequences:
+            issues.append(ValidationIssue(
+                f"{info.name} accepts at most {caps.max_stop_sequences} stop sequences, "
+                f"got {len(params.stop_sequences)}",
+                custom_id=custom_id, field="params.stop_sequences",
+            ))
+    return issues
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.issues: list[ValidationIssue] = []
+        self.total = 0
+        self.content_only = True
+
+    def add(self, issue: ValidationIssue, *, content: bool = False) -> None:
+        self.total += 1
+        self.content_only = self.content_only and content
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(issue)
+
+
+def validate_batch(batch: InputBatch, info: ProviderInfo) -> None:
+    """Check a configured batch against a provider's declared rules; raise if anything is wrong.
+
+    Raises :class:`ValidationError` (or :class:`UnsupportedContentError` when the only problems are
+    content parts) listing every problem found, each naming ``custom_id`` and field.
+    """
+    params = batch.configured_params
+    out = _Collector()
+    if str(params.provider_id) != info.name:
+        out.add(ValidationIssue(
+            f"batch is configured for {params.provider_id!r}, not {info.name!r}",
+            field="params.provider_id",
+        ))
+    if not info.supports_mode(params.mode):
+        out.add(ValidationIssue(
+            f"{info.name} does not run {params.mode.value} batches "
+            f"(supported: {', '.join(m.value for m in info.modes)})",
+            field="params.mode",
+        ))
+    model = str(params.model_id)
+    if not info.supports_model(model):
+        out.add(ValidationIssue(
+            f"model {model!r} is not supported by {info.name} (patterns: {', '.join(info.models)}); "
+            f"add it under providers.{info.name}.extra_models in batch-router.yaml if it is new",
+            field="params.model_id",
+        ))
+    limits = info.limits
+    n = len(batch.requests)
+    if n == 0:
+        out.add(ValidationIssue("the batch has no requests", field="requests"))
+    if limits.max_requests is not None and n > limits.max_requests:
+        out.add(ValidationIssue(
+            f"{n} requests exceed {info.name}'s limit of {limits.max_requests} per batch "
+            "(split the batch, or let the router shard it)",
+            field="requests",
+        ))
+    for issue in _param_issues(info, params, None):
+        out.add(issue)
+    _validate_requests(batch.requests, batch, info, out)
+    if out.total:
+        issues = list(out.issues)
+        if out.total > len(issues):
+            issues.append(ValidationIssue(f"... {out.total - len(issues)} more problem(s) not listed"))
+        cls = UnsupportedContentError if out.content_only else ValidationError
+        raise cls(issues, provider=info.name)
+
+
+def _validate_requests(
+    requests: Iterable[InputRequest], batch: InputBatch, info: ProviderInfo, out: _Collector
+) -> None:
+    caps = info.capabilities
+    limits = info.limits
+    mode = batch.mode
+    allowed = frozenset(caps.content.get(mode.value, ("text",)))
+    id_rx = re.compile(limits.custom_id_pattern) if limits.custom_id_pattern else None
+    id_max = limits.custom_id_max_length
+    batch_model = batch.configured_params.model_id
+    batch_provider = batch.configured_params.provider_id
+    seen: dict[str, int] = {}
+    USER = InputMessageRole.USER
+    for index, req in enumerate(requests):
+        cid = req.custom_id
+        first = seen.setdefault(cid, index)
+        if first != index:
+            out.add(ValidationIssue(
+                f"duplicate custom_id (first used by request #{first + 1}); custom_ids must be "
+                "unique within a batch",
+                custom_id=cid, field="custom_id",
+            ))
+        if id_max is not None and len(cid) > id_max:
+            out.add(ValidationIssue(
+                f"custom_id is {len(cid)} characters; {info.name} allows at most {id_max}",
+                custom_id=cid, field="custom_id",
+            ))
+        if id_rx is not None and id_rx.fullmatch(cid) is None:
+            out.add(ValidationIssue(
+                f"custom_id must match {limits.custom_id_pattern} for {info.name}",
+                custom_id=cid, field="custom_id",
+            ))
+        if req.params is not None:
+            rp = req.params
+            if rp.model_id is not None and rp.model_id != batch_model and limits.one_model_per_batch:
+                out.add(ValidationIssue(
+                    f"{info.name} takes one model per batch ({batch_model!r}); this request asks "
+                    f"for {rp.model_id!r}",
+                    custom_id=cid, field="params.model_id",
+                ))
+            if rp.provider_id is not None and rp.provider_id != batch_provider:
+                out.add(ValidationIssue(
+                    f"a request cannot change its batch's provider ({batch_provider})",
+                    custom_id=cid, field="params.provider_id",
+                ))
+            for issue in _param_issues(info, batch.params_for(req), cid):
+                out.add(issue)
+        msgs = req.messages
+        if caps.first_role_user and msgs[0].role is not USER:
+            out.add(ValidationIssue(
+                f"{info.name} requires the first message to be from the user",
+                custom_id=cid, field="messages[0].role",
+            ))
+        prev = None
+        for mi, msg in enumerate(msgs):
+            if caps.alternating_roles and msg.role is prev:
+                out.add(ValidationIssue(
+                    f"{info.name} requires user and assistant messages to alternate; messages "
+                    f"{mi} and {mi + 1} are both {msg.role.value}",
+                    custom_id=cid, field=f"messages[{mi}].role",
+                ))
+            prev = msg.role
+            for ci, part in enumerate(msg.contents):
+                if type(part) is TextContent and "text" in allowed:
+                    continue
+                kind = content_kind(part)
+                if kind not in allowed:
+                    out.add(ValidationIssue(
+                        f"{info.name} cannot take {kind} content in {mode.value} batches "
+                        f"(accepted: {', '.join(sorted(allowed))})",
+                        custom_id=cid, field=f"messages[{mi}].contents[{ci}]",
+                    ), content=True)
