@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -34,6 +34,9 @@ from .errors import (
 from .files import GeneratedFiles
 from .models.provider import ProviderInfo
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .handle import ProviderHandle
 
 __all__ = [
     "ALLOW_ENV",
@@ -292,7 +295,7 @@ class BatchProviderRegistry:
         assert info is not None
         return info
 
-    def get(self, name: str, **options: Any) -> "ProviderHandle":
+    def get(self, name: str, **options: Any) -> ProviderHandle:
         """A typed handle to one provider; ``options`` (api_key, base_url...) go to its hooks."""
         from .handle import ProviderHandle
 

@@ -45,12 +45,12 @@ class RetryPolicy:
     wait: bool = True
 
     @classmethod
-    def no_wait(cls, attempts: int = 6) -> "RetryPolicy":
+    def no_wait(cls, attempts: int = 6) -> RetryPolicy:
         """A policy that retries without sleeping (for tests)."""
         return cls(attempts=attempts, wait=False)
 
     @classmethod
-    def default(cls) -> "RetryPolicy":
+    def default(cls) -> RetryPolicy:
         """The default policy, or the no-wait one when ``BATCH_ROUTER_RETRY_NO_WAIT`` is set."""
         return cls(wait=False) if os.environ.get(NO_WAIT_ENV) else cls()
 

@@ -18,7 +18,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from .errors import ValidationError, ValidationIssue
 from .models.content import CONTENT_TYPES, Content, TextContent
-from .models.messages import InputMessage
+from .models.enums import InputMessageRole
+from .models.messages import InputMessage, _to_role
 from .models.provider import ProviderInfo
 from .models.results import RequestResult
 
@@ -71,6 +72,7 @@ def _converter() -> cattrs.Converter:
     """Build the converter once, lazily (nothing happens at import time)."""
     conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
     conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_structure_hook(InputMessageRole, lambda v, _: _to_role(v))
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
     for cls in CONTENT_TYPES.values():
         conv.register_unstructure_hook(cls, _unstructure_content)
@@ -143,7 +145,6 @@ def _issues(exc: BaseException, path: str = "") -> list[ValidationIssue]:
         ]
     if isinstance(exc, BaseExceptionGroup):
         issues: list[ValidationIssue] = []
-        notes = getattr(exc, "__notes__", None)
         for sub in exc.exceptions:
             sub_path = path
             for note in getattr(sub, "__notes__", []):

@@ -29,7 +29,7 @@ class TextContent:
     text: str = attrs.field(validator=attrs.validators.instance_of(str))
 
 
-def _check_source(inst: "_MediaContent", attribute: attrs.Attribute[object], value: object) -> None:
+def _check_source(inst: _MediaContent, attribute: attrs.Attribute[object], value: object) -> None:
     has_data = inst.data is not None
     has_url = inst.url is not None
     if has_data == has_url:
@@ -81,7 +81,7 @@ class _MediaContent:
             raise ValidationError(f"invalid base64 data: {exc}", field="data") from None
 
     @classmethod
-    def from_bytes(cls, raw: bytes, media_type: str | None = None) -> "_MediaContent":
+    def from_bytes(cls, raw: bytes, media_type: str | None = None) -> _MediaContent:
         """Build a base64 part from bytes, detecting the media type when not given."""
         detected = media_type or sniff_media_type(raw[:HEAD_BYTES])
         if detected is None or detected not in cls.accepted:
@@ -91,7 +91,7 @@ class _MediaContent:
         return cls(data=base64.b64encode(raw).decode("ascii"), media_type=detected)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "_MediaContent":
+    def from_file(cls, path: str | Path) -> _MediaContent:
         """Read a file and build a base64 part, its media type detected from the file's bytes.
 
         The file's content decides, not its name: a file whose bytes are not a recognised

@@ -21,7 +21,7 @@ def _to_contents(value: Iterable[Content] | str) -> tuple[Content, ...]:
     return tuple(value)
 
 
-def _check_contents(inst: "InputMessage", attribute: object, value: tuple[Content, ...]) -> None:
+def _check_contents(inst: InputMessage, attribute: object, value: tuple[Content, ...]) -> None:
     if not value:
         raise ValidationError("a message needs at least one content part", field="contents")
     for i, part in enumerate(value):
@@ -51,12 +51,12 @@ class InputMessage:
     contents: tuple[Content, ...] = attrs.field(converter=_to_contents, validator=_check_contents)
 
     @classmethod
-    def user(cls, text: str) -> "InputMessage":
+    def user(cls, text: str) -> InputMessage:
         """A user message holding one text part."""
         return cls(role=InputMessageRole.USER, contents=(TextContent(text=text),))
 
     @classmethod
-    def assistant(cls, text: str) -> "InputMessage":
+    def assistant(cls, text: str) -> InputMessage:
         """An assistant message holding one text part."""
         return cls(role=InputMessageRole.ASSISTANT, contents=(TextContent(text=text),))
 

@@ -136,7 +136,7 @@ class InferenceParams:
         "embedding_dimensions",
     )
 
-    def merged(self, override: "InferenceParams | None") -> "InferenceParams":
+    def merged(self, override: InferenceParams | None) -> InferenceParams:
         """These params with every field ``override`` sets (not None) taken from ``override``.
 
         ``provider_kwargs`` are merged key by key, the override winning. ``mode`` is the batch's:

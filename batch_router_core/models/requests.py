@@ -21,7 +21,7 @@ def _check_custom_id(inst: object, attribute: object, value: object) -> None:
         )
 
 
-def _check_messages(inst: "InputRequest", attribute: object, value: tuple[object, ...]) -> None:
+def _check_messages(inst: InputRequest, attribute: object, value: tuple[object, ...]) -> None:
     for i, m in enumerate(value):
         if not isinstance(m, InputMessage):
             raise ValidationError(
@@ -48,7 +48,7 @@ class InputRequest:
     params: InferenceParams | None = None
 
 
-def _check_requests(inst: "InputBatch", attribute: object, value: tuple[object, ...]) -> None:
+def _check_requests(inst: InputBatch, attribute: object, value: tuple[object, ...]) -> None:
     for i, r in enumerate(value):
         if not isinstance(r, InputRequest):
             raise ValidationError(
@@ -67,7 +67,7 @@ class InputBatch:
     requests: tuple[InputRequest, ...] = attrs.field(converter=tuple, validator=_check_requests)
     params: InferenceParams | None = None
 
-    def with_params(self, params: InferenceParams) -> "InputBatch":
+    def with_params(self, params: InferenceParams) -> InputBatch:
         """A copy of this batch configured with ``params`` (which must name provider and model)."""
         missing = [n for n in ("provider_id", "model_id") if getattr(params, n) is None]
         if missing:
@@ -77,7 +77,7 @@ class InputBatch:
         return attrs.evolve(self, params=params)
 
     @classmethod
-    def of(cls, requests: Iterable[InputRequest], params: InferenceParams | None = None) -> "InputBatch":
+    def of(cls, requests: Iterable[InputRequest], params: InferenceParams | None = None) -> InputBatch:
         """Build a batch from any iterable of requests."""
         return cls(requests=tuple(requests), params=params)
 

@@ -28,7 +28,7 @@ class UsageInfo:
     cache_creation_tokens: int | None = None
     reasoning_tokens: int | None = None
 
-    def __add__(self, other: "UsageInfo") -> "UsageInfo":
+    def __add__(self, other: UsageInfo) -> UsageInfo:
         def opt(a: int | None, b: int | None) -> int | None:
             return None if a is None and b is None else (a or 0) + (b or 0)
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,13 @@ from ..models.enums import BatchMode, ResultStatus
 from ..models.params import InferenceParams
 from ..models.provider import BatchHandle, PreparedBatch, PreparedPayloads, ProviderInfo
 from ..models.requests import InputBatch, InputRequest
-from ..models.results import BatchStatusReport, RequestCounts, RequestError, RequestResult, UsageInfo
+from ..models.results import (
+    BatchStatusReport,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    UsageInfo,
+)
 
 __all__ = ["FakeJob", "FakeProvider", "FakeService", "ManualClock", "plugin"]
 

@@ -1,0 +1,45 @@
+"""pytest fixtures for batch-router users and plugin authors (registered through ``pytest11``).
+
+* ``batch_router_files`` - a :class:`GeneratedFiles` under the test's temporary directory.
+* ``batch_router_registry`` - a registry of the installed plugins writing there, with retries that
+  do not sleep.
+* ``fake_clock`` / ``fake_service`` - the fake provider's controllable clock and service.
+
+Nothing here imports a provider SDK.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..emulation.clock import ManualClock
+from ..files import GeneratedFiles
+from ..registry import BatchProviderRegistry
+from ..retry import RetryPolicy
+from .fake_provider import FakeService
+
+
+@pytest.fixture
+def batch_router_files(tmp_path: Path) -> GeneratedFiles:
+    """Generated files under this test's temporary directory."""
+    return GeneratedFiles(tmp_path / ".batch_router")
+
+
+@pytest.fixture
+def batch_router_registry(batch_router_files: GeneratedFiles) -> BatchProviderRegistry:
+    """A registry of the installed plugins, no user config, retries without sleeping."""
+    return BatchProviderRegistry(files=batch_router_files, retry=RetryPolicy.no_wait(), overrides={})
+
+
+@pytest.fixture
+def fake_clock() -> ManualClock:
+    """A clock that only moves when the test says so."""
+    return ManualClock()
+
+
+@pytest.fixture
+def fake_service(fake_clock: ManualClock) -> FakeService:
+    """A fresh fake batch service on the manual clock."""
+    return FakeService(clock=fake_clock)
