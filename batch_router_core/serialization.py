@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 
 def _structure_content(value: Any, _: Any) -> Content:
+    # ``_`` is the requested type: the Content union, or one concrete part class.
     if isinstance(value, str):
         return TextContent(text=value)
     if not isinstance(value, dict):
@@ -39,6 +40,8 @@ def _structure_content(value: Any, _: Any) -> Content:
         raise ValidationError(
             f"unknown content type {kind!r}; expected one of {sorted(CONTENT_TYPES)}", field="type"
         )
+    if isinstance(_, type) and _ in CONTENT_TYPES.values() and _ is not cls:
+        raise ValidationError(f"expected {_.type} content, got {kind!r}", field="type")
     fields = {k: v for k, v in value.items() if k != "type"}
     unknown = set(fields) - {a.name for a in attrs.fields(cls)}
     if unknown:
@@ -76,6 +79,7 @@ def _converter() -> cattrs.Converter:
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
     for cls in CONTENT_TYPES.values():
         conv.register_unstructure_hook(cls, _unstructure_content)
+        conv.register_structure_hook(cls, _structure_content)
     conv.register_structure_hook(Content, _structure_content)  # type: ignore[arg-type]
 
     # A message may say "content": "text" (or "contents": "text") as a shorthand for one text part.

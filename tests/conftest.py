@@ -1,0 +1,30 @@
+"""Shared helpers for core tests. Fixtures from batch_router_core.testing.pytest_plugin are active."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from batch_router_core import InferenceParams, InputBatch, InputMessage, InputRequest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def make_batch(n: int = 3, *, provider: str = "fake", model: str = "fake-1", **params: object) -> InputBatch:
+    """A configured batch of ``n`` one-message chat requests."""
+    requests = [
+        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"question number {i}")])
+        for i in range(n)
+    ]
+    return InputBatch(requests=requests).with_params(
+        InferenceParams(provider_id=provider, model_id=model, **params)  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The ../shared directory (specs and fixtures); CI has it beside the clone."""
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} is missing: CI keeps ../shared beside the clone")
+    return SHARED

@@ -1,0 +1,235 @@
+"""The vocabulary: construction rules, validation messages and JSON round-trips."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from batch_router_core import (
+    AudioContent,
+    BatchHandle,
+    BatchMode,
+    BatchStatus,
+    BatchStatusReport,
+    DocumentContent,
+    ImageContent,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputMessageRole,
+    InputRequest,
+    ProviderId,
+    ProviderInfo,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    ResultStatus,
+    TextContent,
+    UsageInfo,
+    ValidationError,
+)
+from batch_router_core.models import Capabilities, ProviderLimits
+from batch_router_core.serialization import dumps, from_data, loads, to_data
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _wav() -> bytes:
+    data = b"\x00\x00" * 8
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+# -- content parts ---------------------------------------------------------------------------------
+
+
+def test_from_file_detects_media_type_from_bytes(tmp_path: Path) -> None:
+    png = tmp_path / "picture.bin"  # the name says nothing: the bytes decide
+    png.write_bytes(_png())
+    img = ImageContent.from_file(png)
+    assert img.media_type == "image/png"
+    assert img.raw_bytes() == _png()
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(_wav())
+    assert AudioContent.from_file(wav).media_type == "audio/wav"
+    assert AudioContent.from_file(wav).format == "wav"
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF")
+    doc = DocumentContent.from_file(pdf)
+    assert doc.media_type == "application/pdf" and doc.source_type == "base64"
+
+
+def test_from_file_refuses_what_it_cannot_identify(tmp_path: Path) -> None:
+    fake_png = tmp_path / "not-really.png"
+    fake_png.write_bytes(b"hello, I am text")
+    with pytest.raises(ValidationError, match="not-really.png is an unrecognised format"):
+        ImageContent.from_file(fake_png)
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.7 ...")
+    with pytest.raises(ValidationError, match="application/pdf; ImageContent accepts"):
+        ImageContent.from_file(pdf)
+    with pytest.raises(ValidationError, match="cannot read"):
+        ImageContent.from_file(tmp_path / "missing.png")
+
+
+def test_media_content_needs_exactly_one_source() -> None:
+    with pytest.raises(ValidationError, match="exactly one of"):
+        ImageContent()
+    with pytest.raises(ValidationError, match="exactly one of"):
+        ImageContent(data="aGk=", url="http://x/y.png", media_type="image/png")
+    with pytest.raises(ValidationError, match="needs a `media_type`"):
+        ImageContent(data="aGk=")
+    with pytest.raises(ValidationError, match="must start with 'image/'"):
+        ImageContent(data="aGk=", media_type="audio/wav")
+    url = ImageContent(url="https://example.com/cat.jpg")
+    assert url.source_type == "url" and url.data_url() == "https://example.com/cat.jpg"
+    b64 = ImageContent(data=base64.b64encode(b"x").decode(), media_type="image/png")
+    assert b64.data_url() == "data:image/png;base64,eA=="
+    with pytest.raises(ValidationError, match="invalid base64"):
+        ImageContent(data="!!!", media_type="image/png").raw_bytes()
+
+
+def test_message_rules() -> None:
+    m = InputMessage(role="user", contents="hello")
+    assert m.role is InputMessageRole.USER and m.contents == (TextContent(text="hello"),)
+    assert m.is_text_only and m.text == "hello"
+    with pytest.raises(ValidationError, match="system prompt goes in InferenceParams.system_prompt"):
+        InputMessage(role="system", contents="x")
+    with pytest.raises(ValidationError, match="at least one content part"):
+        InputMessage(role="user", contents=[])
+    with pytest.raises(ValidationError, match="expected a content part"):
+        InputMessage(role="user", contents=[{"type": "text"}])  # type: ignore[list-item]
+
+
+def test_request_and_batch_rules() -> None:
+    with pytest.raises(ValidationError, match="custom_id must be a non-empty string"):
+        InputRequest(custom_id="", messages=[InputMessage.user("x")])
+    with pytest.raises(ValidationError, match="at least one message") as info:
+        InputRequest(custom_id="a", messages=[])
+    assert info.value.custom_id == "a" and info.value.field == "messages"
+    batch = InputBatch(requests=[InputRequest(custom_id="a", messages=[InputMessage.user("x")])])
+    with pytest.raises(ValidationError, match="no provider/model"):
+        _ = batch.model
+    with pytest.raises(ValidationError, match="with_params needs model_id"):
+        batch.with_params(InferenceParams(provider_id=ProviderId.OPENAI))
+    configured = batch.with_params(InferenceParams(provider_id=ProviderId.OPENAI, model_id="gpt-4o"))
+    assert configured.provider == "openai" and configured.model == "gpt-4o"
+    assert batch.params is None  # with_params copies
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("temperature", 2.5, "between 0 and 2"),
+        ("temperature", -0.1, "between 0 and 2"),
+        ("top_p", 1.5, "between 0 and 1"),
+        ("top_k", 0, ">= 1"),
+        ("max_output_tokens", 0, ">= 1"),
+        ("max_output_tokens", 1.5, "an integer"),
+        ("presence_penalty", 3, "between -2 and 2"),
+        ("frequency_penalty", -2.5, "between -2 and 2"),
+        ("temperature", True, "a number"),
+        ("embedding_dimensions", 0, ">= 1"),
+    ],
+)
+def test_params_ranges(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as info:
+        InferenceParams(**{field: value})  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_params_fields_and_merge() -> None:
+    p = InferenceParams(
+        provider_id="openai", model_id="gpt-4o", system_prompt=["a", "b"], max_output_tokens=10,
+        temperature=0.5, top_p=0.9, top_k=5, stop_sequences="END", presence_penalty=0.1,
+        frequency_penalty=-0.1, seed=7, provider_kwargs={"x": 1},
+    )
+    assert p.provider_id is ProviderId.OPENAI
+    assert p.system_prompt == ("a", "b") and p.stop_sequences == ("END",)
+    assert InferenceParams(provider_id="acme").provider_id == "acme"  # third-party provider
+    merged = p.merged(InferenceParams(max_output_tokens=99, provider_kwargs={"y": 2}))
+    assert merged.max_output_tokens == 99 and merged.temperature == 0.5
+    assert merged.provider_kwargs == {"x": 1, "y": 2}
+    assert p.merged(None) is p
+    with pytest.raises(ValidationError, match="stop sequences must be non-empty"):
+        InferenceParams(stop_sequences=[""])
+    with pytest.raises(ValidationError, match="mode must be one of"):
+        InferenceParams(mode="video")
+
+
+# -- JSON round-trips ------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+ROUND_TRIPS = [
+    TextContent(text="hi"),
+    ImageContent(url="https://x/y.png"),
+    AudioContent(data="UklGRg==", media_type="audio/wav"),
+    DocumentContent(data="JVBERi0=", media_type="application/pdf"),
+    InputMessage(role="assistant", contents=[TextContent(text="a"), ImageContent(url="https://x")]),
+    InferenceParams(provider_id="anthropic", model_id="claude", system_prompt=("x", "y"), top_k=3,
+                    stop_sequences=("a",), mode=BatchMode.EMBEDDING, provider_kwargs={"tools": [{"a": 1}]}),
+    InputRequest(custom_id="r", messages=[InputMessage.user("q")], params=InferenceParams(temperature=1.0)),
+    InputBatch(requests=[InputRequest(custom_id="r", messages=[InputMessage.user("q")])],
+               params=InferenceParams(provider_id="openai", model_id="m")),
+    UsageInfo(prompt_tokens=1, completion_tokens=2, total_tokens=3, cached_tokens=1),
+    RequestResult(custom_id="r", status=ResultStatus.ERRORED, provider="p",
+                  error=RequestError(message="bad", code="c", status_code=400), raw={"k": [1]}),
+    RequestResult(custom_id="e", status=ResultStatus.SUCCEEDED, embedding=(0.5, 0.25),
+                  usage=UsageInfo(prompt_tokens=2, total_tokens=2)),
+    RequestCounts(total=5, succeeded=3, errored=1, expired=1),
+    BatchStatusReport(provider="p", batch_id="b", status=BatchStatus.EXPIRED, raw_status="ended",
+                      request_counts=RequestCounts(total=2, expired=2), created_at=NOW, ended_at=NOW),
+    BatchHandle(provider="p", batch_id="b", local_id="l", model="m", mode=BatchMode.CHAT,
+                request_count=3, submitted_at=NOW, data={"file": "f"}),
+    ProviderInfo(name="p", models=("a-*",), limits=ProviderLimits(max_requests=5),
+                 capabilities=Capabilities(content={"chat": ["text", "image"]}),
+                 status_map={"ended": "completed"}),
+]
+
+
+@pytest.mark.parametrize("obj", ROUND_TRIPS, ids=lambda o: type(o).__name__)
+def test_every_type_round_trips_through_json(obj: object) -> None:
+    assert loads(type(obj), dumps(obj)) == obj
+    assert from_data(type(obj), to_data(obj)) == obj
+
+
+def test_usage_adds_up() -> None:
+    total = UsageInfo(prompt_tokens=1, completion_tokens=2, total_tokens=3) + UsageInfo(
+        prompt_tokens=4, completion_tokens=5, total_tokens=9, cached_tokens=2)
+    assert total == UsageInfo(prompt_tokens=5, completion_tokens=7, total_tokens=12, cached_tokens=2)
+
+
+def test_status_order() -> None:
+    assert BatchStatus.COMPLETED.is_terminal and not BatchStatus.CANCELLING.is_terminal
+    assert BatchStatus.VALIDATING.rank < BatchStatus.IN_PROGRESS.rank < BatchStatus.COMPLETED.rank
+
+
+def test_structuring_errors_name_the_field() -> None:
+    with pytest.raises(ValidationError) as info:
+        from_data(InputRequest, {"custom_id": "a", "messages": [{"role": "user", "content": "x"}],
+                                 "params": {"temperature": 9}})
+    assert info.value.field == "params.temperature"
+    with pytest.raises(ValidationError, match="unknown content type 'video'"):
+        from_data(InputRequest, {"custom_id": "a", "messages": [
+            {"role": "user", "contents": [{"type": "video"}]}]})
+    with pytest.raises(ValidationError, match=r"unknown field\(s\) \['foo'\]"):
+        from_data(InputRequest, {"custom_id": "a", "foo": 1, "messages": [{"role": "user", "content": "x"}]})
+    with pytest.raises(ValidationError, match="required field is missing") as info:
+        from_data(InputRequest, {"messages": [{"role": "user", "content": "x"}]})
+    assert info.value.field == "custom_id"
+    with pytest.raises(ValidationError, match="invalid JSON"):
+        loads(InputRequest, b"{nope")
