@@ -1,0 +1,53 @@
+"""Meta-tests that keep the documented contract honest (after datasette's test_docs)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from batch_router_core import hookspecs
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _hooks() -> dict[str, object]:
+    return {n: f for n, f in vars(hookspecs).items() if hasattr(f, "batch_router_spec")}
+
+
+def _signature(fn: object) -> str:
+    ann = dict(fn.__annotations__)  # type: ignore[attr-defined]
+    ret = ann.pop("return")
+    args = ", ".join(f"{k}: {v}" for k, v in ann.items())
+    return f"{fn.__name__}({args}) -> {ret}"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(_hooks()))
+def test_every_hook_is_documented_with_its_exact_signature(name: str) -> None:
+    text = (DOCS / "hooks.md").read_text()
+    assert f"### {name}\n" in text, f"docs/hooks.md has no section for hook {name!r}"
+    assert _signature(_hooks()[name]) in text, f"docs/hooks.md shows a stale signature for {name!r}"
+
+
+def test_no_documented_hook_is_missing_from_the_spec() -> None:
+    text = (DOCS / "hooks.md").read_text()
+    documented = set(re.findall(r"^### (\w+)$", text, re.M))
+    assert documented == set(_hooks())
+
+
+@pytest.mark.parametrize("name", sorted(_hooks()))
+def test_every_hook_is_firstresult_with_a_docstring(name: str) -> None:
+    fn = _hooks()[name]
+    assert fn.batch_router_spec["firstresult"] is True  # type: ignore[attr-defined]
+    assert "firstresult" in (fn.__doc__ or "")
+
+
+def test_hookspecs_module_holds_declarations_only() -> None:
+    tree = ast.parse(Path(hookspecs.__file__).read_text())
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert {f.name for f in functions} == set(_hooks())
+    for f in functions:  # a docstring and nothing else
+        assert len(f.body) == 1 and isinstance(f.body[0], ast.Expr), f.name
+    assert not [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.AsyncFunctionDef))]
