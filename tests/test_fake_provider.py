@@ -124,3 +124,25 @@ def test_prepare_writes_the_file_it_reports(fake: ProviderHandle) -> None:
     assert len(lines) == prepared.request_count == 4
     assert prepared.byte_size == prepared.path.stat().st_size
     assert b'"temperature":0.5' in lines[0] and b'"role":"system"' in lines[0]
+
+
+async def test_embedding_and_completion_modes(fake: ProviderHandle, fake_clock: ManualClock) -> None:
+    for mode, check in (("embedding", lambda r: r.embedding and len(r.embedding) == 4),
+                        ("completion", lambda r: r.text.startswith("echo: question"))):
+        batch = make_batch(3, mode=mode, embedding_dimensions=4) if mode == "embedding" else make_batch(3, mode=mode)
+        handle = await fake.submit(fake.prepare(batch))
+        fake_clock.advance(100)
+        await fake.poll_status(handle)
+        results = [r async for r in fake.fetch_results(handle)]
+        assert len(results) == 3 and all(check(r) for r in results), results
+
+
+async def test_per_request_param_overrides_reach_the_wire(fake: ProviderHandle) -> None:
+    from batch_router_core import InferenceParams, InputMessage, InputRequest
+
+    batch = make_batch(1, max_output_tokens=5)
+    special = InputRequest(custom_id="special", messages=[InputMessage.user("long one")],
+                           params=InferenceParams(max_output_tokens=500))
+    batch = batch.of([*batch.requests, special], batch.params)
+    lines = list(fake.prepare(batch).iter_lines())
+    assert b'"max_tokens":5' in lines[0] and b'"max_tokens":500' in lines[1]

@@ -16,7 +16,11 @@ from batch_router_core import (
     ProviderNotFoundError,
     hookimpl,
 )
-from batch_router_core.errors import DuplicateProviderError, PluginValidationError, UnsupportedOperationError
+from batch_router_core.errors import (
+    DuplicateProviderError,
+    PluginValidationError,
+    UnsupportedOperationError,
+)
 from batch_router_core.testing.fake_provider import FakeProvider, FakeService
 
 from .conftest import make_batch

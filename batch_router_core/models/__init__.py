@@ -13,7 +13,15 @@ from .provider import (
     ProviderLimits,
 )
 from .requests import InputBatch, InputRequest
-from .results import BatchStatusReport, RequestCounts, RequestError, RequestResult, UsageInfo
+from .results import (
+    BatchStatusReport,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    UsageInfo,
+    new_result,
+    new_usage,
+)
 
 __all__ = [
     "AudioContent",
@@ -41,4 +49,6 @@ __all__ = [
     "ResultStatus",
     "TextContent",
     "UsageInfo",
+    "new_result",
+    "new_usage",
 ]

@@ -41,8 +41,11 @@ from ..models.results import (
     RequestCounts,
     RequestError,
     RequestResult,
-    UsageInfo,
+    new_result,
+    new_usage,
 )
+
+SUCCEEDED = ResultStatus.SUCCEEDED
 
 __all__ = ["FakeJob", "FakeProvider", "FakeService", "ManualClock", "plugin"]
 
@@ -342,18 +345,26 @@ def _lines(batch: InputBatch) -> Iterator[bytes]:
     dumps = orjson.dumps
     params = batch.configured_params
     mode = params.mode
-    # Batch-level settings are serialised once; each line only adds its id and its messages.
-    shared = dumps(_body_params(params))[1:-1]
     system = _system(params)
+    # One body dict, refilled per request and serialised at once: the batch-level settings are
+    # built once, and each line only adds its id and its messages.
+    body = _body_params(params)
+    line: dict[str, Any] = {"custom_id": None, "body": body}
+    chat = mode is BatchMode.CHAT
     for req in batch.requests:
-        if req.params is not None:
+        if req.params is not None or not chat:
             eff = batch.params_for(req)
             yield dumps({"custom_id": req.custom_id, "body": {**_body_params(eff),
                          **_payload(req, mode, _system(eff))}})
             continue
-        yield b'{"custom_id":%b,"body":{%b,%b}}' % (
-            dumps(req.custom_id), shared, dumps(_payload(req, mode, system))[1:-1]
-        )
+        msgs: list[Any] = [system] if system is not None else []
+        for m in req.messages:
+            parts = m.contents
+            content = parts[0].text if len(parts) == 1 and type(parts[0]) is TextContent else _content(m)
+            msgs.append({"role": m.role, "content": content})  # orjson writes the str enum's value
+        body["messages"] = msgs
+        line["custom_id"] = req.custom_id
+        yield dumps(line)
 
 
 def _payload(req: InputRequest, mode: BatchMode, system: dict[str, str] | None) -> dict[str, Any]:
@@ -372,7 +383,7 @@ def _payload(req: InputRequest, mode: BatchMode, system: dict[str, str] | None) 
 
 def parse_result_line(line: dict[str, Any], provider: str = "fake", model: str | None = None) -> RequestResult:
     """Turn one fake output line into a unified result."""
-    err = line.get("error")
+    err = line["error"]
     cid = line["custom_id"]
     if err:
         code = err.get("code")
@@ -380,22 +391,15 @@ def parse_result_line(line: dict[str, Any], provider: str = "fake", model: str |
                   else ResultStatus.CANCELLED if code == "batch_cancelled"
                   else ResultStatus.ERRORED)
         resp = line.get("response") or {}
-        return RequestResult(
-            custom_id=cid, status=status, provider=provider, model=model,
-            error=RequestError(message=err.get("message", ""), code=code,
-                               status_code=resp.get("status_code")),
-            raw=line,
-        )
+        return new_result(cid, status, provider, model, error=RequestError(
+            message=err.get("message", ""), code=code, status_code=resp.get("status_code")), raw=line)
     body = line["response"]["body"]
     u = body.get("usage")
-    usage = UsageInfo(prompt_tokens=u["prompt_tokens"], completion_tokens=u["completion_tokens"],
-                      total_tokens=u["total_tokens"]) if u else None
+    usage = new_usage(u["prompt_tokens"], u["completion_tokens"], u["total_tokens"]) if u else None
     emb = body.get("embedding")
-    return RequestResult(
-        custom_id=cid, status=ResultStatus.SUCCEEDED, provider=provider, model=model,
-        text=body.get("text"), embedding=tuple(emb) if emb is not None else None,
-        finish_reason=body.get("finish_reason"), usage=usage, raw=line,
-    )
+    return new_result(cid, SUCCEEDED, provider, model, body.get("text"),
+                      tuple(emb) if emb is not None else None, body.get("finish_reason"), usage,
+                      None, line)
 
 
 # -- the plugin -----------------------------------------------------------------------------------

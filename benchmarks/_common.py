@@ -1,0 +1,48 @@
+"""Helpers shared by the benchmarks: timing, peak memory, machine description."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+
+def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
+    """Best wall time of ``repeat`` runs (seconds); GC collected before each."""
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def peak_extra_bytes(fn: Callable[[], Any]) -> int:
+    """Peak memory allocated by ``fn`` above what existed before it ran (tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    fn()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base
+
+
+def machine() -> str:
+    """One line describing where the figures were measured."""
+    cpu = platform.processor() or platform.machine()
+    return (f"Python {platform.python_version()} on {platform.system()} {platform.machine()} "
+            f"({cpu}), {os.cpu_count()} CPUs")
+
+
+def row(label: str, seconds: float, n: int, floor: float | None = None, mem: int | None = None) -> str:
+    """A printed result line."""
+    ratio = f"  {seconds / floor:5.2f}x floor" if floor else ""
+    m = f"  peak extra {mem / 1e6:7.2f} MB" if mem is not None else ""
+    return f"{label:<46} {seconds * 1e3:8.1f} ms  {seconds / n * 1e6:6.2f} us/req{ratio}{m}"
