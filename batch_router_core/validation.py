@@ -9,7 +9,7 @@ provider (or a mode) cannot take, required and unsupported params, limits, dupli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from .errors import UnsupportedContentError, ValidationError, ValidationIssue
 from .models.content import AudioContent, DocumentContent, ImageContent, TextContent
@@ -124,74 +124,98 @@ def validate_batch(batch: InputBatch, info: ProviderInfo) -> None:
 
 
 def _validate_requests(
-    requests: Iterable[InputRequest], batch: InputBatch, info: ProviderInfo, out: _Collector
+    requests: Sequence[InputRequest], batch: InputBatch, info: ProviderInfo, out: _Collector
 ) -> None:
     caps = info.capabilities
-    limits = info.limits
     mode = batch.mode
     allowed = frozenset(caps.content.get(mode.value, ("text",)))
-    id_rx = re.compile(limits.custom_id_pattern) if limits.custom_id_pattern else None
-    id_max = limits.custom_id_max_length
+    _check_ids(requests, info, out)
     batch_model = batch.configured_params.model_id
     batch_provider = batch.configured_params.provider_id
-    seen: dict[str, int] = {}
+    text_ok = "text" in allowed
+    first_user = caps.first_role_user
+    alternate = caps.alternating_roles
     USER = InputMessageRole.USER
-    for index, req in enumerate(requests):
-        cid = req.custom_id
-        first = seen.setdefault(cid, index)
-        if first != index:
-            out.add(ValidationIssue(
-                f"duplicate custom_id (first used by request #{first + 1}); custom_ids must be "
-                "unique within a batch",
-                custom_id=cid, field="custom_id",
-            ))
-        if id_max is not None and len(cid) > id_max:
-            out.add(ValidationIssue(
-                f"custom_id is {len(cid)} characters; {info.name} allows at most {id_max}",
-                custom_id=cid, field="custom_id",
-            ))
-        if id_rx is not None and id_rx.fullmatch(cid) is None:
-            out.add(ValidationIssue(
-                f"custom_id must match {limits.custom_id_pattern} for {info.name}",
-                custom_id=cid, field="custom_id",
-            ))
+    # The loop below runs once per request of batches of 50,000+: the common case (no overrides,
+    # text parts) costs a few type checks; anything unusual drops into the detailed checks.
+    for req in requests:
         if req.params is not None:
-            rp = req.params
-            if rp.model_id is not None and rp.model_id != batch_model and limits.one_model_per_batch:
-                out.add(ValidationIssue(
-                    f"{info.name} takes one model per batch ({batch_model!r}); this request asks "
-                    f"for {rp.model_id!r}",
-                    custom_id=cid, field="params.model_id",
-                ))
-            if rp.provider_id is not None and rp.provider_id != batch_provider:
-                out.add(ValidationIssue(
-                    f"a request cannot change its batch's provider ({batch_provider})",
-                    custom_id=cid, field="params.provider_id",
-                ))
-            for issue in _param_issues(info, batch.params_for(req), cid):
-                out.add(issue)
+            _check_request_params(req, batch, info, batch_model, batch_provider, out)
         msgs = req.messages
-        if caps.first_role_user and msgs[0].role is not USER:
+        if first_user and msgs[0].role is not USER:
             out.add(ValidationIssue(
                 f"{info.name} requires the first message to be from the user",
-                custom_id=cid, field="messages[0].role",
+                custom_id=req.custom_id, field="messages[0].role",
             ))
         prev = None
         for mi, msg in enumerate(msgs):
-            if caps.alternating_roles and msg.role is prev:
-                out.add(ValidationIssue(
-                    f"{info.name} requires user and assistant messages to alternate; messages "
-                    f"{mi} and {mi + 1} are both {msg.role.value}",
-                    custom_id=cid, field=f"messages[{mi}].role",
-                ))
-            prev = msg.role
+            if alternate:
+                if msg.role is prev:
+                    out.add(ValidationIssue(
+                        f"{info.name} requires user and assistant messages to alternate; messages "
+                        f"{mi} and {mi + 1} are both {msg.role.value}",
+                        custom_id=req.custom_id, field=f"messages[{mi}].role",
+                    ))
+                prev = msg.role
             for ci, part in enumerate(msg.contents):
-                if type(part) is TextContent and "text" in allowed:
+                if text_ok and type(part) is TextContent:
                     continue
                 kind = content_kind(part)
                 if kind not in allowed:
                     out.add(ValidationIssue(
                         f"{info.name} cannot take {kind} content in {mode.value} batches "
                         f"(accepted: {', '.join(sorted(allowed))})",
-                        custom_id=cid, field=f"messages[{mi}].contents[{ci}]",
+                        custom_id=req.custom_id, field=f"messages[{mi}].contents[{ci}]",
                     ), content=True)
+
+
+def _check_ids(requests: Sequence[InputRequest], info: ProviderInfo, out: _Collector) -> None:
+    limits = info.limits
+    ids = [r.custom_id for r in requests]
+    # Whole-list checks run in C; only a batch that fails one is scanned id by id.
+    if len(set(ids)) != len(ids):
+        first: dict[str, int] = {}
+        for index, cid in enumerate(ids):
+            seen = first.setdefault(cid, index)
+            if seen != index:
+                out.add(ValidationIssue(
+                    f"duplicate custom_id (first used by request #{seen + 1}); custom_ids must be "
+                    "unique within a batch",
+                    custom_id=cid, field="custom_id",
+                ))
+    id_max = limits.custom_id_max_length
+    if id_max is not None and ids and max(map(len, ids)) > id_max:
+        for cid in ids:
+            if len(cid) > id_max:
+                out.add(ValidationIssue(
+                    f"custom_id is {len(cid)} characters; {info.name} allows at most {id_max}",
+                    custom_id=cid, field="custom_id",
+                ))
+    if limits.custom_id_pattern:
+        match = re.compile(limits.custom_id_pattern).fullmatch
+        for cid in ids:
+            if match(cid) is None:
+                out.add(ValidationIssue(
+                    f"custom_id must match {limits.custom_id_pattern} for {info.name}",
+                    custom_id=cid, field="custom_id",
+                ))
+
+
+def _check_request_params(req: InputRequest, batch: InputBatch, info: ProviderInfo,
+                          batch_model: str | None, batch_provider: object, out: _Collector) -> None:
+    rp = req.params
+    assert rp is not None
+    cid = req.custom_id
+    if rp.model_id is not None and rp.model_id != batch_model and info.limits.one_model_per_batch:
+        out.add(ValidationIssue(
+            f"{info.name} takes one model per batch ({batch_model!r}); this request asks "
+            f"for {rp.model_id!r}",
+            custom_id=cid, field="params.model_id",
+        ))
+    if rp.provider_id is not None and rp.provider_id != batch_provider:
+        out.add(ValidationIssue(
+            f"a request cannot change its batch's provider ({batch_provider})",
+            custom_id=cid, field="params.provider_id",
+        ))
+    for issue in _param_issues(info, batch.params_for(req), cid):
+        out.add(issue)
