@@ -1,0 +1,257 @@
+"""Unified batch -> OpenAI batch input lines (``{"custom_id","method","url","body"}``)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from batch_router_core import (
+    AudioContent,
+    BatchMode,
+    DocumentContent,
+    ImageContent,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+    TextContent,
+    ValidationError,
+)
+from batch_router_core.errors import UnsupportedContentError, ValidationIssue
+
+__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "batch_lines", "endpoint_for"]
+
+CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
+EMBEDDINGS = "/v1/embeddings"
+COMPLETIONS = "/v1/completions"
+_ENDPOINT_ALIASES = {"responses": RESPONSES, RESPONSES: RESPONSES, "chat": CHAT, CHAT: CHAT,
+                     "chat/completions": CHAT}
+_AUDIO_FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3"}
+
+
+def endpoint_for(params: InferenceParams) -> str:
+    """The endpoint a batch runs on: by mode, and ``provider_kwargs["endpoint"]`` for chat."""
+    if params.mode is BatchMode.EMBEDDING:
+        return EMBEDDINGS
+    if params.mode is BatchMode.COMPLETION:
+        return COMPLETIONS
+    wanted = params.provider_kwargs.get("endpoint")
+    if wanted is None:
+        return CHAT
+    endpoint = _ENDPOINT_ALIASES.get(str(wanted))
+    if endpoint is None:
+        raise ValidationError(
+            f"unknown OpenAI endpoint {wanted!r}; chat batches run on {CHAT} or {RESPONSES}",
+            provider="openai", field="params.provider_kwargs.endpoint",
+        )
+    return endpoint
+
+
+def _issue(message: str, cid: str, field: str, *, content: bool = False) -> ValidationError:
+    cls = UnsupportedContentError if content else ValidationError
+    return cls(ValidationIssue(message, custom_id=cid, field=field), provider="openai")
+
+
+def _system_text(sp: str | tuple[str, ...]) -> str:
+    return sp if isinstance(sp, str) else "\n\n".join(sp)
+
+
+# -- content parts -----------------------------------------------------------------------------
+
+
+def _chat_part(part: Any, cid: str, field: str) -> dict[str, Any]:
+    if type(part) is TextContent:
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImageContent):
+        return {"type": "image_url", "image_url": {"url": part.data_url()}}
+    if isinstance(part, AudioContent):
+        fmt = _AUDIO_FORMATS.get(part.media_type or "")
+        if part.data is None or fmt is None:
+            raise _issue("chat completions take audio as base64 WAV or MP3 data "
+                         f"(got {'a URL' if part.data is None else part.media_type})", cid, field,
+                         content=True)
+        return {"type": "input_audio", "input_audio": {"data": part.data, "format": fmt}}
+    if isinstance(part, DocumentContent):
+        if part.data is None:
+            raise _issue("chat completions take PDFs as base64 data, not URLs (use the responses "
+                         "endpoint for file URLs)", cid, field, content=True)
+        return {"type": "file", "file": {"filename": "document.pdf", "file_data": part.data_url()}}
+    raise _issue(f"unsupported content part {type(part).__name__}", cid, field, content=True)
+
+
+def _responses_part(part: Any, cid: str, field: str) -> dict[str, Any]:
+    if type(part) is TextContent:
+        return {"type": "input_text", "text": part.text}
+    if isinstance(part, ImageContent):
+        return {"type": "input_image", "image_url": part.data_url(), "detail": "auto"}
+    if isinstance(part, DocumentContent):
+        if part.data is None:
+            return {"type": "input_file", "file_url": part.url}
+        return {"type": "input_file", "filename": "document.pdf", "file_data": part.data_url()}
+    raise _issue("the responses endpoint does not take audio input in batches", cid, field,
+                 content=True)
+
+
+def _chat_messages(req: InputRequest, system: dict[str, Any] | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [system] if system is not None else []
+    for mi, m in enumerate(req.messages):
+        parts = m.contents
+        if len(parts) == 1 and type(parts[0]) is TextContent:
+            out.append({"role": m.role, "content": parts[0].text})
+            continue
+        if m.role != "user" and not m.is_text_only:
+            raise _issue("assistant messages can only hold text", req.custom_id,
+                         f"messages[{mi}].contents", content=True)
+        out.append({"role": m.role, "content": [
+            _chat_part(p, req.custom_id, f"messages[{mi}].contents[{ci}]") for ci, p in enumerate(parts)
+        ]})
+    return out
+
+
+def _responses_input(req: InputRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for mi, m in enumerate(req.messages):
+        parts = m.contents
+        if len(parts) == 1 and type(parts[0]) is TextContent:
+            out.append({"role": m.role, "content": parts[0].text})
+            continue
+        if m.role != "user" and not m.is_text_only:
+            raise _issue("assistant messages can only hold text", req.custom_id,
+                         f"messages[{mi}].contents", content=True)
+        out.append({"role": m.role, "content": [
+            _responses_part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
+            for ci, p in enumerate(parts)
+        ]})
+    return out
+
+
+def _joined_text(req: InputRequest, what: str) -> str:
+    for mi, m in enumerate(req.messages):
+        if not m.is_text_only:
+            raise _issue(f"{what} take text only", req.custom_id, f"messages[{mi}].contents",
+                         content=True)
+    return "\n".join(m.text for m in req.messages)
+
+
+# -- params --------------------------------------------------------------------------------------
+
+_NOT_FOR_EMBEDDINGS = ("system_prompt", "max_output_tokens", "temperature", "top_p", "stop_sequences",
+                       "presence_penalty", "frequency_penalty", "seed")
+
+
+def _body_params(params: InferenceParams, endpoint: str, settings: Mapping[str, Any],
+                 cid: str | None) -> dict[str, Any]:
+    """Everything in a body that comes from params, in OpenAI's names."""
+    body: dict[str, Any] = {"model": params.model_id}
+    where = "params."
+    if endpoint == EMBEDDINGS:
+        for name in _NOT_FOR_EMBEDDINGS:
+            if getattr(params, name) is not None:
+                raise _issue(f"{name} does not apply to embeddings", cid or "", where + name)
+        if params.embedding_dimensions is not None:
+            body["dimensions"] = params.embedding_dimensions
+        body["encoding_format"] = "float"
+    else:
+        if params.embedding_dimensions is not None:
+            raise _issue("embedding_dimensions only applies to embedding batches", cid or "",
+                         where + "embedding_dimensions")
+        if params.max_output_tokens is not None:
+            if endpoint == RESPONSES:
+                key = "max_output_tokens"
+            elif endpoint == CHAT and any(
+                fnmatch.fnmatchcase(str(params.model_id), p)
+                for p in settings.get("max_completion_tokens_models", ())
+            ):
+                key = "max_completion_tokens"
+            else:
+                key = "max_tokens"
+            body[key] = params.max_output_tokens
+        for name in ("temperature", "top_p"):
+            value = getattr(params, name)
+            if value is not None:
+                body[name] = value
+        if endpoint == RESPONSES:
+            for name in ("stop_sequences", "presence_penalty", "frequency_penalty", "seed"):
+                if getattr(params, name) is not None:
+                    raise _issue(f"the responses endpoint has no {name}; use chat completions",
+                                 cid or "", where + name)
+            if params.system_prompt is not None:
+                body["instructions"] = _system_text(params.system_prompt)
+        else:
+            for name in ("presence_penalty", "frequency_penalty", "seed"):
+                value = getattr(params, name)
+                if value is not None:
+                    body[name] = value
+            if params.stop_sequences is not None:
+                body["stop"] = list(params.stop_sequences)
+            if endpoint == COMPLETIONS and params.system_prompt is not None:
+                raise _issue("completions have no system prompt; put it in the prompt", cid or "",
+                             where + "system_prompt")
+    extra = {k: v for k, v in params.provider_kwargs.items() if k != "endpoint"}
+    if extra.get("stream"):
+        raise _issue("stream is not allowed in batches", cid or "", "params.provider_kwargs.stream")
+    body.update(extra)
+    return body
+
+
+def _system_message(params: InferenceParams, endpoint: str) -> dict[str, Any] | None:
+    if endpoint != CHAT or params.system_prompt is None:
+        return None
+    return {"role": "system", "content": _system_text(params.system_prompt)}
+
+
+def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) -> dict[str, Any]:
+    if endpoint == CHAT:
+        return {"messages": _chat_messages(req, system)}
+    if endpoint == RESPONSES:
+        return {"input": _responses_input(req)}
+    if endpoint == EMBEDDINGS:
+        return {"input": _joined_text(req, "embeddings")}
+    return {"prompt": _joined_text(req, "completions")}
+
+
+def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:
+    """Yield one OpenAI batch input line per request, lazily, in input order."""
+    dumps = orjson.dumps
+    params = batch.configured_params
+    endpoint = endpoint_for(params)
+    body = _body_params(params, endpoint, settings, None)
+    system = _system_message(params, endpoint)
+    max_inputs = settings.get("max_embedding_inputs")
+    line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": endpoint, "body": body}
+    fast_chat = endpoint == CHAT
+    for req in batch.requests:
+        if req.params is not None:
+            eff = batch.params_for(req)
+            one = _body_params(eff, endpoint, settings, req.custom_id)
+            one.update(_payload(req, endpoint, _system_message(eff, endpoint)))
+            yield dumps({"custom_id": req.custom_id, "method": "POST", "url": endpoint, "body": one})
+            continue
+        if fast_chat:
+            # The common case, kept tight for 50,000-request batches: one body dict refilled per
+            # request; orjson writes the role enum's string value.
+            msgs: list[Any] = [system] if system is not None else []
+            for m in req.messages:
+                parts = m.contents
+                if len(parts) == 1 and type(parts[0]) is TextContent:
+                    msgs.append({"role": m.role, "content": parts[0].text})
+                else:
+                    msgs = _chat_messages(req, system)
+                    break
+            body["messages"] = msgs
+        else:
+            body.update(_payload(req, endpoint, system))
+        line["custom_id"] = req.custom_id
+        yield dumps(line)
+    if endpoint == EMBEDDINGS and max_inputs is not None and len(batch.requests) > max_inputs:
+        raise ValidationError(f"embedding batches take at most {max_inputs} inputs",
+                              provider="openai", field="requests")
+
+
+def message_role_ok(message: InputMessage) -> bool:
+    """Roles OpenAI batches take in messages (the system prompt is a param)."""
+    return message.role in ("user", "assistant")

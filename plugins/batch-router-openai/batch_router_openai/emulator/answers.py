@@ -1,0 +1,132 @@
+"""Deterministic responses with realistic shapes and usage, derived from each request body."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from typing import Any
+
+__all__ = ["BodyError", "answer"]
+
+_EMBED_DIMS = {"text-embedding-3-large": 3072, "text-embedding-3-small": 1536,
+               "text-embedding-ada-002": 1536}
+
+
+class BodyError(Exception):
+    """A request the API would reject: becomes a line of the error file."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None,
+                 code: str | None = None, type: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def _tokens(text: str) -> int:
+    # Roughly what a BPE tokenizer gives for English: ~0.75 words per token.
+    return max(1, round(len(text.split()) * 4 / 3))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _reply(prompt: str, limit: int | None) -> tuple[str, str, int]:
+    words = prompt.split()
+    text = "Emulated answer to: " + " ".join(words[:24]) if words else "Emulated answer."
+    completion = _tokens(text)
+    if limit is not None and completion > limit:
+        text = " ".join(text.split()[: max(1, int(limit * 3 / 4))])
+        return text, "length", limit
+    return text, "stop", completion
+
+
+def _vector(text: str, dims: int) -> list[float]:
+    out: list[float] = []
+    counter = 0
+    while len(out) < dims:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        out.extend((v / 2**31) - 1.0 for v in struct.unpack(">8I", digest))
+        counter += 1
+    norm = sum(v * v for v in out[:dims]) ** 0.5 or 1.0
+    return [round(v / norm, 6) for v in out[:dims]]
+
+
+def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int) -> dict[str, Any]:
+    """The response body the API would return for one request (or raise BodyError)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BodyError(400, "you must provide a model parameter", param="model")
+    if model.startswith("nonexistent"):
+        raise BodyError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                        code="model_not_found")
+    if body.get("stream"):
+        raise BodyError(400, "stream is not supported in the Batch API", param="stream")
+    rid = f"{request_no:08x}"
+    if endpoint == "/v1/chat/completions":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BodyError(400, "'messages' must be a non-empty array", param="messages")
+        prompt_tokens = sum(_tokens(_text_of(m.get("content"))) + 3 for m in messages)
+        last = _text_of(messages[-1].get("content"))
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        text, finish, completion = _reply(last, limit)
+        return {
+            "id": f"chatcmpl-emu{rid}", "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                         "logprobs": None, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                      "total_tokens": prompt_tokens + completion,
+                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}},
+            "system_fingerprint": "fp_emulator",
+        }
+    if endpoint == "/v1/completions":
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise BodyError(400, "'prompt' must be a string", param="prompt")
+        text, finish, completion = _reply(prompt, body.get("max_tokens", 16))
+        pt = _tokens(prompt)
+        return {"id": f"cmpl-emu{rid}", "object": "text_completion", "created": created, "model": model,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+                "usage": {"prompt_tokens": pt, "completion_tokens": completion,
+                          "total_tokens": pt + completion}}
+    if endpoint == "/v1/embeddings":
+        inp = body.get("input")
+        inputs = [inp] if isinstance(inp, str) else inp
+        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+            raise BodyError(400, "'input' must be a string or an array of strings", param="input")
+        dims = body.get("dimensions") or _EMBED_DIMS.get(model, 1536)
+        pt = sum(_tokens(i) for i in inputs)
+        return {"object": "list", "model": model,
+                "data": [{"object": "embedding", "index": i, "embedding": _vector(t, dims)}
+                         for i, t in enumerate(inputs)],
+                "usage": {"prompt_tokens": pt, "total_tokens": pt}}
+    if endpoint == "/v1/responses":
+        inp = body.get("input")
+        if isinstance(inp, str):
+            last, pt = inp, _tokens(inp)
+        elif isinstance(inp, list) and inp:
+            last = _text_of(inp[-1].get("content"))
+            pt = sum(_tokens(_text_of(m.get("content"))) + 3 for m in inp)
+        else:
+            raise BodyError(400, "'input' is required", param="input")
+        if isinstance(body.get("instructions"), str):
+            pt += _tokens(body["instructions"])
+        text, finish, completion = _reply(last, body.get("max_output_tokens"))
+        return {
+            "id": f"resp_emu{rid}", "object": "response", "created_at": created, "model": model,
+            "status": "completed" if finish == "stop" else "incomplete",
+            "incomplete_details": None if finish == "stop" else {"reason": "max_output_tokens"},
+            "output": [{"type": "message", "id": f"msg_emu{rid}", "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+            "usage": {"input_tokens": pt, "input_tokens_details": {"cached_tokens": 0},
+                      "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
+                      "total_tokens": pt + completion},
+        }
+    raise BodyError(400, f"unsupported endpoint {endpoint}", param="url")

@@ -1,0 +1,243 @@
+"""The OpenAI Batch API emulator: the routes the official SDK calls, as a Starlette app.
+
+Base URL for the SDK: ``http://HOST:PORT/v1``. Control routes for tests and users live under
+``/_emulator`` (advance the clock, inject faults, per-request errors, counters).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batch_router_core.emulation.clock import ManualClock, SystemClock
+from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
+
+from .state import ENDPOINTS, TERMINAL, EmulatorState
+
+__all__ = ["OpenAIEmulator", "create_app"]
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, *, type: str = "invalid_request_error",
+           param: str | None = None, code: str | None = None) -> Response:
+    return _json({"error": {"message": message, "type": type, "param": param, "code": code}}, status)
+
+
+def _fault_body(kind: str, status: int) -> dict[str, Any]:
+    messages = {429: ("Rate limit reached for requests", "rate_limit_exceeded", "requests"),
+                401: ("Incorrect API key provided.", "invalid_api_key", "invalid_request_error")}
+    message, code, type_ = messages.get(status, ("The server had an error while processing your "
+                                                 "request.", None, "server_error"))
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+class OpenAIEmulator:
+    """The emulator: its state, its fault injector and the ASGI app serving both."""
+
+    def __init__(self, state: EmulatorState | None = None) -> None:
+        self.state = state or EmulatorState()
+        self.faults = FaultInjector()
+        self.requests_seen: dict[str, int] = {}
+        routes = [
+            Route("/v1/files", self.upload_file, methods=["POST"]),
+            Route("/v1/files", self.list_files, methods=["GET"]),
+            Route("/v1/files/{file_id}", self.get_file, methods=["GET"]),
+            Route("/v1/files/{file_id}", self.delete_file, methods=["DELETE"]),
+            Route("/v1/files/{file_id}/content", self.file_content, methods=["GET"]),
+            Route("/v1/batches", self.create_batch, methods=["POST"]),
+            Route("/v1/batches", self.list_batches, methods=["GET"]),
+            Route("/v1/batches/{batch_id}", self.get_batch, methods=["GET"]),
+            Route("/v1/batches/{batch_id}/cancel", self.cancel_batch, methods=["POST"]),
+            Route("/_emulator/advance", self.control_advance, methods=["POST"]),
+            Route("/_emulator/faults", self.control_faults, methods=["POST"]),
+            Route("/_emulator/errors", self.control_errors, methods=["POST"]),
+            Route("/_emulator/stats", self.control_stats, methods=["GET"]),
+        ]
+        inner = Starlette(routes=routes)
+        self.app = FaultMiddleware(self._authorize(inner), self.faults, _fault_body)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    def _authorize(self, app: Any) -> Any:
+        state = self.state
+        seen = self.requests_seen
+
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+                key = f"{scope['method']} {scope['path'].split('/')[2]}"
+                seen[key] = seen.get(key, 0) + 1
+                headers = dict(scope.get("headers") or [])
+                auth = headers.get(b"authorization", b"").decode()
+                token = auth[7:] if auth.lower().startswith("bearer ") else ""
+                if not token or (state.api_key is not None and token != state.api_key):
+                    await _error(401, "Incorrect API key provided.", code="invalid_api_key")(
+                        scope, receive, send)
+                    return
+            await app(scope, receive, send)
+
+        return middleware
+
+    # -- files ---------------------------------------------------------------------------------
+
+    async def upload_file(self, request: Request) -> Response:
+        form = await request.form(max_part_size=self.state.max_upload_bytes)
+        purpose = form.get("purpose")
+        upload = form.get("file")
+        if not isinstance(purpose, str) or upload is None or isinstance(upload, str):
+            return _error(400, "'file' and 'purpose' are required", param="file")
+        data = await upload.read()
+        filename = upload.filename or "upload"
+        if len(data) > self.state.max_upload_bytes:
+            return _error(400, "File is too large.", param="file")
+        if purpose == "batch" and not filename.endswith(".jsonl"):
+            return _error(400, "Invalid file format for Batch API. Must be .jsonl", param="file")
+        expires = form.get("expires_after[seconds]")
+        rec = self.state.add_file(filename, purpose, data,
+                                  int(expires) if isinstance(expires, str) and expires.isdigit() else None)
+        return _json(rec.to_json())
+
+    async def list_files(self, request: Request) -> Response:
+        purpose = request.query_params.get("purpose")
+        with self.state.lock:
+            data = [f.to_json() for f in self.state.files.values() if purpose in (None, f.purpose)]
+        return _json({"object": "list", "data": data, "has_more": False,
+                      "first_id": data[0]["id"] if data else None,
+                      "last_id": data[-1]["id"] if data else None})
+
+    def _file(self, request: Request) -> Any:
+        return self.state.files.get(request.path_params["file_id"])
+
+    async def get_file(self, request: Request) -> Response:
+        rec = self._file(request)
+        if rec is None:
+            return _error(404, f"No such File object: {request.path_params['file_id']}", param="id")
+        return _json(rec.to_json())
+
+    async def delete_file(self, request: Request) -> Response:
+        with self.state.lock:
+            rec = self.state.files.pop(request.path_params["file_id"], None)
+        if rec is None:
+            return _error(404, f"No such File object: {request.path_params['file_id']}", param="id")
+        rec.path.unlink(missing_ok=True)
+        return _json({"id": rec.id, "object": "file", "deleted": True})
+
+    async def file_content(self, request: Request) -> Response:
+        rec = self._file(request)
+        if rec is None:
+            return _error(404, f"No such File object: {request.path_params['file_id']}", param="id")
+        return Response(rec.path.read_bytes(), media_type="application/octet-stream")
+
+    # -- batches -------------------------------------------------------------------------------
+
+    async def create_batch(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "We could not parse the JSON body of your request.")
+        endpoint = body.get("endpoint")
+        if endpoint not in ENDPOINTS:
+            return _error(400, f"Invalid value for 'endpoint': {endpoint!r}", param="endpoint")
+        if body.get("completion_window") != "24h":
+            return _error(400, "Invalid value for 'completion_window': only '24h' is supported.",
+                          param="completion_window")
+        metadata = body.get("metadata")
+        if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or any(
+                len(str(k)) > 64 or not isinstance(v, str) or len(v) > 512 for k, v in metadata.items())):
+            return _error(400, "Invalid 'metadata': at most 16 string pairs, keys <= 64 and "
+                               "values <= 512 characters.", param="metadata")
+        f = self.state.files.get(body.get("input_file_id", ""))
+        if f is None:
+            return _error(400, f"Invalid 'input_file_id': {body.get('input_file_id')!r}",
+                          param="input_file_id")
+        if f.purpose != "batch":
+            return _error(400, "The input file must be uploaded with purpose 'batch'.",
+                          param="input_file_id")
+        rec = self.state.create_batch(f.id, endpoint, "24h", metadata)
+        return _json(rec.to_json(self.state.window_s))
+
+    async def list_batches(self, request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", "20"))
+        except ValueError:
+            return _error(400, "Invalid 'limit'", param="limit")
+        if not 1 <= limit <= 100:
+            return _error(400, "'limit' must be between 1 and 100", param="limit")
+        after = request.query_params.get("after")
+        with self.state.lock:
+            # Newest first, like the real list.
+            ordered = sorted(self.state.batches.values(), key=lambda b: (b.created_at, b.id), reverse=True)
+            if after is not None:
+                ids = [b.id for b in ordered]
+                ordered = ordered[ids.index(after) + 1:] if after in ids else []
+            page = ordered[:limit]
+            for b in page:
+                self.state._advance(b)
+            data = [b.to_json(self.state.window_s) for b in page]
+        return _json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+                      "last_id": data[-1]["id"] if data else None, "has_more": len(ordered) > limit})
+
+    async def get_batch(self, request: Request) -> Response:
+        rec = self.state.get_batch(request.path_params["batch_id"])
+        if rec is None:
+            return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
+        return _json(rec.to_json(self.state.window_s))
+
+    async def cancel_batch(self, request: Request) -> Response:
+        rec = self.state.get_batch(request.path_params["batch_id"])
+        if rec is None:
+            return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
+        if rec.status in TERMINAL:
+            return _error(409, f"Cannot cancel a batch with status '{rec.status}'.")
+        self.state.cancel_batch(rec)
+        return _json(rec.to_json(self.state.window_s))
+
+    # -- control -------------------------------------------------------------------------------
+
+    async def control_advance(self, request: Request) -> Response:
+        seconds = float(orjson.loads(await request.body()).get("seconds", 0))
+        clock = self.state.clock
+        if not isinstance(clock, ManualClock):
+            return _error(400, "this emulator runs on the wall clock; start it with a manual clock")
+        return _json({"now": clock.advance(seconds)})
+
+    async def control_faults(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        if body.get("clear"):
+            self.faults.clear()
+            return _json({"cleared": True})
+        rule = self.faults.add(body["route"], body["kind"], times=int(body.get("times", 1)),
+                               retry_after=body.get("retry_after"))
+        return _json({"route": rule.route, "kind": rule.kind, "times": rule.times})
+
+    async def control_errors(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.state.error_ids.update(body.get("custom_ids", []))
+        if "per_request_s" in body:
+            self.state.next_per_request_s = float(body["per_request_s"])
+        return _json({"error_ids": sorted(self.state.error_ids)})
+
+    async def control_stats(self, request: Request) -> Response:
+        with self.state.lock:
+            return _json({"batches": len(self.state.batches), "files": len(self.state.files),
+                          "requests": dict(self.requests_seen), "now": self.state.clock.now()})
+
+
+def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
+    """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
+    ``api_key`` (require this key), and any :class:`EmulatorState` timing or limit argument."""
+    opts = dict(options or {})
+    speed = opts.pop("speed", None)
+    clock = SystemClock(speed=float(speed)) if speed else ManualClock()
+    known = {"validate_s", "finalize_s", "cancel_s", "per_request_s", "window_s", "max_requests",
+             "max_file_bytes", "max_upload_bytes", "api_key", "workdir"}
+    state = EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
+    return OpenAIEmulator(state)

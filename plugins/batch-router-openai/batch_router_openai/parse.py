@@ -1,0 +1,80 @@
+"""OpenAI batch output and error lines -> unified results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batch_router_core import RequestError, RequestResult, ResultStatus
+from batch_router_core.models import new_result, new_usage
+
+__all__ = ["parse_line"]
+
+SUCCEEDED = ResultStatus.SUCCEEDED
+ERRORED = ResultStatus.ERRORED
+_STATUS_FOR_CODE = {"batch_expired": ResultStatus.EXPIRED, "batch_cancelled": ResultStatus.CANCELLED}
+
+
+def _usage(u: dict[str, Any] | None) -> Any:
+    if not u:
+        return None
+    if "prompt_tokens" in u:  # chat, completions, embeddings
+        details = u.get("prompt_tokens_details") or {}
+        out_details = u.get("completion_tokens_details") or {}
+        prompt = u["prompt_tokens"]
+        completion = u.get("completion_tokens", 0)
+        return new_usage(prompt, completion, u.get("total_tokens", prompt + completion),
+                         details.get("cached_tokens"), None, out_details.get("reasoning_tokens"))
+    prompt = u.get("input_tokens", 0)  # responses
+    completion = u.get("output_tokens", 0)
+    return new_usage(prompt, completion, u.get("total_tokens", prompt + completion),
+                     (u.get("input_tokens_details") or {}).get("cached_tokens"), None,
+                     (u.get("output_tokens_details") or {}).get("reasoning_tokens"))
+
+
+def _output(body: dict[str, Any]) -> tuple[str | None, tuple[float, ...] | None, str | None]:
+    """(text, embedding, finish_reason) of a 2xx response body, whatever the endpoint."""
+    choices = body.get("choices")
+    if choices:
+        first = choices[0]
+        message = first.get("message")
+        if message is not None:  # chat completion
+            content = message.get("content")
+            if isinstance(content, list):  # some gateways return parts
+                content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            if content is None and message.get("refusal"):
+                content = message["refusal"]
+            return content, None, first.get("finish_reason")
+        return first.get("text"), None, first.get("finish_reason")  # completion
+    data = body.get("data")
+    if data is not None:  # embeddings: one vector per request (the first input's)
+        return None, tuple(data[0]["embedding"]) if data else (), None
+    output = body.get("output")
+    if output is not None:  # responses
+        texts = [c.get("text", "") for item in output if item.get("type") == "message"
+                 for c in item.get("content", []) if c.get("type") == "output_text"]
+        incomplete = (body.get("incomplete_details") or {}).get("reason")
+        finish = "length" if incomplete == "max_output_tokens" else (
+            "stop" if body.get("status") == "completed" else body.get("status"))
+        return "".join(texts), None, finish
+    return None, None, None
+
+
+def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
+    """One line of an output or error file as a unified result (the line is kept as ``raw``)."""
+    cid = line["custom_id"]
+    err = line.get("error")
+    response = line.get("response")
+    if err:  # failed outside HTTP: expiry, cancellation
+        code = err.get("code")
+        return new_result(cid, _STATUS_FOR_CODE.get(code, ERRORED), "openai", model,
+                          error=RequestError(message=err.get("message") or "", code=code), raw=line)
+    status_code = response.get("status_code", 0) if response else 0
+    body = (response or {}).get("body") or {}
+    if not 200 <= status_code < 300:
+        e = body.get("error") or {}
+        return new_result(cid, ERRORED, "openai", body.get("model", model), error=RequestError(
+            message=e.get("message") or f"HTTP {status_code}", code=e.get("code"), type=e.get("type"),
+            status_code=status_code or None), raw=line)
+    text, embedding, finish = _output(body)
+    return new_result(cid, SUCCEEDED, "openai", body.get("model", model), text, embedding, finish,
+                      _usage(body.get("usage")), None, line)

@@ -1,0 +1,214 @@
+"""The OpenAI provider's hook implementations (entry point ``openai``).
+
+The ``openai`` SDK is imported on the first network call, never at import time, so discovery
+(``batch-router providers``) stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from batch_router_core import (
+    BatchHandle,
+    BatchStatus,
+    BatchStatusReport,
+    InputBatch,
+    PreparedBatch,
+    PreparedPayloads,
+    ProviderInfo,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    ResultStatus,
+    hookimpl,
+)
+from batch_router_core.config import load_provider_defaults
+from batch_router_core.context import ProviderContext
+from batch_router_core.errors import ProviderPermanentError
+
+from .convert import batch_lines, endpoint_for
+from .errors import map_errors
+
+#: Metadata key tagging every job with batch-router's local id (found again after a crash).
+TAG_KEY = "batch_router_local_id"
+
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client(context: ProviderContext) -> Any:
+    """An AsyncOpenAI client for these options, one per event loop (their pools are loop-bound)."""
+    opts = context.options
+    key = tuple(opts.get(k) for k in ("api_key", "base_url", "organization", "project"))
+    loop = asyncio.get_running_loop()
+    per_loop = _CLIENTS.setdefault(loop, {})
+    client = per_loop.get(key)
+    if client is None:
+        from openai import AsyncOpenAI
+
+        kwargs = {k: v for k, v in zip(("api_key", "base_url", "organization", "project"), key) if v}
+        # Core owns retries (backoff, retry-after, submit never retried): the SDK must not retry too.
+        with map_errors("client"):
+            client = AsyncOpenAI(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
+        per_loop[key] = client
+    return client
+
+
+def _dt(ts: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    """Declared in ``defaults.yaml``."""
+    return load_provider_defaults("batch_router_openai", "defaults.yaml")
+
+
+@hookimpl
+def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
+    """Unified batch -> OpenAI batch input lines (lazily)."""
+    endpoint = endpoint_for(batch.configured_params)
+    return PreparedPayloads(provider="openai", model=batch.model, mode=batch.mode,
+                            lines=batch_lines(batch, context.info.settings),
+                            metadata={"endpoint": endpoint})
+
+
+@hookimpl
+async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
+    """Upload the input file (purpose ``batch``) and create the batch, tagged with the local id."""
+    client = _client(context)
+    endpoint = prepared.metadata["endpoint"]
+    with map_errors("files.create"):
+        with prepared.path.open("rb") as fh:
+            uploaded = await client.files.create(file=(prepared.path.name, fh), purpose="batch")
+    try:
+        with map_errors("batches.create"):
+            batch = await client.batches.create(
+                input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h",
+                metadata={TAG_KEY: prepared.local_id},
+            )
+    except ProviderPermanentError:
+        # The job was certainly not created: do not leave the upload behind.
+        try:
+            await client.files.delete(uploaded.id)
+        except Exception:  # noqa: BLE001 - best effort; the original error matters
+            pass
+        raise
+    return BatchHandle(
+        provider="openai", batch_id=batch.id, local_id=prepared.local_id, model=prepared.model,
+        mode=prepared.mode, request_count=prepared.request_count, submitted_at=_dt(batch.created_at),
+        data={"endpoint": endpoint, "input_file_id": uploaded.id, "input_path": str(prepared.path)},
+    )
+
+
+def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
+    status = context.normalize_status(batch.status)
+    rc = batch.request_counts
+    total = rc.total if rc else 0
+    done = rc.completed if rc else 0
+    failed = rc.failed if rc else 0
+    counts = RequestCounts(
+        total=total, succeeded=done, errored=failed,
+        processing=0 if status.is_terminal else max(0, total - done - failed),
+    )
+    error = None
+    if batch.errors and batch.errors.data:
+        error = "; ".join(
+            f"line {e.line}: {e.code}: {e.message}" if e.line else f"{e.code}: {e.message}"
+            for e in batch.errors.data[:20]
+        )
+    ended = batch.completed_at or batch.failed_at or batch.expired_at or batch.cancelled_at
+    return BatchStatusReport(
+        provider="openai", batch_id=batch.id, status=status, raw_status=batch.status,
+        request_counts=counts, created_at=_dt(batch.created_at), started_at=_dt(batch.in_progress_at),
+        finalizing_at=_dt(batch.finalizing_at), ended_at=_dt(ended), expires_at=_dt(batch.expires_at),
+        cancelling_at=_dt(batch.cancelling_at), error=error, raw=batch.model_dump(mode="json"),
+    )
+
+
+@hookimpl
+async def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
+    """Retrieve the batch and normalise its status through the YAML map."""
+    with map_errors("batches.retrieve", batch_id=handle.batch_id):
+        batch = await _client(context).batches.retrieve(handle.batch_id)
+    return _report(batch, context)
+
+
+@hookimpl
+async def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
+    """Ask OpenAI to cancel (the batch goes ``cancelling``, then ``cancelled``)."""
+    with map_errors("batches.cancel", batch_id=handle.batch_id):
+        batch = await _client(context).batches.cancel(handle.batch_id)
+    return _report(batch, context)
+
+
+async def _lines(client: Any, file_id: str) -> AsyncIterator[dict[str, Any]]:
+    """Stream a file's JSONL content from the API, line by line."""
+    with map_errors("files.content", file_id=file_id):
+        async with client.files.with_streaming_response.content(file_id) as response:
+            async for raw in response.iter_lines():
+                if raw.strip():
+                    yield orjson.loads(raw)
+
+
+async def _input_ids(client: Any, handle: BatchHandle) -> AsyncIterator[str]:
+    """The submitted custom_ids: from the local input file, else downloaded from the API."""
+    path = Path(handle.data.get("input_path", ""))
+    if path.is_file():
+        with path.open("rb") as fh:
+            for raw in fh:
+                if raw.strip():
+                    yield orjson.loads(raw)["custom_id"]
+        return
+    async for line in _lines(client, handle.data["input_file_id"]):
+        yield line["custom_id"]
+
+
+@hookimpl
+async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncIterator[RequestResult]:
+    """Stream the output file, then the error file; account for requests in neither."""
+    client = _client(context)
+    with map_errors("batches.retrieve", batch_id=handle.batch_id):
+        batch = await client.batches.retrieve(handle.batch_id)
+    status = context.normalize_status(batch.status)
+    if not status.is_terminal:
+        raise ProviderPermanentError(f"batch {batch.id} has not ended ({batch.status})",
+                                     provider="openai", batch_id=batch.id)
+    from .parse import parse_line
+
+    seen: set[str] = set()
+    for file_id in (batch.output_file_id, batch.error_file_id):
+        if file_id:
+            async for line in _lines(client, file_id):
+                result = parse_line(line, handle.model)
+                seen.add(result.custom_id)
+                yield result
+    if len(seen) >= handle.request_count and status is BatchStatus.COMPLETED:
+        return
+    missing = {
+        BatchStatus.CANCELLED: (ResultStatus.CANCELLED, "batch_cancelled",
+                                "The batch was cancelled before this request ran."),
+        BatchStatus.EXPIRED: (ResultStatus.EXPIRED, "batch_expired",
+                              "The request was not executed before the completion window expired."),
+    }.get(status, (ResultStatus.ERRORED, "batch_failed" if status is BatchStatus.FAILED else
+                   "missing_result", _report(batch, context).error or "No result was returned."))
+    async for cid in _input_ids(client, handle):
+        if cid not in seen:
+            yield RequestResult(custom_id=cid, status=missing[0], provider="openai", model=handle.model,
+                                error=RequestError(message=missing[2], code=missing[1]))
+
+
+@hookimpl
+def create_emulator(options: Mapping[str, Any]) -> Any:
+    """The local OpenAI Batch API emulator (an ASGI app)."""
+    from .emulator import create_app
+
+    return create_app(dict(options))
