@@ -47,7 +47,9 @@ def _output(body: dict[str, Any]) -> tuple[str | None, tuple[float, ...] | None,
         return first.get("text"), None, first.get("finish_reason")  # completion
     data = body.get("data")
     if data is not None:  # embeddings: one vector per request (the first input's)
-        return None, tuple(data[0]["embedding"]) if data else (), None
+        if data and "embedding" in data[0]:
+            return None, tuple(data[0]["embedding"]), None
+        return None, None, None  # e.g. vLLM score/rerank lists: kept in ``raw``
     output = body.get("output")
     if output is not None:  # responses
         texts = [c.get("text", "") for item in output if item.get("type") == "message"
@@ -68,8 +70,12 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
         code = err.get("code")
         return new_result(cid, _STATUS_FOR_CODE.get(code, ERRORED), "openai", model,
                           error=RequestError(message=err.get("message") or "", code=code), raw=line)
-    status_code = response.get("status_code", 0) if response else 0
-    body = (response or {}).get("body") or {}
+    if response and "status_code" not in response and "body" not in response:
+        # Older vLLM run-batch output puts the response body itself here, with no envelope.
+        status_code, body = 200, response
+    else:
+        status_code = response.get("status_code", 0) if response else 0
+        body = (response or {}).get("body") or {}
     if not 200 <= status_code < 300:
         e = body.get("error") or {}
         return new_result(cid, ERRORED, "openai", body.get("model", model), error=RequestError(
