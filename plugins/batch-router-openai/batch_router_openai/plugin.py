@@ -202,6 +202,7 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
                    "missing_result", _report(batch, context).error or "No result was returned."))
     async for cid in _input_ids(client, handle):
         if cid not in seen:
+            seen.add(cid)
             yield RequestResult(custom_id=cid, status=missing[0], provider="openai", model=handle.model,
                                 error=RequestError(message=missing[2], code=missing[1]))
 

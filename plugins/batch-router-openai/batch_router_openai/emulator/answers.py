@@ -61,7 +61,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BodyError(400, "you must provide a model parameter", param="model")
-    if model.startswith("nonexistent"):
+    if "nonexistent" in model:
         raise BodyError(404, f"The model `{model}` does not exist or you do not have access to it.",
                         code="model_not_found")
     if body.get("stream"):

@@ -196,7 +196,7 @@ class OpenAIEmulator:
         if rec is None:
             return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
         if rec.status in TERMINAL:
-            return _error(409, f"Cannot cancel a batch with status '{rec.status}'.")
+            return _error(400, f"Cannot cancel a batch with status '{rec.status}'.", code="invalid_batch_status")
         self.state.cancel_batch(rec)
         return _json(rec.to_json(self.state.window_s))
 
