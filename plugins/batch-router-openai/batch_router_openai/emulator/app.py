@@ -62,19 +62,28 @@ class OpenAIEmulator:
             Route("/_emulator/stats", self.control_stats, methods=["GET"]),
         ]
         inner = Starlette(routes=routes)
-        self.app = FaultMiddleware(self._authorize(inner), self.faults, _fault_body)
+        self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults, _fault_body))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
 
-    def _authorize(self, app: Any) -> Any:
-        state = self.state
+    def _count(self, app: Any) -> Any:
+        """Count every API request (faulted ones included): tests assert on what reached the service."""
         seen = self.requests_seen
 
         async def middleware(scope: Any, receive: Any, send: Any) -> None:
             if scope["type"] == "http" and scope["path"].startswith("/v1/"):
                 key = f"{scope['method']} {scope['path'].split('/')[2]}"
                 seen[key] = seen.get(key, 0) + 1
+            await app(scope, receive, send)
+
+        return middleware
+
+    def _authorize(self, app: Any) -> Any:
+        state = self.state
+
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
                 headers = dict(scope.get("headers") or [])
                 auth = headers.get(b"authorization", b"").decode()
                 token = auth[7:] if auth.lower().startswith("bearer ") else ""
