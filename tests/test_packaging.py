@@ -126,7 +126,7 @@ def test_installed_plugin_is_discovered_and_runs(installed: Path) -> None:
     assert out["status"] == "completed" and out["texts"] == ["cba", "zyx"]
     assert "broken" in out["errors"] and "not_a_real_module" in out["errors"]["broken"]
     assert "batch-router-broken" in out["errors"]["broken"]  # the message names the distribution
-    assert out["names"] == ["echo"]  # the broken plugin did not stop the others
+    assert "echo" in out["names"] and "broken" not in out["names"]  # the others still load
     assert out["dist"][1] == "1.2.3"
 
 
