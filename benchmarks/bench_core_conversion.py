@@ -64,7 +64,6 @@ def main(n: int) -> None:
     t_floor_w = best_time(floor_write)
     t_ours_w = best_time(ours_write)
     m_ours_w = peak_extra_bytes(ours_write)
-    del prebuilt
 
     # A real output file from the fake service, then parse it back.
     async def run_job() -> Path:

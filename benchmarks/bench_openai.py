@@ -20,14 +20,20 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_time, machine, peak_extra_bytes, row  # noqa: E402
+from batch_router_openai.emulator import EmulatorState, OpenAIEmulator  # noqa: E402
+from batch_router_openai.parse import parse_line  # noqa: E402
 
-from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch, InputMessage, InputRequest  # noqa: E402
+from batch_router_core import (  # noqa: E402
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+)
 from batch_router_core.emulation.clock import ManualClock  # noqa: E402
 from batch_router_core.emulation.server import serve_in_thread  # noqa: E402
 from batch_router_core.files import GeneratedFiles, iter_jsonl, write_jsonl_lines  # noqa: E402
 from batch_router_core.retry import RetryPolicy  # noqa: E402
-from batch_router_openai.emulator import EmulatorState, OpenAIEmulator  # noqa: E402
-from batch_router_openai.parse import parse_line  # noqa: E402
 
 
 def make_batch(n: int) -> InputBatch:
@@ -56,7 +62,6 @@ def main(n: int) -> None:
     t_floor_w = best_time(floor_write)
     t_ours_w = best_time(lambda: provider.prepare(batch))
     m_ours_w = peak_extra_bytes(lambda: provider.prepare(batch))
-    del prebuilt
 
     # A real output file from the emulator's own processing.
     clock = ManualClock()

@@ -96,23 +96,8 @@ def _responses_part(part: Any, cid: str, field: str) -> dict[str, Any]:
                  content=True)
 
 
-def _chat_messages(req: InputRequest, system: dict[str, Any] | None) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [system] if system is not None else []
-    for mi, m in enumerate(req.messages):
-        parts = m.contents
-        if len(parts) == 1 and type(parts[0]) is TextContent:
-            out.append({"role": m.role, "content": parts[0].text})
-            continue
-        if m.role != "user" and not m.is_text_only:
-            raise _issue("assistant messages can only hold text", req.custom_id,
-                         f"messages[{mi}].contents", content=True)
-        out.append({"role": m.role, "content": [
-            _chat_part(p, req.custom_id, f"messages[{mi}].contents[{ci}]") for ci, p in enumerate(parts)
-        ]})
-    return out
-
-
-def _responses_input(req: InputRequest) -> list[dict[str, Any]]:
+def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
+    """Messages in OpenAI's shape; ``part`` converts one non-trivial content part for the endpoint."""
     out: list[dict[str, Any]] = []
     for mi, m in enumerate(req.messages):
         parts = m.contents
@@ -123,10 +108,14 @@ def _responses_input(req: InputRequest) -> list[dict[str, Any]]:
             raise _issue("assistant messages can only hold text", req.custom_id,
                          f"messages[{mi}].contents", content=True)
         out.append({"role": m.role, "content": [
-            _responses_part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
-            for ci, p in enumerate(parts)
+            part(p, req.custom_id, f"messages[{mi}].contents[{ci}]") for ci, p in enumerate(parts)
         ]})
     return out
+
+
+def _chat_messages(req: InputRequest, system: dict[str, Any] | None) -> list[dict[str, Any]]:
+    msgs = _messages(req, _chat_part)
+    return [system, *msgs] if system is not None else msgs
 
 
 def _joined_text(req: InputRequest, what: str) -> str:
@@ -208,7 +197,7 @@ def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) ->
     if endpoint == CHAT:
         return {"messages": _chat_messages(req, system)}
     if endpoint == RESPONSES:
-        return {"input": _responses_input(req)}
+        return {"input": _messages(req, _responses_part)}
     if endpoint == EMBEDDINGS:
         return {"input": _joined_text(req, "embeddings")}
     return {"prompt": _joined_text(req, "completions")}

@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from batch_router_core.errors import BatchRouterError, ProviderPermanentError, ProviderTransientError
+from batch_router_core.errors import (
+    BatchRouterError,
+    ProviderPermanentError,
+    ProviderTransientError,
+)
 from batch_router_core.http_errors import error_for_status, is_transport_error
 
 __all__ = ["map_errors"]

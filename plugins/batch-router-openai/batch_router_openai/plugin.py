@@ -54,7 +54,7 @@ def _client(context: ProviderContext) -> Any:
     if client is None:
         from openai import AsyncOpenAI
 
-        kwargs = {k: v for k, v in zip(("api_key", "base_url", "organization", "project"), key) if v}
+        kwargs = {k: v for k, v in zip(("api_key", "base_url", "organization", "project"), key, strict=True) if v}
         # Core owns retries (backoff, retry-after, submit never retried): the SDK must not retry too.
         with map_errors("client"):
             client = AsyncOpenAI(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)

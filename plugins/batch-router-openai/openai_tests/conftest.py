@@ -6,12 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from batch_router_openai.emulator import EmulatorState, OpenAIEmulator
 
-from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch, InputMessage, InputRequest
+from batch_router_core import (
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+)
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer, serve_in_thread
 from batch_router_core.handle import ProviderHandle
-from batch_router_openai.emulator import EmulatorState, OpenAIEmulator
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 

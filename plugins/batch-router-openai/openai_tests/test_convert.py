@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from jsonschema import Draft202012Validator, Draft4Validator
+from jsonschema import Draft4Validator, Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 

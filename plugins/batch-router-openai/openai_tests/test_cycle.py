@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from batch_router_openai.emulator import OpenAIEmulator
 
 from batch_router_core import (
     BatchStatus,
@@ -23,7 +24,6 @@ from batch_router_core import (
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.handle import ProviderHandle
 from batch_router_core.testing.conformance import ConformanceDriver, ProviderConformance
-from batch_router_openai.emulator import OpenAIEmulator
 
 from .conftest import chat_batch
 

@@ -4,6 +4,7 @@ request accounted for (succeeded + errored + cancelled + expired = submitted).""
 from __future__ import annotations
 
 import pytest
+from batch_router_openai.emulator import OpenAIEmulator
 
 from batch_router_core import (
     BatchProviderRegistry,
@@ -16,7 +17,6 @@ from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer
 from batch_router_core.handle import ProviderHandle
 from batch_router_core.retry import RetryPolicy
-from batch_router_openai.emulator import OpenAIEmulator
 
 from .conftest import chat_batch
 
