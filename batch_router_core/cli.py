@@ -236,7 +236,10 @@ async def _run(reg: Any, provider: str, opts: dict[str, Any], batch: Any, output
 
     handle_p = reg.get(provider, **opts)
     prepared = handle_p.prepare(batch)
-    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    def say(msg: str) -> None:
+        if not quiet:
+            click.echo(msg, err=True)
+
     say(f"prepared {prepared.request_count} requests -> {prepared.path}")
     handle = await handle_p.submit(prepared)
     say(f"submitted {provider} job {handle.batch_id}")

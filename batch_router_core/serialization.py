@@ -41,7 +41,7 @@ def _structure_content(value: Any, _: Any) -> Content:
             f"unknown content type {kind!r}; expected one of {sorted(CONTENT_TYPES)}", field="type"
         )
     if isinstance(_, type) and _ in CONTENT_TYPES.values() and _ is not cls:
-        raise ValidationError(f"expected {_.type} content, got {kind!r}", field="type")
+        raise ValidationError(f"expected {getattr(_, 'type', _)} content, got {kind!r}", field="type")
     fields = {k: v for k, v in value.items() if k != "type"}
     unknown = set(fields) - {a.name for a in attrs.fields(cls)}
     if unknown:
@@ -80,7 +80,7 @@ def _converter() -> cattrs.Converter:
     for cls in CONTENT_TYPES.values():
         conv.register_unstructure_hook(cls, _unstructure_content)
         conv.register_structure_hook(cls, _structure_content)
-    conv.register_structure_hook(Content, _structure_content)  # type: ignore[arg-type]
+    conv.register_structure_hook(Content, _structure_content)
 
     # A message may say "content": "text" (or "contents": "text") as a shorthand for one text part.
     base_message = make_dict_structure_fn(InputMessage, conv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
@@ -29,7 +29,7 @@ class TextContent:
     text: str = attrs.field(validator=attrs.validators.instance_of(str))
 
 
-def _check_source(inst: _MediaContent, attribute: attrs.Attribute[object], value: object) -> None:
+def _check_source(inst: _MediaContent, attribute: attrs.Attribute[Any], value: Any) -> None:
     has_data = inst.data is not None
     has_url = inst.url is not None
     if has_data == has_url:

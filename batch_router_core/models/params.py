@@ -54,7 +54,7 @@ def _system_prompt(value: str | list[str] | tuple[str, ...] | None) -> str | tup
     return tuple(value)
 
 
-def _check_system_prompt(inst: object, attribute: object, value: object) -> None:
+def _check_system_prompt(inst: object, attribute: object, value: Any) -> None:
     if isinstance(value, tuple) and not all(isinstance(p, str) for p in value):
         raise ValidationError("must be a string or a list of strings", field="system_prompt")
 

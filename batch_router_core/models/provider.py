@@ -35,6 +35,30 @@ class ProviderLimits:
     custom_id_pattern: str | None = None
 
 
+def _content_map(m: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
+    return {str(k): tuple(v) for k, v in dict(m).items()}
+
+
+def _default_content() -> Mapping[str, tuple[str, ...]]:
+    return {"chat": ("text",)}
+
+
+def _str_tuple(v: Iterable[str]) -> tuple[str, ...]:
+    return tuple(v)
+
+
+def _modes(v: Iterable[BatchMode | str]) -> tuple[BatchMode, ...]:
+    return tuple(BatchMode(m) for m in v)
+
+
+def _status_map(m: Mapping[str, BatchStatus | str]) -> Mapping[str, BatchStatus]:
+    return {str(k): BatchStatus(v) for k, v in dict(m).items()}
+
+
+def _dict(m: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(m)
+
+
 @attrs.frozen(kw_only=True)
 class Capabilities:
     """What a provider can do and take. Core validates requests against these before any call.
@@ -49,12 +73,9 @@ class Capabilities:
     delete: bool = False
     alternating_roles: bool = False
     first_role_user: bool = False
-    content: Mapping[str, tuple[str, ...]] = attrs.field(
-        factory=lambda: {"chat": ("text",)},
-        converter=lambda m: {str(k): tuple(v) for k, v in dict(m).items()},
-    )
-    unsupported_params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    required_params: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    content: Mapping[str, tuple[str, ...]] = attrs.field(factory=_default_content, converter=_content_map)
+    unsupported_params: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    required_params: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     max_stop_sequences: int | None = None
 
 
@@ -68,17 +89,13 @@ class ProviderInfo:
 
     name: str
     display_name: str = ""
-    modes: tuple[BatchMode, ...] = attrs.field(
-        default=(BatchMode.CHAT,), converter=lambda v: tuple(BatchMode(m) for m in v)
-    )
-    models: tuple[str, ...] = attrs.field(default=("*",), converter=tuple)
+    modes: tuple[BatchMode, ...] = attrs.field(default=(BatchMode.CHAT,), converter=_modes)
+    models: tuple[str, ...] = attrs.field(default=("*",), converter=_str_tuple)
     limits: ProviderLimits = attrs.field(factory=ProviderLimits)
     capabilities: Capabilities = attrs.field(factory=Capabilities)
-    status_map: Mapping[str, BatchStatus] = attrs.field(
-        factory=dict, converter=lambda m: {str(k): BatchStatus(v) for k, v in dict(m).items()}
-    )
+    status_map: Mapping[str, BatchStatus] = attrs.field(factory=dict, converter=_status_map)
     idempotent_submit: bool = False
-    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     _model_re: re.Pattern[str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def supports_model(self, model: str) -> bool:
@@ -107,7 +124,7 @@ class PreparedPayloads:
     model: str
     mode: BatchMode
     lines: Iterable[bytes]
-    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -125,7 +142,7 @@ class PreparedBatch:
     path: Path = attrs.field(converter=Path)
     request_count: int
     byte_size: int
-    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
 
     def iter_lines(self) -> Iterator[bytes]:
         """Stream the provider-native lines back from the file (without newlines)."""
@@ -152,4 +169,4 @@ class BatchHandle:
     mode: BatchMode
     request_count: int
     submitted_at: datetime | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)

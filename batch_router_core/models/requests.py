@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -14,7 +15,7 @@ from .params import InferenceParams
 __all__ = ["InputBatch", "InputRequest"]
 
 
-def _check_custom_id(inst: object, attribute: object, value: object) -> None:
+def _check_custom_id(inst: object, attribute: object, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise ValidationError(
             f"custom_id must be a non-empty string, got {value!r}", field="custom_id"
@@ -35,6 +36,14 @@ def _check_messages(inst: InputRequest, attribute: object, value: tuple[object, 
         )
 
 
+def _messages(v: Iterable[InputMessage]) -> tuple[InputMessage, ...]:
+    return tuple(v)
+
+
+def _requests(v: Iterable[InputRequest]) -> tuple[InputRequest, ...]:
+    return tuple(v)
+
+
 @attrs.frozen(kw_only=True)
 class InputRequest:
     """One request: a ``custom_id`` unique within its batch, the conversation, optional overrides.
@@ -44,7 +53,7 @@ class InputRequest:
     """
 
     custom_id: str = attrs.field(validator=_check_custom_id)
-    messages: tuple[InputMessage, ...] = attrs.field(converter=tuple, validator=_check_messages)
+    messages: tuple[InputMessage, ...] = attrs.field(converter=_messages, validator=_check_messages)
     params: InferenceParams | None = None
 
 
@@ -64,7 +73,7 @@ class InputBatch:
     so the same requests can run on several providers.
     """
 
-    requests: tuple[InputRequest, ...] = attrs.field(converter=tuple, validator=_check_requests)
+    requests: tuple[InputRequest, ...] = attrs.field(converter=_requests, validator=_check_requests)
     params: InferenceParams | None = None
 
     def with_params(self, params: InferenceParams) -> InputBatch:

@@ -159,7 +159,7 @@ def new_usage(
         "total_tokens": total_tokens, "cached_tokens": cached_tokens,
         "cache_creation_tokens": cache_creation_tokens, "reasoning_tokens": reasoning_tokens,
     })
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def new_result(
@@ -184,4 +184,4 @@ def new_result(
         "text": text, "embedding": embedding, "finish_reason": finish_reason, "usage": usage,
         "error": error, "raw": raw,
     })
-    return obj  # type: ignore[no-any-return]
+    return obj
