@@ -68,9 +68,10 @@ async def write_results_async(path: Path | str, results: AsyncIterable[RequestRe
                               include_raw: bool = False) -> int:
     """Write an async stream of results as unified JSONL, streaming; returns the count."""
     import os
+    import secrets
 
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.part")
+    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     count = 0
     try:

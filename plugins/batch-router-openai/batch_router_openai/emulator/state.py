@@ -188,8 +188,6 @@ class EmulatorState:
             if rec.status in ("validating", "in_progress", "finalizing"):
                 now = self.clock.now()
                 rec.cancelling_at = now
-                if rec.status == "validating":
-                    rec.in_progress_at = rec.in_progress_at  # never ran
                 rec.status = "cancelling"
             self._advance(rec)
 
