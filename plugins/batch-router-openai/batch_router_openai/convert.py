@@ -15,7 +15,6 @@ from batch_router_core import (
     ImageContent,
     InferenceParams,
     InputBatch,
-    InputMessage,
     InputRequest,
     TextContent,
     ValidationError,
@@ -203,6 +202,24 @@ def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) ->
     return {"prompt": _joined_text(req, "completions")}
 
 
+_CID = "\x00custom_id\x00"
+_TEXT = "\x00text\x00"
+
+
+def _one_text_template(line: dict[str, Any], system: dict[str, Any] | None) -> tuple[bytes, bytes, bytes]:
+    """The bytes of a one-user-text-message line, split around its custom_id and its text.
+
+    Serialising a template with sentinel strings gives exactly what ``orjson.dumps`` would write for
+    each real line (same keys, same order), minus the two values that change per request.
+    """
+    msgs: list[Any] = [system] if system is not None else []
+    msgs.append({"role": "user", "content": _TEXT})
+    template = orjson.dumps({**line, "custom_id": _CID, "body": {**line["body"], "messages": msgs}})
+    head, rest = template.split(orjson.dumps(_CID), 1)
+    mid, tail = rest.split(orjson.dumps(_TEXT), 1)
+    return head, mid, tail
+
+
 def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:
     """Yield one OpenAI batch input line per request, lazily, in input order."""
     dumps = orjson.dumps
@@ -213,6 +230,7 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
     max_inputs = settings.get("max_embedding_inputs")
     line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": endpoint, "body": body}
     fast_chat = endpoint == CHAT
+    one_text = _one_text_template(line, system) if fast_chat else None
     for req in batch.requests:
         if req.params is not None:
             eff = batch.params_for(req)
@@ -220,18 +238,18 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
             one.update(_payload(req, endpoint, _system_message(eff, endpoint)))
             yield dumps({"custom_id": req.custom_id, "method": "POST", "url": endpoint, "body": one})
             continue
-        if fast_chat:
-            # The common case, kept tight for 50,000-request batches: one body dict refilled per
-            # request; orjson writes the role enum's string value.
-            msgs: list[Any] = [system] if system is not None else []
-            for m in req.messages:
+        if one_text is not None:
+            msgs_in = req.messages
+            if len(msgs_in) == 1:
+                m = msgs_in[0]
                 parts = m.contents
-                if len(parts) == 1 and type(parts[0]) is TextContent:
-                    msgs.append({"role": m.role, "content": parts[0].text})
-                else:
-                    msgs = _chat_messages(req, system)
-                    break
-            body["messages"] = msgs
+                if len(parts) == 1 and type(parts[0]) is TextContent and m.role == "user":
+                    # The most common request by far (one user text): splice the two strings that
+                    # differ into bytes serialised once for the whole batch.
+                    yield b"".join((one_text[0], dumps(req.custom_id), one_text[1],
+                                    dumps(parts[0].text), one_text[2]))
+                    continue
+            body["messages"] = _chat_messages(req, system)
         else:
             body.update(_payload(req, endpoint, system))
         line["custom_id"] = req.custom_id
@@ -240,7 +258,3 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
         raise ValidationError(f"embedding batches take at most {max_inputs} inputs",
                               provider="openai", field="requests")
 
-
-def message_role_ok(message: InputMessage) -> bool:
-    """Roles OpenAI batches take in messages (the system prompt is a param)."""
-    return message.role in ("user", "assistant")

@@ -236,3 +236,20 @@ def test_importing_the_plugin_does_not_import_the_sdk(tmp_path: Path) -> None:
             "print('openai' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("system", [None, "Be brief.", ("A", "B")])
+def test_spliced_fast_path_writes_exactly_what_orjson_would(provider, system) -> None:  # type: ignore[no-untyped-def]
+    texts = ['plain', 'quotes " and \\ backslash', "newline\nand\ttab", "unicode: é 日本 🚀", "\x00\x1f", ""]
+    reqs = [InputRequest(custom_id=f"id-{i}-\"{t[:3]}\"", messages=[InputMessage.user(t) if t else
+            InputMessage(role="user", contents=[TextContent(text="")])]) for i, t in enumerate(texts)]
+    batch = InputBatch(requests=reqs).with_params(InferenceParams(
+        provider_id="openai", model_id="gpt-4o-mini", system_prompt=system, max_output_tokens=7,
+        temperature=0.5, provider_kwargs={"user": "u"}))
+    got = list(provider.prepare_payloads(batch).lines)
+    body_base = {"model": "gpt-4o-mini", "max_tokens": 7, "temperature": 0.5, "user": "u"}
+    sys_msgs = [] if system is None else [{"role": "system", "content": system if isinstance(system, str) else "A\n\nB"}]
+    expected = [orjson.dumps({"custom_id": r.custom_id, "method": "POST", "url": "/v1/chat/completions",
+                              "body": {**body_base, "messages": [*sys_msgs, {"role": "user", "content": t}]}})
+                for r, t in zip(reqs, texts, strict=True)]
+    assert got == expected
