@@ -29,6 +29,7 @@ from ..config import load_provider_defaults
 from ..context import ProviderContext
 from ..emulation.clock import Clock, ManualClock, SystemClock
 from ..errors import ProviderPermanentError, ProviderTransientError
+from ..fastjson import SENTINELS, split_template
 from ..files import iter_jsonl, write_jsonl_lines
 from ..hookspecs import hookimpl
 from ..models.content import TextContent
@@ -351,20 +352,33 @@ def _lines(batch: InputBatch) -> Iterator[bytes]:
     body = _body_params(params)
     line: dict[str, Any] = {"custom_id": None, "body": body}
     chat = mode is BatchMode.CHAT
+    head, mid, tail = _one_text_template(line, system)
     for req in batch.requests:
         if req.params is not None or not chat:
             eff = batch.params_for(req)
             yield dumps({"custom_id": req.custom_id, "body": {**_body_params(eff),
                          **_payload(req, mode, _system(eff))}})
             continue
+        msgs_in = req.messages
+        if len(msgs_in) == 1:
+            parts = msgs_in[0].contents
+            if len(parts) == 1 and type(parts[0]) is TextContent and msgs_in[0].role == "user":
+                # One user text: splice the two values that differ into bytes serialised once.
+                yield b"".join((head, dumps(req.custom_id), mid, dumps(parts[0].text), tail))
+                continue
         msgs: list[Any] = [system] if system is not None else []
-        for m in req.messages:
-            parts = m.contents
-            content = parts[0].text if len(parts) == 1 and type(parts[0]) is TextContent else _content(m)
-            msgs.append({"role": m.role, "content": content})  # orjson writes the str enum's value
+        for m in msgs_in:
+            msgs.append({"role": m.role, "content": _content(m)})  # orjson writes the enum's value
         body["messages"] = msgs
         line["custom_id"] = req.custom_id
         yield dumps(line)
+
+
+def _one_text_template(line: dict[str, Any], system: dict[str, str] | None) -> tuple[bytes, ...]:
+    """A one-user-text line, cut around its custom_id and its text."""
+    msgs: list[Any] = [system] if system is not None else []
+    msgs.append({"role": "user", "content": SENTINELS[1]})
+    return split_template({**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2)
 
 
 def _payload(req: InputRequest, mode: BatchMode, system: dict[str, str] | None) -> dict[str, Any]:

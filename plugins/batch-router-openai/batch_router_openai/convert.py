@@ -20,6 +20,7 @@ from batch_router_core import (
     ValidationError,
 )
 from batch_router_core.errors import UnsupportedContentError, ValidationIssue
+from batch_router_core.fastjson import SENTINELS, split_template
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "batch_lines", "endpoint_for"]
 
@@ -202,22 +203,11 @@ def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) ->
     return {"prompt": _joined_text(req, "completions")}
 
 
-_CID = "\x00custom_id\x00"
-_TEXT = "\x00text\x00"
-
-
-def _one_text_template(line: dict[str, Any], system: dict[str, Any] | None) -> tuple[bytes, bytes, bytes]:
-    """The bytes of a one-user-text-message line, split around its custom_id and its text.
-
-    Serialising a template with sentinel strings gives exactly what ``orjson.dumps`` would write for
-    each real line (same keys, same order), minus the two values that change per request.
-    """
+def _one_text_template(line: dict[str, Any], system: dict[str, Any] | None) -> tuple[bytes, ...]:
+    """A one-user-text line, cut around its custom_id and its text (see core's ``fastjson``)."""
     msgs: list[Any] = [system] if system is not None else []
-    msgs.append({"role": "user", "content": _TEXT})
-    template = orjson.dumps({**line, "custom_id": _CID, "body": {**line["body"], "messages": msgs}})
-    head, rest = template.split(orjson.dumps(_CID), 1)
-    mid, tail = rest.split(orjson.dumps(_TEXT), 1)
-    return head, mid, tail
+    msgs.append({"role": "user", "content": SENTINELS[1]})
+    return split_template({**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2)
 
 
 def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from batch_router_openai.emulator import OpenAIEmulator
 from openai import BadRequestError, OpenAI
 
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer
-from batch_router_openai.emulator import OpenAIEmulator
 
 
 def line(cid: str, model: str = "gpt-4o-mini", url: str = "/v1/chat/completions") -> str:
