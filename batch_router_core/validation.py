@@ -147,26 +147,42 @@ def _validate_requests(
                 f"{info.name} requires the first message to be from the user",
                 custom_id=req.custom_id, field="messages[0].role",
             ))
-        prev = None
-        for mi, msg in enumerate(msgs):
-            if alternate:
-                if msg.role is prev:
-                    out.add(ValidationIssue(
-                        f"{info.name} requires user and assistant messages to alternate; messages "
-                        f"{mi} and {mi + 1} are both {msg.role.value}",
-                        custom_id=req.custom_id, field=f"messages[{mi}].role",
-                    ))
-                prev = msg.role
-            for ci, part in enumerate(msg.contents):
-                if text_ok and type(part) is TextContent:
+        if text_ok and not alternate:
+            # Fast path: all-text conversations need no per-part bookkeeping.
+            for msg in msgs:
+                for part in msg.contents:
+                    if type(part) is not TextContent:
+                        break
+                else:
                     continue
-                kind = content_kind(part)
-                if kind not in allowed:
-                    out.add(ValidationIssue(
-                        f"{info.name} cannot take {kind} content in {mode.value} batches "
-                        f"(accepted: {', '.join(sorted(allowed))})",
-                        custom_id=req.custom_id, field=f"messages[{mi}].contents[{ci}]",
-                    ), content=True)
+                break
+            else:
+                continue
+        _check_messages(req, info, mode.value, allowed, alternate, out)
+
+
+def _check_messages(req: InputRequest, info: ProviderInfo, mode: str, allowed: frozenset[str],
+                    alternate: bool, out: _Collector) -> None:
+    accepted = ", ".join(sorted(allowed))
+    prev = None
+    for mi, msg in enumerate(req.messages):
+        if alternate:
+            if msg.role is prev:
+                out.add(ValidationIssue(
+                    f"{info.name} requires user and assistant messages to alternate; messages "
+                    f"{mi} and {mi + 1} are both {msg.role.value}",
+                    custom_id=req.custom_id, field=f"messages[{mi}].role",
+                ))
+            prev = msg.role
+        for ci, part in enumerate(msg.contents):
+            if type(part) is TextContent and "text" in allowed:
+                continue
+            kind = content_kind(part)
+            if kind not in allowed:
+                out.add(ValidationIssue(
+                    f"{info.name} cannot take {kind} content in {mode} batches (accepted: {accepted})",
+                    custom_id=req.custom_id, field=f"messages[{mi}].contents[{ci}]",
+                ), content=True)
 
 
 def _check_ids(requests: Sequence[InputRequest], info: ProviderInfo, out: _Collector) -> None:
