@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 
-def best_time(fn: Callable[[], Any], repeat: int = 3) -> float:
+def best_time(fn: Callable[[], Any], repeat: int = 5) -> float:
     """Best wall time of ``repeat`` runs (seconds); GC collected before each."""
     best = float("inf")
     for _ in range(repeat):
