@@ -13,10 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_time, machine, peak_extra_bytes, row  # noqa: E402
+from _common import machine, measure_parse, measure_prepare, row  # noqa: E402
 
 from batch_router_core import (  # noqa: E402
     BatchProviderRegistry,
@@ -26,7 +24,7 @@ from batch_router_core import (  # noqa: E402
     InputRequest,
 )
 from batch_router_core.emulation import ManualClock  # noqa: E402
-from batch_router_core.files import GeneratedFiles, iter_jsonl, write_jsonl_lines  # noqa: E402
+from batch_router_core.files import GeneratedFiles  # noqa: E402
 from batch_router_core.retry import RetryPolicy  # noqa: E402
 from batch_router_core.testing.fake_provider import FakeProvider, FakeService, parse_result_line  # noqa: E402
 
@@ -50,21 +48,7 @@ def main(n: int) -> None:
     fake = reg.get("fake", service=svc)
     batch = make_batch(n)
 
-    # Floor: the same lines, prebuilt as dicts, written with orjson.
-    prebuilt = [orjson.loads(line) for line in fake.prepare_payloads(batch).lines]
-    floor_path = tmp / "floor.jsonl"
-
-    def floor_write() -> None:
-        floor_path.unlink(missing_ok=True)
-        write_jsonl_lines(floor_path, (orjson.dumps(d) for d in prebuilt))
-
-    def ours_write() -> None:
-        # Remove the file again, as the floor does, so both write into the same amount of disk cache.
-        fake.prepare(batch).path.unlink()
-
-    t_floor_w = best_time(floor_write)
-    t_ours_w = best_time(ours_write)
-    m_ours_w = peak_extra_bytes(ours_write)
+    t_floor_w, t_ours_w, m_ours_w = measure_prepare(fake, batch, tmp)
 
     # A real output file from the fake service, then parse it back.
     async def run_job() -> Path:
@@ -75,17 +59,7 @@ def main(n: int) -> None:
 
     out = asyncio.run(run_job())
 
-    def floor_parse() -> None:
-        for _ in iter_jsonl(out):
-            pass
-
-    def ours_parse() -> None:
-        for _, line in iter_jsonl(out):
-            parse_result_line(line, "fake", "fake-1")
-
-    t_floor_p = best_time(floor_parse)
-    t_ours_p = best_time(ours_parse)
-    m_ours_p = peak_extra_bytes(ours_parse)
+    t_floor_p, t_ours_p, m_ours_p = measure_parse(out, lambda line: parse_result_line(line, "fake", "fake-1"))
 
     print(f"# core conversion, {n} requests - {machine()}")
     print(row("floor: orjson write of prebuilt dicts", t_floor_w, n))

@@ -16,10 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_time, machine, peak_extra_bytes, row  # noqa: E402
+from _common import machine, measure_parse, measure_prepare, row  # noqa: E402
 from batch_router_openai.emulator import EmulatorState, OpenAIEmulator  # noqa: E402
 from batch_router_openai.parse import parse_line  # noqa: E402
 
@@ -32,7 +30,7 @@ from batch_router_core import (  # noqa: E402
 )
 from batch_router_core.emulation.clock import ManualClock  # noqa: E402
 from batch_router_core.emulation.server import serve_in_thread  # noqa: E402
-from batch_router_core.files import GeneratedFiles, iter_jsonl, write_jsonl_lines  # noqa: E402
+from batch_router_core.files import GeneratedFiles  # noqa: E402
 from batch_router_core.retry import RetryPolicy  # noqa: E402
 
 
@@ -52,20 +50,7 @@ def main(n: int) -> None:
     provider = reg.get("openai")
     batch = make_batch(n)
 
-    prebuilt = [orjson.loads(line) for line in provider.prepare_payloads(batch).lines]
-    floor_path = tmp / "floor.jsonl"
-
-    def floor_write() -> None:
-        floor_path.unlink(missing_ok=True)
-        write_jsonl_lines(floor_path, (orjson.dumps(d) for d in prebuilt))
-
-    def ours_write() -> None:
-        # Remove the file again, as the floor does, so both write into the same amount of disk cache.
-        provider.prepare(batch).path.unlink()
-
-    t_floor_w = best_time(floor_write)
-    t_ours_w = best_time(ours_write)
-    m_ours_w = peak_extra_bytes(ours_write)
+    t_floor_w, t_ours_w, m_ours_w = measure_prepare(provider, batch, tmp)
 
     # A real output file from the emulator's own processing.
     clock = ManualClock()
@@ -78,17 +63,7 @@ def main(n: int) -> None:
     state.get_batch(rec.id)
     out = state.files[rec.output_file_id].path  # type: ignore[index]
 
-    def floor_parse() -> None:
-        for _ in iter_jsonl(out):
-            pass
-
-    def ours_parse() -> None:
-        for _, line in iter_jsonl(out):
-            parse_line(line, "gpt-4o-mini")
-
-    t_floor_p = best_time(floor_parse)
-    t_ours_p = best_time(ours_parse)
-    m_ours_p = peak_extra_bytes(ours_parse)
+    t_floor_p, t_ours_p, m_ours_p = measure_parse(out, lambda line: parse_line(line, "gpt-4o-mini"))
 
     # Through the SDK over loopback HTTP (emulator in a thread of this process).
     emu = OpenAIEmulator(state)
