@@ -17,18 +17,21 @@ _STATUS_FOR_CODE = {"batch_expired": ResultStatus.EXPIRED, "batch_cancelled": Re
 def _usage(u: dict[str, Any] | None) -> Any:
     if not u:
         return None
-    if "prompt_tokens" in u:  # chat, completions, embeddings
-        details = u.get("prompt_tokens_details") or {}
-        out_details = u.get("completion_tokens_details") or {}
-        prompt = u["prompt_tokens"]
+    prompt = u.get("prompt_tokens")
+    if prompt is not None:  # chat, completions, embeddings
         completion = u.get("completion_tokens", 0)
+        details = u.get("prompt_tokens_details")
+        out_details = u.get("completion_tokens_details")
         return new_usage(prompt, completion, u.get("total_tokens", prompt + completion),
-                         details.get("cached_tokens"), None, out_details.get("reasoning_tokens"))
+                         details.get("cached_tokens") if details else None, None,
+                         out_details.get("reasoning_tokens") if out_details else None)
     prompt = u.get("input_tokens", 0)  # responses
     completion = u.get("output_tokens", 0)
+    details = u.get("input_tokens_details")
+    out_details = u.get("output_tokens_details")
     return new_usage(prompt, completion, u.get("total_tokens", prompt + completion),
-                     (u.get("input_tokens_details") or {}).get("cached_tokens"), None,
-                     (u.get("output_tokens_details") or {}).get("reasoning_tokens"))
+                     details.get("cached_tokens") if details else None, None,
+                     out_details.get("reasoning_tokens") if out_details else None)
 
 
 def _output(body: dict[str, Any]) -> tuple[str | None, tuple[float, ...] | None, str | None]:
