@@ -275,6 +275,28 @@ class ProviderHandle:
 
     # -- optional hooks ------------------------------------------------------------------------
 
+    async def find_job(self, local_id: str) -> BatchHandle | None:
+        """The provider job tagged ``local_id``, or None; UnsupportedOperationError if the provider
+        cannot look jobs up (it does not implement ``find_job``)."""
+        if not self.implements("find_job"):
+            raise UnsupportedOperationError("this provider cannot look up jobs by tag", provider=self.name)
+        caller = self._caller("find_job")
+
+        async def call() -> BatchHandle | None:
+            try:
+                if self._is_async["find_job"]:
+                    result = caller(local_id=local_id, context=self.context)
+                else:
+                    result = await asyncio.to_thread(caller, local_id=local_id, context=self.context)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:
+                raise self._wrap(exc, "find_job") from exc
+            return result  # type: ignore[no-any-return]
+
+        return await self._registry.retry.call(call, operation="find_job",
+                                               log=self.context.logger.bind(local_id=local_id))
+
     def create_emulator(self, options: Mapping[str, Any] | None = None) -> Any:
         """The provider's emulator as an ASGI app; UnsupportedOperationError if it has none."""
         if not self.implements("create_emulator"):

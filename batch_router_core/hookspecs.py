@@ -158,6 +158,29 @@ def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
 
 
 # -------------------------------------------------------------------------------------------------
+# Optional: crash recovery
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def find_job(local_id: str, context: ProviderContext) -> BatchHandle | None:
+    """Find a provider job by the tag ``submit`` gave it, after a crash lost the submit's answer.
+
+    :param local_id: batch-router's id for the job (``PreparedBatch.local_id``), which ``submit`` put
+        in the job's metadata or display name.
+    :param context: the provider context.
+    :returns: the job's :class:`~batch_router_core.models.BatchHandle` if the provider has a job with
+        that tag, else ``None`` (then the job was certainly never created and may be submitted).
+
+    Optional: providers that can list their jobs implement it (and declare
+    ``capabilities.list_jobs``). Without it, ``resume`` cannot tell whether an interrupted submit
+    created a job and leaves that job for the user to decide rather than risk paying twice.
+    Network; may be async; retried on transient errors. Called by the router's ``resume``.
+    ``firstresult``.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
 # Optional: local emulator
 # -------------------------------------------------------------------------------------------------
 

@@ -515,6 +515,18 @@ class FakeProvider:
                                                        code="batch_cancelled"))
 
     @hookimpl
+    def find_job(self, local_id: str, context: ProviderContext) -> BatchHandle | None:
+        """The job tagged ``local_id``, if the service has one."""
+        svc = _service(context)
+        svc._enter("find_job")
+        for job in list(svc.jobs.values()):
+            if job.local_id == local_id:
+                return BatchHandle(provider=context.provider, batch_id=job.id, local_id=local_id,
+                                   model=job.model, mode=job.mode, request_count=job.request_count,
+                                   data={"input_path": str(job.input_path)})
+        return None
+
+    @hookimpl
     def cancel(self, handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
         """Cancel the job."""
         svc = _service(context)

@@ -17,6 +17,7 @@ import orjson
 
 from batch_router_core import (
     BatchHandle,
+    BatchMode,
     BatchStatus,
     BatchStatusReport,
     InputBatch,
@@ -205,6 +206,33 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
             seen.add(cid)
             yield RequestResult(custom_id=cid, status=missing[0], provider="openai", model=handle.model,
                                 error=RequestError(message=missing[2], code=missing[1]))
+
+
+@hookimpl
+async def find_job(local_id: str, context: ProviderContext) -> BatchHandle | None:
+    """List batches (newest first) and return the one tagged ``local_id``, if any."""
+    client = _client(context)
+    limit = int(context.info.settings.get("find_job_max_scan", 10_000))
+    scanned = 0
+    with map_errors("batches.list"):
+        async for batch in client.batches.list(limit=100):
+            if (batch.metadata or {}).get(TAG_KEY) == local_id:
+                return BatchHandle(
+                    provider="openai", batch_id=batch.id, local_id=local_id, model=batch.model or "",
+                    mode=_mode_for(batch.endpoint),
+                    request_count=batch.request_counts.total if batch.request_counts else 0,
+                    submitted_at=_dt(batch.created_at),
+                    data={"endpoint": batch.endpoint, "input_file_id": batch.input_file_id},
+                )
+            scanned += 1
+            if scanned >= limit:
+                break
+    return None
+
+
+def _mode_for(endpoint: str) -> BatchMode:
+    return {"/v1/embeddings": BatchMode.EMBEDDING, "/v1/completions": BatchMode.COMPLETION}.get(
+        endpoint, BatchMode.CHAT)
 
 
 @hookimpl

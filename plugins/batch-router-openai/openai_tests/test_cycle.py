@@ -233,3 +233,14 @@ async def test_listing_finds_tagged_jobs_with_pagination(openai_provider: Provid
     files = await client.files.list(purpose="batch")
     assert len(files.data) == 5
     await client.close()
+
+
+async def test_find_job_by_tag_after_a_lost_submit(openai_provider: ProviderHandle, clock: ManualClock) -> None:
+    handles = []
+    for _ in range(3):
+        handles.append(await openai_provider.submit(openai_provider.prepare(chat_batch(2))))
+        clock.advance(1)
+    found = await openai_provider.find_job(handles[1].local_id)
+    assert found is not None and found.batch_id == handles[1].batch_id
+    assert found.data["input_file_id"] == handles[1].data["input_file_id"]
+    assert await openai_provider.find_job("br-never-submitted") is None
