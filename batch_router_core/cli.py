@@ -188,41 +188,115 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | None = None) -> Any:
+    """A router over the installed plugins; ``--option`` values go to every provider it uses."""
+    from .router import BatchRouter
+
+    return BatchRouter(shard=shard, initial_interval=60.0 if interval is None else interval,
+                       max_interval=300.0 if interval is None else max(interval, 5.0),
+                       default_options=_parse_options(options))
+
+
+_OPTION = click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+                       help="Provider option, e.g. base_url=...; keys come from here or the environment.")
+_INTERVAL = click.option("--poll-interval", type=float, default=None,
+                         help="First polling interval in seconds (default 60; backs off x1.5 to 300).")
+_JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def _say(quiet: bool) -> Any:
+    def say(msg: str) -> None:
+        if not quiet:
+            click.echo(msg, err=True)
+
+    return say
+
+
+def _status_dict(st: Any) -> dict[str, Any]:
+    c = st.request_counts
+    return {"job_id": st.job_id, "status": st.status.value,
+            "counts": {"total": c.total, "succeeded": c.succeeded, "errored": c.errored,
+                       "cancelled": c.cancelled, "expired": c.expired, "processing": c.processing},
+            "provider_jobs": [{"local_id": j.local_id, "provider": j.provider, "batch_id": j.batch_id,
+                               "state": j.state.value, "status": j.status.value if j.status else None}
+                              for j in st.provider_jobs]}
+
+
+def _progress(say: Any) -> Any:
+    last: dict[str, str] = {}
+
+    def show(st: Any) -> None:
+        c = st.request_counts
+        line = f"  {st.job_id}: {st.status.value:<11} {c.done}/{c.total} done"
+        if last.get(st.job_id) != line:
+            last[st.job_id] = line
+            say(line)
+
+    return show
+
+
+async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any) -> dict[str, int]:
+    from .unified_io import write_results_async
+
+    counts: dict[str, int] = {}
+
+    async def tally() -> Any:
+        for job_id in job_ids:
+            async for r in router.get_results(job_id):
+                counts[r.status.value] = counts.get(r.status.value, 0) + 1
+                yield r
+
+    n = await write_results_async(out, tally())
+    say(f"wrote {n} results to {out} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    return counts
+
+
 @main.command()
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write unified results (default: results_<local id>.jsonl).")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Provider option, e.g. base_url=... (keys come from arguments or the environment).")
+              help="Where to write unified results (default: results_<job id>.jsonl).")
+@_OPTION
 @click.option("--emulator", is_flag=True,
               help="Start the provider's local emulator in-process and run against it (no key, no network).")
-@click.option("--poll-interval", type=float, default=None,
-              help="First polling interval in seconds (default 60, or 0.2 with --emulator).")
+@click.option("--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs.")
+@_INTERVAL
 @click.option("--timeout", type=float, default=86400.0, show_default=True)
 def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
         max_output_tokens: int | None, temperature: float | None, top_p: float | None,
         top_k: int | None, as_json: bool, output: Path | None, options: tuple[str, ...],
-        emulator: bool, poll_interval: float | None, timeout: float) -> None:
-    """Submit INPUT to a provider, wait for it, and write unified results: the whole job."""
+        emulator: bool, shard: bool, poll_interval: float | None, timeout: float) -> None:
+    """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the ledger."""
     with _errors(as_json):
         batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
                             temperature, top_p, top_k)
-        opts: dict[str, Any] = _parse_options(options)
-        reg = _registry()
+        say = _say(as_json)
         server = None
+        extra: list[str] = []
         if emulator:
-            probe = reg.get(provider)
             from .emulation.server import serve_in_thread
+            from .registry import BatchProviderRegistry
 
+            probe = BatchProviderRegistry().get(provider)
             server = serve_in_thread(probe.create_emulator({"speed": 3600.0}))
-            opts.setdefault("base_url", server.url + probe.info.settings.get("emulator_base_path", ""))
-            opts.setdefault("api_key", "emulator-key")
-            click.echo(f"started the local {provider} emulator at {server.url} (no network, no key)",
-                       err=True)
+            base = server.url + probe.info.settings.get("emulator_base_path", "")
+            extra = [f"base_url={base}", "api_key=emulator-key"]
+            say(f"started the local {provider} emulator at {server.url} (no network, no key)")
+            poll_interval = 0.2 if poll_interval is None else poll_interval
         try:
-            summary = asyncio.run(_run(reg, provider, opts, batch, output, poll_interval or (
-                0.2 if emulator else 60.0), timeout, quiet=as_json))
+            router = _router((*extra, *options), shard=shard, interval=poll_interval)
+
+            async def go() -> dict[str, Any]:
+                job_id = await router.submit_batch(batch)
+                say(f"submitted job {job_id}")
+                final = (await router.wait_for_all([job_id], timeout=timeout,
+                                                   on_status=_progress(say)))[job_id]
+                out = output or Path(f"results_{job_id}.jsonl")
+                counts = await _write_results(router, [job_id], out, say)
+                return {**_status_dict(final), "results": sum(counts.values()), "output": str(out),
+                        "counts": counts}
+
+            summary = asyncio.run(go())
         finally:
             if server is not None:
                 server.stop()
@@ -230,45 +304,122 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
             click.echo(orjson.dumps(summary).decode())
 
 
-async def _run(reg: Any, provider: str, opts: dict[str, Any], batch: Any, output: Path | None,
-               interval: float, timeout: float, *, quiet: bool) -> dict[str, Any]:
-    from .waiting import wait_until_done
+@main.command()
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_params_options
+@_OPTION
+@click.option("--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs.")
+def submit(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
+           max_output_tokens: int | None, temperature: float | None, top_p: float | None,
+           top_k: int | None, as_json: bool, options: tuple[str, ...], shard: bool) -> None:
+    """Validate and submit INPUT; prints the job id (then use status / wait / results)."""
+    with _errors(as_json):
+        batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
+                            temperature, top_p, top_k)
+        router = _router(options, shard=shard)
+        job_id = asyncio.run(router.submit_batch(batch))
+        click.echo(orjson.dumps({"job_id": job_id}).decode() if as_json else job_id)
 
-    handle_p = reg.get(provider, **opts)
-    prepared = handle_p.prepare(batch)
-    def say(msg: str) -> None:
-        if not quiet:
-            click.echo(msg, err=True)
 
-    say(f"prepared {prepared.request_count} requests -> {prepared.path}")
-    handle = await handle_p.submit(prepared)
-    say(f"submitted {provider} job {handle.batch_id}")
-    last: list[str] = []
+@main.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@_OPTION
+@_JSON
+def status(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) -> None:
+    """Poll and show the status of jobs."""
+    with _errors(as_json):
+        statuses = asyncio.run(_router(options).get_all_statuses(job_ids))
+        for st in statuses.values():
+            d = _status_dict(st)
+            click.echo(orjson.dumps(d).decode() if as_json else
+                       f"{d['job_id']}: {d['status']} {st.request_counts.done}/{st.request_counts.total} done")
 
-    def progress(report: Any) -> None:
-        c = report.request_counts
-        line = f"  {report.status.value:<11} {c.done}/{c.total or handle.request_count} done"
-        if not last or last[-1] != line:
-            last.append(line)
-            say(line)
 
-    final = await wait_until_done(handle_p, handle, initial_interval=interval,
-                                  max_interval=max(interval, 300.0 if interval >= 60 else 5.0),
-                                  timeout=timeout, on_status=progress)
-    out = output or Path(f"results_{prepared.local_id}.jsonl")
-    from .unified_io import write_results_async
+@main.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@_OPTION
+@_INTERVAL
+@click.option("--timeout", type=float, default=86400.0, show_default=True)
+@_JSON
+def wait(job_ids: tuple[str, ...], options: tuple[str, ...], poll_interval: float | None,
+         timeout: float, as_json: bool) -> None:
+    """Wait until jobs end, showing progress."""
+    with _errors(as_json):
+        router = _router(options, interval=poll_interval)
+        statuses = asyncio.run(router.wait_for_all(job_ids, timeout=timeout,
+                                                   on_status=_progress(_say(as_json))))
+        if as_json:
+            click.echo(orjson.dumps([_status_dict(s) for s in statuses.values()]).decode())
 
-    counts: dict[str, int] = {}
 
-    async def tally() -> Any:
-        async for r in handle_p.fetch_results(handle):
-            counts[r.status.value] = counts.get(r.status.value, 0) + 1
-            yield r
+@main.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_OPTION
+@_JSON
+def results(job_ids: tuple[str, ...], output: Path, options: tuple[str, ...], as_json: bool) -> None:
+    """Write the unified results of ended jobs (downloaded once, then served from disk)."""
+    with _errors(as_json):
+        router = _router(options)
+        counts = asyncio.run(_write_results(router, list(job_ids), output, _say(as_json)))
+        if as_json:
+            click.echo(orjson.dumps({"output": str(output), "counts": counts}).decode())
 
-    n = await write_results_async(out, tally())
-    say(f"{final.status.value}: wrote {n} results to {out} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
-    return {"batch_id": handle.batch_id, "local_id": handle.local_id, "status": final.status.value,
-            "results": n, "output": str(out), "counts": counts}
+
+@main.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@_OPTION
+@_JSON
+def cancel(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) -> None:
+    """Cancel jobs (every running provider job of each)."""
+    with _errors(as_json):
+        done = asyncio.run(_router(options).cancel_all(job_ids))
+        click.echo(orjson.dumps(done).decode() if as_json else
+                   "\n".join(f"{k}: {'cancel requested' if v else 'nothing to cancel'}" for k, v in done.items()))
+
+
+@main.command()
+@_JSON
+def jobs(as_json: bool) -> None:
+    """List the jobs in the ledger (no network)."""
+    with _errors(as_json):
+        router = _router(())
+        rows = [_status_dict(router.recorded_status(j.id)) | {"provider": j.provider, "model": j.model,
+                "requests": j.request_count} for j in router.ledger.logical_jobs()]
+        if as_json:
+            click.echo(orjson.dumps(rows).decode())
+            return
+        for r in rows:
+            click.echo(f"{r['job_id']}  {r['provider']:<10} {r['model']:<24} {r['requests']:>7} requests  "
+                       f"{r['status']}")
+
+
+@main.command()
+@_OPTION
+@_INTERVAL
+@click.option("--no-wait", is_flag=True, help="Only re-attach and re-submit; do not wait for the jobs.")
+@_JSON
+def resume(options: tuple[str, ...], poll_interval: float | None, no_wait: bool, as_json: bool) -> None:
+    """Continue every unfinished job after a crash: never submits a job twice."""
+    with _errors(as_json):
+        router = _router(options, interval=poll_interval)
+        ids = asyncio.run(router.resume(wait=not no_wait))
+        click.echo(orjson.dumps({"resumed": ids}).decode() if as_json else
+                   ("\n".join(f"resumed {i}" for i in ids) or "nothing to resume"))
+
+
+@main.command("retry-failed")
+@click.argument("job_id")
+@click.option("--provider", "-p", default=None, help="Re-run on another provider.")
+@click.option("--model", "-m", default=None, help="Re-run with another model.")
+@_OPTION
+@_JSON
+def retry_failed(job_id: str, provider: str | None, model: str | None, options: tuple[str, ...],
+                 as_json: bool) -> None:
+    """Re-submit only the requests of JOB_ID that errored or expired."""
+    with _errors(as_json):
+        ids = asyncio.run(_router(options).retry_failed(job_id, provider=provider, model=model))
+        click.echo(orjson.dumps({"retried": ids}).decode() if as_json else f"retried {len(ids)} requests")
 
 
 if __name__ == "__main__":  # pragma: no cover

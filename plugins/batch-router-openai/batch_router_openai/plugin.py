@@ -32,6 +32,7 @@ from batch_router_core import (
 )
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
+from batch_router_core.crashpoints import crash_point
 from batch_router_core.errors import ProviderPermanentError
 
 from .convert import batch_lines, endpoint_for
@@ -90,6 +91,7 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
     with map_errors("files.create"):
         with prepared.path.open("rb") as fh:
             uploaded = await client.files.create(file=(prepared.path.name, fh), purpose="batch")
+    crash_point("after_upload")
     try:
         with map_errors("batches.create"):
             batch = await client.batches.create(
