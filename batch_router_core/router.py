@@ -329,6 +329,8 @@ class BatchRouter:
         if job.state is JobState.FETCHED and job.results_path is not None and job.results_path.exists():
             return job.results_path
         path = self.files.path(job.provider, job.local_id, "unified")
+        for stale in path.parent.glob(f".{path.name}.*.part"):
+            stale.unlink(missing_ok=True)  # a download a crashed process left half-written
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         usage = UsageInfo()
         any_usage = False
