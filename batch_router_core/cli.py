@@ -152,13 +152,13 @@ def _load_batch(input_path: Path, provider: str, model: str, mode: str, system_p
                 max_output_tokens: int | None, temperature: float | None, top_p: float | None,
                 top_k: int | None) -> Any:
     from .models import InferenceParams, InputBatch
-    from .unified_io import read_requests
+    from .unified_io import read_input
 
     params = InferenceParams(
         provider_id=provider, model_id=model, mode=mode, system_prompt=system_prompt,
         max_output_tokens=max_output_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
     )
-    return InputBatch(requests=tuple(read_requests(input_path))).with_params(params)
+    return InputBatch(requests=tuple(read_input(input_path, provider=provider))).with_params(params)
 
 
 @main.command()

@@ -18,7 +18,7 @@ from .models.requests import InputRequest
 from .models.results import RequestResult
 from .serialization import from_data, to_data
 
-__all__ = ["read_requests", "result_line", "write_results", "write_results_async"]
+__all__ = ["read_input", "read_requests", "result_line", "write_results", "write_results_async"]
 
 
 def read_requests(path: Path | str) -> Iterator[InputRequest]:
@@ -45,6 +45,110 @@ def read_requests(path: Path | str) -> Iterator[InputRequest]:
                                 path=label, line=number)
                 for i in exc.issues
             ]) from None
+
+
+_OPENAI_PARAMS = {
+    "max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens",
+    "max_output_tokens": "max_output_tokens", "temperature": "temperature", "top_p": "top_p",
+    "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty", "seed": "seed",
+    "stop": "stop_sequences", "dimensions": "embedding_dimensions",
+}
+
+
+def _openai_parts(content: Any) -> Any:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind in ("image_url", "input_image"):
+            url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part["image_url"]
+            if url.startswith("data:"):
+                head, _, data = url.partition(",")
+                parts.append({"type": "image", "media_type": head[5:].split(";")[0], "data": data})
+            else:
+                parts.append({"type": "image", "url": url})
+        elif kind == "input_audio":
+            fmt = part["input_audio"]["format"]
+            parts.append({"type": "audio", "data": part["input_audio"]["data"],
+                          "media_type": {"mp3": "audio/mpeg"}.get(fmt, f"audio/{fmt}")})
+        else:
+            raise ValidationError(f"content part type {kind!r} has no unified equivalent")
+    return parts
+
+
+def _from_openai(data: dict[str, Any], passthrough: bool) -> dict[str, Any]:
+    """An OpenAI batch input line as a unified request dict (the model comes from the batch)."""
+    body = dict(data.get("body") or {})
+    body.pop("model", None)
+    params: dict[str, Any] = {}
+    messages = []
+    system: list[str] = []
+    if "messages" in body:
+        for m in body.pop("messages"):
+            if m.get("role") in ("system", "developer"):
+                content = m.get("content")
+                system.append(content if isinstance(content, str) else
+                              "".join(p.get("text", "") for p in content))
+            else:
+                messages.append({"role": m["role"], "contents": _openai_parts(m.get("content"))})
+    for key in ("input", "prompt"):
+        if key in body:
+            value = body.pop(key)
+            messages.append({"role": "user", "contents": value if isinstance(value, str) else
+                             _openai_parts(value) if isinstance(value, list) else str(value)})
+    if "instructions" in body:
+        system.append(body.pop("instructions"))
+    if system:
+        params["system_prompt"] = system[0] if len(system) == 1 else system
+    for key, name in _OPENAI_PARAMS.items():
+        if key in body:
+            params[name] = body.pop(key)
+    body.pop("encoding_format", None)
+    if body:
+        if not passthrough:
+            raise ValidationError(
+                f"OpenAI-specific field(s) {sorted(body)} cannot run on another provider; remove them",
+                field="body")
+        params["provider_kwargs"] = body
+    out: dict[str, Any] = {"custom_id": data.get("custom_id"), "messages": messages}
+    if params:
+        out["params"] = params
+    return out
+
+
+def read_input(path: Path | str, *, provider: str | None = None) -> Iterator[InputRequest]:
+    """Stream requests from a unified JSONL file or an OpenAI batch input file (detected per line).
+
+    OpenAI lines (``{"custom_id", "method", "url", "body"}``) become unified requests: system
+    messages become the system prompt, generation fields become params, the ``model`` is ignored (the
+    batch's model applies). Other OpenAI-only fields pass through only when ``provider`` is openai.
+    """
+    label = str(path)
+    for number, raw in iter_jsonl_lines(path):
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(ValidationIssue(f"invalid JSON: {exc}", path=label, line=number)) from None
+        if not isinstance(data, dict):
+            raise ValidationError(ValidationIssue(
+                f"expected a JSON object per line, got {type(data).__name__}", path=label, line=number))
+        cid = data.get("custom_id") if isinstance(data.get("custom_id"), str) else None
+        try:
+            if "body" in data and "messages" not in data:
+                data = _from_openai(data, passthrough=provider == "openai")
+            yield from_data(InputRequest, data)
+        except ValidationError as exc:
+            raise ValidationError([
+                ValidationIssue(i.message, custom_id=i.custom_id or cid, field=i.field,
+                                path=label, line=number)
+                for i in exc.issues
+            ]) from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValidationError(ValidationIssue(f"malformed OpenAI batch line: {exc!r}",
+                                                  custom_id=cid, path=label, line=number)) from None
 
 
 def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:

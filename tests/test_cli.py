@@ -85,3 +85,37 @@ def test_prepare_is_a_dry_run(tmp_path: Path, questions: Path) -> None:
 def test_emulate_without_an_emulator(tmp_path: Path) -> None:
     proc = run(["emulate", "fake", "--port", "0"], tmp_path)
     assert proc.returncode == 4 and "ships no emulator" in proc.stderr
+
+
+def test_openai_batch_files_run_on_other_providers(tmp_path: Path) -> None:
+    src = tmp_path / "openai.jsonl"
+    src.write_text(
+        '{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o",'
+        ' "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}],'
+        ' "max_tokens": 5, "temperature": 0.2}}\n'
+        '{"custom_id": "r2", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o",'
+        ' "messages": [{"role": "user", "content": [{"type": "text", "text": "Look"}]}]}}\n')
+    out = tmp_path / "out.jsonl"
+    proc = run(["run", str(src), "-p", "fake", "-m", "fake-1", "--poll-interval", "0.1", "-o", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    got = {json.loads(line)["custom_id"]: json.loads(line) for line in out.read_text().splitlines()}
+    assert got["r1"]["text"] == "echo: Hi there" and got["r2"]["text"] == "echo: Look"
+    prepared = json.loads(run(["prepare", str(src), "-p", "fake", "-m", "fake-1", "--json"], tmp_path).stdout)
+    first = json.loads(Path(tmp_path, prepared["path"]).read_text().splitlines()[0])
+    assert first["body"]["max_tokens"] == 5 and first["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m",'
+                   ' "messages": [{"role": "user", "content": "x"}], "logit_bias": {"1": 2}}}\n')
+    proc = run(["prepare", str(odd), "-p", "fake", "-m", "fake-1"], tmp_path)
+    assert proc.returncode == 3 and "logit_bias" in proc.stderr and "odd.jsonl:1" in proc.stderr
+
+
+def test_jobs_status_and_results_commands(tmp_path: Path, questions: Path) -> None:
+    sub = run(["submit", str(questions), "-p", "fake", "-m", "fake-1", "--json"], tmp_path)
+    assert sub.returncode == 0, sub.stderr
+    job = json.loads(sub.stdout)["job_id"]
+    listed = json.loads(run(["jobs", "--json"], tmp_path).stdout)
+    assert [j["job_id"] for j in listed] == [job] and listed[0]["requests"] == 2
+    # The fake provider lives in the submitting process: a new process cannot see its job.
+    status = run(["status", job], tmp_path)
+    assert status.returncode == 4 and "no such job" in status.stderr
