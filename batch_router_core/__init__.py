@@ -49,12 +49,23 @@ from .status import normalize_provider_status
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The router pulls in the ledger and the JSON converter: imported on first use, so that
+    # `batch-router providers` and plugin discovery stay fast.
+    if name in ("BatchRouter", "JobStatus"):
+        from . import router
+
+        return getattr(router, name)
+    raise AttributeError(f"module 'batch_router_core' has no attribute {name!r}")
+
 __all__ = [
     "AudioContent",
     "BatchFailedError",
     "BatchHandle",
     "BatchMode",
     "BatchProviderRegistry",
+    "BatchRouter",
     "BatchRouterError",
     "BatchStatus",
     "BatchStatusReport",
@@ -68,6 +79,7 @@ __all__ = [
     "InputMessage",
     "InputMessageRole",
     "InputRequest",
+    "JobStatus",
     "PluginLoadError",
     "PreparedBatch",
     "PreparedPayloads",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from batch_router_openai.emulator import OpenAIEmulator
+
 from batch_router_core import (
     BatchProviderRegistry,
     BatchStatus,
@@ -19,7 +21,6 @@ from batch_router_core.files import GeneratedFiles
 from batch_router_core.retry import RetryPolicy
 from batch_router_core.router import BatchRouter
 from batch_router_core.testing.fake_provider import FakeService
-from batch_router_openai.emulator import OpenAIEmulator
 
 
 def _batch(prefix: str, n: int, provider: str, model: str) -> InputBatch:
