@@ -1,0 +1,96 @@
+"""The router's own cost: N requests through BatchRouter (sharded) against the OpenAI emulator.
+
+The emulator runs in its own process (`batch-router emulate openai`), so the CPU time measured here
+(`time.process_time()` of this process) is the router's: validation, sharding, writing inputs, the
+ledger, polling, downloading and parsing results, writing unified results. Also prints peak memory
+(tracemalloc) for two sizes to show whether it grows with N. Run:
+
+    python benchmarks/bench_router.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine  # noqa: E402
+
+from batch_router_core import InferenceParams, InputBatch, InputMessage, InputRequest  # noqa: E402
+from batch_router_core.retry import RetryPolicy  # noqa: E402
+from batch_router_core.registry import BatchProviderRegistry  # noqa: E402
+from batch_router_core.files import GeneratedFiles  # noqa: E402
+from batch_router_core.router import BatchRouter  # noqa: E402
+from batch_router_core.unified_io import write_results_async  # noqa: E402
+
+
+def make_batches(n: int, parts: int) -> list[InputBatch]:
+    per = n // parts
+    return [InputBatch(requests=[InputRequest(custom_id=f"b{p}-{i:06d}", messages=[
+        InputMessage.user(f"Summarise item {i} of part {p} in five words.")]) for i in range(per)]).with_params(
+        InferenceParams(provider_id="openai", model_id="gpt-4o-mini", max_output_tokens=16,
+                        system_prompt="Be brief.")) for p in range(parts)]
+
+
+async def run(url: str, n: int, tmp: Path) -> tuple[float, float, int]:
+    reg = BatchProviderRegistry(files=GeneratedFiles(tmp / ".br"), overrides={
+        "openai": {"limits": {"max_requests": 20_000}}}, retry=RetryPolicy.no_wait())
+    router = BatchRouter(reg, root=tmp / ".br", shard=True, initial_interval=0.05, max_interval=0.2,
+                         provider_options={"openai": {"base_url": url + "/v1", "api_key": "bench"}})
+    batches = make_batches(n, 3)
+    gc.collect()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    ids = await router.run_batches(batches, wait_for_completion=False)
+
+    async def all_results():  # type: ignore[no-untyped-def]
+        async for _, r in router.get_all_results(ids):
+            yield r
+
+    count = await write_results_async(tmp / "results.jsonl", all_results())
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    assert count == len(batches) * (n // 3), count
+    return cpu, wall, count
+
+
+def main(n: int) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    emu = subprocess.Popen([sys.executable, "-m", "batch_router_core.cli", "emulate", "openai", "--port",
+                            str(port), "--speed", "1000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(url + "/_emulator/stats", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        print(f"# router, OpenAI emulator in another process - {machine()}")
+        for size in (n // 5, n):
+            tmp = Path(tempfile.mkdtemp(prefix="br-bench-router-"))
+            cpu, wall, count = asyncio.run(run(url, size, tmp))
+            print(f"{count:>7} requests: router CPU {cpu:6.2f} s = {cpu / count * 1e6:5.1f} us/request, "
+                  f"wall {wall:6.2f} s")
+        tmp = Path(tempfile.mkdtemp(prefix="br-bench-router-"))
+        for size in (n // 5, n):
+            tracemalloc.start()
+            asyncio.run(run(url, size, Path(tempfile.mkdtemp(prefix="br-bench-router-"))))
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(f"{size:>7} requests: peak traced memory {peak / 1e6:7.1f} MB (input objects included)")
+    finally:
+        emu.terminate()
+        emu.wait(10)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 99_999)
