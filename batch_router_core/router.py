@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import orjson
 
 from .crashpoints import crash_point
 from .errors import (
@@ -39,7 +38,7 @@ from .models.requests import InputBatch, InputRequest
 from .models.results import BatchStatusReport, RequestCounts, RequestError, RequestResult, UsageInfo
 from .registry import BatchProviderRegistry
 from .serialization import from_data, to_data
-from .unified_io import read_requests, result_line
+from .unified_io import read_requests, request_line, result_from_data, result_line
 
 __all__ = ["BatchRouter", "JobStatus"]
 
@@ -206,7 +205,7 @@ class BatchRouter:
                     continue
                 raise
             requests_path = self.files.path(provider.name, local_id, "requests")
-            write_jsonl_lines(requests_path, (orjson.dumps(to_data(r)) for r in piece.requests))
+            write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
             shards.append({"local_id": local_id, "request_count": prepared.request_count,
                            "input_path": prepared.path, "requests_path": requests_path})
         return shards
@@ -389,7 +388,7 @@ class BatchRouter:
                     if data["custom_id"] in superseded:
                         continue
                     this_round.add(data["custom_id"])
-                    yield from_data(RequestResult, data)
+                    yield result_from_data(data)
             superseded |= this_round
 
     async def get_all_results(self, job_ids: Iterable[str]) -> AsyncIterator[tuple[str, RequestResult]]:

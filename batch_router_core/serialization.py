@@ -21,9 +21,9 @@ from .models.content import CONTENT_TYPES, Content, TextContent
 from .models.enums import InputMessageRole
 from .models.messages import InputMessage, _to_role
 from .models.provider import ProviderInfo
-from .models.results import RequestResult
+from .models.results import RequestResult, UsageInfo
 
-__all__ = ["dumps", "from_data", "loads", "to_data"]
+__all__ = ["dumps", "from_data", "loads", "to_data", "usage_to_data"]
 
 T = TypeVar("T")
 
@@ -58,6 +58,19 @@ def _unstructure_content(value: Content) -> dict[str, Any]:
     return out
 
 
+def usage_to_data(u: UsageInfo) -> dict[str, Any]:
+    """Usage as JSON data: the three counts always, the optional details only when reported."""
+    d: dict[str, Any] = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+                         "total_tokens": u.total_tokens}
+    if u.cached_tokens is not None:
+        d["cached_tokens"] = u.cached_tokens
+    if u.cache_creation_tokens is not None:
+        d["cache_creation_tokens"] = u.cache_creation_tokens
+    if u.reasoning_tokens is not None:
+        d["reasoning_tokens"] = u.reasoning_tokens
+    return d
+
+
 def _structure_datetime(value: Any, _: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
@@ -76,6 +89,7 @@ def _converter() -> cattrs.Converter:
     conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(InputMessageRole, lambda v, _: _to_role(v))
+    conv.register_unstructure_hook(UsageInfo, usage_to_data)
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
     for cls in CONTENT_TYPES.values():
         conv.register_unstructure_hook(cls, _unstructure_content)

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from batch_router_core.ledger import SCHEMA_VERSION, JobState, Ledger, LedgerError
-from batch_router_core.models import BatchHandle, BatchMode, BatchStatus, BatchStatusReport, RequestCounts
+from batch_router_core.models import (
+    BatchHandle,
+    BatchMode,
+    BatchStatus,
+    BatchStatusReport,
+    RequestCounts,
+)
 
 
 def _shard(tmp: Path, local_id: str) -> dict:  # type: ignore[type-arg]
@@ -78,12 +84,18 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 
 def test_nothing_secret_is_stored(tmp_path: Path) -> None:
-    from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch, InputMessage, InputRequest
+    import asyncio
+
+    from batch_router_core import (
+        BatchProviderRegistry,
+        InferenceParams,
+        InputBatch,
+        InputMessage,
+        InputRequest,
+    )
     from batch_router_core.files import GeneratedFiles
     from batch_router_core.router import BatchRouter
     from batch_router_core.testing.fake_provider import FakeService
-
-    import asyncio
 
     secret = "sk-live-supersecretvalue-123456"
     reg = BatchProviderRegistry(files=GeneratedFiles(tmp_path / ".br"), overrides={})

@@ -8,6 +8,7 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 
+import attrs
 import pytest
 
 from batch_router_core import (
@@ -233,3 +234,32 @@ def test_structuring_errors_name_the_field() -> None:
     assert info.value.field == "custom_id"
     with pytest.raises(ValidationError, match="invalid JSON"):
         loads(InputRequest, b"{nope")
+
+
+@pytest.mark.parametrize("obj", [o for o in ROUND_TRIPS if isinstance(o, RequestResult)] + [
+    RequestResult(custom_id="u", status=ResultStatus.SUCCEEDED, text="t", finish_reason="stop",
+                  usage=UsageInfo(prompt_tokens=1, completion_tokens=1, total_tokens=2, cached_tokens=0,
+                                  cache_creation_tokens=3, reasoning_tokens=4)),
+    RequestResult(custom_id="x", status=ResultStatus.EXPIRED, error=RequestError(message="late")),
+], ids=lambda o: o.custom_id)
+def test_fast_result_lines_match_the_converter(obj: RequestResult) -> None:
+    import orjson
+
+    from batch_router_core.unified_io import result_from_data, result_line
+
+    expected = to_data(obj)
+    expected.pop("raw")
+    assert orjson.loads(result_line(obj)) == expected
+    assert result_from_data(orjson.loads(result_line(obj))) == attrs.evolve(obj, raw=None)
+
+
+def test_fast_request_lines_match_the_converter() -> None:
+    import orjson
+
+    from batch_router_core.unified_io import request_line
+
+    for req in (InputRequest(custom_id="t", messages=[InputMessage.user("a"), InputMessage.assistant("b")]),
+                InputRequest(custom_id="i", messages=[InputMessage(role="user", contents=[
+                    TextContent(text="see"), ImageContent(url="https://x/y.png")])],
+                    params=InferenceParams(temperature=0.5))):
+        assert from_data(InputRequest, orjson.loads(request_line(req))) == req

@@ -154,12 +154,23 @@ async def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusRe
 
 
 async def _lines(client: Any, file_id: str) -> AsyncIterator[dict[str, Any]]:
-    """Stream a file's JSONL content from the API, line by line."""
+    """Stream a file's JSONL content from the API, line by line.
+
+    Reads raw chunks and splits lines here: several times cheaper per line than the SDK's text
+    line iterator, which matters for 50,000-line result files.
+    """
+    loads = orjson.loads
     with map_errors("files.content", file_id=file_id):
         async with client.files.with_streaming_response.content(file_id) as response:
-            async for raw in response.iter_lines():
-                if raw.strip():
-                    yield orjson.loads(raw)
+            carry = b""
+            async for chunk in response.iter_bytes(1 << 16):
+                lines = (carry + chunk).split(b"\n")
+                carry = lines.pop()
+                for raw in lines:
+                    if raw.strip():
+                        yield loads(raw)
+            if carry.strip():
+                yield loads(carry)
 
 
 async def _input_ids(client: Any, handle: BatchHandle) -> AsyncIterator[str]:
