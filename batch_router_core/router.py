@@ -331,7 +331,7 @@ class BatchRouter:
         for stale in path.parent.glob(f".{path.name}.*.part"):
             stale.unlink(missing_ok=True)  # a download a crashed process left half-written
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-        usage = UsageInfo()
+        tokens = [0, 0, 0, 0, 0, 0]  # summed as ints: a UsageInfo per addition costs per line
         any_usage = False
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -340,8 +340,14 @@ class BatchRouter:
                 async for result in self._provider_results(job):
                     fh.write(result_line(result) + b"\n")
                     written += 1
-                    if result.usage is not None:
-                        usage = usage + result.usage
+                    u = result.usage
+                    if u is not None:
+                        tokens[0] += u.prompt_tokens
+                        tokens[1] += u.completion_tokens
+                        tokens[2] += u.total_tokens
+                        tokens[3] += u.cached_tokens or 0
+                        tokens[4] += u.cache_creation_tokens or 0
+                        tokens[5] += u.reasoning_tokens or 0
                         any_usage = True
                     if written == max(1, job.request_count // 2):
                         fh.flush()
@@ -352,7 +358,10 @@ class BatchRouter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self.ledger.record_results(job.local_id, path, usage if any_usage else None)
+        usage = UsageInfo(prompt_tokens=tokens[0], completion_tokens=tokens[1], total_tokens=tokens[2],
+                          cached_tokens=tokens[3], cache_creation_tokens=tokens[4],
+                          reasoning_tokens=tokens[5]) if any_usage else None
+        self.ledger.record_results(job.local_id, path, usage)
         return path
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:

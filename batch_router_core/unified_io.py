@@ -182,13 +182,16 @@ def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:
     return orjson.dumps(data)
 
 
+_RESULT_STATUS = {s.value: s for s in ResultStatus}  # a dict lookup: Enum(value) is slow per line
+
+
 def result_from_data(data: dict[str, Any]) -> RequestResult:
     """A result line (as written by :func:`result_line`) back into a :class:`RequestResult`."""
     u = data.get("usage")
     e = data.get("error")
     emb = data.get("embedding")
     return new_result(
-        data["custom_id"], ResultStatus(data["status"]), data.get("provider"), data.get("model"),
+        data["custom_id"], _RESULT_STATUS[data["status"]], data.get("provider"), data.get("model"),
         data.get("text"), tuple(emb) if emb is not None else None, data.get("finish_reason"),
         new_usage(u["prompt_tokens"], u["completion_tokens"], u["total_tokens"], u.get("cached_tokens"),
                   u.get("cache_creation_tokens"), u.get("reasoning_tokens")) if u else None,
