@@ -387,8 +387,14 @@ class BatchRouter:
         """Stream one job's results: one per request, the latest attempt winning after retries."""
         jobs = await self._ensure_ended(job_id)
         paths = [(j, await self._download(j)) for j in jobs]
+        attempts = sorted({j.attempt for j, _ in paths}, reverse=True)
+        if len(attempts) == 1:  # no retries: nothing can be superseded, so no id needs tracking
+            for _, path in paths:
+                for _, data in iter_jsonl(path):
+                    yield result_from_data(data)
+            return
         superseded: set[str] = set()
-        for attempt in sorted({j.attempt for j, _ in paths}, reverse=True):
+        for attempt in attempts:
             this_round: set[str] = set()
             for job, path in paths:
                 if job.attempt != attempt:
