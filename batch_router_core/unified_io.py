@@ -37,24 +37,7 @@ def read_requests(path: Path | str) -> Iterator[InputRequest]:
     Each line is ``{"custom_id": ..., "messages": [...], "params": {...}?}``. Problems on any line
     raise a :class:`ValidationError` whose issues carry path, line, custom_id and field.
     """
-    label = str(path)
-    for number, raw in iter_jsonl_lines(path):
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ValidationError(ValidationIssue(f"invalid JSON: {exc}", path=label, line=number)) from None
-        if not isinstance(data, dict):
-            raise ValidationError(ValidationIssue(
-                f"expected a JSON object per line, got {type(data).__name__}", path=label, line=number))
-        try:
-            yield from_data(InputRequest, data)
-        except ValidationError as exc:
-            cid = data.get("custom_id") if isinstance(data.get("custom_id"), str) else None
-            raise ValidationError([
-                ValidationIssue(i.message, custom_id=i.custom_id or cid, field=i.field,
-                                path=label, line=number)
-                for i in exc.issues
-            ]) from None
+    return read_input(path, accept_openai=False)
 
 
 _OPENAI_PARAMS = {
@@ -129,7 +112,8 @@ def _from_openai(data: dict[str, Any], passthrough: bool) -> dict[str, Any]:
     return out
 
 
-def read_input(path: Path | str, *, provider: str | None = None) -> Iterator[InputRequest]:
+def read_input(path: Path | str, *, provider: str | None = None,
+               accept_openai: bool = True) -> Iterator[InputRequest]:
     """Stream requests from a unified JSONL file or an OpenAI batch input file (detected per line).
 
     OpenAI lines (``{"custom_id", "method", "url", "body"}``) become unified requests: system
@@ -147,7 +131,7 @@ def read_input(path: Path | str, *, provider: str | None = None) -> Iterator[Inp
                 f"expected a JSON object per line, got {type(data).__name__}", path=label, line=number))
         cid = data.get("custom_id") if isinstance(data.get("custom_id"), str) else None
         try:
-            if "body" in data and "messages" not in data:
+            if accept_openai and "body" in data and "messages" not in data:
                 data = _from_openai(data, passthrough=provider == "openai")
             yield from_data(InputRequest, data)
         except ValidationError as exc:

@@ -188,3 +188,16 @@ class ProviderConformance:
         conformance_driver.inject_transient("submit")
         with pytest.raises(ProviderTransientError):
             await conformance_provider.submit(prepared)
+
+    async def test_find_job_by_tag_or_declared_unsupported(
+        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+    ) -> None:
+        """A submitted job is found again by its tag (crash recovery), or the provider says it can't."""
+        if not conformance_provider.implements("find_job"):
+            assert not conformance_provider.info.capabilities.list_jobs, (
+                "capabilities.list_jobs is declared but the plugin has no find_job hook")
+            pytest.skip("this provider cannot look jobs up by tag (no find_job hook)")
+        handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
+        found = await conformance_provider.find_job(handle.local_id)
+        assert found is not None and found.batch_id == handle.batch_id
+        assert await conformance_provider.find_job("br-never-submitted-0000") is None
