@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import BatchRouterError as BatchRouterErrorBase
 from .errors import ProviderError, ProviderPermanentError, ProviderTransientError
 
-__all__ = ["TRANSIENT_STATUS", "error_for_status", "is_transport_error", "retry_after_from_headers"]
+__all__ = [
+    "TRANSIENT_STATUS",
+    "SdkErrorMapper",
+    "error_for_status",
+    "is_transport_error",
+    "retry_after_from_headers",
+]
 
 #: Statuses a retry can fix: timeout, conflict (a concurrent change), rate limit, server errors.
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
@@ -52,3 +59,63 @@ def error_for_status(status: int, message: str, *, provider: str, headers: Any =
                                       batch_id=batch_id, retry_after=retry_after_from_headers(headers))
     return ProviderPermanentError(message, provider=provider, status_code=status, code=code,
                                   batch_id=batch_id)
+
+
+def _body_error(exc: Any) -> tuple[str | None, str | None]:
+    """(message, code) from a Stainless-style SDK error body (OpenAI and Anthropic shapes)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            message = err.get("message")
+            code = err.get("code") or err.get("type")
+            return (str(message) if message else None), (str(code) if code else None)
+    return None, None
+
+
+class SdkErrorMapper:
+    """Maps a Stainless-generated SDK's exceptions (openai, anthropic) onto the core error tree.
+
+    :param provider: the provider name put on the errors.
+    :param load: returns ``(status_error_class, connection_error_classes, base_error_class)``; called
+        lazily so that plugins do not import their SDK at import time.
+    """
+
+    def __init__(self, provider: str, load: Any) -> None:
+        self.provider = provider
+        self._load = load
+        self._classes: Any = None
+
+    def map(self, operation: str, **ids: Any) -> Any:
+        """A context manager: any SDK or transport exception inside becomes a core error."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def mapping() -> Any:
+            try:
+                yield
+            except BatchRouterErrorBase:
+                raise
+            except Exception as exc:
+                raise self.translate(exc, operation, **ids) from None
+
+        return mapping()
+
+    def translate(self, exc: Exception, operation: str, **ids: Any) -> Exception:
+        """The core error for one SDK exception (other exceptions are returned unchanged)."""
+        if self._classes is None:
+            self._classes = self._load()
+        status_error, connection_errors, base_error = self._classes
+        batch_id = ids.get("batch_id")
+        where = f"{operation} ({', '.join(f'{k}={v}' for k, v in ids.items())})" if ids else operation
+        if isinstance(exc, status_error):
+            message, code = _body_error(exc)
+            return error_for_status(exc.status_code, f"{where}: {message or exc}", provider=self.provider,
+                                    headers=exc.response.headers, code=code, batch_id=batch_id)
+        if isinstance(exc, connection_errors) or is_transport_error(exc):
+            return ProviderTransientError(f"{where}: connection failed: {exc}", provider=self.provider,
+                                          batch_id=batch_id)
+        if isinstance(exc, base_error):
+            return ProviderPermanentError(f"{where}: {exc}", provider=self.provider, batch_id=batch_id)
+        return exc
+
