@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["SENTINELS", "split_template"]
+__all__ = ["SENTINELS", "iter_jsonl_chunks", "split_template"]
 
 #: Placeholder strings to put in a template where per-request values go (in the order they appear).
 SENTINELS = ("\x00slot0\x00", "\x00slot1\x00", "\x00slot2\x00", "\x00slot3\x00")
@@ -32,3 +32,21 @@ def split_template(template: Any, slots: int) -> tuple[bytes, ...]:
         pieces.append(before)
     pieces.append(raw)
     return tuple(pieces)
+
+
+async def iter_jsonl_chunks(chunks: Any) -> Any:
+    """Parse JSONL arriving as an async iterable of byte chunks; yields one object per line.
+
+    Splitting raw chunks here is several times cheaper per line than an HTTP client's text line
+    iterator, which matters for result files of 50,000+ lines.
+    """
+    loads = orjson.loads
+    carry = b""
+    async for chunk in chunks:
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()
+        for raw in lines:
+            if raw.strip():
+                yield loads(raw)
+    if carry.strip():
+        yield loads(carry)

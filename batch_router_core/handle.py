@@ -275,7 +275,7 @@ class ProviderHandle:
 
     # -- optional hooks ------------------------------------------------------------------------
 
-    async def find_job(self, local_id: str) -> BatchHandle | None:
+    async def find_job(self, local_id: str, request_count: int = 0) -> BatchHandle | None:
         """The provider job tagged ``local_id``, or None; UnsupportedOperationError if the provider
         cannot look jobs up (it does not implement ``find_job``)."""
         if not self.implements("find_job"):
@@ -285,9 +285,10 @@ class ProviderHandle:
         async def call() -> BatchHandle | None:
             try:
                 if self._is_async["find_job"]:
-                    result = caller(local_id=local_id, context=self.context)
+                    result = caller(local_id=local_id, request_count=request_count, context=self.context)
                 else:
-                    result = await asyncio.to_thread(caller, local_id=local_id, context=self.context)
+                    result = await asyncio.to_thread(caller, local_id=local_id, request_count=request_count,
+                                                    context=self.context)
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as exc:

@@ -163,11 +163,13 @@ def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
 
 
 @hookspec(firstresult=True)
-def find_job(local_id: str, context: ProviderContext) -> BatchHandle | None:
+def find_job(local_id: str, request_count: int, context: ProviderContext) -> BatchHandle | None:
     """Find a provider job by the tag ``submit`` gave it, after a crash lost the submit's answer.
 
     :param local_id: batch-router's id for the job (``PreparedBatch.local_id``), which ``submit`` put
         in the job's metadata or display name.
+    :param request_count: how many requests the job holds (lets providers whose jobs cannot carry a
+        tag match on size and creation time instead).
     :param context: the provider context.
     :returns: the job's :class:`~batch_router_core.models.BatchHandle` if the provider has a job with
         that tag, else ``None`` (then the job was certainly never created and may be submitted).

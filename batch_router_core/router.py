@@ -464,7 +464,7 @@ class BatchRouter:
 
     async def _find(self, provider: ProviderHandle, job: ProviderJob) -> ProviderJob | None:
         """For an intent without a recorded job id: the provider's job with that tag, if any."""
-        found: BatchHandle | None = await provider.find_job(job.local_id)
+        found: BatchHandle | None = await provider.find_job(job.local_id, job.request_count)
         if found is None:
             return None
         # The ledger knows the shard better than a listing does (counts, the local input file).

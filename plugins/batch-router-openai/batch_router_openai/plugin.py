@@ -34,6 +34,7 @@ from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
 from batch_router_core.crashpoints import crash_point
 from batch_router_core.errors import ProviderPermanentError
+from batch_router_core.fastjson import iter_jsonl_chunks
 
 from .convert import batch_lines, endpoint_for
 from .errors import map_errors
@@ -154,23 +155,11 @@ async def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusRe
 
 
 async def _lines(client: Any, file_id: str) -> AsyncIterator[dict[str, Any]]:
-    """Stream a file's JSONL content from the API, line by line.
-
-    Reads raw chunks and splits lines here: several times cheaper per line than the SDK's text
-    line iterator, which matters for 50,000-line result files.
-    """
-    loads = orjson.loads
+    """Stream a file's JSONL content from the API, line by line."""
     with map_errors("files.content", file_id=file_id):
         async with client.files.with_streaming_response.content(file_id) as response:
-            carry = b""
-            async for chunk in response.iter_bytes(1 << 16):
-                lines = (carry + chunk).split(b"\n")
-                carry = lines.pop()
-                for raw in lines:
-                    if raw.strip():
-                        yield loads(raw)
-            if carry.strip():
-                yield loads(carry)
+            async for line in iter_jsonl_chunks(response.iter_bytes(1 << 16)):
+                yield line
 
 
 async def _input_ids(client: Any, handle: BatchHandle) -> AsyncIterator[str]:

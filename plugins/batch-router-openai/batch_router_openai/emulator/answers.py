@@ -6,6 +6,8 @@ import hashlib
 import struct
 from typing import Any
 
+from batch_router_core.emulation.answers import estimate_tokens, reply_to
+
 __all__ = ["BodyError", "answer"]
 
 _EMBED_DIMS = {"text-embedding-3-large": 3072, "text-embedding-3-small": 1536,
@@ -22,11 +24,6 @@ class BodyError(Exception):
         self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def _tokens(text: str) -> int:
-    # Roughly what a BPE tokenizer gives for English: ~0.75 words per token.
-    return max(1, round(len(text.split()) * 4 / 3))
-
-
 def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -36,13 +33,8 @@ def _text_of(content: Any) -> str:
 
 
 def _reply(prompt: str, limit: int | None) -> tuple[str, str, int]:
-    words = prompt.split()
-    text = "Emulated answer to: " + " ".join(words[:24]) if words else "Emulated answer."
-    completion = _tokens(text)
-    if limit is not None and completion > limit:
-        text = " ".join(text.split()[: max(1, int(limit * 3 / 4))])
-        return text, "length", limit
-    return text, "stop", completion
+    text, truncated, tokens = reply_to(prompt, limit)
+    return text, "length" if truncated else "stop", tokens
 
 
 def _vector(text: str, dims: int) -> list[float]:
@@ -71,7 +63,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise BodyError(400, "'messages' must be a non-empty array", param="messages")
-        prompt_tokens = sum(_tokens(_text_of(m.get("content"))) + 3 for m in messages)
+        prompt_tokens = sum(estimate_tokens(_text_of(m.get("content"))) + 3 for m in messages)
         last = _text_of(messages[-1].get("content"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         text, finish, completion = _reply(last, limit)
@@ -90,7 +82,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         if not isinstance(prompt, str):
             raise BodyError(400, "'prompt' must be a string", param="prompt")
         text, finish, completion = _reply(prompt, body.get("max_tokens", 16))
-        pt = _tokens(prompt)
+        pt = estimate_tokens(prompt)
         return {"id": f"cmpl-emu{rid}", "object": "text_completion", "created": created, "model": model,
                 "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
                 "usage": {"prompt_tokens": pt, "completion_tokens": completion,
@@ -101,7 +93,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
             raise BodyError(400, "'input' must be a string or an array of strings", param="input")
         dims = body.get("dimensions") or _EMBED_DIMS.get(model, 1536)
-        pt = sum(_tokens(i) for i in inputs)
+        pt = sum(estimate_tokens(i) for i in inputs)
         return {"object": "list", "model": model,
                 "data": [{"object": "embedding", "index": i, "embedding": _vector(t, dims)}
                          for i, t in enumerate(inputs)],
@@ -109,14 +101,14 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
     if endpoint == "/v1/responses":
         inp = body.get("input")
         if isinstance(inp, str):
-            last, pt = inp, _tokens(inp)
+            last, pt = inp, estimate_tokens(inp)
         elif isinstance(inp, list) and inp:
             last = _text_of(inp[-1].get("content"))
-            pt = sum(_tokens(_text_of(m.get("content"))) + 3 for m in inp)
+            pt = sum(estimate_tokens(_text_of(m.get("content"))) + 3 for m in inp)
         else:
             raise BodyError(400, "'input' is required", param="input")
         if isinstance(body.get("instructions"), str):
-            pt += _tokens(body["instructions"])
+            pt += estimate_tokens(body["instructions"])
         text, finish, completion = _reply(last, body.get("max_output_tokens"))
         return {
             "id": f"resp_emu{rid}", "object": "response", "created_at": created, "model": model,

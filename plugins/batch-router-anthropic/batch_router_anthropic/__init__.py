@@ -1,0 +1,21 @@
+"""batch-router-anthropic: Anthropic Message Batches as a batch-router provider plugin.
+
+Importing this package (as discovery does) does not import the ``anthropic`` SDK.
+"""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # Seed 001's name for the synchronous provider, built lazily.
+    if name == "AnthropicProvider":
+        from batch_router_core.sync import Provider
+
+        class AnthropicProvider(Provider):
+            """The synchronous Anthropic provider of seed 001."""
+
+            provider_name = "anthropic"
+
+        globals()[name] = AnthropicProvider
+        return AnthropicProvider
+    raise AttributeError(name)

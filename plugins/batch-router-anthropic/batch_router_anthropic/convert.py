@@ -1,0 +1,103 @@
+"""Unified batch -> Anthropic Message Batches requests (``{"custom_id", "params"}`` per line)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from batch_router_core import (
+    DocumentContent,
+    ImageContent,
+    InferenceParams,
+    InputBatch,
+    InputRequest,
+    TextContent,
+    ValidationError,
+)
+from batch_router_core.errors import UnsupportedContentError, ValidationIssue
+from batch_router_core.fastjson import SENTINELS, split_template
+
+__all__ = ["batch_lines"]
+
+
+def _part(part: Any, cid: str, field: str) -> dict[str, Any]:
+    if type(part) is TextContent:
+        return {"type": "text", "text": part.text}
+    if isinstance(part, (ImageContent, DocumentContent)):
+        kind = "image" if isinstance(part, ImageContent) else "document"
+        if part.data is not None:
+            source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+        else:
+            source = {"type": "url", "url": part.url}
+        return {"type": kind, "source": source}
+    raise UnsupportedContentError(ValidationIssue(
+        f"Anthropic batches cannot take {type(part).__name__}", custom_id=cid, field=field),
+        provider="anthropic")
+
+
+def _messages(req: InputRequest) -> list[dict[str, Any]]:
+    out = []
+    for mi, m in enumerate(req.messages):
+        parts = m.contents
+        if len(parts) == 1 and type(parts[0]) is TextContent:
+            out.append({"role": m.role, "content": parts[0].text})
+        else:
+            out.append({"role": m.role, "content": [
+                _part(p, req.custom_id, f"messages[{mi}].contents[{ci}]") for ci, p in enumerate(parts)]})
+    return out
+
+
+def _params(params: InferenceParams, settings: Mapping[str, Any], cid: str | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": params.model_id}
+    max_tokens = params.max_output_tokens or settings.get("default_max_tokens")
+    if max_tokens is None:
+        raise ValidationError(ValidationIssue(
+            "Anthropic requires max_output_tokens (max_tokens); set it, or configure "
+            "providers.anthropic.settings.default_max_tokens", custom_id=cid,
+            field="params.max_output_tokens"), provider="anthropic")
+    out["max_tokens"] = max_tokens
+    sp = params.system_prompt
+    if sp is not None:
+        out["system"] = sp if isinstance(sp, str) else [{"type": "text", "text": t} for t in sp]
+    for name, key in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k")):
+        value = getattr(params, name)
+        if value is not None:
+            out[key] = value
+    if params.stop_sequences is not None:
+        out["stop_sequences"] = list(params.stop_sequences)
+    if params.temperature is not None and params.temperature > 1:
+        raise ValidationError(ValidationIssue(
+            f"Anthropic's temperature range is 0-1, got {params.temperature}", custom_id=cid,
+            field="params.temperature"), provider="anthropic")
+    if params.provider_kwargs.get("stream"):
+        raise ValidationError(ValidationIssue("stream is not allowed in batches", custom_id=cid,
+                                              field="params.provider_kwargs.stream"), provider="anthropic")
+    out.update(params.provider_kwargs)
+    return out
+
+
+def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:
+    """Yield one ``{"custom_id", "params"}`` line per request, lazily, in input order."""
+    dumps = orjson.dumps
+    base = _params(batch.configured_params, settings, None)
+    # One-user-text requests are spliced into bytes serialised once (see core's fastjson).
+    head, mid, tail = split_template(
+        {"custom_id": SENTINELS[0], "params": {**base, "messages": [{"role": "user", "content": SENTINELS[1]}]}}, 2)
+    line: dict[str, Any] = {"custom_id": None, "params": base}
+    for req in batch.requests:
+        if req.params is not None:
+            one = _params(batch.params_for(req), settings, req.custom_id)
+            one["messages"] = _messages(req)
+            yield dumps({"custom_id": req.custom_id, "params": one})
+            continue
+        msgs = req.messages
+        if len(msgs) == 1:
+            parts = msgs[0].contents
+            if len(parts) == 1 and type(parts[0]) is TextContent and msgs[0].role == "user":
+                yield b"".join((head, dumps(req.custom_id), mid, dumps(parts[0].text), tail))
+                continue
+        base["messages"] = _messages(req)
+        line["custom_id"] = req.custom_id
+        yield dumps(line)

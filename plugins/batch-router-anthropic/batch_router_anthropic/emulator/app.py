@@ -1,0 +1,330 @@
+"""The Anthropic Message Batches emulator: the six ``/v1/messages/batches`` routes, as a Starlette app.
+
+Base URL for the SDK: ``http://HOST:PORT`` (no ``/v1``: the SDK's paths carry it). Both ``x-api-key``
+and ``Authorization: Bearer`` are accepted, with any ``anthropic-version``. Counts stay zero except
+``processing`` until a batch ends; ``results_url`` is absolute and null until then; per-request
+problems come back as errored results, not create errors. Control routes live under ``/_emulator``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batch_router_core.emulation.answers import estimate_tokens, reply_to
+from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
+from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
+
+__all__ = ["AnthropicEmulator", "EmulatorState", "create_app"]
+
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                500: "api_error", 503: "api_error", 529: "overloaded_error"}
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message},
+            "request_id": f"req_{secrets.token_hex(8)}"}
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    return _json(_error_body(status, message), status)
+
+
+def _rfc3339(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@attrs.define(kw_only=True)
+class Batch:
+    """One Message Batch and its lifecycle (emulated seconds)."""
+
+    id: str
+    created_at: float
+    requests: list[dict[str, Any]] = attrs.field(repr=False)
+    per_request_s: float
+    cancel_initiated_at: float | None = None
+    ended_at: float | None = None
+    results: list[bytes] | None = attrs.field(default=None, repr=False)
+    counts: dict[str, int] = attrs.field(factory=dict)
+
+
+class EmulatorState:
+    """Batches, the clock and the knobs tests turn (see the OpenAI emulator for the same ideas)."""
+
+    def __init__(self, *, clock: Clock | None = None, per_request_s: float = 0.5, cancel_s: float = 30.0,
+                 window_s: float = 86400.0, max_requests: int = 100_000,
+                 max_bytes: int = 256 * 1024 * 1024, api_key: str | None = None) -> None:
+        self.clock = clock or ManualClock()
+        self.per_request_s = per_request_s
+        self.cancel_s = cancel_s
+        self.window_s = window_s
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+        self.api_key = api_key
+        self.batches: dict[str, Batch] = {}
+        self.error_ids: set[str] = set()
+        self.next_per_request_s: float | None = None
+        self.lock = threading.RLock()
+
+    def create(self, requests: list[dict[str, Any]]) -> Batch:
+        """Store a new batch (processing starts at once)."""
+        with self.lock:
+            per = self.next_per_request_s if self.next_per_request_s is not None else self.per_request_s
+            self.next_per_request_s = None
+            batch = Batch(id=f"msgbatch_{secrets.token_hex(12)}", created_at=self.clock.now(),
+                          requests=requests, per_request_s=per)
+            self.batches[batch.id] = batch
+            return batch
+
+    def advance(self, batch: Batch) -> None:
+        """Bring a batch up to the clock."""
+        with self.lock:
+            if batch.ended_at is not None:
+                return
+            now = self.clock.now()
+            run_end = batch.created_at + len(batch.requests) * batch.per_request_s
+            deadline = batch.created_at + self.window_s
+            if batch.cancel_initiated_at is not None:
+                end = batch.cancel_initiated_at + self.cancel_s
+                if now >= min(end, run_end):
+                    self._finish(batch, min(end, run_end), cut_at=batch.cancel_initiated_at, rest="canceled")
+            elif run_end > deadline and now >= deadline:
+                self._finish(batch, deadline, cut_at=deadline, rest="expired")
+            elif now >= run_end:
+                self._finish(batch, run_end, cut_at=None, rest="")
+
+    def _finish(self, batch: Batch, at: float, *, cut_at: float | None, rest: str) -> None:
+        done = len(batch.requests)
+        if cut_at is not None and batch.per_request_s:
+            done = min(done, max(0, int((cut_at - batch.created_at) / batch.per_request_s)))
+        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        lines = []
+        for i, req in enumerate(batch.requests):
+            if i >= done:
+                result: dict[str, Any] = {"type": rest}
+            else:
+                result = self._answer(req)
+            counts[result["type"]] += 1
+            lines.append(orjson.dumps({"custom_id": req["custom_id"], "result": result}))
+        # The real service returns results in no particular order: so does the emulator.
+        lines.reverse()
+        batch.results = lines
+        batch.counts = counts
+        batch.ended_at = at
+
+    def _answer(self, req: dict[str, Any]) -> dict[str, Any]:
+        params = req.get("params") or {}
+        problem = None
+        model = params.get("model")
+        messages = params.get("messages")
+        if req["custom_id"] in self.error_ids:
+            problem = ("invalid_request_error", "This request was rejected (emulated per-request error).")
+        elif not isinstance(model, str) or not model:
+            problem = ("invalid_request_error", "model: Field required")
+        elif "nonexistent" in model:
+            problem = ("not_found_error", f"model: {model}")
+        elif not isinstance(params.get("max_tokens"), int):
+            problem = ("invalid_request_error", "max_tokens: Field required")
+        elif not isinstance(messages, list) or not messages or messages[0].get("role") != "user":
+            problem = ("invalid_request_error", "messages: first message must use the \"user\" role")
+        elif any(a.get("role") == b.get("role") for a, b in zip(messages, messages[1:], strict=False)):
+            problem = ("invalid_request_error", "messages: roles must alternate between \"user\" and \"assistant\"")
+        if problem is not None:
+            return {"type": "errored", "error": {"type": "error", "error": {
+                "type": problem[0], "message": problem[1]}, "request_id": None}}
+
+        def text_of(content: Any) -> str:
+            if isinstance(content, str):
+                return content
+            return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+
+        system = params.get("system")
+        prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in messages)
+        if system:
+            prompt_tokens += estimate_tokens(text_of(system))
+        text, truncated, out_tokens = reply_to(text_of(messages[-1].get("content")), params["max_tokens"])
+        return {"type": "succeeded", "message": {
+            "id": f"msg_{secrets.token_hex(12)}", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "max_tokens" if truncated else "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "cache_creation_input_tokens": 0,
+                      "cache_read_input_tokens": 0, "output_tokens": out_tokens, "service_tier": "batch"}}}
+
+    def to_json(self, batch: Batch, base_url: str) -> dict[str, Any]:
+        """The MessageBatch JSON."""
+        self.advance(batch)
+        ended = batch.ended_at is not None
+        status = "ended" if ended else ("canceling" if batch.cancel_initiated_at is not None else "in_progress")
+        counts = batch.counts if ended else {"processing": len(batch.requests), "succeeded": 0,
+                                             "errored": 0, "canceled": 0, "expired": 0}
+        return {
+            "id": batch.id, "type": "message_batch", "processing_status": status, "request_counts": counts,
+            "created_at": _rfc3339(batch.created_at), "expires_at": _rfc3339(batch.created_at + self.window_s),
+            "ended_at": _rfc3339(batch.ended_at), "cancel_initiated_at": _rfc3339(batch.cancel_initiated_at),
+            "archived_at": None,
+            "results_url": f"{base_url}/v1/messages/batches/{batch.id}/results" if ended else None,
+        }
+
+
+class AnthropicEmulator:
+    """The emulator: state, fault injector and the ASGI app."""
+
+    def __init__(self, state: EmulatorState | None = None) -> None:
+        self.state = state or EmulatorState()
+        self.faults = FaultInjector()
+        self.requests_seen: dict[str, int] = {}
+        base = "/v1/messages/batches"
+        inner = Starlette(routes=[
+            Route(base, self.create, methods=["POST"]),
+            Route(base, self.list, methods=["GET"]),
+            Route(base + "/{batch_id}", self.retrieve, methods=["GET"]),
+            Route(base + "/{batch_id}", self.delete, methods=["DELETE"]),
+            Route(base + "/{batch_id}/cancel", self.cancel, methods=["POST"]),
+            Route(base + "/{batch_id}/results", self.results, methods=["GET"]),
+            Route("/_emulator/stats", self.stats, methods=["GET"]),
+        ])
+        self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults,
+                                               lambda kind, status: _error_body(status, f"emulated {kind}")))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    def _count(self, app: Any) -> Any:
+        seen = self.requests_seen
+
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+                key = f"{scope['method']} {scope['path'].count('/')}"
+                seen[key] = seen.get(key, 0) + 1
+            await app(scope, receive, send)
+
+        return middleware
+
+    def _authorize(self, app: Any) -> Any:
+        state = self.state
+
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+                headers = dict(scope.get("headers") or [])
+                key = headers.get(b"x-api-key", b"").decode()
+                auth = headers.get(b"authorization", b"").decode()
+                token = key or (auth[7:] if auth.lower().startswith("bearer ") else "")
+                if not token or (state.api_key is not None and token != state.api_key):
+                    await _error(401, "invalid x-api-key")(scope, receive, send)
+                    return
+            await app(scope, receive, send)
+
+        return middleware
+
+    @staticmethod
+    def _base(request: Request) -> str:
+        return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+    def _get(self, request: Request) -> Batch | None:
+        return self.state.batches.get(request.path_params["batch_id"])
+
+    async def create(self, request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > self.state.max_bytes:
+            return _error(413, f"Request exceeds the maximum size of {self.state.max_bytes} bytes")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return _error(400, "Invalid JSON body")
+        requests = body.get("requests")
+        if not isinstance(requests, list) or not requests:
+            return _error(400, "requests: must be a non-empty list")
+        if len(requests) > self.state.max_requests:
+            return _error(413, f"requests: at most {self.state.max_requests} requests per batch")
+        seen: set[str] = set()
+        for i, req in enumerate(requests):
+            cid = req.get("custom_id") if isinstance(req, dict) else None
+            if not isinstance(cid, str) or not cid or len(cid) > 64 or not all(
+                    c.isalnum() or c in "_-" for c in cid):
+                return _error(400, f"requests.{i}.custom_id: must match ^[a-zA-Z0-9_-]{{1,64}}$")
+            if cid in seen:
+                return _error(400, f"requests.{i}.custom_id: duplicate custom_id {cid!r}")
+            seen.add(cid)
+            if not isinstance(req.get("params"), dict):
+                return _error(400, f"requests.{i}.params: Field required")
+        batch = self.state.create(requests)
+        return _json(self.state.to_json(batch, self._base(request)))
+
+    async def list(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "20"))
+        if not 1 <= limit <= 1000:
+            return _error(400, "limit: must be between 1 and 1000")
+        after = request.query_params.get("after_id")
+        with self.state.lock:
+            ordered = sorted(self.state.batches.values(), key=lambda b: (b.created_at, b.id), reverse=True)
+            if after is not None:
+                ids = [b.id for b in ordered]
+                ordered = ordered[ids.index(after) + 1:] if after in ids else []
+            page = ordered[:limit]
+            data = [self.state.to_json(b, self._base(request)) for b in page]
+        return _json({"data": data, "has_more": len(ordered) > limit,
+                      "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
+
+    async def retrieve(self, request: Request) -> Response:
+        batch = self._get(request)
+        if batch is None:
+            return _error(404, f"message batch {request.path_params['batch_id']} not found")
+        return _json(self.state.to_json(batch, self._base(request)))
+
+    async def cancel(self, request: Request) -> Response:
+        batch = self._get(request)
+        if batch is None:
+            return _error(404, f"message batch {request.path_params['batch_id']} not found")
+        self.state.advance(batch)
+        if batch.ended_at is None and batch.cancel_initiated_at is None:
+            batch.cancel_initiated_at = self.state.clock.now()
+        return _json(self.state.to_json(batch, self._base(request)))
+
+    async def delete(self, request: Request) -> Response:
+        batch = self._get(request)
+        if batch is None:
+            return _error(404, f"message batch {request.path_params['batch_id']} not found")
+        self.state.advance(batch)
+        if batch.ended_at is None:
+            return _error(400, "Message batches can only be deleted once they have finished processing")
+        del self.state.batches[batch.id]
+        return _json({"id": batch.id, "type": "message_batch_deleted"})
+
+    async def results(self, request: Request) -> Response:
+        batch = self._get(request)
+        if batch is None:
+            return _error(404, f"message batch {request.path_params['batch_id']} not found")
+        self.state.advance(batch)
+        if batch.results is None:
+            return _error(400, "results are not available until the batch has ended")
+        return Response(b"\n".join(batch.results) + b"\n", media_type="application/binary")
+
+    async def stats(self, request: Request) -> Response:
+        return _json({"batches": len(self.state.batches), "requests": dict(self.requests_seen),
+                      "now": self.state.clock.now()})
+
+
+def create_app(options: dict[str, Any] | None = None) -> AnthropicEmulator:
+    """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
+    ``api_key``, and any :class:`EmulatorState` timing or limit argument."""
+    opts = dict(options or {})
+    speed = opts.pop("speed", None)
+    clock = SystemClock(speed=float(speed)) if speed else ManualClock()
+    known = {"per_request_s", "cancel_s", "window_s", "max_requests", "max_bytes", "api_key"}
+    return AnthropicEmulator(EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known}))

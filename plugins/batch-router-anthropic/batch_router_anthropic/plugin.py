@@ -1,0 +1,208 @@
+"""The Anthropic provider's hook implementations (entry point ``anthropic``).
+
+The ``anthropic`` SDK is imported on the first network call, never at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from batch_router_core import (
+    BatchHandle,
+    BatchMode,
+    BatchStatusReport,
+    InputBatch,
+    PreparedBatch,
+    PreparedPayloads,
+    ProviderInfo,
+    RequestCounts,
+    RequestResult,
+    hookimpl,
+)
+from batch_router_core.config import load_provider_defaults
+from batch_router_core.context import ProviderContext
+from batch_router_core.errors import ProviderPermanentError, UnsupportedOperationError
+from batch_router_core.fastjson import iter_jsonl_chunks
+from batch_router_core.http_errors import SdkErrorMapper
+
+from .convert import batch_lines
+from .parse import parse_line
+
+
+def _classes() -> tuple[Any, Any, Any]:
+    import anthropic
+
+    return (anthropic.APIStatusError, (anthropic.APIConnectionError, anthropic.APITimeoutError),
+            anthropic.AnthropicError)
+
+
+_ERRORS = SdkErrorMapper("anthropic", _classes)
+map_errors = _ERRORS.map
+
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client(context: ProviderContext) -> Any:
+    """An AsyncAnthropic client for these options, one per event loop."""
+    opts = context.options
+    key = tuple(opts.get(k) for k in ("api_key", "auth_token", "base_url"))
+    per_loop = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(key)
+    if client is None:
+        from anthropic import AsyncAnthropic
+
+        kwargs = {k: v for k, v in zip(("api_key", "auth_token", "base_url"), key, strict=True) if v}
+        # Core owns retries: the SDK must not retry underneath it.
+        with map_errors("client"):
+            client = AsyncAnthropic(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
+        per_loop[key] = client
+    return client
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _raw_status(batch: Any) -> str:
+    """``processing_status``, refined for ended batches as PROVIDER_APIS.md §0 says."""
+    status = str(batch.processing_status)
+    if status != "ended":
+        return status
+    if batch.cancel_initiated_at is not None:
+        return "ended.cancelled"
+    c = batch.request_counts
+    if c.succeeded + c.errored == 0 and c.expired > 0:
+        return "ended.expired"
+    return "ended"
+
+
+def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
+    raw = _raw_status(batch)
+    c = batch.request_counts
+    return BatchStatusReport(
+        provider="anthropic", batch_id=batch.id, status=context.normalize_status(raw), raw_status=raw,
+        request_counts=RequestCounts(
+            total=c.processing + c.succeeded + c.errored + c.canceled + c.expired,
+            processing=c.processing, succeeded=c.succeeded, errored=c.errored,
+            cancelled=c.canceled, expired=c.expired),
+        created_at=_dt(batch.created_at), started_at=_dt(batch.created_at),
+        ended_at=_dt(batch.ended_at), expires_at=_dt(batch.expires_at),
+        cancelling_at=_dt(batch.cancel_initiated_at), raw=batch.model_dump(mode="json"),
+    )
+
+
+@hookimpl
+def provider_info() -> ProviderInfo:
+    """Declared in ``defaults.yaml``."""
+    return load_provider_defaults("batch_router_anthropic", "defaults.yaml")
+
+
+@hookimpl
+def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
+    """Unified batch -> Message Batches request lines (lazily)."""
+    return PreparedPayloads(provider="anthropic", model=batch.model, mode=batch.mode,
+                            lines=batch_lines(batch, context.info.settings))
+
+
+@hookimpl
+async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
+    """Create the Message Batch from the prepared lines (no file upload on this API)."""
+    requests = [orjson.loads(line) for line in prepared.iter_lines()]
+    with map_errors("messages.batches.create"):
+        batch = await _client(context).messages.batches.create(requests=requests)
+    return BatchHandle(provider="anthropic", batch_id=batch.id, local_id=prepared.local_id,
+                       model=prepared.model, mode=prepared.mode, request_count=prepared.request_count,
+                       submitted_at=_dt(batch.created_at), data={"input_path": str(prepared.path)})
+
+
+@hookimpl
+async def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
+    """Retrieve the batch; map processing_status (+ cancel/expiry detail) through the YAML."""
+    with map_errors("messages.batches.retrieve", batch_id=handle.batch_id):
+        batch = await _client(context).messages.batches.retrieve(handle.batch_id)
+    return _report(batch, context)
+
+
+@hookimpl
+async def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
+    """Ask Anthropic to cancel (``canceling``, then ``ended`` with the rest canceled)."""
+    with map_errors("messages.batches.cancel", batch_id=handle.batch_id):
+        batch = await _client(context).messages.batches.cancel(handle.batch_id)
+    return _report(batch, context)
+
+
+@hookimpl
+async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncIterator[RequestResult]:
+    """Stream the results JSONL: one line per request (canceled and expired ones included)."""
+    client = _client(context)
+    with map_errors("messages.batches.retrieve", batch_id=handle.batch_id):
+        batch = await client.messages.batches.retrieve(handle.batch_id)
+    if batch.processing_status != "ended":
+        raise ProviderPermanentError(f"batch {batch.id} has not ended ({batch.processing_status})",
+                                     provider="anthropic", batch_id=batch.id)
+    with map_errors("messages.batches.results", batch_id=handle.batch_id):
+        async with client.messages.batches.with_streaming_response.results(handle.batch_id) as response:
+            async for line in iter_jsonl_chunks(response.iter_bytes(1 << 16)):
+                yield parse_line(line, handle.model)
+
+
+@hookimpl
+async def find_job(local_id: str, request_count: int, context: ProviderContext) -> BatchHandle | None:
+    """Find a batch created for ``local_id`` after a crash, by creation time and size.
+
+    Message Batches carry no metadata, so the tag cannot be read back. Batches created after the local
+    id's timestamp (minus a minute of clock skew) whose size equals the shard's are candidates: one is
+    adopted, several are ambiguous (UnsupportedOperationError: the router parks the job for the user).
+    """
+    import re
+
+    m = re.match(r"br-(\d{8}T\d{6})-", local_id)
+    if m is None:
+        raise UnsupportedOperationError(f"cannot read a creation time from {local_id!r}",
+                                        provider="anthropic")
+    since = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc) - timedelta(minutes=1)
+    expected = request_count
+    candidates = []
+    scanned = 0
+    limit = int(context.info.settings.get("find_job_max_scan", 10_000))
+    with map_errors("messages.batches.list"):
+        async for batch in _client(context).messages.batches.list(limit=100):
+            created = _dt(batch.created_at)
+            if created is not None and created < since:
+                break
+            c = batch.request_counts
+            total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
+            if not expected or total == expected:
+                candidates.append(batch)
+            scanned += 1
+            if scanned >= limit:
+                break
+    if not candidates:
+        return None
+    if len(candidates) > 1:
+        raise UnsupportedOperationError(
+            f"{len(candidates)} batches could be the one created for {local_id}: "
+            f"{', '.join(b.id for b in candidates[:5])}", provider="anthropic")
+    batch = candidates[0]
+    return BatchHandle(provider="anthropic", batch_id=batch.id, local_id=local_id, model="",
+                       mode=BatchMode.CHAT, request_count=expected, submitted_at=_dt(batch.created_at))
+
+
+@hookimpl
+def create_emulator(options: Mapping[str, Any]) -> Any:
+    """The local Message Batches emulator (an ASGI app)."""
+    from .emulator import create_app
+
+    return create_app(dict(options))
