@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from ..errors import ProviderPermanentError, ProviderTransientError, UnsupportedOperationError
+from ..files import new_local_id
 from ..handle import ProviderHandle
 from ..models.enums import BatchStatus, ResultStatus
 from ..models.provider import BatchHandle
@@ -198,6 +199,8 @@ class ProviderConformance:
                 "capabilities.list_jobs is declared but the plugin has no find_job hook")
             pytest.skip("this provider cannot look jobs up by tag (no find_job hook)")
         handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
-        found = await conformance_provider.find_job(handle.local_id)
+        found = await conformance_provider.find_job(handle.local_id, handle.request_count)
         assert found is not None and found.batch_id == handle.batch_id
-        assert await conformance_provider.find_job("br-never-submitted-0000") is None
+        # A tag never submitted (and, for providers that match on size, a size never submitted).
+        other = new_local_id()
+        assert await conformance_provider.find_job(other, handle.request_count + 1000) is None

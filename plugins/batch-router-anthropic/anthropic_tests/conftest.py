@@ -1,0 +1,53 @@
+"""Fixtures: the Anthropic emulator over real loopback HTTP, and a provider handle pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from batch_router_anthropic.emulator import AnthropicEmulator, EmulatorState
+
+from batch_router_core import (
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+)
+from batch_router_core.emulation.clock import ManualClock
+from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.handle import ProviderHandle
+
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    # Near real time: find_job compares creation times with the local id's (wall-clock) timestamp.
+    return ManualClock()
+
+
+@pytest.fixture
+def emulator(clock: ManualClock) -> AnthropicEmulator:
+    return AnthropicEmulator(EmulatorState(clock=clock))
+
+
+@pytest.fixture
+def server(emulator: AnthropicEmulator) -> Iterator[RunningServer]:
+    srv = serve_in_thread(emulator)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def anthropic_provider(batch_router_registry: BatchProviderRegistry, server: RunningServer) -> ProviderHandle:
+    return batch_router_registry.get("anthropic", base_url=server.url, api_key="sk-ant-test-emulator")
+
+
+def chat_batch(n: int = 3, model: str = "claude-sonnet-4-5", **params: object) -> InputBatch:
+    params.setdefault("max_output_tokens", 256)
+    reqs = [InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
+            for i in range(n)]
+    return InputBatch(requests=reqs).with_params(
+        InferenceParams(provider_id="anthropic", model_id=model, **params))  # type: ignore[arg-type]
