@@ -147,8 +147,9 @@ def _validate_requests(
                 f"{info.name} requires the first message to be from the user",
                 custom_id=req.custom_id, field="messages[0].role",
             ))
-        if text_ok and not alternate:
-            # Fast path: all-text conversations need no per-part bookkeeping.
+        if text_ok and (not alternate or len(msgs) == 1):
+            # Fast path: all-text conversations need no per-part bookkeeping (and one message
+            # cannot break alternation).
             for msg in msgs:
                 for part in msg.contents:
                     if type(part) is not TextContent:
@@ -210,8 +211,16 @@ def _check_ids(requests: Sequence[InputRequest], info: ProviderInfo, out: _Colle
                     f"custom_id is {len(cid)} characters; {info.name} allows at most {id_max}",
                     custom_id=cid, field="custom_id",
                 ))
-    if limits.custom_id_pattern:
-        match = re.compile(limits.custom_id_pattern).fullmatch
+    if limits.custom_id_pattern and ids:
+        pattern = limits.custom_id_pattern
+        # A regex pass over ids joined by newlines (which the pattern cannot match) runs in C; it
+        # goes in chunks so the matcher's state stays small. Only a chunk with a bad id is scanned
+        # id by id, to name it.
+        whole = re.compile(f"(?:{pattern})(?:\n(?:{pattern}))*").fullmatch
+        if all(whole("\n".join(ids[i:i + 512])) is not None for i in range(0, len(ids), 512)) and not any(
+                "\n" in cid for cid in ids):
+            return
+        match = re.compile(pattern).fullmatch
         for cid in ids:
             if match(cid) is None:
                 out.add(ValidationIssue(

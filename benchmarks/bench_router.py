@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine  # noqa: E402
 
 from batch_router_core import InferenceParams, InputBatch, InputMessage, InputRequest  # noqa: E402
-from batch_router_core.retry import RetryPolicy  # noqa: E402
-from batch_router_core.registry import BatchProviderRegistry  # noqa: E402
 from batch_router_core.files import GeneratedFiles  # noqa: E402
+from batch_router_core.registry import BatchProviderRegistry  # noqa: E402
+from batch_router_core.retry import RetryPolicy  # noqa: E402
 from batch_router_core.router import BatchRouter  # noqa: E402
 from batch_router_core.unified_io import write_results_async  # noqa: E402
 
