@@ -298,6 +298,15 @@ class ProviderHandle:
         return await self._registry.retry.call(call, operation="find_job",
                                                log=self.context.logger.bind(local_id=local_id))
 
+    async def delete_job(self, handle: BatchHandle) -> bool:
+        """Delete an ended job; UnsupportedOperationError if the provider cannot delete jobs."""
+        if not self.implements("delete_job"):
+            raise UnsupportedOperationError("this provider cannot delete jobs", provider=self.name)
+        result: bool = await self._registry.retry.call(
+            lambda: self._invoke("delete_job", handle=handle, context=self.context),
+            operation="delete_job", log=self.context.logger.bind(batch_id=handle.batch_id))
+        return result
+
     def create_emulator(self, options: Mapping[str, Any] | None = None) -> Any:
         """The provider's emulator as an ASGI app; UnsupportedOperationError if it has none."""
         if not self.implements("create_emulator"):

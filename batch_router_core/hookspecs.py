@@ -182,6 +182,20 @@ def find_job(local_id: str, request_count: int, context: ProviderContext) -> Bat
     """
 
 
+@hookspec(firstresult=True)
+def delete_job(handle: BatchHandle, context: ProviderContext) -> bool:
+    """Delete an ended job (and what the provider keeps of it) when the user asks.
+
+    :param handle: a job in a terminal status.
+    :param context: the provider context.
+    :returns: True once deleted.
+
+    Optional: providers that can delete jobs implement it (and declare ``capabilities.delete``).
+    Deleting a job that has not ended is a :class:`ProviderPermanentError`. Network; may be async.
+    Called by ``ProviderHandle.delete_job``. ``firstresult``.
+    """
+
+
 # -------------------------------------------------------------------------------------------------
 # Optional: local emulator
 # -------------------------------------------------------------------------------------------------

@@ -102,6 +102,11 @@ class ProviderConformance:
         mapped = set(info.status_map.values())
         assert BatchStatus.COMPLETED in mapped, "no raw status maps to COMPLETED"
         assert mapped & {BatchStatus.IN_PROGRESS, BatchStatus.VALIDATING}
+        # Declared capabilities and implemented optional hooks agree.
+        assert info.capabilities.delete == conformance_provider.implements("delete_job"), \
+            "capabilities.delete does not match whether the delete_job hook is implemented"
+        assert info.capabilities.list_jobs == conformance_provider.implements("find_job"), \
+            "capabilities.list_jobs does not match whether the find_job hook is implemented"
 
     def test_prepare_payloads_is_pure_and_keeps_every_custom_id(
         self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,

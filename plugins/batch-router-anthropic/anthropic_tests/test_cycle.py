@@ -160,3 +160,13 @@ async def test_find_job_matches_on_time_and_size(anthropic_provider: ProviderHan
     found = await anthropic_provider.find_job(local, 3)
     assert found is not None and found.batch_id == h.batch_id
     assert await anthropic_provider.find_job(local, 7) is None
+
+
+async def test_delete_ended_batches_through_the_plugin(anthropic_provider: ProviderHandle, clock: ManualClock,
+                                                       emulator: AnthropicEmulator) -> None:
+    handle = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(2)))
+    with pytest.raises(ProviderPermanentError, match="HTTP 400"):
+        await anthropic_provider.delete_job(handle)  # not ended yet
+    clock.advance(60)
+    assert await anthropic_provider.delete_job(handle) is True
+    assert handle.batch_id not in emulator.state.batches

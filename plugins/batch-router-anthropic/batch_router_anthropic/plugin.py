@@ -201,6 +201,14 @@ async def find_job(local_id: str, request_count: int, context: ProviderContext) 
 
 
 @hookimpl
+async def delete_job(handle: BatchHandle, context: ProviderContext) -> bool:
+    """Delete an ended Message Batch (its results go with it)."""
+    with map_errors("messages.batches.delete", batch_id=handle.batch_id):
+        await _client(context).messages.batches.delete(handle.batch_id)
+    return True
+
+
+@hookimpl
 def create_emulator(options: Mapping[str, Any]) -> Any:
     """The local Message Batches emulator (an ASGI app)."""
     from .emulator import create_app
