@@ -232,14 +232,25 @@ class ProviderHandle:
         """
         policy = self._registry.retry
         log = self.context.logger.bind(batch_id=handle.batch_id)
+        # With a stable order, a restarted stream repeats exactly the results already delivered, so a
+        # count is enough and memory stays flat; otherwise remember the delivered ids.
+        stable = self.info.capabilities.stable_result_order
         delivered: set[str] = set()
+        count = 0
         attempt = 0
         while True:
             try:
+                position = 0
                 async for result in self._iterate_results(handle):
-                    if result.custom_id in delivered:
+                    position += 1
+                    if stable:
+                        if position <= count:
+                            continue
+                    elif result.custom_id in delivered:
                         continue
-                    delivered.add(result.custom_id)
+                    else:
+                        delivered.add(result.custom_id)
+                    count += 1
                     yield result
                 break
             except ProviderTransientError as exc:
@@ -247,11 +258,11 @@ class ProviderHandle:
                 if attempt >= policy.attempts:
                     raise
                 delay = policy.delay_for(attempt, exc)
-                log.warning("fetch_results_retry", attempt=attempt, delivered=len(delivered),
+                log.warning("fetch_results_retry", attempt=attempt, delivered=count,
                             wait_s=round(delay, 3), error=str(exc))
                 if delay:
                     await asyncio.sleep(delay)
-        log.info("results_fetched", results=len(delivered))
+        log.info("results_fetched", results=count)
 
     async def _iterate_results(self, handle: BatchHandle) -> AsyncIterator[RequestResult]:
         stream = await self._invoke("fetch_results", handle=handle, context=self.context)

@@ -146,3 +146,19 @@ async def test_per_request_param_overrides_reach_the_wire(fake: ProviderHandle) 
     batch = batch.of([*batch.requests, special], batch.params)
     lines = list(fake.prepare(batch).iter_lines())
     assert b'"max_tokens":5' in lines[0] and b'"max_tokens":500' in lines[1]
+
+
+async def test_resumed_download_without_a_stable_order_dedups_by_id(
+    batch_router_files, fake_service: FakeService, fake_clock: ManualClock,  # type: ignore[no-untyped-def]
+) -> None:
+    from batch_router_core.retry import RetryPolicy
+
+    reg = BatchProviderRegistry(files=batch_router_files, retry=RetryPolicy.no_wait(),
+                                overrides={"fake": {"capabilities": {"stable_result_order": False}}})
+    fake = reg.get("fake", service=fake_service)
+    handle = await fake.submit(fake.prepare(make_batch(50)))
+    fake_clock.advance(100)
+    await fake.poll_status(handle)
+    fake_service.break_fetch_after(20)
+    ids = [r.custom_id async for r in fake.fetch_results(handle)]
+    assert len(ids) == 50 and len(set(ids)) == 50

@@ -77,6 +77,9 @@ class Capabilities:
     unsupported_params: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     required_params: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     max_stop_sequences: int | None = None
+    #: ``fetch_results`` yields the same results in the same order every time it is called (results
+    #: come from a file): a dropped download then resumes by skipping a count, not a set of ids.
+    stable_result_order: bool = False
 
 
 @attrs.frozen(kw_only=True)
