@@ -57,7 +57,7 @@ _TOP_KEYS = {
 }
 _LIMIT_KEYS = {a.name: a for a in attrs.fields(ProviderLimits)}
 _CAP_KEYS = {a.name: a for a in attrs.fields(Capabilities)}
-_CONTENT_KINDS = {"text", "image", "image_url", "audio", "document", "document_url"}
+_CONTENT_KINDS = {"text", "image", "image_url", "audio", "audio_url", "document", "document_url"}
 
 
 def _read_yaml(path: str, text: str) -> Any:

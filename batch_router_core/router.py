@@ -470,7 +470,7 @@ class BatchRouter:
         # The ledger knows the shard better than a listing does (counts, the local input file).
         data = {**found.data, "input_path": str(job.input_path)}
         handle = attrs.evolve(found, request_count=job.request_count, model=found.model or job.model,
-                              data=data)
+                              mode=job.mode, data=data)
         return self.ledger.record_submitted(job.local_id, handle)
 
     async def resume(self, *, wait: bool = True, poll_interval: float | None = None) -> list[str]:

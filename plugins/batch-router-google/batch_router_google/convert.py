@@ -1,0 +1,104 @@
+"""Unified batch -> Gemini batch lines (``{"key", "request": GenerateContentRequest}``), snake_case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from batch_router_core import BatchMode, InferenceParams, InputBatch, InputRequest, TextContent
+from batch_router_core.errors import ValidationError, ValidationIssue
+from batch_router_core.fastjson import SENTINELS, split_template
+
+__all__ = ["batch_lines"]
+
+_ROLES = {"user": "user", "assistant": "model"}
+
+
+def _part(part: Any) -> dict[str, Any]:
+    if type(part) is TextContent:
+        return {"text": part.text}
+    if part.data is not None:
+        return {"inline_data": {"mime_type": part.media_type, "data": part.data}}
+    data: dict[str, Any] = {"file_uri": part.url}
+    if part.media_type:
+        data["mime_type"] = part.media_type
+    return {"file_data": data}
+
+
+def _contents(req: InputRequest) -> list[dict[str, Any]]:
+    return [{"role": _ROLES[m.role.value], "parts": [_part(p) for p in m.contents]} for m in req.messages]
+
+
+def _generation_config(params: InferenceParams) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for name, key in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
+                      ("max_output_tokens", "max_output_tokens"), ("presence_penalty", "presence_penalty"),
+                      ("frequency_penalty", "frequency_penalty"), ("seed", "seed")):
+        value = getattr(params, name)
+        if value is not None:
+            config[key] = value
+    if params.stop_sequences is not None:
+        config["stop_sequences"] = list(params.stop_sequences)
+    return config
+
+
+def _request_base(params: InferenceParams, cid: str | None) -> dict[str, Any]:
+    """Everything of a request body that comes from params."""
+    if params.mode is BatchMode.EMBEDDING:
+        extra = [n for n in params.set_fields() if n != "embedding_dimensions"]
+        if extra:
+            raise ValidationError(ValidationIssue(f"{extra[0]} does not apply to embeddings",
+                                                  custom_id=cid, field=f"params.{extra[0]}"), provider="google")
+        out: dict[str, Any] = {}
+        if params.embedding_dimensions is not None:
+            out["output_dimensionality"] = params.embedding_dimensions
+        out.update(params.provider_kwargs)
+        return out
+    if params.embedding_dimensions is not None:
+        raise ValidationError(ValidationIssue("embedding_dimensions only applies to embedding batches",
+                                              custom_id=cid, field="params.embedding_dimensions"),
+                              provider="google")
+    out = {}
+    sp = params.system_prompt
+    if sp is not None:
+        texts = [sp] if isinstance(sp, str) else list(sp)
+        out["system_instruction"] = {"parts": [{"text": t} for t in texts]}
+    gen = _generation_config(params)
+    kwargs = dict(params.provider_kwargs)
+    # provider_kwargs may add generation fields (response_schema...) as well as top-level ones (tools).
+    gen.update(kwargs.pop("generation_config", {}))
+    if gen:
+        out["generation_config"] = gen
+    out.update(kwargs)
+    return out
+
+
+def _request(req: InputRequest, mode: BatchMode, base: dict[str, Any]) -> dict[str, Any]:
+    if mode is BatchMode.EMBEDDING:
+        return {"content": {"parts": [{"text": "\n".join(m.text for m in req.messages)}]}, **base}
+    return {"contents": _contents(req), **base}
+
+
+def batch_lines(batch: InputBatch) -> Iterator[bytes]:
+    """Yield one ``{"key", "request"}`` line per request, lazily, in input order."""
+    dumps = orjson.dumps
+    params = batch.configured_params
+    mode = params.mode
+    base = _request_base(params, None)
+    chat = mode is BatchMode.CHAT
+    head, mid, tail = split_template({"key": SENTINELS[0], "request": {
+        "contents": [{"role": "user", "parts": [{"text": SENTINELS[1]}]}], **base}}, 2)
+    for req in batch.requests:
+        if req.params is not None:
+            eff = batch.params_for(req)
+            yield dumps({"key": req.custom_id, "request": _request(req, mode, _request_base(eff, req.custom_id))})
+            continue
+        msgs = req.messages
+        if chat and len(msgs) == 1:
+            parts = msgs[0].contents
+            if len(parts) == 1 and type(parts[0]) is TextContent and msgs[0].role == "user":
+                yield b"".join((head, dumps(req.custom_id), mid, dumps(parts[0].text), tail))
+                continue
+        yield dumps({"key": req.custom_id, "request": _request(req, mode, base)})

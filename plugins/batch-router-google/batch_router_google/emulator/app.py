@@ -1,0 +1,421 @@
+"""The Gemini batch emulator: the routes the ``google-genai`` SDK calls, under ``/v1`` and ``/v1beta``.
+
+Base URL for the SDK: ``http://HOST:PORT`` (``http_options={"base_url": ...}`` or
+``GOOGLE_GEMINI_BASE_URL``). Batches are long-running operations whose state and output live in
+``metadata`` (all the SDK reads), mirrored into ``done``/``response``; int64 counts are strings; every
+success is a 200. Files use the resumable upload protocol. snake_case and camelCase are both accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import struct
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batch_router_core.emulation.answers import estimate_tokens, reply_to
+from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
+from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
+
+__all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
+
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 529: "UNAVAILABLE"}
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, message: str) -> Response:
+    return _json(_error_body(status, message), status)
+
+
+def _ts(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    return d.get(camel, d.get(snake, default))
+
+
+@attrs.define(kw_only=True)
+class StoredFile:
+    """An uploaded or generated file."""
+
+    id: str
+    display_name: str
+    mime_type: str
+    data: bytes = attrs.field(repr=False)
+    created_at: float
+
+    def to_json(self, base: str, version: str) -> dict[str, Any]:
+        """The File resource (camelCase)."""
+        return {"name": f"files/{self.id}", "displayName": self.display_name, "mimeType": self.mime_type,
+                "sizeBytes": str(len(self.data)), "createTime": _ts(self.created_at),
+                "updateTime": _ts(self.created_at), "expirationTime": _ts(self.created_at + 48 * 3600),
+                "sha256Hash": hashlib.sha256(self.data).hexdigest(),
+                "uri": f"{base}/{version}/files/{self.id}", "state": "ACTIVE", "source": "UPLOADED"}
+
+
+@attrs.define(kw_only=True)
+class Job:
+    """One batch (an Operation)."""
+
+    id: str
+    model: str
+    kind: str  # "generate" | "embed"
+    display_name: str
+    input_config: dict[str, Any]
+    items: list[tuple[str | None, dict[str, Any], dict[str, Any] | None]] = attrs.field(repr=False)
+    created_at: float
+    per_request_s: float
+    state: str = "BATCH_STATE_PENDING"
+    ended_at: float | None = None
+    output: dict[str, Any] | None = None
+    ok: int = 0
+    failed: int = 0
+
+
+class EmulatorState:
+    """Files, batches, the clock and the knobs tests turn."""
+
+    def __init__(self, *, clock: Clock | None = None, pending_s: float = 5.0, per_request_s: float = 0.5,
+                 window_s: float = 48 * 3600.0, api_key: str | None = None) -> None:
+        self.clock = clock or ManualClock()
+        self.pending_s = pending_s
+        self.per_request_s = per_request_s
+        self.window_s = window_s
+        self.api_key = api_key
+        self.files: dict[str, StoredFile] = {}
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, Job] = {}
+        self.error_keys: set[str] = set()
+        self.next_per_request_s: float | None = None
+        self.lock = threading.RLock()
+
+    def advance(self, job: Job) -> None:
+        """Bring a job up to the clock."""
+        with self.lock:
+            if job.ended_at is not None:
+                return
+            now = self.clock.now()
+            start = job.created_at + self.pending_s
+            end = start + len(job.items) * job.per_request_s
+            if end > job.created_at + self.window_s and now >= job.created_at + self.window_s:
+                job.state, job.ended_at = "BATCH_STATE_EXPIRED", job.created_at + self.window_s
+            elif now >= end:
+                self._finish(job, end)
+            elif now >= start:
+                job.state = "BATCH_STATE_RUNNING"
+
+    def _finish(self, job: Job, at: float) -> None:
+        outputs = [self._answer(job, key, request) for key, request, _ in job.items]
+        job.ok = sum(1 for o in outputs if "response" in o)
+        job.failed = len(outputs) - job.ok
+        if "fileName" in job.input_config or "file_name" in job.input_config:
+            lines = []
+            for (key, _, _), out in zip(job.items, outputs, strict=True):
+                # The real service writes "key" after "response": keep that order.
+                lines.append(orjson.dumps({**out, "key": key}) if key is not None else orjson.dumps(out))
+            fid = f"batch-{job.id}"
+            self.files[fid] = StoredFile(id=fid, display_name=fid, mime_type="application/jsonl",
+                                         data=b"\n".join(lines) + b"\n", created_at=at)
+            job.output = {"responsesFile": f"files/{fid}"}
+        else:
+            items = []
+            for (_, _, meta), out in zip(job.items, outputs, strict=True):
+                items.append({**out, **({"metadata": meta} if meta else {})})
+            job.output = {"inlinedResponses": {"inlinedResponses": items}}
+        job.state, job.ended_at = "BATCH_STATE_SUCCEEDED", at
+
+    def _answer(self, job: Job, key: str | None, request: dict[str, Any]) -> dict[str, Any]:
+        if key is not None and key in self.error_keys or "nonexistent" in job.model:
+            return {"error": {"code": 400, "message": "Request rejected (emulated per-request error).",
+                              "status": "INVALID_ARGUMENT"}}
+        if job.kind == "embed":
+            content = request.get("content") or {}
+            text = " ".join(p.get("text", "") for p in content.get("parts", []))
+            dims = int(_get(request, "outputDimensionality", "output_dimensionality", 0) or 768)
+            values: list[float] = []
+            counter = 0
+            while len(values) < dims:
+                digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+                values.extend((v / 2**31) - 1.0 for v in struct.unpack(">8I", digest))
+                counter += 1
+            return {"response": {"embedding": {"values": [round(v, 6) for v in values[:dims]]}}}
+        contents = request.get("contents") or []
+        if not contents:
+            return {"error": {"code": 400, "message": "contents is not specified", "status": "INVALID_ARGUMENT"}}
+
+        def text_of(c: dict[str, Any]) -> str:
+            return " ".join(p.get("text", "") for p in c.get("parts", []) if isinstance(p, dict))
+
+        gen = _get(request, "generationConfig", "generation_config", {}) or {}
+        limit = _get(gen, "maxOutputTokens", "max_output_tokens")
+        text, truncated, out_tokens = reply_to(text_of(contents[-1]), limit)
+        prompt = sum(estimate_tokens(text_of(c)) for c in contents)
+        system = _get(request, "systemInstruction", "system_instruction")
+        if system:
+            prompt += estimate_tokens(text_of(system))
+        return {"response": {
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
+                            "finishReason": "MAX_TOKENS" if truncated else "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": out_tokens,
+                              "totalTokenCount": prompt + out_tokens},
+            "modelVersion": job.model, "responseId": secrets.token_hex(8)}}
+
+    def operation(self, job: Job) -> dict[str, Any]:
+        """The Operation JSON for a job."""
+        self.advance(job)
+        done = job.ended_at is not None
+        stats: dict[str, str] = {"requestCount": str(len(job.items))}
+        if done and job.state == "BATCH_STATE_SUCCEEDED":
+            if job.ok:
+                stats["successfulRequestCount"] = str(job.ok)
+            if job.failed:
+                stats["failedRequestCount"] = str(job.failed)
+        elif not done:
+            stats["pendingRequestCount"] = str(len(job.items))
+        kind = "GenerateContentBatch" if job.kind == "generate" else "EmbedContentBatch"
+        meta: dict[str, Any] = {
+            "@type": f"type.googleapis.com/google.ai.generativelanguage.v1main.{kind}",
+            "model": f"models/{job.model}", "displayName": job.display_name, "inputConfig": job.input_config,
+            "createTime": _ts(job.created_at), "updateTime": _ts(job.ended_at or job.created_at),
+            "batchStats": stats, "state": job.state, "name": f"batches/{job.id}",
+        }
+        out: dict[str, Any] = {"name": f"batches/{job.id}", "metadata": meta}
+        if done:
+            meta["endTime"] = _ts(job.ended_at)
+            out["done"] = True
+            if job.output is not None:
+                meta["output"] = job.output
+                out["response"] = {"@type": f"type.googleapis.com/google.ai.generativelanguage.v1main.{kind}Output",
+                                   **job.output}
+        return out
+
+
+class GoogleEmulator:
+    """The emulator: state, fault injector and the ASGI app."""
+
+    def __init__(self, state: EmulatorState | None = None) -> None:
+        self.state = state or EmulatorState()
+        self.faults = FaultInjector()
+        self.requests_seen: dict[str, int] = {}
+        routes = [
+            Route("/upload/{v}/files", self.upload, methods=["POST"]),
+            Route("/download/{v}/files/{rest}", self.download_alias, methods=["GET"]),
+            Route("/{v}/models/{rest}", self.model_action, methods=["POST"]),
+            Route("/{v}/batches", self.list_batches, methods=["GET"]),
+            Route("/{v}/batches/{rest}", self.batch_get, methods=["GET"]),
+            Route("/{v}/batches/{rest}", self.batch_post, methods=["POST"]),
+            Route("/{v}/batches/{rest}", self.batch_delete, methods=["DELETE"]),
+            Route("/{v}/files/{rest}", self.file_get, methods=["GET"]),
+            Route("/{v}/files/{rest}", self.file_delete, methods=["DELETE"]),
+            Route("/_emulator/stats", self.stats, methods=["GET"]),
+        ]
+        inner = Starlette(routes=routes)
+        self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults,
+                                               lambda kind, status: _error_body(status, f"emulated {kind}")))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    def _count(self, app: Any) -> Any:
+        seen = self.requests_seen
+
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and not scope["path"].startswith("/_emulator"):
+                key = f"{scope['method']} {scope['path'].split('/')[2] if scope['path'].count('/') > 1 else ''}"
+                seen[key] = seen.get(key, 0) + 1
+            await app(scope, receive, send)
+
+        return middleware
+
+    def _authorize(self, app: Any) -> Any:
+        state = self.state
+
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            path = scope["path"] if scope["type"] == "http" else ""
+            # Upload chunks carry no key: the upload URL authorizes by itself (like the real one).
+            if path.startswith(("/v1", "/upload/", "/download/")) and b"upload_id=" not in scope.get("query_string", b""):
+                headers = dict(scope.get("headers") or [])
+                key = headers.get(b"x-goog-api-key", b"").decode()
+                if not key:
+                    qs = scope.get("query_string", b"").decode()
+                    key = next((p[4:] for p in qs.split("&") if p.startswith("key=")), "")
+                if not key or (state.api_key is not None and key != state.api_key):
+                    await _error(401 if not key else 400, "API key not valid. Please pass a valid API key.")(
+                        scope, receive, send)
+                    return
+            await app(scope, receive, send)
+
+        return middleware
+
+    @staticmethod
+    def _base(request: Request) -> str:
+        return f"http://{request.headers.get('host', request.url.netloc)}"
+
+    # -- files -----------------------------------------------------------------------------------
+
+    async def upload(self, request: Request) -> Response:
+        v = request.path_params["v"]
+        upload_id = request.query_params.get("upload_id")
+        command = request.headers.get("x-goog-upload-command", "")
+        if upload_id is None:  # start
+            if "start" not in command:
+                return _error(400, "expected X-Goog-Upload-Command: start")
+            meta = orjson.loads(await request.body() or b"{}").get("file", {})
+            new_id = secrets.token_hex(8)
+            self.state.uploads[new_id] = {
+                "data": bytearray(), "display_name": _get(meta, "displayName", "display_name", ""),
+                "mime_type": request.headers.get("x-goog-upload-header-content-type")
+                or _get(meta, "mimeType", "mime_type", "application/octet-stream")}
+            url = f"{self._base(request)}/upload/{v}/files?upload_id={new_id}"
+            return _json({}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"})
+        upload = self.state.uploads.get(upload_id)
+        if upload is None:
+            return _error(404, "unknown upload")
+        offset = int(request.headers.get("x-goog-upload-offset", "0"))
+        if offset != len(upload["data"]):
+            return _error(400, f"offset {offset} does not match the {len(upload['data'])} bytes received")
+        upload["data"].extend(await request.body())
+        if "finalize" not in command:
+            return _json({}, headers={"X-Goog-Upload-Status": "active"})
+        del self.state.uploads[upload_id]
+        f = StoredFile(id=secrets.token_hex(6), display_name=upload["display_name"], mime_type=upload["mime_type"],
+                       data=bytes(upload["data"]), created_at=self.state.clock.now())
+        self.state.files[f.id] = f
+        return _json({"file": f.to_json(self._base(request), v)}, headers={"X-Goog-Upload-Status": "final"})
+
+    async def file_get(self, request: Request) -> Response:
+        file_id, _, action = request.path_params["rest"].partition(":")
+        f = self.state.files.get(file_id)
+        if f is None:
+            return _error(404, f"File {file_id} not found")
+        if action == "download":
+            if f.id.startswith("batch-") is False:
+                return _error(400, "Only generated files can be downloaded")
+            return Response(f.data, media_type="application/octet-stream")
+        return _json(f.to_json(self._base(request), request.path_params["v"]))
+
+    async def download_alias(self, request: Request) -> Response:
+        return await self.file_get(request)
+
+    async def file_delete(self, request: Request) -> Response:
+        if self.state.files.pop(request.path_params["rest"], None) is None:
+            return _error(404, "File not found")
+        return _json({})
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    async def model_action(self, request: Request) -> Response:
+        model, _, action = request.path_params["rest"].partition(":")
+        if action not in ("batchGenerateContent", "asyncBatchEmbedContent"):
+            return _error(404, f"unknown method {action}")
+        body = orjson.loads(await request.body() or b"{}")
+        batch = body.get("batch", body)
+        input_config = _get(batch, "inputConfig", "input_config", {}) or {}
+        file_name = _get(input_config, "fileName", "file_name")
+        items: list[tuple[str | None, dict[str, Any], dict[str, Any] | None]] = []
+        if file_name:
+            f = self.state.files.get(str(file_name).split("/", 1)[-1])
+            if f is None:
+                return _error(400, f"Input file {file_name} not found")
+            for raw in f.data.splitlines():
+                if not raw.strip():
+                    continue
+                try:
+                    line = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    return _error(400, "Input file contains an invalid JSON line")
+                if "request" in line:
+                    items.append((line.get("key"), line["request"], None))
+                else:  # bare GenerateContentRequest lines are accepted too
+                    items.append((None, line, None))
+        else:
+            requests = (_get(input_config, "requests", "requests", {}) or {}).get("requests", [])
+            for r in requests:
+                items.append(((r.get("metadata") or {}).get("key"), r.get("request", {}), r.get("metadata")))
+        if not items:
+            return _error(400, "The batch has no requests")
+        with self.state.lock:
+            per = self.state.next_per_request_s if self.state.next_per_request_s is not None else self.state.per_request_s
+            self.state.next_per_request_s = None
+            job = Job(id=secrets.token_hex(16), model=model.removeprefix("models/"),
+                      kind="generate" if action == "batchGenerateContent" else "embed",
+                      display_name=_get(batch, "displayName", "display_name", "") or "",
+                      input_config={"fileName": file_name} if file_name else {"requests": {"requests": []}},
+                      items=items, created_at=self.state.clock.now(), per_request_s=per)
+            self.state.jobs[job.id] = job
+        return _json(self.state.operation(job))
+
+    def _job(self, request: Request) -> tuple[Job | None, str]:
+        job_id, _, action = request.path_params["rest"].partition(":")
+        return self.state.jobs.get(job_id), action
+
+    async def batch_get(self, request: Request) -> Response:
+        job, _ = self._job(request)
+        if job is None:
+            return _error(404, "Batch not found")
+        return _json(self.state.operation(job))
+
+    async def batch_post(self, request: Request) -> Response:
+        job, action = self._job(request)
+        if job is None:
+            return _error(404, "Batch not found")
+        if action == "cancel":
+            self.state.advance(job)
+            if job.ended_at is None:
+                job.state, job.ended_at = "BATCH_STATE_CANCELLED", self.state.clock.now()
+            return _json({})
+        if action == "delete":
+            return await self.batch_delete(request)
+        return _error(404, f"unknown method {action}")
+
+    async def batch_delete(self, request: Request) -> Response:
+        job, _ = self._job(request)
+        if job is None:
+            return _error(404, "Batch not found")
+        del self.state.jobs[job.id]
+        return _json({})
+
+    async def list_batches(self, request: Request) -> Response:
+        size = int(request.query_params.get("pageSize", request.query_params.get("page_size", "50")))
+        start = int(request.query_params.get("pageToken", request.query_params.get("page_token", "0")) or 0)
+        with self.state.lock:
+            ordered = sorted(self.state.jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
+            page = [self.state.operation(j) for j in ordered[start:start + size]]
+        out: dict[str, Any] = {"operations": page}
+        if start + size < len(ordered):
+            out["nextPageToken"] = str(start + size)
+        return _json(out)
+
+    async def stats(self, request: Request) -> Response:
+        return _json({"batches": len(self.state.jobs), "files": len(self.state.files),
+                      "requests": dict(self.requests_seen), "now": self.state.clock.now()})
+
+
+def create_app(options: dict[str, Any] | None = None) -> GoogleEmulator:
+    """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock), ``api_key``,
+    and any :class:`EmulatorState` timing argument."""
+    opts = dict(options or {})
+    speed = opts.pop("speed", None)
+    clock = SystemClock(speed=float(speed)) if speed else ManualClock()
+    known = {"pending_s", "per_request_s", "window_s", "api_key"}
+    return GoogleEmulator(EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known}))
