@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
@@ -198,8 +199,10 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
         src = uploaded.name
     with map_errors("batches.create"):
         if prepared.mode is BatchMode.EMBEDDING:
-            job = await sdk.batches.create_embeddings(model=prepared.model, src={"file_name": src},
-                                                      config=config)
+            with warnings.catch_warnings():  # the SDK marks this call experimental; it is the only one
+                warnings.simplefilter("ignore")
+                job = await sdk.batches.create_embeddings(model=prepared.model, src={"file_name": src},
+                                                          config=config)
         else:
             job = await sdk.batches.create(model=prepared.model, src=src, config=config)
     return BatchHandle(provider="google", batch_id=job.name, local_id=prepared.local_id, model=prepared.model,

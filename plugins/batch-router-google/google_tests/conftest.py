@@ -1,0 +1,52 @@
+"""Fixtures: the Gemini emulator over real loopback HTTP, and provider handles pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from batch_router_google.emulator import EmulatorState, GoogleEmulator
+
+from batch_router_core import (
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+)
+from batch_router_core.emulation.clock import ManualClock
+from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.handle import ProviderHandle
+
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def emulator(clock: ManualClock) -> GoogleEmulator:
+    return GoogleEmulator(EmulatorState(clock=clock))
+
+
+@pytest.fixture
+def server(emulator: GoogleEmulator) -> Iterator[RunningServer]:
+    srv = serve_in_thread(emulator)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["inline", "file"])
+def google_provider(request: pytest.FixtureRequest, batch_router_registry: BatchProviderRegistry,
+                    server: RunningServer) -> ProviderHandle:
+    return batch_router_registry.get("google", base_url=server.url, api_key="test-key", mode=request.param)
+
+
+def chat_batch(n: int = 3, model: str = "gemini-2.5-flash", **params: object) -> InputBatch:
+    reqs = [InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
+            for i in range(n)]
+    return InputBatch(requests=reqs).with_params(
+        InferenceParams(provider_id="google", model_id=model, **params))  # type: ignore[arg-type]
