@@ -92,6 +92,8 @@ class BatchRouter:
     :param provider_options: per-provider options (``{"openai": {"base_url": ...}}``); secrets may
         go here, they are only handed to the provider plugins.
     :param default_options: options for providers without an entry in ``provider_options``.
+    :param max_concurrent_submits: provider jobs created at once. Some APIs take a whole batch as one
+        request body (Anthropic), so this bounds memory when a large batch is sharded.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class BatchRouter:
         max_interval: float = 300.0,
         timeout: float = 86400.0,
         shard: bool = False,
+        max_concurrent_submits: int = 4,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         default_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -117,6 +120,7 @@ class BatchRouter:
         self.max_interval = max_interval
         self.timeout = timeout
         self.shard = shard
+        self._submit_slots = asyncio.Semaphore(max(1, max_concurrent_submits))
         self._options = {k: dict(v) for k, v in (provider_options or {}).items()}
         self._default_options = dict(default_options or {})
         self._providers: dict[str, ProviderHandle] = {}
@@ -220,7 +224,8 @@ class BatchRouter:
             path=job.input_path, request_count=job.request_count,
             byte_size=job.input_path.stat().st_size, metadata=self._prepared_metadata(job),
         )
-        handle = await provider.submit(prepared)
+        async with self._submit_slots:
+            handle = await provider.submit(prepared)
         crash_point("after_create")
         return self.ledger.record_submitted(job.local_id, handle)
 

@@ -1,6 +1,7 @@
-"""The router's own cost: N requests through BatchRouter (sharded) against the OpenAI emulator.
+"""The router's own cost: N requests through BatchRouter (sharded) across three emulated providers.
 
-The emulator runs in its own process (`batch-router emulate openai`), so the CPU time measured here
+The OpenAI, Anthropic and Google emulators each run in their own process (`batch-router emulate`), so
+the CPU time measured here
 (`time.process_time()` of this process) is the router's: validation, sharding, writing inputs, the
 ledger, polling, downloading and parsing results, writing unified results. Also prints peak memory
 (tracemalloc) for two sizes to show whether it grows with N. Run:
@@ -31,21 +32,27 @@ from batch_router_core.retry import RetryPolicy  # noqa: E402
 from batch_router_core.router import BatchRouter  # noqa: E402
 from batch_router_core.unified_io import write_results_async  # noqa: E402
 
-
-def make_batches(n: int, parts: int) -> list[InputBatch]:
-    per = n // parts
-    return [InputBatch(requests=[InputRequest(custom_id=f"b{p}-{i:06d}", messages=[
-        InputMessage.user(f"Summarise item {i} of part {p} in five words.")]) for i in range(per)]).with_params(
-        InferenceParams(provider_id="openai", model_id="gpt-4o-mini", max_output_tokens=16,
-                        system_prompt="Be brief.")) for p in range(parts)]
+PROVIDERS = (("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-flash"))
 
 
-async def run(url: str, n: int, tmp: Path, *, traced: bool = False) -> tuple[float, float, int]:
+def make_batches(n: int) -> list[InputBatch]:
+    per = n // len(PROVIDERS)
+    return [InputBatch(requests=[InputRequest(custom_id=f"{name[:2]}-{i:06d}", messages=[
+        InputMessage.user(f"Summarise item {i} in five words.")]) for i in range(per)]).with_params(
+        InferenceParams(provider_id=name, model_id=model, max_output_tokens=16, system_prompt="Be brief."))
+        for name, model in PROVIDERS]
+
+
+async def run(urls: dict[str, str], n: int, tmp: Path, *, traced: bool = False) -> tuple[float, float, int]:
+    # Limits lowered so every provider's batch is sharded into several jobs.
     reg = BatchProviderRegistry(files=GeneratedFiles(tmp / ".br"), overrides={
-        "openai": {"limits": {"max_requests": 20_000}}}, retry=RetryPolicy.no_wait())
+        name: {"limits": {"max_requests": 12_000}} for name, _ in PROVIDERS}, retry=RetryPolicy.no_wait())
     router = BatchRouter(reg, root=tmp / ".br", shard=True, initial_interval=0.05, max_interval=0.2,
-                         provider_options={"openai": {"base_url": url + "/v1", "api_key": "bench"}})
-    batches = make_batches(n, 3)
+                         provider_options={
+                             "openai": {"base_url": urls["openai"] + "/v1", "api_key": "bench"},
+                             "anthropic": {"base_url": urls["anthropic"], "api_key": "bench"},
+                             "google": {"base_url": urls["google"], "api_key": "bench", "mode": "file"}})
+    batches = make_batches(n)
     gc.collect()
     if traced:  # measure what the router adds on top of the input objects
         tracemalloc.reset_peak()
@@ -59,40 +66,46 @@ async def run(url: str, n: int, tmp: Path, *, traced: bool = False) -> tuple[flo
 
     count = await write_results_async(tmp / "results.jsonl", all_results())
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    assert count == len(batches) * (n // 3), count
+    assert count == len(batches) * (n // len(PROVIDERS)), count
     return cpu, wall, count
 
 
 def main(n: int) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    emu = subprocess.Popen([sys.executable, "-m", "batch_router_core.cli", "emulate", "openai", "--port",
-                            str(port), "--speed", "1000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    emulators = []
+    urls: dict[str, str] = {}
+    for name, _ in PROVIDERS:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        emulators.append(subprocess.Popen(
+            [sys.executable, "-m", "batch_router_core.cli", "emulate", name, "--port", str(port),
+             "--speed", "1000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        urls[name] = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/_emulator/stats", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        print(f"# router, OpenAI emulator in another process - {machine()}")
+        for url in urls.values():
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(url + "/_emulator/stats", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        print(f"# router, 3 emulated providers in other processes - {machine()}")
         for size in (n // 5, n):
             tmp = Path(tempfile.mkdtemp(prefix="br-bench-router-"))
-            cpu, wall, count = asyncio.run(run(url, size, tmp))
+            cpu, wall, count = asyncio.run(run(urls, size, tmp))
             print(f"{count:>7} requests: router CPU {cpu:6.2f} s = {cpu / count * 1e6:5.1f} us/request, "
                   f"wall {wall:6.2f} s")
         for size in (n // 5, n):
             tracemalloc.start()
-            asyncio.run(run(url, size, Path(tempfile.mkdtemp(prefix="br-bench-router-")), traced=True))
+            asyncio.run(run(urls, size, Path(tempfile.mkdtemp(prefix="br-bench-router-")), traced=True))
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             extra = peak - run.base  # type: ignore[attr-defined]
             print(f"{size:>7} requests: peak memory above the input objects {extra / 1e6:7.1f} MB")
     finally:
-        emu.terminate()
-        emu.wait(10)
+        for emu in emulators:
+            emu.terminate()
+            emu.wait(10)
 
 
 if __name__ == "__main__":
