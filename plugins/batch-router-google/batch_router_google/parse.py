@@ -1,4 +1,7 @@
-"""Gemini batch outputs (file lines and inline responses) -> unified results."""
+"""Gemini batch outputs (file lines and inline responses) -> unified results.
+
+Token counts are int64 and may arrive as JSON strings: they go through ``int()``.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,6 @@ from batch_router_core import RequestError, RequestResult, ResultStatus
 from batch_router_core.models import new_result, new_usage
 
 __all__ = ["parse_item"]
-
-
-def _int(value: Any) -> int:
-    return int(value) if value is not None else 0  # int64 values arrive as JSON strings
 
 
 def parse_item(cid: str, item: dict[str, Any], model: str | None = None) -> RequestResult:
@@ -26,24 +25,27 @@ def parse_item(cid: str, item: dict[str, Any], model: str | None = None) -> Requ
     if emb is not None:
         return new_result(cid, ResultStatus.SUCCEEDED, "google", model, None, tuple(emb.get("values", ())),
                           None, None, None, item)
-    candidates = resp.get("candidates") or []
-    text = None
-    finish = None
-    if candidates:
-        first = candidates[0]
-        parts = (first.get("content") or {}).get("parts") or []
-        # Thought signatures and non-text parts are kept in raw; the answer is the text parts.
+    candidates = resp.get("candidates")
+    if not candidates:
+        return new_result(cid, ResultStatus.ERRORED, "google", resp.get("modelVersion", model), error=RequestError(
+            message=str((resp.get("promptFeedback") or {}).get("blockReason") or "no candidates returned"),
+            code="no_candidates"), raw=item)
+    first = candidates[0]
+    parts = (first.get("content") or {}).get("parts") or ()
+    if len(parts) == 1 and "text" in parts[0]:
+        text = parts[0]["text"]
+    else:
+        # Thought signatures and non-text parts stay in raw; the answer is the text parts.
         text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
-        finish = first.get("finishReason") or first.get("finish_reason")
-    u = resp.get("usageMetadata") or resp.get("usage_metadata") or {}
-    prompt = _int(u.get("promptTokenCount"))
-    completion = _int(u.get("candidatesTokenCount")) + _int(u.get("thoughtsTokenCount"))
-    usage = new_usage(prompt, completion, _int(u.get("totalTokenCount")) or prompt + completion,
-                      _int(u["cachedContentTokenCount"]) if "cachedContentTokenCount" in u else None, None,
-                      _int(u["thoughtsTokenCount"]) if "thoughtsTokenCount" in u else None) if u else None
-    status = ResultStatus.SUCCEEDED if candidates else ResultStatus.ERRORED
-    error = None if candidates else RequestError(
-        message=str((resp.get("promptFeedback") or {}).get("blockReason") or "no candidates returned"),
-        code="no_candidates")
-    return new_result(cid, status, "google", resp.get("modelVersion", model), text, None, finish, usage,
-                      error, item)
+    u = resp.get("usageMetadata")
+    usage = None
+    if u:
+        prompt = int(u.get("promptTokenCount", 0))
+        thoughts = u.get("thoughtsTokenCount")
+        completion = int(u.get("candidatesTokenCount", 0)) + (int(thoughts) if thoughts else 0)
+        cached = u.get("cachedContentTokenCount")
+        usage = new_usage(prompt, completion, int(u.get("totalTokenCount") or prompt + completion),
+                          int(cached) if cached is not None else None, None,
+                          int(thoughts) if thoughts is not None else None)
+    return new_result(cid, ResultStatus.SUCCEEDED, "google", resp.get("modelVersion", model), text, None,
+                      first.get("finishReason"), usage, None, item)
