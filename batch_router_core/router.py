@@ -328,10 +328,33 @@ class BatchRouter:
 
     # -- results ---------------------------------------------------------------------------------
 
-    async def _download(self, job: ProviderJob) -> Path:
-        """Results of one ended provider job, downloaded once into the generated directory."""
+    def _downloaded(self, job: ProviderJob) -> Path | None:
         if job.state is JobState.FETCHED and job.results_path is not None and job.results_path.exists():
             return job.results_path
+        return None
+
+    async def _download(self, job: ProviderJob) -> Path:
+        """Results of one ended provider job, downloaded once into the generated directory."""
+        path = self._downloaded(job)
+        if path is None:
+            async for _ in self._download_stream(job):
+                pass
+            path = self.ledger.job(job.local_id).results_path
+            assert path is not None
+        return path
+
+    async def _results_of(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+        """One provider job's results: from the local copy, or downloaded (and kept) as they stream."""
+        path = self._downloaded(job)
+        if path is None:
+            async for result in self._download_stream(job):
+                yield result
+            return
+        for _, data in iter_jsonl(path):
+            yield result_from_data(data)
+
+    async def _download_stream(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+        """Download results, writing each to the local copy as it is yielded (no second parse)."""
         path = self.files.path(job.provider, job.local_id, "unified")
         for stale in path.parent.glob(f".{path.name}.*.part"):
             stale.unlink(missing_ok=True)  # a download a crashed process left half-written
@@ -357,6 +380,7 @@ class BatchRouter:
                     if written == max(1, job.request_count // 2):
                         fh.flush()
                         crash_point("download")
+                    yield result
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)  # only a complete download ever has the final name
@@ -367,7 +391,6 @@ class BatchRouter:
                           cached_tokens=tokens[3], cache_creation_tokens=tokens[4],
                           reasoning_tokens=tokens[5]) if any_usage else None
         self.ledger.record_results(job.local_id, path, usage)
-        return path
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         if job.handle is not None:
@@ -391,24 +414,23 @@ class BatchRouter:
     async def get_results(self, job_id: str) -> AsyncIterator[RequestResult]:
         """Stream one job's results: one per request, the latest attempt winning after retries."""
         jobs = await self._ensure_ended(job_id)
-        paths = [(j, await self._download(j)) for j in jobs]
-        attempts = sorted({j.attempt for j, _ in paths}, reverse=True)
+        attempts = sorted({j.attempt for j in jobs}, reverse=True)
         if len(attempts) == 1:  # no retries: nothing can be superseded, so no id needs tracking
-            for _, path in paths:
-                for _, data in iter_jsonl(path):
-                    yield result_from_data(data)
+            for job in jobs:
+                async for result in self._results_of(job):
+                    yield result
             return
         superseded: set[str] = set()
         for attempt in attempts:
             this_round: set[str] = set()
-            for job, path in paths:
+            for job in jobs:
                 if job.attempt != attempt:
                     continue
-                for _, data in iter_jsonl(path):
-                    if data["custom_id"] in superseded:
+                async for result in self._results_of(job):
+                    if result.custom_id in superseded:
                         continue
-                    this_round.add(data["custom_id"])
-                    yield result_from_data(data)
+                    this_round.add(result.custom_id)
+                    yield result
             superseded |= this_round
 
     async def get_all_results(self, job_ids: Iterable[str]) -> AsyncIterator[tuple[str, RequestResult]]:
@@ -417,8 +439,6 @@ class BatchRouter:
 
         async def ready(job_id: str) -> str:
             await self.wait_for_all([job_id])
-            for job in self.ledger.jobs_of(job_id):
-                await self._download(job)
             return job_id
 
         for finished in asyncio.as_completed([ready(i) for i in ids]):

@@ -34,6 +34,8 @@ def _check_contents(inst: InputMessage, attribute: object, value: tuple[Content,
 
 
 def _to_role(value: InputMessageRole | str) -> InputMessageRole:
+    if type(value) is InputMessageRole:
+        return value
     try:
         return InputMessageRole(value)
     except ValueError:
