@@ -222,33 +222,80 @@ def _status_dict(st: Any) -> dict[str, Any]:
                               for j in st.provider_jobs]}
 
 
-def _progress(say: Any) -> Any:
-    last: dict[str, str] = {}
+class _Progress:
+    """Progress on long waits and downloads: a bar on a terminal, plain status lines otherwise
+    (logs and CI keep one line per change instead of a redrawn bar)."""
 
-    def show(st: Any) -> None:
+    def __init__(self, say: Any, quiet: bool, label: str, total: int) -> None:
+        self._say = say
+        self._bar: Any = None
+        self._done = 0
+        self._last: dict[str, str] = {}
+        if not quiet and sys.stderr.isatty() and total > 0:
+            self._bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+            self._bar.__enter__()
+
+    def status(self, st: Any) -> None:
+        """A wait's status report (one job)."""
         c = st.request_counts
+        if self._bar is not None:
+            self._bar.label = f"{st.status.value:<11}"
+            self.advance_to(c.done)
+            return
         line = f"  {st.job_id}: {st.status.value:<11} {c.done}/{c.total} done"
-        if last.get(st.job_id) != line:
-            last[st.job_id] = line
-            say(line)
+        if self._last.get(st.job_id) != line:
+            self._last[st.job_id] = line
+            self._say(line)
 
-    return show
+    def advance_to(self, done: int) -> None:
+        """Move the bar to ``done`` items."""
+        if self._bar is not None and done > self._done:
+            self._bar.update(done - self._done)
+            self._done = done
+
+    def close(self) -> None:
+        """Finish the bar (if any)."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
 
-async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any) -> dict[str, int]:
+def _total(router: Any, job_ids: list[str]) -> int:
+    return sum(router.ledger.logical(j).request_count for j in job_ids)
+
+
+async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
+                         quiet: bool = False) -> dict[str, int]:
     from .unified_io import write_results_async
 
     counts: dict[str, int] = {}
+    progress = _Progress(say, quiet, "results", _total(router, job_ids))
 
     async def tally() -> Any:
+        n = 0
         for job_id in job_ids:
             async for r in router.get_results(job_id):
                 counts[r.status.value] = counts.get(r.status.value, 0) + 1
+                n += 1
+                if n % 256 == 0:
+                    progress.advance_to(n)
                 yield r
+        progress.advance_to(n)
 
-    n = await write_results_async(out, tally())
+    try:
+        n = await write_results_async(out, tally())
+    finally:
+        progress.close()
     say(f"wrote {n} results to {out} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
     return counts
+
+
+async def _wait(router: Any, job_ids: list[str], say: Any, quiet: bool, timeout: float) -> Any:
+    progress = _Progress(say, quiet, "waiting", _total(router, job_ids))
+    try:
+        return await router.wait_for_all(job_ids, timeout=timeout, on_status=progress.status)
+    finally:
+        progress.close()
 
 
 @main.command()
@@ -289,10 +336,9 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
             async def go() -> dict[str, Any]:
                 job_id = await router.submit_batch(batch)
                 say(f"submitted job {job_id}")
-                final = (await router.wait_for_all([job_id], timeout=timeout,
-                                                   on_status=_progress(say)))[job_id]
+                final = (await _wait(router, [job_id], say, as_json, timeout))[job_id]
                 out = output or Path(f"results_{job_id}.jsonl")
-                counts = await _write_results(router, [job_id], out, say)
+                counts = await _write_results(router, [job_id], out, say, as_json)
                 return {**_status_dict(final), "results": sum(counts.values()), "output": str(out),
                         "counts": counts}
 
@@ -346,8 +392,7 @@ def wait(job_ids: tuple[str, ...], options: tuple[str, ...], poll_interval: floa
     """Wait until jobs end, showing progress."""
     with _errors(as_json):
         router = _router(options, interval=poll_interval)
-        statuses = asyncio.run(router.wait_for_all(job_ids, timeout=timeout,
-                                                   on_status=_progress(_say(as_json))))
+        statuses = asyncio.run(_wait(router, list(job_ids), _say(as_json), as_json, timeout))
         if as_json:
             click.echo(orjson.dumps([_status_dict(s) for s in statuses.values()]).decode())
 
@@ -361,7 +406,7 @@ def results(job_ids: tuple[str, ...], output: Path, options: tuple[str, ...], as
     """Write the unified results of ended jobs (downloaded once, then served from disk)."""
     with _errors(as_json):
         router = _router(options)
-        counts = asyncio.run(_write_results(router, list(job_ids), output, _say(as_json)))
+        counts = asyncio.run(_write_results(router, list(job_ids), output, _say(as_json), as_json))
         if as_json:
             click.echo(orjson.dumps({"output": str(output), "counts": counts}).decode())
 

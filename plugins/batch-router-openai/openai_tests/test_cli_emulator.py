@@ -72,3 +72,27 @@ def test_emulate_command_serves_the_unmodified_sdk(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([*CLI, "run", str(EXAMPLES / "questions.jsonl"), "-p", "openai", "-m", "gpt-4o-mini",
+                             "--emulator", "-o", str(tmp_path / "r.jsonl")], stdin=slave, stdout=slave,
+                            stderr=slave, cwd=tmp_path,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")})
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(master)
+    out = b"".join(chunks).decode(errors="replace")
+    assert "results" in out and "4/4" in out and "[####" in out
