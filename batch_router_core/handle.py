@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .context import ProviderContext
@@ -25,8 +25,9 @@ from .errors import (
 )
 from .files import new_local_id, write_jsonl_lines
 from .logging import get_logger
+from .models.params import InferenceParams
 from .models.provider import BatchHandle, PreparedBatch, PreparedPayloads, ProviderInfo
-from .models.requests import InputBatch
+from .models.requests import InputBatch, InputRequest
 from .models.results import BatchStatusReport, RequestResult
 from .validation import validate_batch
 
@@ -308,6 +309,18 @@ class ProviderHandle:
 
         return await self._registry.retry.call(call, operation="find_job",
                                                log=self.context.logger.bind(local_id=local_id))
+
+    async def execute_now(self, requests: Sequence[InputRequest], params: InferenceParams) -> list[RequestResult]:
+        """Run a small group now (online path); UnsupportedOperationError if the provider cannot."""
+        if not self.implements("execute_now"):
+            raise UnsupportedOperationError("this provider has no synchronous execution", provider=self.name)
+        results: list[RequestResult] = await self._registry.retry.call(
+            lambda: self._invoke("execute_now", requests=list(requests), params=params, context=self.context),
+            operation="execute_now", log=self.context.logger)
+        if len(results) != len(requests):
+            raise ProviderPermanentError(f"execute_now returned {len(results)} results for "
+                                         f"{len(requests)} requests", provider=self.name)
+        return results
 
     async def delete_job(self, handle: BatchHandle) -> bool:
         """Delete an ended job; UnsupportedOperationError if the provider cannot delete jobs."""

@@ -29,13 +29,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, Iterable, Mapping
+    from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 
     from .context import ProviderContext
     from .models import (
         BatchHandle,
         BatchStatusReport,
+        InferenceParams,
         InputBatch,
+        InputRequest,
         PreparedBatch,
         PreparedPayloads,
         ProviderInfo,
@@ -154,6 +156,30 @@ def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
 
     Network; may be async; retried on transient errors (cancelling twice is harmless). Called by
     ``ProviderHandle.cancel``. ``firstresult``.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Optional: online execution
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def execute_now(
+    requests: Sequence[InputRequest], params: InferenceParams, context: ProviderContext
+) -> list[RequestResult]:
+    """Execute a small group of requests now, synchronously with respect to the caller (no batch job).
+
+    :param requests: the group (a few requests of one task and model).
+    :param params: the generation settings (provider, model, mode...).
+    :param context: the provider context.
+    :returns: one :class:`~batch_router_core.models.RequestResult` per request, in order; a request the
+        provider rejected is an ERRORED result (the online scheduler then retries it alone).
+
+    Optional: used by the online micro-batching path (``batch_router_core.online``). Make one API call
+    where the provider takes many inputs at once (embeddings), concurrent calls otherwise. Network;
+    may be async; a failure of the whole call raises (the scheduler falls back to one call per
+    request). ``firstresult``.
     """
 
 

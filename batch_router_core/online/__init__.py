@@ -5,6 +5,7 @@ that cannot wait are executed at once; nothing is made to exceed its latency bud
 batching. See ``docs/online.md``.
 """
 
+from .batcher import OnlineBatcher
 from .config import BatchConfig
 from .engine import BatchEligibility, BatchEngine, LatencyTracker
 from .queue import QueuedRequest, RequestQueue
@@ -16,6 +17,7 @@ __all__ = [
     "BatchEngine",
     "BatchScheduler",
     "LatencyTracker",
+    "OnlineBatcher",
     "QueuedRequest",
     "RequestQueue",
 ]

@@ -20,7 +20,9 @@ from batch_router_core import (
     BatchMode,
     BatchStatus,
     BatchStatusReport,
+    InferenceParams,
     InputBatch,
+    InputRequest,
     PreparedBatch,
     PreparedPayloads,
     ProviderInfo,
@@ -214,6 +216,45 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
             seen.add(cid)
             yield RequestResult(custom_id=cid, status=missing[0], provider="openai", model=handle.model,
                                 error=RequestError(message=missing[2], code=missing[1]))
+
+
+@hookimpl
+async def execute_now(requests: list[InputRequest], params: InferenceParams,
+                      context: ProviderContext) -> list[RequestResult]:
+    """Run a small group now: one embeddings call for all inputs, concurrent calls otherwise."""
+    from .convert import EMBEDDINGS, _body_params, _payload, _system_message
+    from .parse import parse_line
+
+    client = _client(context)
+    endpoint = endpoint_for(params)
+    base = _body_params(params, endpoint, context.info.settings, None)
+    path = endpoint.removeprefix("/v1")
+
+    def result(req: InputRequest, body: dict[str, Any]) -> RequestResult:
+        return parse_line({"custom_id": req.custom_id, "response": {"status_code": 200, "body": body}},
+                          str(params.model_id))
+
+    if endpoint == EMBEDDINGS:
+        texts = [_payload(r, endpoint, None)["input"] for r in requests]
+        with map_errors("embeddings.create"):
+            resp = await client.post(path, body={**base, "input": texts}, cast_to=object)
+        out = []
+        for r, item in zip(requests, sorted(resp["data"], key=lambda d: d["index"]), strict=True):
+            out.append(result(r, {**resp, "data": [item]}))
+        return out
+    system = _system_message(params, endpoint)
+
+    async def one(req: InputRequest) -> RequestResult:
+        try:
+            with map_errors(endpoint.strip("/")):
+                body = await client.post(path, body={**base, **_payload(req, endpoint, system)}, cast_to=object)
+        except ProviderPermanentError as exc:
+            return RequestResult(custom_id=req.custom_id, status=ResultStatus.ERRORED, provider="openai",
+                                 model=str(params.model_id), error=RequestError(
+                                     message=str(exc), code=exc.code, status_code=exc.status_code))
+        return result(req, body)
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
 
 
 @hookimpl

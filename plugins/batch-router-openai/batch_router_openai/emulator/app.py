@@ -17,6 +17,7 @@ from starlette.routing import Route
 from batch_router_core.emulation.clock import ManualClock, SystemClock
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
 
+from .answers import BodyError, answer
 from .state import ENDPOINTS, TERMINAL, EmulatorState
 
 __all__ = ["OpenAIEmulator", "create_app"]
@@ -56,6 +57,10 @@ class OpenAIEmulator:
             Route("/v1/batches", self.list_batches, methods=["GET"]),
             Route("/v1/batches/{batch_id}", self.get_batch, methods=["GET"]),
             Route("/v1/batches/{batch_id}/cancel", self.cancel_batch, methods=["POST"]),
+            Route("/v1/chat/completions", self.sync_call, methods=["POST"]),
+            Route("/v1/embeddings", self.sync_call, methods=["POST"]),
+            Route("/v1/completions", self.sync_call, methods=["POST"]),
+            Route("/v1/responses", self.sync_call, methods=["POST"]),
             Route("/_emulator/advance", self.control_advance, methods=["POST"]),
             Route("/_emulator/faults", self.control_faults, methods=["POST"]),
             Route("/_emulator/errors", self.control_errors, methods=["POST"]),
@@ -208,6 +213,24 @@ class OpenAIEmulator:
             return _error(400, f"Cannot cancel a batch with status '{rec.status}'.", code="invalid_batch_status")
         self.state.cancel_batch(rec)
         return _json(rec.to_json(self.state.window_s))
+
+    # -- synchronous endpoints (the online path) ----------------------------------------------
+
+    async def sync_call(self, request: Request) -> Response:
+        """The synchronous endpoints, answering at once with the same deterministic responses."""
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "We could not parse the JSON body of your request.")
+        self.state.sync_calls += 1
+        marker = self.state.reject_marker
+        if marker and marker.encode() in orjson.dumps(body):
+            return _error(400, "This request was rejected (emulated per-request error).", code="emulated_error")
+        try:
+            return _json(answer(request.url.path, body, request_no=self.state.sync_calls,
+                                created=int(self.state.clock.now())))
+        except BodyError as exc:
+            return _json(exc.body, exc.status)
 
     # -- control -------------------------------------------------------------------------------
 

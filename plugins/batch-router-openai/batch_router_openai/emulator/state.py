@@ -134,6 +134,10 @@ class EmulatorState:
         self.next_per_request_s: float | None = None
         self.lock = threading.RLock()
         self._counter = 0
+        #: calls served by the synchronous endpoints (the online path)
+        self.sync_calls = 0
+        #: synchronous requests whose body contains this text are rejected with a 400
+        self.reject_marker: str | None = None
 
     def close(self) -> None:
         """Remove the emulator's files (when it created its own directory)."""
