@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -25,6 +26,9 @@ from ..models.params import InferenceParams
 from ..models.requests import InputRequest
 from ..models.results import RequestResult
 from ..registry import BatchProviderRegistry
+
+if TYPE_CHECKING:
+    from ..router import BatchRouter
 from .config import BatchConfig
 from .engine import BatchEngine, LatencyTracker, input_limit_from_registry
 from .queue import QueuedRequest, RequestQueue
@@ -46,8 +50,18 @@ class OnlineBatcher:
 
     def __init__(self, registry: BatchProviderRegistry | None = None, *, config: BatchConfig | None = None,
                  provider_options: Mapping[str, Mapping[str, Any]] | None = None,
-                 cost_model: CostModel | None = None) -> None:
+                 cost_model: CostModel | None = None, router: BatchRouter | None = None,
+                 batch_tier_after_ms: int = 3_600_000, batch_tier_window_s: float = 60.0,
+                 batch_tier_max_size: int = 10_000) -> None:
         self.registry = registry or BatchProviderRegistry()
+        #: requests whose budget is at least this go to a provider batch job (the 50% tier)
+        self.batch_tier_after_ms = batch_tier_after_ms
+        self.batch_tier_window_s = batch_tier_window_s
+        self.batch_tier_max_size = batch_tier_max_size
+        self._router = router
+        self._deferred: dict[tuple[str, str, bytes], list[tuple[InputRequest, float, Future[Any]]]] = {}
+        self._deferred_lock = threading.Lock()
+        self.deferred = 0
         self.config = config or BatchConfig()
         self._options = {k: dict(v) for k, v in (provider_options or {}).items()}
         self._handles: dict[str, ProviderHandle] = {}
@@ -100,6 +114,8 @@ class OnlineBatcher:
         eff = attrs.evolve(base, provider_id=provider, model_id=model)
         request_id = f"online-{next(self._ids)}"
         input_request = InputRequest(custom_id=request_id, messages=[InputMessage.user(prompt)])
+        if latency_budget_ms >= self.batch_tier_after_ms:
+            return await self._defer(provider, eff, input_request, latency_budget_ms)
         decision = self.engine.evaluate(prompt, task_type, model, latency_budget_ms)
         if not decision.eligible:
             self.immediate += 1
@@ -113,6 +129,72 @@ class OnlineBatcher:
         result: RequestResult = await asyncio.wrap_future(queued.future)
         return result
 
+    # -- the batch tier ------------------------------------------------------------------------
+
+    @property
+    def router(self) -> BatchRouter:
+        """The router used for the batch tier (created on first use, sharing the registry)."""
+        if self._router is None:
+            from ..router import BatchRouter
+
+            self._router = BatchRouter(self.registry, provider_options=self._options)
+        return self._router
+
+    async def _defer(self, provider: str, params: InferenceParams, request: InputRequest,
+                     budget_ms: int) -> RequestResult:
+        """Collect the request into a provider batch job; resolve it when the job ends."""
+        from ..serialization import dumps
+
+        key = (provider, str(params.model_id), dumps(params))
+        future: Future[Any] = Future()
+        deadline = time.monotonic() + budget_ms / 1000.0
+        with self._deferred_lock:
+            self.deferred += 1
+            pending = self._deferred.setdefault(key, [])
+            pending.append((request, deadline, future))
+            first = len(pending) == 1
+            full = len(pending) >= self.batch_tier_max_size
+        if full:
+            self._loop.call_soon_threadsafe(self._flush_deferred_soon, key)
+        elif first:
+            self._loop.call_soon_threadsafe(
+                self._loop.call_later, self.batch_tier_window_s, self._flush_deferred_soon, key)
+        result: RequestResult = await asyncio.wrap_future(future)
+        return result
+
+    def _flush_deferred_soon(self, key: tuple[str, str, bytes]) -> None:
+        with self._deferred_lock:
+            items = self._deferred.pop(key, [])
+        if items:
+            self._loop.create_task(self._run_deferred(key, items))
+
+    async def _run_deferred(self, key: tuple[str, str, bytes],
+                            items: list[tuple[InputRequest, float, Future[Any]]]) -> None:
+        from ..models.requests import InputBatch
+        from ..serialization import loads
+
+        params = loads(InferenceParams, key[2])
+        try:
+            batch = InputBatch(requests=tuple(r for r, _, _ in items)).with_params(params)
+            job_id = await self.router.submit_batch(batch)
+            # Never past a request's budget: wait at most until the earliest deadline.
+            timeout = max(0.0, min(d for _, d, _ in items) - time.monotonic())
+            await self.router.wait_for_all([job_id], timeout=timeout,
+                                           poll_interval=min(60.0, max(0.05, timeout / 100)))
+            by_id = {r.custom_id: f for r, _, f in items}
+            async for result in self.router.get_results(job_id):
+                fut = by_id.pop(result.custom_id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(result)
+            for fut in by_id.values():
+                if not fut.done():
+                    fut.set_exception(RuntimeError("the batch job returned no result for this request"))
+        except Exception as exc:
+            for _, _, fut in items:
+                if not fut.done():
+                    fut.set_exception(exc)
+
     def stats(self) -> dict[str, Any]:
-        """The scheduler's counters plus requests sent at once (not eligible)."""
-        return {**self.scheduler.stats(), "immediate_requests": self.immediate}
+        """The scheduler's counters, requests sent at once (not eligible) and deferred to batch jobs."""
+        return {**self.scheduler.stats(), "immediate_requests": self.immediate,
+                "deferred_to_batch_tier": self.deferred}

@@ -78,3 +78,27 @@ async def test_embeddings_group_is_one_call(batch_router_files, server: RunningS
     assert all(r.embedding is not None and len(r.embedding) == 8 for r in results)
     assert emulator.state.sync_calls == 1  # ten inputs, one API call
     assert batcher.stats()["savings_ratio"] > 0.3
+
+
+async def test_hours_budgets_go_to_the_batch_tier(tmp_path, batch_router_files, server: RunningServer,  # type: ignore[no-untyped-def]
+                                                  emulator: OpenAIEmulator) -> None:
+    from batch_router_core.emulation.clock import SystemClock
+    from batch_router_core.router import BatchRouter
+
+    emulator.state.clock = SystemClock(speed=100000.0)
+    reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
+    options = {"openai": {"base_url": server.url + "/v1", "api_key": "k"}}
+    router = BatchRouter(reg, root=tmp_path / ".br", provider_options=options)
+    batcher = OnlineBatcher(reg, provider_options=options, router=router, batch_tier_window_s=0.05).start()
+    try:
+        results = await asyncio.gather(*(batcher.submit(
+            f"overnight {i}", task_type="summarization", provider="openai", model="gpt-4o-mini",
+            latency_budget_ms=6 * 3600 * 1000) for i in range(6)))
+        now = await batcher.submit("right now", task_type="faq", provider="openai", model="gpt-4o-mini",
+                                   latency_budget_ms=100)
+    finally:
+        batcher.stop()
+    assert [r.text for r in results] == [f"Emulated answer to: overnight {i}" for i in range(6)]
+    assert len(emulator.state.batches) == 1  # six requests, one batch job (the 50% tier)
+    assert emulator.state.sync_calls == 1 and now.text == "Emulated answer to: right now"
+    assert batcher.stats()["deferred_to_batch_tier"] == 6
