@@ -170,3 +170,17 @@ async def test_delete_ended_batches_through_the_plugin(anthropic_provider: Provi
     clock.advance(60)
     assert await anthropic_provider.delete_job(handle) is True
     assert handle.batch_id not in emulator.state.batches
+
+
+async def test_online_group_execution(anthropic_provider: ProviderHandle, emulator: AnthropicEmulator) -> None:
+    from batch_router_core import InferenceParams, InputMessage, InputRequest
+
+    reqs = [InputRequest(custom_id=f"o{i}", messages=[InputMessage.user(f"ping {i}")]) for i in range(3)]
+    reqs.append(InputRequest(custom_id="bad", messages=[InputMessage.user("x")]))
+    params = InferenceParams(provider_id="anthropic", model_id="claude-haiku-4-5", max_output_tokens=20)
+    results = await anthropic_provider.execute_now(reqs[:3], params)
+    assert [r.text for r in results] == [f"Emulated answer to: ping {i}" for i in range(3)]
+    assert emulator.state.sync_calls == 3
+    bad = await anthropic_provider.execute_now(reqs[3:], InferenceParams(
+        provider_id="anthropic", model_id="claude-nonexistent", max_output_tokens=5))
+    assert bad[0].status is ResultStatus.ERRORED and bad[0].error.status_code == 404  # type: ignore[union-attr]

@@ -15,12 +15,16 @@ from batch_router_core import (
     BatchHandle,
     BatchMode,
     BatchStatusReport,
+    InferenceParams,
     InputBatch,
+    InputRequest,
     PreparedBatch,
     PreparedPayloads,
     ProviderInfo,
     RequestCounts,
+    RequestError,
     RequestResult,
+    ResultStatus,
     hookimpl,
 )
 from batch_router_core.config import load_provider_defaults
@@ -163,6 +167,30 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
         async with client.messages.batches.with_streaming_response.results(handle.batch_id) as response:
             async for line in iter_jsonl_chunks(response.iter_bytes(1 << 16)):
                 yield parse_line(line, handle.model)
+
+
+@hookimpl
+async def execute_now(requests: list[InputRequest], params: InferenceParams,
+                      context: ProviderContext) -> list[RequestResult]:
+    """Run a small group now: concurrent Messages calls (the API takes one conversation per call)."""
+    from .convert import _messages, _params
+
+    client = _client(context)
+    base = _params(params, context.info.settings, None)
+
+    async def one(req: InputRequest) -> RequestResult:
+        try:
+            with map_errors("messages.create"):
+                message = await client.post("/v1/messages", body={**base, "messages": _messages(req)},
+                                            cast_to=object)
+        except ProviderPermanentError as exc:
+            return RequestResult(custom_id=req.custom_id, status=ResultStatus.ERRORED, provider="anthropic",
+                                 model=str(params.model_id), error=RequestError(
+                                     message=str(exc), code=exc.code, status_code=exc.status_code))
+        return parse_line({"custom_id": req.custom_id, "result": {"type": "succeeded", "message": message}},
+                          str(params.model_id))
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
 
 
 @hookimpl

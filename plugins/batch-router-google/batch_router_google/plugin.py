@@ -25,7 +25,9 @@ from batch_router_core import (
     BatchMode,
     BatchStatus,
     BatchStatusReport,
+    InferenceParams,
     InputBatch,
+    InputRequest,
     PreparedBatch,
     PreparedPayloads,
     ProviderInfo,
@@ -317,6 +319,50 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
     for key in keys:
         yield RequestResult(custom_id=key, status=status, provider="google", model=handle.model,
                             error=RequestError(message=message, code=code))
+
+
+async def _post_json(context: ProviderContext, path: str, body: Any, operation: str) -> Any:
+    _, _, version = _settings(context)
+    with map_errors(operation):
+        response = await _http(context).post(f"/{version}/{path}", content=orjson.dumps(body),
+                                             headers={"Content-Type": "application/json"})
+    if response.status_code != 200:
+        try:
+            message = response.json()["error"]["message"]
+        except Exception:  # noqa: BLE001 - any non-JSON error body
+            message = response.text[:200]
+        raise error_for_status(response.status_code, f"{operation}: {message}", provider="google",
+                               headers=response.headers)
+    return response.json()
+
+
+@hookimpl
+async def execute_now(requests: list[InputRequest], params: InferenceParams,
+                      context: ProviderContext) -> list[RequestResult]:
+    """Run a small group now: one ``:batchEmbedContents`` call for embeddings, concurrent
+    ``:generateContent`` calls otherwise."""
+    from .convert import _request, _request_base
+
+    model = str(params.model_id).removeprefix("models/")
+    base = _request_base(params, None)
+    if params.mode is BatchMode.EMBEDDING:
+        bodies = [{"model": f"models/{model}", **_request(r, params.mode, base)} for r in requests]
+        resp = await _post_json(context, f"models/{model}:batchEmbedContents", {"requests": bodies},
+                                "models.batchEmbedContents")
+        return [parse_item(r.custom_id, {"response": {"embedding": e}}, model)
+                for r, e in zip(requests, resp["embeddings"], strict=True)]
+
+    async def one(req: InputRequest) -> RequestResult:
+        try:
+            resp = await _post_json(context, f"models/{model}:generateContent",
+                                    _request(req, params.mode, base), "models.generateContent")
+        except ProviderPermanentError as exc:
+            return RequestResult(custom_id=req.custom_id, status=ResultStatus.ERRORED, provider="google",
+                                 model=model, error=RequestError(message=str(exc), code=exc.code,
+                                                                 status_code=exc.status_code))
+        return parse_item(req.custom_id, {"response": resp}, model)
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
 
 
 @hookimpl

@@ -244,3 +244,16 @@ def test_seed_001_readme_example(tmp_path: Path, server: RunningServer, emulator
                         seen.append((request.custom_id, content.text))
     assert sorted(c for c, _ in seen) == [f"request_{i+1}" for i in range(5)]
     assert all(t.startswith("Emulated answer to: Hello") for _, t in seen)
+
+
+async def test_online_group_execution(batch_router_registry: BatchProviderRegistry, server: RunningServer,
+                                      emulator: GoogleEmulator) -> None:
+    provider = batch_router_registry.get("google", base_url=server.url, api_key="k")
+    reqs = [InputRequest(custom_id=f"o{i}", messages=[InputMessage.user(f"ping {i}")]) for i in range(3)]
+    chat = await provider.execute_now(reqs, InferenceParams(provider_id="google", model_id="gemini-2.5-flash"))
+    assert [r.text for r in chat] == [f"Emulated answer to: ping {i}" for i in range(3)]
+    assert emulator.state.sync_calls == 3
+    emb = await provider.execute_now(reqs, InferenceParams(provider_id="google", model_id="gemini-embedding-001",
+                                                           mode="embedding", embedding_dimensions=4))
+    assert all(r.embedding is not None and len(r.embedding) == 4 for r in emb)
+    assert emulator.state.sync_calls == 4  # three embeddings, one call

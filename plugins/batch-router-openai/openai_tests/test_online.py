@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+from batch_router_openai.emulator import OpenAIEmulator
+
 from batch_router_core import BatchProviderRegistry, InferenceParams, ResultStatus
 from batch_router_core.emulation.server import RunningServer
 from batch_router_core.online import BatchConfig, OnlineBatcher
 from batch_router_core.retry import RetryPolicy
-from batch_router_openai.emulator import OpenAIEmulator
 
 
 async def test_fifty_concurrent_mixed_requests(batch_router_files, server: RunningServer,  # type: ignore[no-untyped-def]

@@ -81,6 +81,8 @@ class EmulatorState:
         self.error_ids: set[str] = set()
         self.next_per_request_s: float | None = None
         self.lock = threading.RLock()
+        #: calls served by the synchronous Messages endpoint (the online path)
+        self.sync_calls = 0
 
     def create(self, requests: list[dict[str, Any]]) -> Batch:
         """Store a new batch (processing starts at once)."""
@@ -197,6 +199,7 @@ class AnthropicEmulator:
             Route(base + "/{batch_id}", self.delete, methods=["DELETE"]),
             Route(base + "/{batch_id}/cancel", self.cancel, methods=["POST"]),
             Route(base + "/{batch_id}/results", self.results, methods=["GET"]),
+            Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/_emulator/stats", self.stats, methods=["GET"]),
         ])
         self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults,
@@ -314,6 +317,19 @@ class AnthropicEmulator:
         if batch.results is None:
             return _error(400, "results are not available until the batch has ended")
         return Response(b"\n".join(batch.results) + b"\n", media_type="application/binary")
+
+    async def messages(self, request: Request) -> Response:
+        """The synchronous Messages endpoint (the online path): the same deterministic answers."""
+        try:
+            params = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return _error(400, "Invalid JSON body")
+        self.state.sync_calls += 1
+        result = self.state._answer({"custom_id": "sync", "params": params})
+        if result["type"] == "errored":
+            inner = result["error"]["error"]
+            return _error(404 if inner["type"] == "not_found_error" else 400, inner["message"])
+        return _json(result["message"])
 
     async def stats(self, request: Request) -> Response:
         return _json({"batches": len(self.state.batches), "requests": dict(self.requests_seen),

@@ -108,6 +108,8 @@ class EmulatorState:
         self.error_keys: set[str] = set()
         self.next_per_request_s: float | None = None
         self.lock = threading.RLock()
+        #: calls served by the synchronous endpoints (the online path)
+        self.sync_calls = 0
 
     def advance(self, job: Job) -> None:
         """Bring a job up to the clock."""
@@ -326,6 +328,8 @@ class GoogleEmulator:
 
     async def model_action(self, request: Request) -> Response:
         model, _, action = request.path_params["rest"].partition(":")
+        if action in ("generateContent", "batchEmbedContents"):
+            return await self._sync(model.removeprefix("models/"), action, request)
         if action not in ("batchGenerateContent", "asyncBatchEmbedContent"):
             return _error(404, f"unknown method {action}")
         body = orjson.loads(await request.body() or b"{}")
@@ -364,6 +368,22 @@ class GoogleEmulator:
                       items=items, created_at=self.state.clock.now(), per_request_s=per)
             self.state.jobs[job.id] = job
         return _json(self.state.operation(job))
+
+    async def _sync(self, model: str, action: str, request: Request) -> Response:
+        """``:generateContent`` and ``:batchEmbedContents`` (the online path), answered at once."""
+        body = orjson.loads(await request.body() or b"{}")
+        self.state.sync_calls += 1
+        probe = Job(id="sync", model=model, kind="embed" if action == "batchEmbedContents" else "generate",
+                    display_name="", input_config={}, items=[], created_at=self.state.clock.now(), per_request_s=0)
+        if action == "batchEmbedContents":
+            outs = [self.state._answer(probe, None, r) for r in body.get("requests", [])]
+            if any("error" in o for o in outs):
+                return _error(400, "an embedding request was rejected")
+            return _json({"embeddings": [o["response"]["embedding"] for o in outs]})
+        out = self.state._answer(probe, None, body)
+        if "error" in out:
+            return _error(out["error"]["code"], out["error"]["message"])
+        return _json(out["response"])
 
     def _job(self, request: Request) -> tuple[Job | None, str]:
         job_id, _, action = request.path_params["rest"].partition(":")
