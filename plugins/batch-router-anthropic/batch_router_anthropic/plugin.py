@@ -6,7 +6,6 @@ The ``anthropic`` SDK is imported on the first network call, never at import tim
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -27,6 +26,7 @@ from batch_router_core import (
     ResultStatus,
     hookimpl,
 )
+from batch_router_core.clients import per_loop
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
 from batch_router_core.errors import ProviderPermanentError, UnsupportedOperationError
@@ -47,26 +47,20 @@ def _classes() -> tuple[Any, Any, Any]:
 _ERRORS = SdkErrorMapper("anthropic", _classes)
 map_errors = _ERRORS.map
 
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _client(context: ProviderContext) -> Any:
     """An AsyncAnthropic client for these options, one per event loop."""
     opts = context.options
     key = tuple(opts.get(k) for k in ("api_key", "auth_token", "base_url"))
-    per_loop = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
-    client = per_loop.get(key)
-    if client is None:
+
+    def build() -> Any:
         from anthropic import AsyncAnthropic
 
         kwargs = {k: v for k, v in zip(("api_key", "auth_token", "base_url"), key, strict=True) if v}
         # Core owns retries: the SDK must not retry underneath it.
         with map_errors("client"):
-            client = AsyncAnthropic(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
-        per_loop[key] = client
-    return client
+            return AsyncAnthropic(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
+
+    return per_loop(("anthropic", *key), build)
 
 
 def _dt(value: Any) -> datetime | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,6 +36,7 @@ from batch_router_core import (
     ResultStatus,
     hookimpl,
 )
+from batch_router_core.clients import per_loop
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
 from batch_router_core.crashpoints import crash_point
@@ -53,9 +53,6 @@ from .convert import batch_lines
 from .parse import parse_item
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-_LOOPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 # -- connection settings -------------------------------------------------------------------------
@@ -70,11 +67,7 @@ def _settings(context: ProviderContext) -> tuple[str | None, str, str]:
 
 
 def _cached(context: ProviderContext, kind: str, build: Any) -> Any:
-    key = (kind, *_settings(context))
-    per_loop = _LOOPS.setdefault(asyncio.get_running_loop(), {})
-    if key not in per_loop:
-        per_loop[key] = build()
-    return per_loop[key]
+    return per_loop(("google", kind, *_settings(context)), build)
 
 
 def _sdk(context: ProviderContext) -> Any:

@@ -7,7 +7,6 @@ The ``openai`` SDK is imported on the first network call, never at import time, 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ from batch_router_core import (
     ResultStatus,
     hookimpl,
 )
+from batch_router_core.clients import per_loop
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
 from batch_router_core.crashpoints import crash_point
@@ -44,27 +44,20 @@ from .errors import map_errors
 #: Metadata key tagging every job with batch-router's local id (found again after a crash).
 TAG_KEY = "batch_router_local_id"
 
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _client(context: ProviderContext) -> Any:
     """An AsyncOpenAI client for these options, one per event loop (their pools are loop-bound)."""
     opts = context.options
     key = tuple(opts.get(k) for k in ("api_key", "base_url", "organization", "project"))
-    loop = asyncio.get_running_loop()
-    per_loop = _CLIENTS.setdefault(loop, {})
-    client = per_loop.get(key)
-    if client is None:
+
+    def build() -> Any:
         from openai import AsyncOpenAI
 
         kwargs = {k: v for k, v in zip(("api_key", "base_url", "organization", "project"), key, strict=True) if v}
         # Core owns retries (backoff, retry-after, submit never retried): the SDK must not retry too.
         with map_errors("client"):
-            client = AsyncOpenAI(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
-        per_loop[key] = client
-    return client
+            return AsyncOpenAI(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
+
+    return per_loop(("openai", *key), build)
 
 
 def _dt(ts: int | None) -> datetime | None:

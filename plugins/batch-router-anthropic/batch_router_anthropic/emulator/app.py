@@ -23,6 +23,7 @@ from starlette.routing import Route
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
 from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
+from batch_router_core.emulation.middleware import counting
 
 __all__ = ["AnthropicEmulator", "EmulatorState", "create_app"]
 
@@ -202,22 +203,13 @@ class AnthropicEmulator:
             Route("/v1/messages", self.messages, methods=["POST"]),
             Route("/_emulator/stats", self.stats, methods=["GET"]),
         ])
-        self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults,
-                                               lambda kind, status: _error_body(status, f"emulated {kind}")))
+        self.app = counting(FaultMiddleware(self._authorize(inner), self.faults,
+                                            lambda kind, status: _error_body(status, f"emulated {kind}")),
+                            self.requests_seen,
+                            lambda m, p: f"{m} {p.count('/')}" if p.startswith("/v1/") else None)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
-
-    def _count(self, app: Any) -> Any:
-        seen = self.requests_seen
-
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-                key = f"{scope['method']} {scope['path'].count('/')}"
-                seen[key] = seen.get(key, 0) + 1
-            await app(scope, receive, send)
-
-        return middleware
 
     def _authorize(self, app: Any) -> Any:
         state = self.state

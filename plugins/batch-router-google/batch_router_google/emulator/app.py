@@ -25,6 +25,7 @@ from starlette.routing import Route
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
 from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
+from batch_router_core.emulation.middleware import counting
 
 __all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
 
@@ -232,22 +233,14 @@ class GoogleEmulator:
             Route("/_emulator/stats", self.stats, methods=["GET"]),
         ]
         inner = Starlette(routes=routes)
-        self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults,
-                                               lambda kind, status: _error_body(status, f"emulated {kind}")))
+        self.app = counting(FaultMiddleware(self._authorize(inner), self.faults,
+                                            lambda kind, status: _error_body(status, f"emulated {kind}")),
+                            self.requests_seen,
+                            lambda m, p: None if p.startswith("/_emulator") else
+                            f"{m} {p.split('/')[2] if p.count('/') > 1 else ''}")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
-
-    def _count(self, app: Any) -> Any:
-        seen = self.requests_seen
-
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and not scope["path"].startswith("/_emulator"):
-                key = f"{scope['method']} {scope['path'].split('/')[2] if scope['path'].count('/') > 1 else ''}"
-                seen[key] = seen.get(key, 0) + 1
-            await app(scope, receive, send)
-
-        return middleware
 
     def _authorize(self, app: Any) -> Any:
         state = self.state

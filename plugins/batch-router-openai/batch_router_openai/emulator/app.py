@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from batch_router_core.emulation.clock import ManualClock, SystemClock
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
+from batch_router_core.emulation.middleware import counting
 
 from .answers import BodyError, answer
 from .state import ENDPOINTS, TERMINAL, EmulatorState
@@ -67,22 +68,13 @@ class OpenAIEmulator:
             Route("/_emulator/stats", self.control_stats, methods=["GET"]),
         ]
         inner = Starlette(routes=routes)
-        self.app = self._count(FaultMiddleware(self._authorize(inner), self.faults, _fault_body))
+        # Counted first: tests assert on what reached the service, faulted requests included.
+        self.app = counting(FaultMiddleware(self._authorize(inner), self.faults, _fault_body),
+                            self.requests_seen,
+                            lambda m, p: f"{m} {p.split('/')[2]}" if p.startswith("/v1/") else None)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
-
-    def _count(self, app: Any) -> Any:
-        """Count every API request (faulted ones included): tests assert on what reached the service."""
-        seen = self.requests_seen
-
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-                key = f"{scope['method']} {scope['path'].split('/')[2]}"
-                seen[key] = seen.get(key, 0) + 1
-            await app(scope, receive, send)
-
-        return middleware
 
     def _authorize(self, app: Any) -> Any:
         state = self.state
