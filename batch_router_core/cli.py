@@ -467,5 +467,18 @@ def retry_failed(job_id: str, provider: str | None, model: str | None, options: 
         click.echo(orjson.dumps({"retried": ids}).decode() if as_json else f"retried {len(ids)} requests")
 
 
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to create batch-router-NAME/.")
+def new_plugin(name: str, directory: Path) -> None:
+    """Create a new provider plugin distribution from the template (with an emulator and tests)."""
+    with _errors(False):
+        from .template import render_plugin
+
+        root = render_plugin(name, directory)
+        click.echo(f"created {root}\nnext: pip install -e '{root}[test]' && pytest {root}/{name}_tests")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
