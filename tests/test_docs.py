@@ -51,3 +51,19 @@ def test_hookspecs_module_holds_declarations_only() -> None:
     for f in functions:  # a docstring and nothing else
         assert len(f.body) == 1 and isinstance(f.body[0], ast.Expr), f.name
     assert not [n for n in tree.body if isinstance(n, (ast.ClassDef, ast.AsyncFunctionDef))]
+
+
+def test_every_first_party_entry_point_runs_the_conformance_suite() -> None:
+    """Each distribution under plugins/ (and the fake) has a test class subclassing ProviderConformance."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    dists = [p for p in (root / "plugins").iterdir() if (p / "pyproject.toml").exists()]
+    dists.append(root / "tests" / "fake_plugin")
+    for dist in dists:
+        project = tomllib.loads((dist / "pyproject.toml").read_text())["project"]
+        names = list(project.get("entry-points", {}).get("batch_router", {}))
+        assert names, f"{dist.name} declares no batch_router entry point"
+        test_dir = dist if dist.name == "fake_plugin" else dist
+        sources = [p.read_text() for p in (test_dir.parent if dist.name == "fake_plugin" else test_dir).rglob("test_*.py")]
+        assert any("(ProviderConformance)" in s for s in sources), f"{dist.name} has no conformance run"
