@@ -17,6 +17,7 @@ __all__ = [
     "SdkErrorMapper",
     "error_for_status",
     "is_transport_error",
+    "result_for_error",
     "retry_after_from_headers",
 ]
 
@@ -119,3 +120,12 @@ class SdkErrorMapper:
             return ProviderPermanentError(f"{where}: {exc}", provider=self.provider, batch_id=batch_id)
         return exc
 
+
+
+def result_for_error(custom_id: str, exc: ProviderError, *, provider: str, model: str | None) -> Any:
+    """A provider's refusal of one request (in ``execute_now``) as that request's ERRORED result."""
+    from .models.enums import ResultStatus
+    from .models.results import RequestError, RequestResult
+
+    return RequestResult(custom_id=custom_id, status=ResultStatus.ERRORED, provider=provider, model=model,
+                         error=RequestError(message=str(exc), code=exc.code, status_code=exc.status_code))

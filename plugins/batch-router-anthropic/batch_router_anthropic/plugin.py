@@ -21,9 +21,7 @@ from batch_router_core import (
     PreparedPayloads,
     ProviderInfo,
     RequestCounts,
-    RequestError,
     RequestResult,
-    ResultStatus,
     hookimpl,
 )
 from batch_router_core.clients import per_loop
@@ -31,7 +29,7 @@ from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
 from batch_router_core.errors import ProviderPermanentError, UnsupportedOperationError
 from batch_router_core.fastjson import iter_jsonl_chunks
-from batch_router_core.http_errors import SdkErrorMapper
+from batch_router_core.http_errors import SdkErrorMapper, result_for_error
 
 from .convert import batch_lines
 from .parse import parse_line
@@ -178,9 +176,7 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
                 message = await client.post("/v1/messages", body={**base, "messages": _messages(req)},
                                             cast_to=object)
         except ProviderPermanentError as exc:
-            return RequestResult(custom_id=req.custom_id, status=ResultStatus.ERRORED, provider="anthropic",
-                                 model=str(params.model_id), error=RequestError(
-                                     message=str(exc), code=exc.code, status_code=exc.status_code))
+            return result_for_error(req.custom_id, exc, provider="anthropic", model=str(params.model_id))
         return parse_line({"custom_id": req.custom_id, "result": {"type": "succeeded", "message": message}},
                           str(params.model_id))
 

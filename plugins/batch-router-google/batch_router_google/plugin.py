@@ -47,7 +47,7 @@ from batch_router_core.errors import (
 )
 from batch_router_core.fastjson import iter_jsonl_chunks
 from batch_router_core.files import iter_jsonl
-from batch_router_core.http_errors import error_for_status, is_transport_error
+from batch_router_core.http_errors import error_for_status, is_transport_error, result_for_error
 
 from .convert import batch_lines
 from .parse import parse_item
@@ -120,10 +120,16 @@ def map_errors(operation: str, **ids: Any) -> Iterator[None]:
                                      batch_id=ids.get("batch_id")) from None
 
 
-async def _get_json(context: ProviderContext, path: str, operation: str, **ids: Any) -> Any:
+async def _request_json(context: ProviderContext, method: str, path: str, operation: str,
+                        body: Any = None, **ids: Any) -> Any:
+    """One REST call (GET, or POST with a JSON body) answered with JSON; errors mapped."""
     _, _, version = _settings(context)
     with map_errors(operation, **ids):
-        response = await _http(context).get(f"/{version}/{path}")
+        if body is None:
+            response = await _http(context).request(method, f"/{version}/{path}")
+        else:
+            response = await _http(context).request(method, f"/{version}/{path}", content=orjson.dumps(body),
+                                                    headers={"Content-Type": "application/json"})
     if response.status_code != 200:
         try:
             message = response.json()["error"]["message"]
@@ -238,7 +244,7 @@ def _report(op: dict[str, Any], context: ProviderContext) -> BatchStatusReport:
 @hookimpl
 async def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
     """Read the REST batch resource (state, batchStats, error)."""
-    op = await _get_json(context, handle.batch_id, "batches.get", batch_id=handle.batch_id)
+    op = await _request_json(context, "GET", handle.batch_id, "batches.get", batch_id=handle.batch_id)
     return _report(op, context)
 
 
@@ -282,7 +288,7 @@ async def _file_lines(context: ProviderContext, file_name: str) -> AsyncIterator
 @hookimpl
 async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncIterator[RequestResult]:
     """Results from the responses file or the inline responses; one per request in every state."""
-    op = await _get_json(context, handle.batch_id, "batches.get", batch_id=handle.batch_id)
+    op = await _request_json(context, "GET", handle.batch_id, "batches.get", batch_id=handle.batch_id)
     report = _report(op, context)
     if not report.is_terminal:
         raise ProviderPermanentError(f"batch {handle.batch_id} has not ended ({report.raw_status})",
@@ -314,21 +320,6 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
                             error=RequestError(message=message, code=code))
 
 
-async def _post_json(context: ProviderContext, path: str, body: Any, operation: str) -> Any:
-    _, _, version = _settings(context)
-    with map_errors(operation):
-        response = await _http(context).post(f"/{version}/{path}", content=orjson.dumps(body),
-                                             headers={"Content-Type": "application/json"})
-    if response.status_code != 200:
-        try:
-            message = response.json()["error"]["message"]
-        except Exception:  # noqa: BLE001 - any non-JSON error body
-            message = response.text[:200]
-        raise error_for_status(response.status_code, f"{operation}: {message}", provider="google",
-                               headers=response.headers)
-    return response.json()
-
-
 @hookimpl
 async def execute_now(requests: list[InputRequest], params: InferenceParams,
                       context: ProviderContext) -> list[RequestResult]:
@@ -340,19 +331,17 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
     base = _request_base(params, None)
     if params.mode is BatchMode.EMBEDDING:
         bodies = [{"model": f"models/{model}", **_request(r, params.mode, base)} for r in requests]
-        resp = await _post_json(context, f"models/{model}:batchEmbedContents", {"requests": bodies},
-                                "models.batchEmbedContents")
+        resp = await _request_json(context, "POST", f"models/{model}:batchEmbedContents",
+                                   "models.batchEmbedContents", {"requests": bodies})
         return [parse_item(r.custom_id, {"response": {"embedding": e}}, model)
                 for r, e in zip(requests, resp["embeddings"], strict=True)]
 
     async def one(req: InputRequest) -> RequestResult:
         try:
-            resp = await _post_json(context, f"models/{model}:generateContent",
-                                    _request(req, params.mode, base), "models.generateContent")
+            resp = await _request_json(context, "POST", f"models/{model}:generateContent",
+                                       "models.generateContent", _request(req, params.mode, base))
         except ProviderPermanentError as exc:
-            return RequestResult(custom_id=req.custom_id, status=ResultStatus.ERRORED, provider="google",
-                                 model=model, error=RequestError(message=str(exc), code=exc.code,
-                                                                 status_code=exc.status_code))
+            return result_for_error(req.custom_id, exc, provider="google", model=model)
         return parse_item(req.custom_id, {"response": resp}, model)
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
@@ -365,7 +354,7 @@ async def find_job(local_id: str, request_count: int, context: ProviderContext) 
     scanned = 0
     limit = int(context.info.settings.get("find_job_max_scan", 10_000))
     while scanned < limit:
-        page = await _get_json(context, "batches?pageSize=100" + (f"&pageToken={token}" if token else ""),
+        page = await _request_json(context, "GET", "batches?pageSize=100" + (f"&pageToken={token}" if token else ""),
                                "batches.list")
         for op in page.get("operations") or []:
             meta = op.get("metadata") or {}

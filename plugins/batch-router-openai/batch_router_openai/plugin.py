@@ -37,6 +37,7 @@ from batch_router_core.context import ProviderContext
 from batch_router_core.crashpoints import crash_point
 from batch_router_core.errors import ProviderPermanentError
 from batch_router_core.fastjson import iter_jsonl_chunks
+from batch_router_core.http_errors import result_for_error
 
 from .convert import batch_lines, endpoint_for
 from .errors import map_errors
@@ -242,9 +243,7 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
             with map_errors(endpoint.strip("/")):
                 body = await client.post(path, body={**base, **_payload(req, endpoint, system)}, cast_to=object)
         except ProviderPermanentError as exc:
-            return RequestResult(custom_id=req.custom_id, status=ResultStatus.ERRORED, provider="openai",
-                                 model=str(params.model_id), error=RequestError(
-                                     message=str(exc), code=exc.code, status_code=exc.status_code))
+            return result_for_error(req.custom_id, exc, provider="openai", model=str(params.model_id))
         return result(req, body)
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
