@@ -54,7 +54,11 @@ def test_hookspecs_module_holds_declarations_only() -> None:
 
 
 def test_every_first_party_entry_point_runs_the_conformance_suite() -> None:
-    """Each distribution under plugins/ (and the fake) has a test class subclassing ProviderConformance."""
+    """Each distribution under plugins/ (and the fake) enables the suite for its entry point, and pytest
+    really collects the suite's tests from its test directory."""
+    import re
+    import subprocess
+    import sys
     import tomllib
 
     root = Path(__file__).resolve().parents[1]
@@ -64,6 +68,37 @@ def test_every_first_party_entry_point_runs_the_conformance_suite() -> None:
         project = tomllib.loads((dist / "pyproject.toml").read_text())["project"]
         names = list(project.get("entry-points", {}).get("batch_router", {}))
         assert names, f"{dist.name} declares no batch_router entry point"
-        test_dir = dist if dist.name == "fake_plugin" else dist
-        sources = [p.read_text() for p in (test_dir.parent if dist.name == "fake_plugin" else test_dir).rglob("test_*.py")]
-        assert any("(ProviderConformance)" in s for s in sources), f"{dist.name} has no conformance run"
+        test_dir = root / "tests" if dist.name == "fake_plugin" else dist
+        sources = "\n".join(p.read_text() for p in test_dir.rglob("test_*.py"))
+        for name in names:
+            enabled = re.search(rf'conformance_suite\(\s*"{name}"', sources) or (
+                "(ProviderConformance)" in sources and f'"{name}"' in sources)
+            assert enabled, f"{dist.name} does not run the conformance suite for its entry point {name!r}"
+        collected = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(test_dir)],
+            capture_output=True, text=True, cwd=root, check=False).stdout
+        for suite_test in ("test_full_cycle_yields_one_result_per_request", "test_overrides_say_why"):
+            assert f"::{suite_test}" in collected, f"{dist.name}: the conformance suite is not collected"
+
+
+def test_an_override_without_a_reason_fails_and_one_with_a_reason_passes() -> None:
+    """The suite's guard: overriding a suite test silently is reported by test_overrides_say_why."""
+    import pytest
+
+    from batch_router_core.testing.conformance import ProviderConformance, override
+
+    class Silent(ProviderConformance):
+        def test_cancel_works_or_is_declared_unsupported(self) -> None:  # type: ignore[override]
+            pass
+
+    class Explained(ProviderConformance):
+        @override("this service cannot cancel a job once accepted")
+        def test_cancel_works_or_is_declared_unsupported(self) -> None:  # type: ignore[override]
+            pass
+
+    assert Silent.unexplained_overrides == ("test_cancel_works_or_is_declared_unsupported",)
+    with pytest.raises(AssertionError, match="without a reason"):
+        Silent().test_overrides_say_why()
+    Explained().test_overrides_say_why()
+    with pytest.raises(TypeError, match="guard"):
+        type("Sneaky", (ProviderConformance,), {"test_overrides_say_why": lambda self: None})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
 from batch_router_core import (
@@ -20,6 +22,8 @@ from .conftest import make_batch
 
 
 class FakeDriver(ConformanceDriver):
+    fault_operations = ("submit", "poll_status", "fetch_results", "cancel")
+
     def __init__(self, service: FakeService, clock: ManualClock) -> None:
         self.service = service
         self.clock = clock
@@ -33,9 +37,15 @@ class FakeDriver(ConformanceDriver):
     def inject_permanent(self, operation: str) -> None:
         self.service.permanent(operation)
 
+    def fail_requests(self, custom_ids: Iterable[str]) -> None:
+        self.service.error_ids.update(custom_ids)
+
+    def stall_next_job(self) -> None:
+        self.service.stuck_next = True
+
 
 class TestFakeConformance(ProviderConformance):
-    fault_operations = ("poll_status",)
+    embedding_model = "fake-embed"
 
     @pytest.fixture
     def conformance_provider(self, batch_router_registry: BatchProviderRegistry,

@@ -31,10 +31,17 @@ def _env(target: Path) -> dict[str, str]:
 
 def test_generated_plugin_passes_the_conformance_suite(installed: tuple[Path, Path]) -> None:
     plugin, target = installed
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "acme_tests"],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-v", "-rs", "-p", "no:cacheprovider", "acme_tests"],
                           cwd=plugin, capture_output=True, text=True, env=_env(target), timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout
+    for scenario in ("full_cycle_yields_one_result_per_request", "cancel_works_or_is_declared_unsupported",
+                     "transient_errors_are_retried", "permanent_errors_are_mapped_and_not_retried",
+                     "expiry_accounts_for_every_request", "partial_failure_is_isolated",
+                     "find_job_by_tag_or_declared_unsupported", "overrides_say_why"):
+        assert f"::test_{scenario} PASSED" in proc.stdout, f"{scenario} did not pass:\n{proc.stdout[-3000:]}"
+    # Capabilities the made-up service lacks are skipped with the reason, not passed.
+    assert "acme does not declare embedding mode" in proc.stdout
+    assert "acme does not declare image content in chat mode" in proc.stdout
 
 
 def test_generated_plugin_is_discovered_and_runs(installed: tuple[Path, Path], tmp_path: Path) -> None:

@@ -1,42 +1,78 @@
 """The shared conformance suite: the contract every provider plugin must keep, as pytest tests.
 
-A plugin's test module subclasses :class:`ProviderConformance` and supplies three fixtures::
+For a plugin whose ``create_emulator`` hook returns an emulator with the
+:class:`~batch_router_core.emulation.controls.EmulatorControls` (every emulator built on the core kit
+with :class:`~batch_router_core.emulation.controls.EmulatorControlsMixin`), one line in a test module
+enables the whole suite::
 
-    class TestMyProviderConformance(ProviderConformance):
-        @pytest.fixture
-        def conformance_provider(self, ...) -> ProviderHandle: ...     # the provider under test
-        @pytest.fixture
-        def conformance_batch(self) -> InputBatch: ...                # >= 3 requests, configured
-        @pytest.fixture
-        def conformance_driver(self, ...) -> ConformanceDriver: ...   # moves time, injects faults
+    TestConformance = conformance_suite("myprovider", chat_model="my-model-1")
 
-The driver is how the suite reaches the provider's service (its emulator): finishing jobs by moving
-the clock, and injecting transient and permanent errors. Use a registry with
-``RetryPolicy.no_wait()`` so retries do not sleep.
+The suite serves the plugin's emulator on loopback, points the plugin at it and drives every scenario
+through it: the happy path, rate limits, auth failures, expiry, partial failure, cancel, lookup by tag,
+and one test per capability (embeddings, images, documents). A capability the provider does not declare
+is skipped with the reason; a declared one is tested.
+
+Plugins without such an emulator subclass :class:`ProviderConformance` and supply three fixtures
+(``conformance_provider``, ``conformance_batch``, ``conformance_driver``; see the fake provider's
+tests). Overriding a suite test needs a stated reason, :func:`override`; an override without one fails.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from typing import Any, ClassVar
+import base64
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, TypeVar
 
+import attrs
 import orjson
 import pytest
 
+from ..emulation.controls import EmulatorControls
 from ..errors import ProviderPermanentError, ProviderTransientError, UnsupportedOperationError
 from ..files import new_local_id
 from ..handle import ProviderHandle
-from ..models.enums import BatchStatus, ResultStatus
+from ..models.content import DocumentContent, ImageContent, TextContent
+from ..models.enums import BatchMode, BatchStatus, ResultStatus
+from ..models.messages import InputMessage
+from ..models.params import InferenceParams
 from ..models.provider import BatchHandle
-from ..models.requests import InputBatch
+from ..models.requests import InputBatch, InputRequest
 from ..models.results import BatchStatusReport, RequestResult
+from ..registry import BatchProviderRegistry
 
-__all__ = ["ConformanceDriver", "ProviderConformance"]
+__all__ = ["ConformanceDriver", "EmulatedProviderConformance", "EmulatorDriver", "ProviderConformance",
+           "conformance_suite", "override"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# A 1x1 PNG and a one-page PDF: the smallest real files of their kind (magic bytes included).
+_PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c63f8cfc0f01f00050001ff89993d1d0000000049454e44ae426082")).decode()
+_PDF = base64.b64encode(b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids"
+                        b"[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 72 72]>>"
+                        b"endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n").decode()
+
+
+def override(reason: str) -> Callable[[_F], _F]:
+    """Mark a suite test a plugin overrides, saying why (an override without a reason fails)."""
+    if not reason.strip():
+        raise ValueError("an override needs a reason")
+
+    def mark(test: _F) -> _F:
+        test.__conformance_override__ = reason  # type: ignore[attr-defined]
+        return test
+
+    return mark
 
 
 class ConformanceDriver(abc.ABC):
     """How the suite controls the provider's service. Implement one per plugin."""
+
+    #: Operations :meth:`inject_transient` / :meth:`inject_permanent` can make fail. A provider with
+    #: no remote service (a local engine) lists none and the fault scenarios are skipped as such.
+    fault_operations: tuple[str, ...] = ("poll_status",)
 
     @abc.abstractmethod
     def advance(self, seconds: float) -> None:
@@ -49,6 +85,14 @@ class ConformanceDriver(abc.ABC):
     @abc.abstractmethod
     def inject_permanent(self, operation: str) -> None:
         """Make the next call of ``operation`` fail permanently (e.g. 401)."""
+
+    def fail_requests(self, custom_ids: Iterable[str]) -> None:
+        """Make the service answer these requests with a per-request error."""
+        raise NotImplementedError("this driver cannot make single requests fail")
+
+    def stall_next_job(self) -> None:
+        """Make the next job too slow to finish inside its completion window, so that it expires."""
+        raise NotImplementedError("this driver cannot make a job expire")
 
     def line_custom_id(self, line: Mapping[str, Any]) -> str | None:
         """The custom_id carried by one provider-native line (override for other shapes)."""
@@ -63,15 +107,59 @@ class ConformanceDriver(abc.ABC):
         return None
 
 
+class EmulatorDriver(ConformanceDriver):
+    """A driver for any emulator with :class:`~batch_router_core.emulation.controls.EmulatorControls`."""
+
+    def __init__(self, emulator: EmulatorControls) -> None:
+        self.emulator = emulator
+        self.fault_operations = tuple(emulator.fault_operations)
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock."""
+        self.emulator.advance(seconds)
+
+    def inject_transient(self, operation: str) -> None:
+        """A retryable failure of ``operation``'s next call."""
+        self.emulator.inject_fault(operation, "transient")
+
+    def inject_permanent(self, operation: str) -> None:
+        """A 401 on ``operation``'s next call."""
+        self.emulator.inject_fault(operation, "permanent")
+
+    def fail_requests(self, custom_ids: Iterable[str]) -> None:
+        """Per-request errors for ``custom_ids``."""
+        self.emulator.fail_requests(custom_ids)
+
+    def stall_next_job(self) -> None:
+        """The next job expires."""
+        self.emulator.stall_next_job()
+
+
 class ProviderConformance:
     """The suite. Subclass it in a plugin's tests and provide the three fixtures."""
 
-    #: Operations the driver can inject faults into; a driver that cannot lists fewer.
-    fault_operations: ClassVar[tuple[str, ...]] = ("poll_status",)
     #: Seconds of service time after which a fresh job is certainly finished.
     finish_after: ClassVar[float] = 3 * 86400.0
     #: Maximum polls while waiting for a terminal status.
     max_polls: ClassVar[int] = 50
+    #: The model the embeddings scenario uses; required when the provider declares embedding mode.
+    embedding_model: ClassVar[str | None] = None
+    #: Suite tests a subclass overrode without :func:`override` (filled in when the class is made).
+    unexplained_overrides: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        bare = []
+        for name, suite_test in vars(ProviderConformance).items():
+            if not name.startswith("test_"):
+                continue
+            mine = getattr(cls, name, None)
+            if mine is suite_test or getattr(mine, "__conformance_override__", None):
+                continue
+            if name == "test_overrides_say_why":
+                raise TypeError(f"{cls.__qualname__} overrides the conformance suite's own guard, {name}")
+            bare.append(name)
+        cls.unexplained_overrides = tuple(bare)
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -87,10 +175,34 @@ class ProviderConformance:
     async def _results(self, provider: ProviderHandle, handle: BatchHandle) -> list[RequestResult]:
         return [r async for r in provider.fetch_results(handle)]
 
+    async def _cycle(self, provider: ProviderHandle, driver: ConformanceDriver,
+                     batch: InputBatch) -> tuple[list[BatchStatusReport], list[RequestResult]]:
+        handle = await provider.submit(provider.prepare(batch))
+        reports = await self._run_to_end(provider, driver, handle)
+        self._assert_monotonic(reports)
+        results = await self._results(provider, handle)
+        assert sorted(r.custom_id for r in results) == sorted(r.custom_id for r in batch.requests), \
+            "not every request came back exactly once"
+        return reports, results
+
     @staticmethod
     def _assert_monotonic(reports: list[BatchStatusReport]) -> None:
         ranks = [r.status.rank for r in reports]
         assert ranks == sorted(ranks), f"status moved backwards: {[r.status.value for r in reports]}"
+
+    @staticmethod
+    def _require_faults(driver: ConformanceDriver, operation: str) -> None:
+        if operation not in driver.fault_operations:
+            pytest.skip(f"the driver cannot inject faults into {operation} (no remote call to fail)")
+
+    @staticmethod
+    def _with_first_part(batch: InputBatch, kind: str, part: Any, provider: ProviderHandle) -> InputBatch:
+        if kind not in provider.info.capabilities.content.get("chat", ()):
+            pytest.skip(f"{provider.name} does not declare {kind} content in chat mode")
+        first, *rest = batch.requests
+        message = InputMessage(role="user", contents=[TextContent(text="Describe this."), part])
+        assert batch.params is not None
+        return InputBatch(requests=[attrs.evolve(first, messages=[message]), *rest], params=batch.params)
 
     # -- the tests ------------------------------------------------------------------------------
 
@@ -165,17 +277,24 @@ class ProviderConformance:
         conformance_driver: ConformanceDriver,
     ) -> None:
         """A transient failure of a retryable operation is retried and the call succeeds."""
+        self._require_faults(conformance_driver, "poll_status")
         handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
-        for operation in self.fault_operations:
-            conformance_driver.inject_transient(operation)
+        conformance_driver.inject_transient("poll_status")
         report = await conformance_provider.poll_status(handle)
         assert report.batch_id == handle.batch_id
+        if "fetch_results" in conformance_driver.fault_operations:
+            reports = await self._run_to_end(conformance_provider, conformance_driver, handle)
+            assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
+            conformance_driver.inject_transient("fetch_results")
+            results = await self._results(conformance_provider, handle)
+            assert sorted(r.custom_id for r in results) == sorted(r.custom_id for r in conformance_batch.requests)
 
     async def test_permanent_errors_are_mapped_and_not_retried(
         self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
-        """A permanent failure surfaces once as ProviderPermanentError; the next call works."""
+        """A permanent failure (auth) surfaces once as ProviderPermanentError; the next call works."""
+        self._require_faults(conformance_driver, "poll_status")
         handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
         conformance_driver.inject_permanent("poll_status")
         with pytest.raises(ProviderPermanentError):
@@ -190,6 +309,7 @@ class ProviderConformance:
         """A transient submit failure is raised, not retried, for non-idempotent providers."""
         if conformance_provider.info.idempotent_submit:
             pytest.skip("this provider declares submit idempotent: retries are allowed")
+        self._require_faults(conformance_driver, "submit")
         prepared = conformance_provider.prepare(conformance_batch)
         conformance_driver.inject_transient("submit")
         with pytest.raises(ProviderTransientError):
@@ -209,3 +329,155 @@ class ProviderConformance:
         # A tag never submitted (and, for providers that match on size, a size never submitted).
         other = new_local_id()
         assert await conformance_provider.find_job(other, handle.request_count + 1000) is None
+
+    async def test_partial_failure_is_isolated(
+        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        conformance_driver: ConformanceDriver,
+    ) -> None:
+        """One request the service rejects comes back errored, with its error; the others succeed."""
+        victim = conformance_batch.requests[0].custom_id
+        try:
+            conformance_driver.fail_requests([victim])
+        except NotImplementedError as exc:
+            pytest.skip(str(exc))
+        reports, results = await self._cycle(conformance_provider, conformance_driver, conformance_batch)
+        assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
+        by_id = {r.custom_id: r for r in results}
+        failed = by_id[victim]
+        assert failed.status is ResultStatus.ERRORED, failed
+        assert failed.error is not None and failed.error.message, "an errored result must say what went wrong"
+        assert all(r.status is ResultStatus.SUCCEEDED for cid, r in by_id.items() if cid != victim)
+
+    async def test_expiry_accounts_for_every_request(
+        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        conformance_driver: ConformanceDriver,
+    ) -> None:
+        """A job that outlives its window ends (EXPIRED, or ended with expired requests), never stuck,
+        and every request is accounted for: expired ones as EXPIRED results."""
+        try:
+            conformance_driver.stall_next_job()
+        except NotImplementedError as exc:
+            pytest.skip(str(exc))
+        reports, results = await self._cycle(conformance_provider, conformance_driver, conformance_batch)
+        assert reports[-1].status in (BatchStatus.EXPIRED, BatchStatus.COMPLETED), reports[-1]
+        statuses = {r.status for r in results}
+        assert ResultStatus.EXPIRED in statuses, statuses
+        assert statuses <= {ResultStatus.SUCCEEDED, ResultStatus.EXPIRED}, statuses
+
+    async def test_embeddings_cycle(
+        self, conformance_provider: ProviderHandle, conformance_driver: ConformanceDriver,
+    ) -> None:
+        """Embedding mode, when declared: one vector per request."""
+        if BatchMode.EMBEDDING not in conformance_provider.info.modes:
+            pytest.skip(f"{conformance_provider.name} does not declare embedding mode")
+        assert self.embedding_model, (
+            f"{conformance_provider.name} declares embedding mode: set embedding_model on the suite to test it")
+        batch = InputBatch(
+            requests=[InputRequest(custom_id=f"emb-{i}", messages=[InputMessage.user(f"text number {i}")])
+                      for i in range(3)],
+            params=InferenceParams(provider_id=conformance_provider.name, model_id=self.embedding_model,
+                                   mode=BatchMode.EMBEDDING))
+        reports, results = await self._cycle(conformance_provider, conformance_driver, batch)
+        assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
+        assert all(r.status is ResultStatus.SUCCEEDED and r.embedding for r in results), results
+
+    async def test_image_input(
+        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        conformance_driver: ConformanceDriver,
+    ) -> None:
+        """An inline image, when the provider declares images: accepted and answered."""
+        batch = self._with_first_part(conformance_batch, "image",
+                                      ImageContent(data=_PNG, media_type="image/png"), conformance_provider)
+        reports, results = await self._cycle(conformance_provider, conformance_driver, batch)
+        assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
+        assert all(r.status is ResultStatus.SUCCEEDED for r in results), results
+
+    async def test_document_input(
+        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        conformance_driver: ConformanceDriver,
+    ) -> None:
+        """An inline PDF, when the provider declares documents: accepted and answered."""
+        batch = self._with_first_part(conformance_batch, "document",
+                                      DocumentContent(data=_PDF, media_type="application/pdf"),
+                                      conformance_provider)
+        reports, results = await self._cycle(conformance_provider, conformance_driver, batch)
+        assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
+        assert all(r.status is ResultStatus.SUCCEEDED for r in results), results
+
+    def test_overrides_say_why(self) -> None:
+        """A plugin that overrides a suite test says why, with :func:`override`."""
+        assert not self.unexplained_overrides, (
+            f"{type(self).__qualname__} overrides {', '.join(self.unexplained_overrides)} without a reason: "
+            "decorate the override with @batch_router_core.testing.conformance.override('why')")
+
+
+class EmulatedProviderConformance(ProviderConformance):
+    """The suite wired to a plugin's own emulator (its ``create_emulator`` hook), served on loopback.
+
+    Set :attr:`provider_name` and :attr:`chat_model` (and :attr:`embedding_model` when the provider
+    declares embeddings), or use :func:`conformance_suite`.
+    """
+
+    provider_name: ClassVar[str] = ""
+    chat_model: ClassVar[str] = ""
+    #: Options for ``create_emulator`` (the default runs it on a manual clock).
+    emulator_options: ClassVar[Mapping[str, Any]] = {}
+    batch_size: ClassVar[int] = 4
+
+    @pytest.fixture
+    def conformance_emulator(self, batch_router_registry: BatchProviderRegistry) -> EmulatorControls:
+        """The plugin's emulator, checked to offer the controls the suite needs."""
+        emulator = batch_router_registry.get(self.provider_name).create_emulator(dict(self.emulator_options))
+        if not isinstance(emulator, EmulatorControls):
+            pytest.fail(f"{self.provider_name}'s create_emulator returned {type(emulator).__name__}, which lacks "
+                        "the EmulatorControls (batch_router_core.emulation.controls) the suite drives")
+        return emulator
+
+    @pytest.fixture
+    def conformance_server_url(self, conformance_emulator: EmulatorControls) -> Iterator[str]:
+        """The emulator served on a free loopback port for the test's duration."""
+        from ..emulation.server import serve_in_thread
+
+        server = serve_in_thread(conformance_emulator)
+        try:
+            yield server.url
+        finally:
+            server.stop()
+
+    @pytest.fixture
+    def conformance_provider(self, batch_router_registry: BatchProviderRegistry,
+                             conformance_emulator: EmulatorControls, conformance_server_url: str) -> ProviderHandle:
+        """The provider pointed at its emulator."""
+        return batch_router_registry.get(self.provider_name,
+                                         **conformance_emulator.client_options(conformance_server_url))
+
+    @pytest.fixture
+    def conformance_batch(self) -> InputBatch:
+        """A few short chat requests for :attr:`chat_model`."""
+        requests = [InputRequest(custom_id=f"conf-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
+                    for i in range(self.batch_size)]
+        return InputBatch(requests=requests, params=InferenceParams(
+            provider_id=self.provider_name, model_id=self.chat_model, system_prompt="Be brief.",
+            max_output_tokens=32))
+
+    @pytest.fixture
+    def conformance_driver(self, conformance_emulator: EmulatorControls) -> ConformanceDriver:
+        """Drives the emulator through its controls."""
+        return EmulatorDriver(conformance_emulator)
+
+
+def conformance_suite(provider: str, *, chat_model: str, embedding_model: str | None = None,
+                      emulator_options: Mapping[str, Any] | None = None) -> type[EmulatedProviderConformance]:
+    """The whole suite for ``provider``, run against its emulator: assign it to a ``Test*`` name.
+
+    ::
+
+        TestConformance = conformance_suite("openai", chat_model="gpt-4o-mini",
+                                            embedding_model="text-embedding-3-small")
+    """
+    if not provider or not chat_model:
+        raise ValueError("conformance_suite needs the provider's name and a chat model it serves")
+    attributes = {"provider_name": provider, "chat_model": chat_model, "embedding_model": embedding_model,
+                  "emulator_options": dict(emulator_options or {}), "__module__": __name__}
+    title = "".join(part.capitalize() for part in provider.replace("-", "_").split("_"))
+    return type(f"Test{title}Conformance", (EmulatedProviderConformance,), attributes)

@@ -17,41 +17,8 @@ from batch_router_core import (
 )
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.handle import ProviderHandle
-from batch_router_core.testing.conformance import ConformanceDriver, ProviderConformance
 
 from .conftest import chat_batch
-
-ROUTES = {"submit": "POST /v1/messages/batches", "poll_status": "GET /v1/messages/batches/*",
-          "cancel": "POST /v1/messages/batches/*/cancel", "fetch_results": "GET /v1/messages/batches/*/results"}
-
-
-class AnthropicDriver(ConformanceDriver):
-    def __init__(self, emulator: AnthropicEmulator, clock: ManualClock) -> None:
-        self.emulator = emulator
-        self.clock = clock
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    def inject_transient(self, operation: str) -> None:
-        self.emulator.faults.add(ROUTES[operation], "overloaded", retry_after=1)
-
-    def inject_permanent(self, operation: str) -> None:
-        self.emulator.faults.add(ROUTES[operation], "unauthorized")
-
-
-class TestAnthropicConformance(ProviderConformance):
-    @pytest.fixture
-    def conformance_provider(self, anthropic_provider: ProviderHandle) -> ProviderHandle:
-        return anthropic_provider
-
-    @pytest.fixture
-    def conformance_batch(self) -> InputBatch:
-        return chat_batch(4, system_prompt="Be brief.")
-
-    @pytest.fixture
-    def conformance_driver(self, emulator: AnthropicEmulator, clock: ManualClock) -> AnthropicDriver:
-        return AnthropicDriver(emulator, clock)
 
 
 async def test_cycle_counts_and_results(anthropic_provider: ProviderHandle, clock: ManualClock,

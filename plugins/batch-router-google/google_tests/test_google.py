@@ -28,38 +28,8 @@ from batch_router_core import (
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer
 from batch_router_core.handle import ProviderHandle
-from batch_router_core.testing.conformance import ConformanceDriver, ProviderConformance
 
 from .conftest import SHARED, chat_batch
-
-
-class GoogleDriver(ConformanceDriver):
-    def __init__(self, emulator: GoogleEmulator, clock: ManualClock) -> None:
-        self.emulator, self.clock = emulator, clock
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    def inject_transient(self, operation: str) -> None:
-        route = {"poll_status": "GET /v1beta/batches/*", "submit": "POST /v1beta/models/*"}[operation]
-        self.emulator.faults.add(route, "unavailable", retry_after=1)
-
-    def inject_permanent(self, operation: str) -> None:
-        self.emulator.faults.add("GET /v1beta/batches/*", "unauthorized")
-
-
-class TestGoogleConformance(ProviderConformance):
-    @pytest.fixture
-    def conformance_provider(self, google_provider: ProviderHandle) -> ProviderHandle:
-        return google_provider
-
-    @pytest.fixture
-    def conformance_batch(self) -> InputBatch:
-        return chat_batch(4, system_prompt="Be brief.", max_output_tokens=64)
-
-    @pytest.fixture
-    def conformance_driver(self, emulator: GoogleEmulator, clock: ManualClock) -> GoogleDriver:
-        return GoogleDriver(emulator, clock)
 
 
 def test_conversion_snake_case_with_system_config_and_parts(batch_router_registry: BatchProviderRegistry) -> None:
@@ -111,7 +81,7 @@ def test_every_fixture_line_and_operation_parses(shared_dir: Any = None) -> None
 
 
 async def test_generation_cycle(google_provider: ProviderHandle, clock: ManualClock, emulator: GoogleEmulator) -> None:
-    emulator.state.error_keys = {"req-1"}
+    emulator.state.error_ids = {"req-1"}
     handle = await google_provider.submit(google_provider.prepare(chat_batch(4, max_output_tokens=50)))
     assert handle.batch_id.startswith("batches/")
     first = await google_provider.poll_status(handle)

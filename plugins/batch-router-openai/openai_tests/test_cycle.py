@@ -23,47 +23,8 @@ from batch_router_core import (
 )
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.handle import ProviderHandle
-from batch_router_core.testing.conformance import ConformanceDriver, ProviderConformance
 
 from .conftest import chat_batch
-
-ROUTES = {
-    "submit": "POST /v1/files",
-    "poll_status": "GET /v1/batches/*",
-    "cancel": "POST /v1/batches/*/cancel",
-    "fetch_results": "GET /v1/files/*/content",
-}
-
-
-class OpenAIDriver(ConformanceDriver):
-    def __init__(self, emulator: OpenAIEmulator, clock: ManualClock) -> None:
-        self.emulator = emulator
-        self.clock = clock
-
-    def advance(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-
-    def inject_transient(self, operation: str) -> None:
-        self.emulator.faults.add(ROUTES[operation], "rate_limit", retry_after=2)
-
-    def inject_permanent(self, operation: str) -> None:
-        self.emulator.faults.add(ROUTES[operation], "unauthorized")
-
-
-class TestOpenAIConformance(ProviderConformance):
-    fault_operations = ("poll_status",)
-
-    @pytest.fixture
-    def conformance_provider(self, openai_provider: ProviderHandle) -> ProviderHandle:
-        return openai_provider
-
-    @pytest.fixture
-    def conformance_batch(self) -> InputBatch:
-        return chat_batch(4, system_prompt="Be brief.", max_output_tokens=32)
-
-    @pytest.fixture
-    def conformance_driver(self, emulator: OpenAIEmulator, clock: ManualClock) -> OpenAIDriver:
-        return OpenAIDriver(emulator, clock)
 
 
 async def run(provider: ProviderHandle, clock: ManualClock, batch: InputBatch, *,

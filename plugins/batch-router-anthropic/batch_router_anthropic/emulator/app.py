@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
 from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
+from batch_router_core.emulation.controls import EmulatorControlsMixin
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
 from batch_router_core.emulation.middleware import counting
 
@@ -185,8 +186,13 @@ class EmulatorState:
         }
 
 
-class AnthropicEmulator:
+class AnthropicEmulator(EmulatorControlsMixin):
     """The emulator: state, fault injector and the ASGI app."""
+
+    fault_routes = {"submit": "POST /v1/messages/batches", "poll_status": "GET /v1/messages/batches/*",
+                    "cancel": "POST /v1/messages/batches/*/cancel",
+                    "fetch_results": "GET /v1/messages/batches/*/results"}
+    transient_kind = "overloaded"
 
     def __init__(self, state: EmulatorState | None = None) -> None:
         self.state = state or EmulatorState()

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
 from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
+from batch_router_core.emulation.controls import EmulatorControlsMixin
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
 from batch_router_core.emulation.middleware import counting
 
@@ -106,7 +107,7 @@ class EmulatorState:
         self.files: dict[str, StoredFile] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
         self.jobs: dict[str, Job] = {}
-        self.error_keys: set[str] = set()
+        self.error_ids: set[str] = set()
         self.next_per_request_s: float | None = None
         self.lock = threading.RLock()
         #: calls served by the synchronous endpoints (the online path)
@@ -148,7 +149,7 @@ class EmulatorState:
         job.state, job.ended_at = "BATCH_STATE_SUCCEEDED", at
 
     def _answer(self, job: Job, key: str | None, request: dict[str, Any]) -> dict[str, Any]:
-        if key is not None and key in self.error_keys or "nonexistent" in job.model:
+        if key is not None and key in self.error_ids or "nonexistent" in job.model:
             return {"error": {"code": 400, "message": "Request rejected (emulated per-request error).",
                               "status": "INVALID_ARGUMENT"}}
         if job.kind == "embed":
@@ -213,8 +214,12 @@ class EmulatorState:
         return out
 
 
-class GoogleEmulator:
+class GoogleEmulator(EmulatorControlsMixin):
     """The emulator: state, fault injector and the ASGI app."""
+
+    fault_routes = {"submit": "POST /v1beta/models/*", "poll_status": "GET /v1beta/batches/*",
+                    "cancel": "POST /v1beta/batches/*", "fetch_results": "GET /v1beta/files/*:download"}
+    transient_kind = "unavailable"
 
     def __init__(self, state: EmulatorState | None = None) -> None:
         self.state = state or EmulatorState()

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batch_router_core.emulation.clock import ManualClock, SystemClock
+from batch_router_core.emulation.controls import EmulatorControlsMixin
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
 from batch_router_core.emulation.middleware import counting
 
@@ -41,8 +42,12 @@ def _fault_body(kind: str, status: int) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-class OpenAIEmulator:
+class OpenAIEmulator(EmulatorControlsMixin):
     """The emulator: its state, its fault injector and the ASGI app serving both."""
+
+    fault_routes = {"submit": "POST /v1/files", "poll_status": "GET /v1/batches/*",
+                    "cancel": "POST /v1/batches/*/cancel", "fetch_results": "GET /v1/files/*/content"}
+    base_path = "/v1"
 
     def __init__(self, state: EmulatorState | None = None) -> None:
         self.state = state or EmulatorState()
