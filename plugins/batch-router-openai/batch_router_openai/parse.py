@@ -64,14 +64,24 @@ def _output(body: dict[str, Any]) -> tuple[str | None, tuple[float, ...] | None,
     return None, None, None
 
 
-def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
-    """One line of an output or error file as a unified result (the line is kept as ``raw``)."""
+def parse_line(line: dict[str, Any], model: str | None = None, provider: str = "openai") -> RequestResult:
+    """One line of an output or error file as a unified result (the line is kept as ``raw``).
+
+    Also reads vLLM's ``run_batch`` lines (``provider="vllm"``), whose request errors nest the error
+    object once more (``{"error": {"error": {...}}}``) beside a body-less response.
+    """
     cid = line["custom_id"]
     err = line.get("error")
     response = line.get("response")
+    if err and isinstance(err.get("error"), dict):  # vLLM: the HTTP error body, whole
+        e = err["error"]
+        status_code = (response or {}).get("status_code") or (e.get("code") if isinstance(e.get("code"), int) else None)
+        return new_result(cid, ERRORED, provider, model, error=RequestError(
+            message=e.get("message") or f"HTTP {status_code}", code=str(e["code"]) if e.get("code") is not None else None,
+            type=e.get("type"), status_code=status_code), raw=line)
     if err:  # failed outside HTTP: expiry, cancellation
         code = err.get("code")
-        return new_result(cid, _STATUS_FOR_CODE.get(code, ERRORED), "openai", model,
+        return new_result(cid, _STATUS_FOR_CODE.get(code, ERRORED), provider, model,
                           error=RequestError(message=err.get("message") or "", code=code), raw=line)
     if response and "status_code" not in response and "body" not in response:
         # Older vLLM run-batch output puts the response body itself here, with no envelope.
@@ -81,9 +91,9 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
         body = (response or {}).get("body") or {}
     if not 200 <= status_code < 300:
         e = body.get("error") or {}
-        return new_result(cid, ERRORED, "openai", body.get("model", model), error=RequestError(
+        return new_result(cid, ERRORED, provider, body.get("model", model), error=RequestError(
             message=e.get("message") or f"HTTP {status_code}", code=e.get("code"), type=e.get("type"),
             status_code=status_code or None), raw=line)
     text, embedding, finish = _output(body)
-    return new_result(cid, SUCCEEDED, "openai", body.get("model", model), text, embedding, finish,
+    return new_result(cid, SUCCEEDED, provider, body.get("model", model), text, embedding, finish,
                       _usage(body.get("usage")), None, line)
