@@ -188,9 +188,20 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | None = None) -> Any:
-    """A router over the installed plugins; ``--option`` values go to every provider it uses."""
+def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | None = None,
+            provider: str | None = None) -> Any:
+    """A router over the installed plugins; ``--option`` values go to every provider it uses.
+
+    Without ``--poll-interval``, a provider's own ``settings.poll_interval_s`` (a local engine's jobs
+    are worth polling every few seconds, a hosted batch's every minute) comes before the default.
+    """
     from .router import BatchRouter
+
+    if interval is None and provider is not None:
+        from .registry import BatchProviderRegistry
+
+        suggested = BatchProviderRegistry().info(provider).settings.get("poll_interval_s")
+        interval = float(suggested) if suggested else None
 
     return BatchRouter(shard=shard, initial_interval=60.0 if interval is None else interval,
                        max_interval=300.0 if interval is None else max(interval, 5.0),
@@ -265,10 +276,11 @@ def _total(router: Any, job_ids: list[str]) -> int:
 
 
 async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
-                         quiet: bool = False) -> dict[str, int]:
+                         quiet: bool = False, show: int = 0) -> dict[str, int]:
     from .unified_io import write_results_async
 
     counts: dict[str, int] = {}
+    shown: list[str] = []
     progress = _Progress(say, quiet, "results", _total(router, job_ids))
 
     async def tally() -> Any:
@@ -277,6 +289,9 @@ async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
             async for r in router.get_results(job_id):
                 counts[r.status.value] = counts.get(r.status.value, 0) + 1
                 n += 1
+                if n <= show:
+                    answer = r.text if r.text is not None else (r.error.message if r.error else r.status.value)
+                    shown.append(f"{r.custom_id}: {answer.strip()}")
                 if n % 256 == 0:
                     progress.advance_to(n)
                 yield r
@@ -287,6 +302,8 @@ async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
     finally:
         progress.close()
     say(f"wrote {n} results to {out} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    for line in shown:
+        click.echo(line)
     return counts
 
 
@@ -309,10 +326,12 @@ async def _wait(router: Any, job_ids: list[str], say: Any, quiet: bool, timeout:
 @click.option("--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs.")
 @_INTERVAL
 @click.option("--timeout", type=float, default=86400.0, show_default=True)
+@click.option("--show", type=int, default=0, metavar="N",
+              help="Also print the first N answers (custom_id: text) once the results are written.")
 def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
         max_output_tokens: int | None, temperature: float | None, top_p: float | None,
         top_k: int | None, as_json: bool, output: Path | None, options: tuple[str, ...],
-        emulator: bool, shard: bool, poll_interval: float | None, timeout: float) -> None:
+        emulator: bool, shard: bool, poll_interval: float | None, timeout: float, show: int) -> None:
     """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the ledger."""
     with _errors(as_json):
         batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
@@ -331,14 +350,14 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
             say(f"started the local {provider} emulator at {server.url} (no network, no key)")
             poll_interval = 0.2 if poll_interval is None else poll_interval
         try:
-            router = _router((*extra, *options), shard=shard, interval=poll_interval)
+            router = _router((*extra, *options), shard=shard, interval=poll_interval, provider=provider)
 
             async def go() -> dict[str, Any]:
                 job_id = await router.submit_batch(batch)
                 say(f"submitted job {job_id}")
                 final = (await _wait(router, [job_id], say, as_json, timeout))[job_id]
                 out = output or Path(f"results_{job_id}.jsonl")
-                counts = await _write_results(router, [job_id], out, say, as_json)
+                counts = await _write_results(router, [job_id], out, say, as_json, 0 if as_json else show)
                 return {**_status_dict(final), "results": sum(counts.values()), "output": str(out),
                         "counts": counts}
 

@@ -162,7 +162,7 @@ def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
     _require_vllm(python)
     model_path = resolve_model(prepared.model, context.info.settings, context.options, python)
     job_id = f"vllm-{prepared.local_id}"
-    job_dir = _jobs_root(context) / job_id
+    job_dir = (_jobs_root(context) / job_id).resolve()  # the engine runs inside it: no relative paths
     job_dir.mkdir(mode=0o700)
     shutil.copyfile(prepared.path, job_dir / "input.jsonl")
     os.chmod(job_dir / "input.jsonl", 0o600)

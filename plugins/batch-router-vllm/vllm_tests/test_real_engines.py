@@ -133,3 +133,25 @@ def test_model_is_the_converted_builtin(smollm2_dir: Path) -> None:
     assert config["architectures"] == ["LlamaForCausalLM"] and config["num_hidden_layers"] == 30
     assert (smollm2_dir / "model.safetensors").stat().st_size > 200_000_000
     assert MODEL in str(smollm2_dir)
+
+
+def test_the_readme_main_job_runs_real_local_inference(tmp_path: Path, model_cache: Path, smollm2_dir: Path) -> None:
+    """The README's main job: `batch-router run` through vLLM, generated files relative to the cwd."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    cli = Path(sys.executable).with_name("batch-router")
+    proc = subprocess.run(
+        [str(cli), "run", str(root / "examples" / "questions.jsonl"), "--provider", "vllm", "--model", MODEL,
+         "--system", "Be brief.", "--temperature", "0", "--max-output-tokens", "32", "-o", "results.jsonl",
+         "--show", "10"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "BATCH_ROUTER_MODEL_CACHE": str(model_cache)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "completed   4/4 done" in proc.stderr, proc.stderr[-3000:]
+    results = [orjson.loads(x) for x in (tmp_path / "results.jsonl").read_bytes().splitlines()]
+    assert [r["status"] for r in results] == ["succeeded"] * 4
+    shown = proc.stdout.splitlines()
+    assert [line.split(":")[0] for line in shown] == ["q1", "q2", "q3", "q4"]
+    assert all(len(line.split(":", 1)[1].strip()) > 0 for line in shown), shown
