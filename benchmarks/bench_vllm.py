@@ -22,7 +22,13 @@ from pathlib import Path
 
 from _common import machine
 
-from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch, InputMessage, InputRequest
+from batch_router_core import (
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+)
 from batch_router_core.files import GeneratedFiles
 
 MODEL = "smollm2-135m-instruct"
