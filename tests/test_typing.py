@@ -17,3 +17,11 @@ def test_core_passes_mypy_strict() -> None:
 
 def test_py_typed_marker_ships() -> None:
     assert (ROOT / "batch_router_core" / "py.typed").is_file()
+
+
+def test_vllm_plugin_passes_mypy_strict() -> None:
+    # Its convert_gguf module imports torch: without vLLM installed mypy cannot follow it.
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
+                           "plugins/batch-router-vllm/batch_router_vllm"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]

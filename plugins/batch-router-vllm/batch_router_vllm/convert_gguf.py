@@ -21,10 +21,10 @@ def main(argv: list[str]) -> int:
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=filename)
     model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=filename, dtype=torch.bfloat16)
     # The weights are de-quantized tensors now; the GGUF quantization record only blocks saving.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # torch types Module attributes as tensors
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.is_quantized = False
+    model.is_quantized = False  # type: ignore[assignment]
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return 0
