@@ -102,3 +102,21 @@ def test_an_override_without_a_reason_fails_and_one_with_a_reason_passes() -> No
     Explained().test_overrides_say_why()
     with pytest.raises(TypeError, match="guard"):
         type("Sneaky", (ProviderConformance,), {"test_overrides_say_why": lambda self: None})
+
+
+#: how a test reaches each hook through the typed facade (``ProviderHandle``)
+_FACADE_CALL = {"provider_info": ".info.", "prepare_payloads": ".prepare_payloads(", "submit": ".submit(",
+                "poll_status": ".poll_status(", "fetch_results": ".fetch_results(", "cancel": ".cancel(",
+                "execute_now": ".execute_now(", "find_job": ".find_job(", "delete_job": ".delete_job(",
+                "create_emulator": ".create_emulator("}
+
+
+@pytest.mark.parametrize("name", sorted(_hooks()))
+def test_every_hook_has_a_test(name: str) -> None:
+    """Some test (or the conformance suite every plugin runs) calls the hook through the facade."""
+    root = Path(__file__).resolve().parents[1]
+    assert name in _FACADE_CALL, f"add how tests call the new hook {name!r} to _FACADE_CALL"
+    sources = [*root.joinpath("tests").glob("test_*.py"), *root.joinpath("plugins").glob("*/*_tests/test_*.py"),
+               root / "batch_router_core" / "testing" / "conformance.py"]
+    callers = [p.name for p in sources if _FACADE_CALL[name] in p.read_text()]
+    assert callers, f"no test calls the {name} hook"

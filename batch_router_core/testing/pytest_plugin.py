@@ -5,7 +5,8 @@
   do not sleep.
 * ``fake_clock`` / ``fake_service`` - the fake provider's controllable clock and service.
 
-Nothing here imports a provider SDK.
+The conformance suite (:func:`batch_router_core.testing.conformance.conformance_suite`) builds on
+``batch_router_registry``. Nothing here imports a provider SDK.
 """
 
 from __future__ import annotations
