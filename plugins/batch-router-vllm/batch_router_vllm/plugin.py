@@ -45,6 +45,7 @@ from batch_router_core import (
 )
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
+from batch_router_core.crashpoints import crash_point
 from batch_router_core.errors import ProviderPermanentError, ValidationError, ValidationIssue
 from batch_router_core.models.results import new_result
 
@@ -163,7 +164,11 @@ def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
     model_path = resolve_model(prepared.model, context.info.settings, context.options, python)
     job_id = f"vllm-{prepared.local_id}"
     job_dir = (_jobs_root(context) / job_id).resolve()  # the engine runs inside it: no relative paths
-    job_dir.mkdir(mode=0o700)
+    if jobs.read_job(job_dir) is not None:
+        raise ProviderPermanentError(f"job {job_id} was already submitted ({job_dir})", provider="vllm",
+                                     batch_id=job_id, code="duplicate_submit")
+    # A directory without job.json is what a submit that crashed before launching left: reuse it.
+    job_dir.mkdir(mode=0o700, exist_ok=True)
     shutil.copyfile(prepared.path, job_dir / "input.jsonl")
     os.chmod(job_dir / "input.jsonl", 0o600)
     output = job_dir / "output.jsonl"
@@ -186,6 +191,7 @@ def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
            "command": command, "env": env, "engine_args": engine_args,
            "offline_chunk": int(context.info.settings.get("offline_chunk") or 16),
            "kill_grace_s": float(context.info.settings.get("kill_grace_s", 10)), "created_at": time.time()}
+    crash_point("after_upload")  # the input is staged, the job not started (crash-recovery tests)
     runner = jobs.launch(job_dir, job)
     return BatchHandle(provider="vllm", batch_id=job_id, local_id=prepared.local_id, model=prepared.model,
                        mode=prepared.mode, request_count=prepared.request_count,
