@@ -70,10 +70,15 @@ async def test_cancel_terminates_the_process_group(vllm_provider: ProviderHandle
     assert runner is not None
     import asyncio
 
+    running = None
     for _ in range(120):  # until the model is loaded and requests are being served
-        if (await vllm_provider.poll_status(handle)).status is BatchStatus.IN_PROGRESS:
+        running = await vllm_provider.poll_status(handle)
+        if running.status is BatchStatus.IN_PROGRESS:
             break
         await asyncio.sleep(1)
+    assert running is not None and running.status is BatchStatus.IN_PROGRESS, running
+    counts = running.request_counts  # from vLLM's own progress line
+    assert counts.total == 48 and counts.processing == 48 - running.raw["done"] and counts.processing > 0, counts
     report = await vllm_provider.cancel(handle)
     assert report.status in (BatchStatus.CANCELLING, BatchStatus.CANCELLED), report
     reports = await wait_until_ended(vllm_provider, handle, timeout=60)
