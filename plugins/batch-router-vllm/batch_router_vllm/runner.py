@@ -88,6 +88,7 @@ def main(argv: list[str]) -> int:
     """Run the job in ``argv[1]`` and record how it ended."""
     job_dir = Path(argv[1])
     job = json.loads((job_dir / "job.json").read_text())
+    os.umask(0o077)  # whatever the engine writes (output, caches, logs) is readable by this user only
     env = {**os.environ, **job.get("env", {})}
     log = os.open(job_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     child = subprocess.Popen(job["command"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -58,6 +58,9 @@ async def test_chat_batch_end_to_end_with_real_answers(engine: str, vllm_registr
         assert r.usage is not None and r.usage.completion_tokens > 0 and r.usage.prompt_tokens > 0
     # A real model: different questions, different answers (a stub would echo or repeat one).
     assert len({r.text for r in answers}) == 3, [r.text for r in answers]
+    job_dir = Path(handle.data["job_dir"])
+    loose = [p for p in job_dir.rglob("*") if p.stat().st_mode & 0o077]
+    assert not loose and job_dir.stat().st_mode & 0o777 == 0o700, loose  # generated files: this user only
     bad = results["q-3"]
     assert bad.status is ResultStatus.ERRORED and bad.error is not None
     assert "no-such-model" in bad.error.message and bad.error.status_code == 404, bad.error
