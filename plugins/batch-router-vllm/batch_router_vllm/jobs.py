@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE, process_start_ticks, write_json_atomic
+from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE, proc_stat, write_json_atomic
 
 __all__ = ["JobState", "cancel_job", "launch", "read_job", "read_runner", "read_state"]
 
@@ -86,16 +86,12 @@ def _alive(runner: dict[str, Any]) -> bool:
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.parent.parent.exists() and Path("/proc/self").exists():
-        try:
-            text = stat.read_text()
-        except OSError:
-            return False
-        if text[text.rindex(")") + 2] in "ZX":  # a zombie has ended
+    if Path("/proc/self").exists():
+        fields = proc_stat(pid)
+        if fields is None or fields[0] in "ZX":  # gone, or a zombie: it has ended
             return False
         recorded = runner.get("start_ticks")
-        return recorded is None or process_start_ticks(pid) == recorded  # else: the pid was reused
+        return recorded is None or int(fields[19]) == recorded  # else: the pid was reused
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -35,15 +35,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def process_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first), or None (gone, not Linux)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may contain spaces: split after it.
-    fields = stat[stat.rindex(")") + 2:].split()
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    fields = proc_stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def group_members(group: int) -> list[int]:
@@ -58,12 +63,8 @@ def group_members(group: int) -> list[int]:
     for entry in proc.iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[2]) == group and fields[0] not in "ZX":
+        fields = proc_stat(int(entry.name))
+        if fields and int(fields[2]) == group and fields[0] not in "ZX":
             found.append(int(entry.name))
     return found
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 #: body fields of a chat request that map to SamplingParams under another name, or not at all
-_RENAMED = {"max_tokens": "max_tokens", "max_completion_tokens": "max_tokens"}
+_RENAMED = {"max_completion_tokens": "max_tokens"}
 _NOT_SAMPLING = {"model", "messages", "input", "stream", "encoding_format", "user", "dimensions", "n"}
 
 
