@@ -345,8 +345,7 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
 
             probe = BatchProviderRegistry().get(provider)
             server = serve_in_thread(probe.create_emulator({"speed": 3600.0}))
-            base = server.url + probe.info.settings.get("emulator_base_path", "")
-            extra = [f"base_url={base}", "api_key=emulator-key"]
+            extra = [f"{k}={v}" for k, v in probe.emulator_options(server.url).items()]
             say(f"started the local {provider} emulator at {server.url} (no network, no key)")
             poll_interval = 0.2 if poll_interval is None else poll_interval
         try:

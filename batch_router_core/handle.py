@@ -337,6 +337,11 @@ class ProviderHandle:
             raise UnsupportedOperationError("this provider ships no emulator", provider=self.name)
         return self._caller("create_emulator")(options=dict(options or {}))
 
+    def emulator_options(self, url: str) -> dict[str, str]:
+        """Options pointing this provider at its emulator served at ``url``: ``base_url`` (the URL plus
+        the provider's ``settings.emulator_base_path``) and a placeholder ``api_key``."""
+        return {"base_url": url + str(self.info.settings.get("emulator_base_path", "")), "api_key": "emulator-key"}
+
 
 def _check_line_sizes(lines: Any, limit: int, batch: InputBatch, provider: str) -> Iterator[bytes]:
     reqs = batch.requests

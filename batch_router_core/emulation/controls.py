@@ -30,10 +30,6 @@ class EmulatorControls(Protocol):
     #: :meth:`inject_fault` can make fail.
     fault_operations: tuple[str, ...]
 
-    def client_options(self, url: str) -> Mapping[str, Any]:
-        """Provider options that point the plugin at this emulator served at ``url``."""
-        ...
-
     def advance(self, seconds: float) -> None:
         """Move the emulator's clock forward by ``seconds``."""
         ...
@@ -54,7 +50,7 @@ class EmulatorControls(Protocol):
 class EmulatorControlsMixin:
     """:class:`EmulatorControls` for emulators on the core kit.
 
-    The class using it declares :attr:`fault_routes` and :attr:`base_path`, and provides ``faults``
+    The class using it declares :attr:`fault_routes`, and provides ``faults``
     (a :class:`FaultInjector`) and ``clock``, ``error_ids`` (a set) and ``next_per_request_s``
     (read once by the next job created), either on itself or on its ``state`` attribute.
     """
@@ -64,10 +60,6 @@ class EmulatorControlsMixin:
     #: fault kinds used for ``transient`` and ``permanent`` injections.
     transient_kind: ClassVar[str] = "rate_limit"
     permanent_kind: ClassVar[str] = "unauthorized"
-    #: the path under the server's URL where the SDK's base URL points (e.g. ``/v1``).
-    base_path: ClassVar[str] = ""
-    #: any key works unless the emulator was started with ``api_key``.
-    emulator_api_key: ClassVar[str] = "emulator-key"
 
     faults: FaultInjector
 
@@ -80,11 +72,6 @@ class EmulatorControlsMixin:
     def fault_operations(self) -> tuple[str, ...]:
         """The operations with a declared route."""
         return tuple(self.fault_routes)
-
-    def client_options(self, url: str) -> Mapping[str, Any]:
-        """``base_url`` and ``api_key`` for the provider (the emulator's own key when it has one)."""
-        return {"base_url": url + self.base_path,
-                "api_key": getattr(self._controlled, "api_key", None) or self.emulator_api_key}
 
     def advance(self, seconds: float) -> None:
         """Move the manual clock; an emulator on the wall clock cannot be moved."""

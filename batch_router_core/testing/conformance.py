@@ -448,8 +448,8 @@ class EmulatedProviderConformance(ProviderConformance):
     def conformance_provider(self, batch_router_registry: BatchProviderRegistry,
                              conformance_emulator: EmulatorControls, conformance_server_url: str) -> ProviderHandle:
         """The provider pointed at its emulator."""
-        return batch_router_registry.get(self.provider_name,
-                                         **conformance_emulator.client_options(conformance_server_url))
+        provider = batch_router_registry.get(self.provider_name)
+        return batch_router_registry.get(self.provider_name, **provider.emulator_options(conformance_server_url))
 
     @pytest.fixture
     def conformance_batch(self) -> InputBatch:

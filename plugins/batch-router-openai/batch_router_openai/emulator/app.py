@@ -47,7 +47,6 @@ class OpenAIEmulator(EmulatorControlsMixin):
 
     fault_routes = {"submit": "POST /v1/files", "poll_status": "GET /v1/batches/*",
                     "cancel": "POST /v1/batches/*/cancel", "fetch_results": "GET /v1/files/*/content"}
-    base_path = "/v1"
 
     def __init__(self, state: EmulatorState | None = None) -> None:
         self.state = state or EmulatorState()
