@@ -16,6 +16,7 @@ from .errors import (
     ProviderPermanentError,
     ProviderTransientError,
     UnsupportedOperationError,
+    UnverifiedCandidatesError,
     ValidationError,
 )
 from .handle import ProviderHandle
@@ -95,6 +96,7 @@ __all__ = [
     "ResultStatus",
     "TextContent",
     "UnsupportedOperationError",
+    "UnverifiedCandidatesError",
     "UsageInfo",
     "ValidationError",
     "hookimpl",

@@ -26,6 +26,7 @@ __all__ = [
     "UnknownProviderStatusError",
     "UnsupportedContentError",
     "UnsupportedOperationError",
+    "UnverifiedCandidatesError",
     "ValidationError",
     "ValidationIssue",
 ]
@@ -279,6 +280,20 @@ class UnknownProviderStatusError(ProviderPermanentError):
 
 
 # -- batch outcomes -------------------------------------------------------------------------------
+
+
+class UnverifiedCandidatesError(BatchRouterError):
+    """``find_job`` found provider jobs that may be the one looked for but cannot prove which.
+
+    Raised by plugins whose jobs carry no tag (their match is by size and creation time). The router
+    then waits for every candidate to end and adopts one only if its results hold exactly the
+    job's ``custom_id``s; meanwhile it never creates the job again.
+    """
+
+    def __init__(self, message: str, candidates: Any, *, provider: str | None = None) -> None:
+        self.candidates = tuple(candidates)
+        self.provider = provider
+        super().__init__(message)
 
 
 class BatchTimeoutError(BatchRouterError):

@@ -120,7 +120,7 @@ class ProviderHandle:
             f"{operation} raised an unexpected {type(exc).__name__}: {exc}", provider=self.name
         )
 
-    async def _invoke(self, hook: str, **kwargs: Any) -> Any:
+    async def _invoke(self, hook: str, *, allow_none: bool = False, **kwargs: Any) -> Any:
         caller = self._caller(hook)
         try:
             if self._is_async[hook]:
@@ -131,7 +131,7 @@ class ProviderHandle:
                 result = await result
         except Exception as exc:
             raise self._wrap(exc, hook) from exc
-        if result is None:
+        if result is None and not allow_none:
             raise ProviderPermanentError(f"{hook} returned nothing", provider=self.name)
         return result
 
@@ -287,28 +287,23 @@ class ProviderHandle:
 
     # -- optional hooks ------------------------------------------------------------------------
 
-    async def find_job(self, local_id: str, request_count: int = 0) -> BatchHandle | None:
+    async def find_job(self, local_id: str, request_count: int = 0,
+                       known_batch_ids: frozenset[str] = frozenset()) -> BatchHandle | None:
         """The provider job tagged ``local_id``, or None; UnsupportedOperationError if the provider
-        cannot look jobs up (it does not implement ``find_job``)."""
+        cannot look jobs up (it does not implement ``find_job``); UnverifiedCandidatesError when it
+        found jobs that may be this one but cannot prove it. Jobs in ``known_batch_ids`` are never
+        returned (the ledger already holds them)."""
         if not self.implements("find_job"):
             raise UnsupportedOperationError("this provider cannot look up jobs by tag", provider=self.name)
-        caller = self._caller("find_job")
-
-        async def call() -> BatchHandle | None:
-            try:
-                if self._is_async["find_job"]:
-                    result = caller(local_id=local_id, request_count=request_count, context=self.context)
-                else:
-                    result = await asyncio.to_thread(caller, local_id=local_id, request_count=request_count,
-                                                    context=self.context)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                raise self._wrap(exc, "find_job") from exc
-            return result  # type: ignore[no-any-return]
-
-        return await self._registry.retry.call(call, operation="find_job",
-                                               log=self.context.logger.bind(local_id=local_id))
+        kwargs = {"local_id": local_id, "request_count": request_count, "known_batch_ids": known_batch_ids,
+                  "context": self.context}
+        found: BatchHandle | None = await self._registry.retry.call(
+            lambda: self._invoke("find_job", allow_none=True, **kwargs), operation="find_job",
+            log=self.context.logger.bind(local_id=local_id))
+        if found is not None and found.batch_id in known_batch_ids:
+            # A plugin that ignores the argument must still never hand back a job the ledger holds.
+            return None
+        return found
 
     async def execute_now(self, requests: Sequence[InputRequest], params: InferenceParams) -> list[RequestResult]:
         """Run a small group now (online path); UnsupportedOperationError if the provider cannot."""

@@ -189,16 +189,23 @@ def execute_now(
 
 
 @hookspec(firstresult=True)
-def find_job(local_id: str, request_count: int, context: ProviderContext) -> BatchHandle | None:
+def find_job(
+    local_id: str, request_count: int, known_batch_ids: frozenset[str], context: ProviderContext
+) -> BatchHandle | None:
     """Find a provider job by the tag ``submit`` gave it, after a crash lost the submit's answer.
 
     :param local_id: batch-router's id for the job (``PreparedBatch.local_id``), which ``submit`` put
         in the job's metadata or display name.
     :param request_count: how many requests the job holds (lets providers whose jobs cannot carry a
         tag match on size and creation time instead).
+    :param known_batch_ids: provider job ids the ledger already holds (for this job or any other):
+        never one of these. (Added in wave 2; implementations may leave it out of their signature.)
     :param context: the provider context.
     :returns: the job's :class:`~batch_router_core.models.BatchHandle` if the provider has a job with
         that tag, else ``None`` (then the job was certainly never created and may be submitted).
+        A provider whose jobs carry no tag never returns a match it cannot prove: it raises
+        :class:`~batch_router_core.errors.UnverifiedCandidatesError` with every job that may be
+        this one, and the router verifies them by their results before adopting one.
 
     Optional: providers that can list their jobs implement it (and declare
     ``capabilities.list_jobs``). Without it, ``resume`` cannot tell whether an interrupted submit

@@ -1,10 +1,12 @@
-"""``BatchRouter``: many batches across providers, in parallel, durably (seed 000, ARCHITECTURE §5).
+"""``BatchRouter``: many batches across providers, in parallel, durably.
 
 Every batch becomes a *logical job* recorded in the :class:`~batch_router_core.ledger.Ledger`. A logical
 job is one or more provider jobs: shards when a batch is over a provider's limits (with sharding on),
 and later attempts when failed requests are re-run. The intent of every provider job is recorded
-before the provider is called and each job is tagged with its local id, so :meth:`BatchRouter.resume`
-can continue after a crash at any point without submitting anything twice.
+before the provider is called and each job is tagged with its local id. Every provider call for a
+provider job is made by the one process holding the ledger's claim on it, so :meth:`BatchRouter.resume`
+(or any number of them, beside a live run) can continue after a crash at any point without submitting
+anything twice. ``docs/reliability.md`` describes the lifecycle and what each failure leaves behind.
 """
 
 from __future__ import annotations
@@ -14,33 +16,44 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from .claims import Claimant
 from .crashpoints import crash_point
 from .errors import (
+    BatchRouterError,
     BatchTimeoutError,
+    FileOperationError,
+    ProviderPermanentError,
+    ProviderTransientError,
     UnsupportedOperationError,
+    UnverifiedCandidatesError,
     ValidationError,
     ValidationIssue,
 )
 from .files import GeneratedFiles, iter_jsonl, new_local_id, write_jsonl_lines
 from .handle import ProviderHandle
-from .ledger import JobState, Ledger, LogicalJob, ProviderJob
+from .ledger import ClaimLostError, JobState, Ledger, LedgerError, LogicalJob, ProviderJob
 from .logging import get_logger
 from .models.enums import BatchStatus, ResultStatus
 from .models.params import InferenceParams
-from .models.provider import BatchHandle
+from .models.provider import BatchHandle, PreparedBatch
 from .models.requests import InputBatch, InputRequest
 from .models.results import BatchStatusReport, RequestCounts, RequestError, RequestResult, UsageInfo
 from .registry import BatchProviderRegistry
 from .serialization import from_data, to_data
 from .unified_io import read_requests, request_line, result_from_data, result_line
 
-__all__ = ["BatchRouter", "JobStatus"]
+__all__ = ["BatchRouter", "JobNeedsAttentionError", "JobStatus", "LEASE_ENV"]
+
+#: Environment variable overriding the claim lease (seconds) of routers that do not set one.
+LEASE_ENV = "BATCH_ROUTER_LEASE_S"
 
 _TERMINAL_ORDER = (BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED, BatchStatus.COMPLETED)
 
@@ -59,9 +72,39 @@ class JobStatus:
         """True once every provider job of the job ended."""
         return self.status.is_terminal
 
+    @property
+    def needs_attention(self) -> tuple[ProviderJob, ...]:
+        """Provider jobs parked for the user (each with its reason in ``error``)."""
+        return tuple(j for j in self.provider_jobs if j.state is JobState.NEEDS_ATTENTION)
+
+
+class JobNeedsAttentionError(BatchRouterError):
+    """A job has provider jobs parked for the user: batch-router cannot continue them safely."""
+
+    def __init__(self, job_id: str, parked: Sequence[ProviderJob]) -> None:
+        self.job_id = job_id
+        self.parked = tuple(parked)
+        reasons = "; ".join(f"{j.local_id}: {j.error}" for j in parked)
+        super().__init__(f"job {job_id} needs attention: {reasons}")
+
+
+class _Goal(Enum):
+    """How far a drive moves provider jobs."""
+
+    SUBMITTED = "submitted"
+    ENDED = "ended"
+    FETCHED = "fetched"
+
+
+def _remove_shard_files(shards: Iterable[Mapping[str, Any]]) -> None:
+    for shard in shards:
+        for key in ("input_path", "requests_path"):
+            Path(shard[key]).unlink(missing_ok=True)
+
 
 def _aggregate(job_id: str, jobs: Sequence[ProviderJob]) -> JobStatus:
-    statuses = [j.status or BatchStatus.VALIDATING for j in jobs]
+    statuses = [j.status or BatchStatus.VALIDATING for j in jobs if j.state is not JobState.NEEDS_ATTENTION]
+    statuses = statuses or [BatchStatus.FAILED]
     running = [s for s in statuses if not s.is_terminal]
     if running:
         status = min(running, key=lambda s: s.rank)
@@ -94,6 +137,10 @@ class BatchRouter:
     :param default_options: options for providers without an entry in ``provider_options``.
     :param max_concurrent_submits: provider jobs created at once. Some APIs take a whole batch as one
         request body (Anthropic), so this bounds memory when a large batch is sharded.
+    :param lease_s: how long a claim on a provider job lasts unless renewed (a heartbeat renews it
+        every third of that while this router works); default 120 s or ``$BATCH_ROUTER_LEASE_S``.
+    :param on_notice: called with a one-line message whenever a provider call is being retried or a
+        job is refused, parked or under verification (the CLI prints these).
     """
 
     def __init__(
@@ -110,6 +157,8 @@ class BatchRouter:
         max_concurrent_submits: int = 4,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         default_options: Mapping[str, Any] | None = None,
+        lease_s: float | None = None,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.root = Path(root)
         self.registry = registry or BatchProviderRegistry(files=GeneratedFiles(self.root))
@@ -125,6 +174,18 @@ class BatchRouter:
         self._default_options = dict(default_options or {})
         self._providers: dict[str, ProviderHandle] = {}
         self._log = get_logger("router")
+        self.owner = Claimant.current().id
+        self.lease_s = float(lease_s if lease_s is not None else os.environ.get(LEASE_ENV, 120.0))
+        self.on_notice = on_notice
+        #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is interrupted)
+        self.recorded_job_ids: list[str] = []
+        self._held: set[str] = set()
+        self._active = 0  # operations in progress; claims are given back when the last one ends
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._ledger_failure: LedgerError | None = None
+        self._retries: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+        self._cancel_sent: set[str] = set()
 
     # -- providers -------------------------------------------------------------------------------
 
@@ -188,46 +249,45 @@ class BatchRouter:
         return [InputBatch(requests=reqs[i:i + limit], params=batch.params)
                 for i in range(0, len(reqs), limit)]
 
-    # -- submitting ------------------------------------------------------------------------------
+    # -- recording ------------------------------------------------------------------------------
 
     def _write_shards(self, provider: ProviderHandle, batch: InputBatch) -> list[dict[str, Any]]:
-        """Split (when sharding) and write each shard's unified and provider files. No network."""
+        """Split (when sharding) and write each shard's unified and provider files. No network.
+
+        Either every shard is written or none is: on an error the files written so far are removed.
+        """
         pieces = self._count_shards(provider, batch) if self.shard else [batch]
         shards: list[dict[str, Any]] = []
         queue = list(pieces)
-        while queue:
-            piece = queue.pop(0)
-            local_id = new_local_id()
-            try:
-                prepared = provider.prepare(piece, local_id=local_id)
-            except ValidationError as exc:
-                too_big = any("would exceed" in i.message for i in exc.issues)
-                if self.shard and too_big and len(piece.requests) > 1:
-                    half = len(piece.requests) // 2
-                    queue[:0] = [InputBatch(requests=piece.requests[:half], params=piece.params),
-                                 InputBatch(requests=piece.requests[half:], params=piece.params)]
-                    continue
-                raise
-            requests_path = self.files.path(provider.name, local_id, "requests")
-            write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
-            shards.append({"local_id": local_id, "request_count": prepared.request_count,
-                           "input_path": prepared.path, "requests_path": requests_path})
+        try:
+            while queue:
+                piece = queue.pop(0)
+                local_id = new_local_id()
+                try:
+                    prepared = provider.prepare(piece, local_id=local_id)
+                except ValidationError as exc:
+                    too_big = any("would exceed" in i.message for i in exc.issues)
+                    if self.shard and too_big and len(piece.requests) > 1:
+                        half = len(piece.requests) // 2
+                        queue[:0] = [InputBatch(requests=piece.requests[:half], params=piece.params),
+                                     InputBatch(requests=piece.requests[half:], params=piece.params)]
+                        continue
+                    raise
+                requests_path = self.files.path(provider.name, local_id, "requests")
+                shards.append({"local_id": local_id, "request_count": prepared.request_count,
+                               "input_path": prepared.path, "requests_path": requests_path})
+                write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
+        except BaseException:
+            _remove_shard_files(shards)
+            raise
         return shards
 
-    async def _send(self, job: ProviderJob) -> ProviderJob:
-        """Create the provider job for a recorded intent (the input file exists)."""
-        provider = self.get_provider(job.provider)
-        from .models.provider import PreparedBatch
-
-        prepared = PreparedBatch(
+    def _prepared(self, job: ProviderJob) -> PreparedBatch:
+        return PreparedBatch(
             provider=job.provider, local_id=job.local_id, model=job.model, mode=job.mode,
             path=job.input_path, request_count=job.request_count,
             byte_size=job.input_path.stat().st_size, metadata=self._prepared_metadata(job),
         )
-        async with self._submit_slots:
-            handle = await provider.submit(prepared)
-        crash_point("after_create")
-        return self.ledger.record_submitted(job.local_id, handle)
 
     def _prepared_metadata(self, job: ProviderJob) -> dict[str, Any]:
         # prepare_payloads' metadata (e.g. the endpoint) is rebuilt from one request of the shard:
@@ -246,49 +306,331 @@ class BatchRouter:
 
     async def run_batches(self, batches: Sequence[InputBatch], *, wait_for_completion: bool = True,
                           poll_interval: float | None = None, timeout: float | None = None) -> list[str]:
-        """Validate everything, then send all batches in parallel; job ids in input order.
+        """Validate everything, record it, then send all batches in parallel; job ids in input order.
 
-        Nothing is sent if any batch is invalid. With ``wait_for_completion`` the call returns once
-        every job has ended.
+        Nothing is recorded or sent if any batch is invalid, including the provider's own checks of
+        every shard: the intent of every job is recorded in one transaction, after all of them were
+        prepared. Transient provider errors while submitting are retried inside the call (an
+        ambiguous create is reconciled before it is repeated). With ``wait_for_completion`` the call
+        returns once every job has ended.
         """
         self._validate_batches(batches)
-        job_ids = []
-        pending: list[ProviderJob] = []
-        for batch in batches:
-            provider = self.get_provider(batch.provider)
-            shards = self._write_shards(provider, batch)
-            job_id = f"job-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
-            self.ledger.create_job(
-                job_id=job_id, provider=provider.name, model=batch.model, mode=batch.mode,
-                request_count=len(batch.requests), params=to_data(batch.configured_params),
-                shards=shards,
-            )
-            job_ids.append(job_id)
-            pending.extend(self.ledger.jobs_of(job_id))
-            self._log.info("job_recorded", job_id=job_id, provider=provider.name,
-                           shards=len(shards), requests=len(batch.requests))
-        crash_point("after_intent")
-        await asyncio.gather(*(self._send(job) for job in pending))
-        if wait_for_completion:
-            await self.wait_for_all(job_ids, poll_interval=poll_interval, timeout=timeout)
+        records: list[dict[str, Any]] = []
+        try:
+            for batch in batches:
+                provider = self.get_provider(batch.provider)
+                shards = self._write_shards(provider, batch)
+                job_id = f"job-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+                records.append({"job_id": job_id, "provider": provider.name, "model": batch.model,
+                                "mode": batch.mode, "request_count": len(batch.requests),
+                                "params": to_data(batch.configured_params), "shards": shards})
+            self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
+        except BaseException:
+            for record in records:
+                _remove_shard_files(record["shards"])
+            raise
+        job_ids = [r["job_id"] for r in records]
+        self.recorded_job_ids = list(job_ids)
+        async with self._working():
+            await self._send_recorded(records, poll_interval=poll_interval, timeout=timeout,
+                                      wait=wait_for_completion)
         return job_ids
+
+    async def _send_recorded(self, records: Sequence[Mapping[str, Any]], *, poll_interval: float | None,
+                             timeout: float | None, wait: bool) -> None:
+        job_ids = [r["job_id"] for r in records]
+        for record in records:
+            self._held.update(s["local_id"] for s in record["shards"])
+            self._log.info("job_recorded", job_id=record["job_id"], provider=record["provider"],
+                           shards=len(record["shards"]), requests=record["request_count"])
+        self._ensure_heartbeat()
+        crash_point("after_intent")
+        await self._drive(job_ids, until=_Goal.SUBMITTED, timeout=timeout)
+        if wait:
+            await self.wait_for_all(job_ids, poll_interval=poll_interval, timeout=timeout)
 
     async def run_single_batch(self, batch: InputBatch, *, wait_for_completion: bool = True,
                                **kwargs: Any) -> str:
         """:meth:`run_batches` for one batch; returns its job id."""
         return (await self.run_batches([batch], wait_for_completion=wait_for_completion, **kwargs))[0]
 
+    # -- claims ----------------------------------------------------------------------------------
+
+    def _claim(self, job: ProviderJob) -> ProviderJob | None:
+        """Hold ``job`` (claimed now, or already held); None while another live process holds it."""
+        got = self.ledger.claim(job.local_id, self.owner, self.lease_s)
+        if got is None:
+            self._held.discard(job.local_id)
+            return None
+        self._held.add(job.local_id)
+        self._ensure_heartbeat()
+        return got
+
+    def _ensure_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    @asynccontextmanager
+    async def _working(self) -> AsyncIterator[None]:
+        """Scope of an operation that claims jobs: when the last one ends, every claim is given
+        back and the heartbeat stops (claims are held only while this router works on the jobs)."""
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                if self._heartbeat is not None and not self._heartbeat.done():
+                    self._heartbeat.cancel()
+                self._heartbeat = None
+                self.release_claims()
+
+    async def _beat(self) -> None:
+        """Renew this process's claims while it works (given back by :meth:`_working`)."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                self.ledger.check_present()
+                still = self.ledger.renew(self.owner, self.lease_s)
+            except LedgerError as exc:
+                self._ledger_failure = exc
+                return
+            lost = self._held - still
+            if lost:
+                self._log.error("claims_lost", local_ids=sorted(lost))
+                self._held -= lost
+
+    def release_claims(self) -> None:
+        """Give back every claim this router holds (other processes may take the jobs at once)."""
+        if self._held:
+            try:
+                self.ledger.release(self.owner)
+            except LedgerError as exc:  # the lease runs out anyway; say why it was not given back
+                self._log.warning("claims_not_released", error=str(exc))
+            self._held.clear()
+
+    # -- driving jobs through their lifecycle ----------------------------------------------------
+
+    def _settled(self, job: ProviderJob, goal: _Goal) -> bool:
+        if job.state in (JobState.FAILED, JobState.NEEDS_ATTENTION):
+            return True
+        if job.state is JobState.FETCHED:
+            return goal is not _Goal.FETCHED or self._downloaded(job) is not None
+        if goal is _Goal.SUBMITTED:
+            return job.state in (JobState.SUBMITTED, JobState.ENDED)
+        if goal is _Goal.ENDED:
+            return job.state is JobState.ENDED
+        return False
+
+    async def _drive(self, job_ids: Sequence[str], *, until: _Goal, timeout: float | None = None,
+                     poll_interval: float | None = None,
+                     on_status: Callable[[JobStatus], None] | None = None) -> dict[str, JobStatus]:
+        """Move every provider job of these jobs on until each reached ``until`` (or a final state).
+
+        Each round claims what it can, then takes one step for every held job (create, reconcile,
+        poll or download); jobs held by another live process are only watched through the ledger,
+        and taken over if that process dies. Transient provider errors never end the drive: the job
+        is retried on a later round, with the user told why, until ``timeout`` runs out.
+        """
+        async with self._working():
+            return await self._drive_rounds(job_ids, until, timeout, poll_interval, on_status)
+
+    async def _drive_rounds(self, job_ids: Sequence[str], until: _Goal, timeout: float | None,
+                            poll_interval: float | None,
+                            on_status: Callable[[JobStatus], None] | None) -> dict[str, JobStatus]:
+        interval = self.initial_interval if poll_interval is None else poll_interval
+        limit = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        while True:
+            if self._ledger_failure is not None:
+                raise self._ledger_failure
+            jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+            steps = []
+            for group in jobs.values():
+                for job in group:
+                    if self._settled(job, until) or self._retry_at.get(job.local_id, 0.0) > time.monotonic():
+                        continue
+                    held = self._claim(job)
+                    if held is not None:
+                        steps.append(self._step(held, until))
+            if steps:
+                await asyncio.gather(*steps)
+                jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+            statuses = {job_id: _aggregate(job_id, group) for job_id, group in jobs.items()}
+            if on_status is not None:
+                for st in statuses.values():
+                    on_status(st)
+            if all(self._settled(j, until) for group in jobs.values() for j in group):
+                for group in jobs.values():
+                    self._let_go(j for j in group if j.state.is_final)
+                return statuses
+            elapsed = time.monotonic() - start
+            if elapsed >= limit:
+                raise BatchTimeoutError(",".join(i for i, s in statuses.items() if not s.is_terminal), limit)
+            pause = interval
+            due = [t - time.monotonic() for t in self._retry_at.values()]
+            if due:
+                pause = min(pause, max(0.0, min(due)))
+            await asyncio.sleep(max(0.0, min(pause, limit - elapsed)))
+            if not steps or all(j.state in (JobState.SUBMITTED,) for g in jobs.values() for j in g
+                                if not self._settled(j, until)):
+                interval = min(interval * self.multiplier, self.max_interval)
+
+    def _let_go(self, jobs: Iterable[ProviderJob]) -> None:
+        """Release the claims on jobs that reached a final state."""
+        done = [j.local_id for j in jobs if j.local_id in self._held]
+        if done:
+            self.ledger.release(self.owner, done)
+            self._held.difference_update(done)
+
+    async def _step(self, job: ProviderJob, until: _Goal) -> None:
+        """One step of a held job; transient failures are noted and retried on a later round."""
+        provider = self.get_provider(job.provider)
+        try:
+            if job.state in (JobState.PREPARED, JobState.SUBMITTING):
+                await self._submit_step(provider, job)
+            elif job.state is JobState.SUBMITTED:
+                await self._poll_step(provider, job)
+            elif until is _Goal.FETCHED and job.state in (JobState.ENDED, JobState.FETCHED):
+                await self._download(job)
+            self._retries.pop(job.local_id, None)
+            self._retry_at.pop(job.local_id, None)
+        except ClaimLostError as exc:
+            self._held.discard(job.local_id)
+            self._log.warning("claim_lost", local_id=job.local_id, error=str(exc))
+        except ProviderTransientError as exc:
+            attempt = self._retries.get(job.local_id, 0) + 1
+            self._retries[job.local_id] = attempt
+            delay = self.registry.retry.delay_for(attempt, exc)
+            self._retry_at[job.local_id] = time.monotonic() + delay
+            self._notice(f"{job.provider} {job.state.value} {job.local_id}: {exc}; retrying "
+                         f"(attempt {attempt + 1}) in {delay:.1f}s")
+
+    def _notice(self, message: str) -> None:
+        self._log.warning("retrying", message=message)
+        if self.on_notice is not None:
+            self.on_notice(message)
+
+    async def _submit_step(self, provider: ProviderHandle, job: ProviderJob) -> None:
+        """Create the provider job of a held intent, reconciling first if a create may have landed."""
+        logical = self.ledger.logical(job.logical_id)
+        if job.state is JobState.SUBMITTING:
+            if await self._reconcile(provider, job):
+                return
+        if logical.cancelled:
+            now = datetime.now(timezone.utc)
+            self.ledger.record_status(job.local_id, BatchStatusReport(
+                provider=job.provider, batch_id="", status=BatchStatus.CANCELLED,
+                raw_status="never_submitted", created_at=now, ended_at=now,
+                request_counts=RequestCounts(total=job.request_count, cancelled=job.request_count)),
+                owner=self.owner)
+            return
+        prepared = self._prepared(job)
+        # Written before the first call that may create the job: after a crash from here on, the
+        # next claimant looks the job up before creating it again.
+        self.ledger.begin_submit(job.local_id, self.owner)
+        try:
+            async with self._submit_slots:
+                handle = await provider.submit(prepared)
+        except ProviderTransientError as exc:
+            if exc.status_code == 429:
+                # A refusal: nothing was created, so the next try need not reconcile.
+                self.ledger.back_to_intent(job.local_id, self.owner)
+            raise
+        except ProviderPermanentError as exc:
+            self.ledger.record_refused(job.local_id, str(exc), self.owner)
+            self._notice(f"{job.provider} refused to create {job.local_id}: {exc}")
+            return
+        crash_point("after_create")
+        self.ledger.record_submitted(job.local_id, handle, self.owner)
+
+    async def _reconcile(self, provider: ProviderHandle, job: ProviderJob) -> bool:
+        """Settle whether a create that may have reached the provider did: True once the job was
+        adopted, parked or is waiting on candidates; False when the provider certainly has none."""
+        if job.candidates:
+            return await self._verify_candidates(provider, job)
+        try:
+            found = await provider.find_job(job.local_id, job.request_count,
+                                            known_batch_ids=self.ledger.known_batch_ids(job.provider))
+        except UnverifiedCandidatesError as exc:
+            self.ledger.record_candidates(job.local_id, exc.candidates, self.owner)
+            self._notice(f"{job.provider} {job.local_id}: {len(exc.candidates)} provider job(s) may be this "
+                         "one; waiting for them to end to verify them by their custom_ids")
+            return True
+        except UnsupportedOperationError:
+            self.ledger.needs_attention(
+                job.local_id, f"{job.provider} cannot look jobs up, and a create call for {job.local_id} "
+                "may have reached it: check its console before re-running", self.owner)
+            return True
+        if found is None:
+            return False
+        self._adopt(job, found)
+        return True
+
+    def _adopt(self, job: ProviderJob, found: BatchHandle) -> None:
+        # The ledger knows the shard better than a listing does (counts, the local input file).
+        data = {**found.data, "input_path": str(job.input_path)}
+        handle = attrs.evolve(found, local_id=job.local_id, request_count=job.request_count,
+                              model=found.model or job.model, mode=job.mode, data=data)
+        self.ledger.record_submitted(job.local_id, handle, self.owner)
+        self._log.info("job_adopted", local_id=job.local_id, batch_id=found.batch_id)
+
+    async def _verify_candidates(self, provider: ProviderHandle, job: ProviderJob) -> bool:
+        """Adopt the one candidate whose results hold exactly this job's custom_ids, once all ended."""
+        for candidate in job.candidates:
+            if not (await provider.poll_status(candidate)).is_terminal:
+                return True  # still running: look again next round
+        known = self.ledger.known_batch_ids(job.provider)
+        wanted = {data["custom_id"] for _, data in iter_jsonl(job.requests_path)}
+        matches = []
+        for candidate in job.candidates:
+            if candidate.batch_id in known:
+                continue
+            ids = set()
+            async for result in provider.fetch_results(candidate):
+                ids.add(result.custom_id)
+            if ids == wanted:
+                matches.append(candidate)
+        if len(matches) == 1:
+            self._adopt(job, matches[0])
+            return True
+        if matches:
+            self.ledger.needs_attention(
+                job.local_id, f"{len(matches)} {job.provider} jobs hold exactly the requests of {job.local_id} "
+                f"({', '.join(c.batch_id for c in matches)}); batch-router cannot tell which one it created",
+                self.owner)
+            return True
+        self.ledger.record_candidates(job.local_id, (), self.owner)
+        return False  # none of them is this job: it was never created
+
+    async def _poll_step(self, provider: ProviderHandle, job: ProviderJob) -> None:
+        assert job.handle is not None
+        logical = self.ledger.logical(job.logical_id)
+        report = await provider.poll_status(job.handle)
+        if logical.cancelled and not report.is_terminal and job.local_id not in self._cancel_sent:
+            # The user cancelled from another process: the holder of the claim makes the call.
+            report = await provider.cancel(job.handle)
+            self._cancel_sent.add(job.local_id)
+        crash_point("polling")
+        self.ledger.record_status(job.local_id, report, self.owner)
+
     # -- status ----------------------------------------------------------------------------------
 
-    async def _poll(self, job: ProviderJob) -> ProviderJob:
-        if job.state is not JobState.SUBMITTED or job.handle is None:
-            return job
-        report = await self.get_provider(job.provider).poll_status(job.handle)
-        return self.ledger.record_status(job.local_id, report)
-
     async def get_status(self, job_id: str) -> JobStatus:
-        """Poll the job's running provider jobs and return its aggregate status."""
-        jobs = await asyncio.gather(*(self._poll(j) for j in self.ledger.jobs_of(job_id)))
+        """Poll the job's running provider jobs (those no other live process holds) and return its
+        aggregate status."""
+        async with self._working():
+            return await self._poll_recorded(job_id)
+
+    async def _poll_recorded(self, job_id: str) -> JobStatus:
+        jobs = []
+        for job in self.ledger.jobs_of(job_id):
+            if job.state is JobState.SUBMITTED and job.handle is not None:
+                held = job.local_id in self._held or self._claim(job) is not None
+                if held:
+                    report = await self.get_provider(job.provider).poll_status(job.handle)
+                    job = self.ledger.record_status(job.local_id, report, self.owner)
+            jobs.append(job)
         return _aggregate(job_id, jobs)
 
     def recorded_status(self, job_id: str) -> JobStatus:
@@ -306,25 +648,14 @@ class BatchRouter:
     ) -> dict[str, JobStatus]:
         """Poll until every job ended, backing off (initial interval ×multiplier, capped).
 
-        Raises :class:`BatchTimeoutError` if ``timeout`` passes first. A FAILED job is a status here,
-        not an exception: its requests come back errored from :meth:`get_results`.
+        Jobs not yet created are created first (a wait re-attaches to an interrupted run). Transient
+        provider errors are retried for as long as ``timeout`` allows. Raises
+        :class:`BatchTimeoutError` if ``timeout`` passes first. A FAILED job is a status here, not an
+        exception: its requests come back errored from :meth:`get_results`; a job parked as needing
+        attention counts as settled (see :attr:`JobStatus.needs_attention`).
         """
-        ids = list(job_ids)
-        interval = self.initial_interval if poll_interval is None else poll_interval
-        limit = self.timeout if timeout is None else timeout
-        start = time.monotonic()
-        while True:
-            statuses = await self.get_all_statuses(ids)
-            crash_point("polling")
-            if on_status is not None:
-                for st in statuses.values():
-                    on_status(st)
-            if all(s.is_terminal for s in statuses.values()):
-                return statuses
-            if time.monotonic() - start + interval > limit:
-                raise BatchTimeoutError(",".join(i for i, s in statuses.items() if not s.is_terminal), limit)
-            await asyncio.sleep(interval)
-            interval = min(interval * self.multiplier, self.max_interval)
+        return await self._drive(list(job_ids), until=_Goal.ENDED, timeout=timeout,
+                                 poll_interval=poll_interval, on_status=on_status)
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -347,26 +678,49 @@ class BatchRouter:
         """One provider job's results: from the local copy, or downloaded (and kept) as they stream."""
         path = self._downloaded(job)
         if path is None:
-            async for result in self._download_stream(job):
-                yield result
-            return
+            async with self._working():
+                job = await self._hold_for_download(job)
+                path = self._downloaded(job)
+                if path is None:
+                    async for result in self._download_stream(job):
+                        yield result
+                    return
         for _, data in iter_jsonl(path):
             yield result_from_data(data)
 
+    async def _hold_for_download(self, job: ProviderJob) -> ProviderJob:
+        """Claim a job to download it; while another live process holds it, wait for that process
+        (it is downloading, or will) and then use its copy."""
+        start = time.monotonic()
+        while True:
+            held = self._claim(job)
+            if held is not None:
+                return held
+            job = self.ledger.job(job.local_id)
+            if self._downloaded(job) is not None:
+                return job
+            if time.monotonic() - start > self.timeout:
+                raise BatchTimeoutError(job.local_id, self.timeout)
+            await asyncio.sleep(0.2)
+
     async def _download_stream(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
-        """Download results, writing each to the local copy as it is yielded (no second parse)."""
+        """Download results, writing each to the local copy as it is yielded (no second parse).
+
+        The local copy keeps each provider record (``raw``) as well, so it outlives the provider's
+        own files. Only the claimant downloads: a leftover partial file is a dead process's.
+        """
         path = self.files.path(job.provider, job.local_id, "unified")
         for stale in path.parent.glob(f".{path.name}.*.part"):
-            stale.unlink(missing_ok=True)  # a download a crashed process left half-written
+            stale.unlink(missing_ok=True)  # a download a crashed (or superseded) claimant left half-written
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         tokens = [0, 0, 0, 0, 0, 0]  # summed as ints: a UsageInfo per addition costs per line
         any_usage = False
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 written = 0
                 async for result in self._provider_results(job):
-                    fh.write(result_line(result) + b"\n")
+                    fh.write(result_line(result, include_raw=True) + b"\n")
                     written += 1
                     u = result.usage
                     if u is not None:
@@ -384,28 +738,38 @@ class BatchRouter:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)  # only a complete download ever has the final name
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise FileOperationError(f"could not write the results of {job.local_id} to {path.parent}: "
+                                     f"{exc.strerror or exc} (free space or fix permissions, then run "
+                                     "`batch-router resume`; the provider still holds the results)",
+                                     path=str(path)) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         usage = UsageInfo(prompt_tokens=tokens[0], completion_tokens=tokens[1], total_tokens=tokens[2],
                           cached_tokens=tokens[3], cache_creation_tokens=tokens[4],
                           reasoning_tokens=tokens[5]) if any_usage else None
-        self.ledger.record_results(job.local_id, path, usage)
+        self.ledger.record_results(job.local_id, path, usage, self.owner)
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         if job.handle is not None:
             async for r in self.get_provider(job.provider).fetch_results(job.handle):
                 yield r
             return
-        # Never created (cancelled before submission): every request is cancelled.
-        for req in read_requests(job.requests_path):
-            yield RequestResult(custom_id=req.custom_id, status=ResultStatus.CANCELLED,
-                                provider=job.provider, model=job.model,
-                                error=RequestError(message="cancelled before it was submitted",
-                                                   code="batch_cancelled"))
+        # Never created: cancelled before submission, or refused by the provider.
+        refused = job.state is JobState.FAILED
+        for _, data in iter_jsonl(job.requests_path):
+            yield RequestResult(
+                custom_id=data["custom_id"], provider=job.provider, model=job.model,
+                status=ResultStatus.ERRORED if refused else ResultStatus.CANCELLED,
+                error=RequestError(message=job.error or "the provider refused the batch", code="batch_refused")
+                if refused else RequestError(message="cancelled before it was submitted", code="batch_cancelled"))
 
     async def _ensure_ended(self, job_id: str) -> list[ProviderJob]:
         status = await self.get_status(job_id)
+        if status.needs_attention:
+            raise JobNeedsAttentionError(job_id, status.needs_attention)
         if not status.is_terminal:
             raise UnsupportedOperationError(
                 f"job {job_id} has not ended ({status.status.value}); wait for it first")
@@ -456,28 +820,35 @@ class BatchRouter:
     # -- cancellation ----------------------------------------------------------------------------
 
     async def cancel_batch(self, job_id: str) -> bool:
-        """Cancel every running provider job of a job; True if anything was cancelled."""
+        """Cancel every running provider job of a job; True if anything was cancelled.
+
+        Jobs another live process holds are cancelled by that process (it sees the request in the
+        ledger on its next round); the others are claimed and cancelled here.
+        """
         self.ledger.mark_cancelled(job_id)
+        async with self._working():
+            return await self._cancel_held(job_id)
+
+    async def _cancel_held(self, job_id: str) -> bool:
         cancelled = False
         for job in self.ledger.jobs_of(job_id):
+            if job.state.is_final or job.state is JobState.ENDED:
+                continue
+            held = self._claim(job)
+            if held is None:
+                cancelled = True  # its holder makes the call
+                continue
             provider = self.get_provider(job.provider)
-            if job.state is JobState.PREPARED:
-                found = await self._find(provider, job)
-                if found is None:
-                    now = datetime.now(timezone.utc)
-                    self.ledger.record_status(job.local_id, BatchStatusReport(
-                        provider=job.provider, batch_id="", status=BatchStatus.CANCELLED,
-                        raw_status="never_submitted", created_at=now, ended_at=now,
-                        request_counts=RequestCounts(total=job.request_count, cancelled=job.request_count)))
-                    cancelled = True
-                    continue
-                job = found
-            if job.state is JobState.SUBMITTED and job.handle is not None:
-                report = await provider.poll_status(job.handle)
+            if held.state in (JobState.PREPARED, JobState.SUBMITTING):
+                await self._submit_step(provider, held)  # reconciles, then records it never submitted
+                held = self.ledger.job(job.local_id)
+                cancelled = cancelled or held.state is JobState.ENDED
+            if held.state is JobState.SUBMITTED and held.handle is not None:
+                report = await provider.poll_status(held.handle)
                 if not report.is_terminal:
-                    report = await provider.cancel(job.handle)
+                    report = await provider.cancel(held.handle)
                     cancelled = True
-                self.ledger.record_status(job.local_id, report)
+                self.ledger.record_status(job.local_id, report, self.owner)
         return cancelled
 
     async def cancel_all(self, job_ids: Iterable[str]) -> dict[str, bool]:
@@ -487,53 +858,21 @@ class BatchRouter:
 
     # -- recovery --------------------------------------------------------------------------------
 
-    async def _find(self, provider: ProviderHandle, job: ProviderJob) -> ProviderJob | None:
-        """For an intent without a recorded job id: the provider's job with that tag, if any."""
-        found: BatchHandle | None = await provider.find_job(job.local_id, job.request_count)
-        if found is None:
-            return None
-        # The ledger knows the shard better than a listing does (counts, the local input file).
-        data = {**found.data, "input_path": str(job.input_path)}
-        handle = attrs.evolve(found, request_count=job.request_count, model=found.model or job.model,
-                              mode=job.mode, data=data)
-        return self.ledger.record_submitted(job.local_id, handle)
-
-    async def resume(self, *, wait: bool = True, poll_interval: float | None = None) -> list[str]:
+    async def resume(self, *, wait: bool = True, poll_interval: float | None = None,
+                     timeout: float | None = None) -> list[str]:
         """Continue every unfinished job in the ledger after a crash; returns their job ids.
 
-        A recorded intent whose job id was never recorded is looked up by its tag
-        (``find_job``): found, it is adopted; certainly absent, it is submitted; on a provider that
-        cannot look jobs up it is parked as NEEDS_ATTENTION rather than risk a double submission.
-        With ``wait`` the call also waits for the jobs and downloads their results.
+        An intent that was certainly never sent is submitted; one whose create may have reached
+        the provider is looked up first (``find_job``) and adopted only when its identity is proven;
+        on a provider that cannot look jobs up it is parked as NEEDS_ATTENTION rather than risk a
+        double submission. Jobs another live process holds are left to it (and taken over if it
+        dies). With ``wait`` the call also waits for the jobs and downloads their results; jobs
+        parked as needing attention are reported by :meth:`recorded_status`, never waited for.
         """
-        resumed: dict[str, None] = {}
-        for job in self.ledger.unfinished():
-            resumed[job.logical_id] = None
-            logical = self.ledger.logical(job.logical_id)
-            provider = self.get_provider(job.provider)
-            if job.state is JobState.PREPARED:
-                try:
-                    found = await self._find(provider, job)
-                except UnsupportedOperationError:
-                    self.ledger.needs_attention(
-                        job.local_id, f"{job.provider} cannot look jobs up: check its console for a "
-                        f"job tagged {job.local_id} before re-running")
-                    continue
-                if found is None:
-                    if logical.cancelled:
-                        continue
-                    self._log.info("resume_submit", local_id=job.local_id)
-                    await self._send(job)
-                else:
-                    self._log.info("resume_adopted", local_id=job.local_id, batch_id=found.batch_id)
-        ids = list(resumed)
-        if wait and ids:
-            await self.wait_for_all(ids, poll_interval=poll_interval)
-            for job_id in ids:
-                for job in self.ledger.jobs_of(job_id):
-                    if job.state is JobState.ENDED or (job.state is JobState.FETCHED and not (
-                            job.results_path and job.results_path.exists())):
-                        await self._download(job)
+        ids = list(dict.fromkeys(job.logical_id for job in self.ledger.unfinished()))
+        if ids:
+            await self._drive(ids, until=_Goal.FETCHED if wait else _Goal.SUBMITTED, timeout=timeout,
+                              poll_interval=poll_interval)
         return ids
 
     # -- re-running failures ---------------------------------------------------------------------
@@ -565,9 +904,11 @@ class BatchRouter:
         self._validate_batches([batch])
         attempt = 1 + max(j.attempt for j in self.ledger.jobs_of(job_id))
         shards = self._write_shards(handle, batch)
-        jobs = self.ledger.add_attempt(logical_id=job_id, provider=handle.name, model=batch.model,
-                                       mode=batch.mode, attempt=attempt, shards=shards)
-        await asyncio.gather(*(self._send(j) for j in jobs))
-        if wait_for_completion:
-            await self.wait_for_all([job_id])
+        async with self._working():
+            jobs = self.ledger.add_attempt(logical_id=job_id, provider=handle.name, model=batch.model,
+                                           mode=batch.mode, attempt=attempt, shards=shards, owner=self.owner,
+                                           lease_s=self.lease_s)
+            self._held.update(j.local_id for j in jobs)
+            self._ensure_heartbeat()
+            await self._drive([job_id], until=_Goal.ENDED if wait_for_completion else _Goal.SUBMITTED)
         return [r.custom_id for r in requests]

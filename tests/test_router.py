@@ -133,8 +133,10 @@ async def test_resume_adopts_a_created_job_and_submits_a_missing_one(tmp_path: P
     router.ledger.create_job(job_id="job-x", provider="fake", model="fake-1", mode=batch("a", 1).mode,
                              request_count=5, params={"provider_id": "fake", "model_id": "fake-1"},
                              shards=shards)
-    # The first shard's job was created before the crash, its id never recorded.
+    # The first shard's job was created before the crash, its id never recorded; the crashed claimant
+    # had marked it submitting (as the router always does before a create call).
     [first, second] = router.ledger.jobs_of("job-x")
+    router.ledger.begin_submit(first.local_id)
     from batch_router_core.models import PreparedBatch
 
     await provider.submit(PreparedBatch(provider="fake", local_id=first.local_id, model="fake-1",

@@ -29,7 +29,12 @@ import orjson
 import pytest
 
 from ..emulation.controls import EmulatorControls
-from ..errors import ProviderPermanentError, ProviderTransientError, UnsupportedOperationError
+from ..errors import (
+    ProviderPermanentError,
+    ProviderTransientError,
+    UnsupportedOperationError,
+    UnverifiedCandidatesError,
+)
 from ..files import new_local_id
 from ..handle import ProviderHandle
 from ..models.content import DocumentContent, ImageContent, TextContent
@@ -318,14 +323,27 @@ class ProviderConformance:
     async def test_find_job_by_tag_or_declared_unsupported(
         self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
     ) -> None:
-        """A submitted job is found again by its tag (crash recovery), or the provider says it can't."""
+        """A submitted job is found again by its tag (crash recovery), or offered as an unverified
+        candidate by a provider whose jobs carry no tag; a job the ledger already knows never is."""
         if not conformance_provider.implements("find_job"):
             assert not conformance_provider.info.capabilities.list_jobs, (
                 "capabilities.list_jobs is declared but the plugin has no find_job hook")
             pytest.skip("this provider cannot look jobs up by tag (no find_job hook)")
         handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
-        found = await conformance_provider.find_job(handle.local_id, handle.request_count)
-        assert found is not None and found.batch_id == handle.batch_id
+        try:
+            found = await conformance_provider.find_job(handle.local_id, handle.request_count)
+        except UnverifiedCandidatesError as exc:
+            assert handle.batch_id in {c.batch_id for c in exc.candidates}, exc
+        else:
+            assert found is not None and found.batch_id == handle.batch_id
+        # Known to the ledger: never offered again, tagged or not.
+        known = frozenset({handle.batch_id})
+        try:
+            again = await conformance_provider.find_job(handle.local_id, handle.request_count, known_batch_ids=known)
+        except UnverifiedCandidatesError as exc:
+            assert handle.batch_id not in {c.batch_id for c in exc.candidates}, exc
+        else:
+            assert again is None
         # A tag never submitted (and, for providers that match on size, a size never submitted).
         other = new_local_id()
         assert await conformance_provider.find_job(other, handle.request_count + 1000) is None

@@ -119,13 +119,22 @@ async def test_delete_and_x_api_key(anthropic_provider: ProviderHandle, clock: M
     assert httpx.delete(url, headers=headers).json() == {"id": handle.batch_id, "type": "message_batch_deleted"}
 
 
-async def test_find_job_matches_on_time_and_size(anthropic_provider: ProviderHandle, clock: ManualClock) -> None:
+async def test_find_job_offers_candidates_by_time_and_size_never_a_proven_match(
+        anthropic_provider: ProviderHandle, clock: ManualClock) -> None:
+    from batch_router_core.errors import UnverifiedCandidatesError
     from batch_router_core.files import new_local_id
 
     local = new_local_id()
     h = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(3), ))
-    found = await anthropic_provider.find_job(local, 3)
-    assert found is not None and found.batch_id == h.batch_id
+    h2 = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(3), ))
+    with pytest.raises(UnverifiedCandidatesError) as info:
+        await anthropic_provider.find_job(local, 3)
+    assert {c.batch_id for c in info.value.candidates} == {h.batch_id, h2.batch_id}
+    # Batches the ledger already holds are never candidates.
+    with pytest.raises(UnverifiedCandidatesError) as info:
+        await anthropic_provider.find_job(local, 3, known_batch_ids=frozenset({h.batch_id}))
+    assert [c.batch_id for c in info.value.candidates] == [h2.batch_id]
+    assert await anthropic_provider.find_job(local, 3, known_batch_ids=frozenset({h.batch_id, h2.batch_id})) is None
     assert await anthropic_provider.find_job(local, 7) is None
 
 

@@ -27,7 +27,11 @@ from batch_router_core import (
 from batch_router_core.clients import per_loop
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
-from batch_router_core.errors import ProviderPermanentError, UnsupportedOperationError
+from batch_router_core.errors import (
+    ProviderPermanentError,
+    UnsupportedOperationError,
+    UnverifiedCandidatesError,
+)
 from batch_router_core.fastjson import iter_jsonl_chunks
 from batch_router_core.http_errors import SdkErrorMapper, result_for_error
 
@@ -184,12 +188,15 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
 
 
 @hookimpl
-async def find_job(local_id: str, request_count: int, context: ProviderContext) -> BatchHandle | None:
-    """Find a batch created for ``local_id`` after a crash, by creation time and size.
+async def find_job(local_id: str, request_count: int, known_batch_ids: frozenset[str],
+                   context: ProviderContext) -> BatchHandle | None:
+    """Find the batches that may have been created for ``local_id`` after a crash.
 
-    Message Batches carry no metadata, so the tag cannot be read back. Batches created after the local
-    id's timestamp (minus a minute of clock skew) whose size equals the shard's are candidates: one is
-    adopted, several are ambiguous (UnsupportedOperationError: the router parks the job for the user).
+    Message Batches carry no metadata, so the tag cannot be read back and a match is never proven
+    here. Batches created after the local id's timestamp (minus a minute of clock skew) whose size
+    equals the shard's, and that the ledger does not already hold, are candidates: none means the
+    batch was certainly not created (None); any means UnverifiedCandidatesError, and the router
+    waits for them to end and adopts one only if its results hold exactly the shard's custom_ids.
     """
     import re
 
@@ -198,7 +205,6 @@ async def find_job(local_id: str, request_count: int, context: ProviderContext) 
         raise UnsupportedOperationError(f"cannot read a creation time from {local_id!r}",
                                         provider="anthropic")
     since = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc) - timedelta(minutes=1)
-    expected = request_count
     candidates = []
     scanned = 0
     limit = int(context.info.settings.get("find_job_max_scan", 10_000))
@@ -209,20 +215,18 @@ async def find_job(local_id: str, request_count: int, context: ProviderContext) 
                 break
             c = batch.request_counts
             total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
-            if not expected or total == expected:
-                candidates.append(batch)
+            if batch.id not in known_batch_ids and (not request_count or total == request_count):
+                candidates.append(BatchHandle(
+                    provider="anthropic", batch_id=batch.id, local_id=local_id, model="", mode=BatchMode.CHAT,
+                    request_count=total, submitted_at=_dt(batch.created_at)))
             scanned += 1
             if scanned >= limit:
                 break
     if not candidates:
         return None
-    if len(candidates) > 1:
-        raise UnsupportedOperationError(
-            f"{len(candidates)} batches could be the one created for {local_id}: "
-            f"{', '.join(b.id for b in candidates[:5])}", provider="anthropic")
-    batch = candidates[0]
-    return BatchHandle(provider="anthropic", batch_id=batch.id, local_id=local_id, model="",
-                       mode=BatchMode.CHAT, request_count=expected, submitted_at=_dt(batch.created_at))
+    raise UnverifiedCandidatesError(
+        f"{len(candidates)} batch(es) could be the one created for {local_id}: "
+        f"{', '.join(b.batch_id for b in candidates[:5])}", candidates, provider="anthropic")
 
 
 @hookimpl
