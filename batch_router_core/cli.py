@@ -8,16 +8,23 @@ Exit codes (stable, for scripts):
 * 3 - invalid input or configuration: nothing was uploaded or spent
 * 4 - a provider refused or failed a call
 * 5 - timed out waiting for a batch
+* 6 - a job needs attention: batch-router parked part of it rather than risk a wrong or double
+  submission (``batch-router status JOB`` shows the reason)
+* 7 - the ledger cannot be used (damaged, emptied, read-only, disk full, locked, deleted while in
+  use); the message names the file and what to do
+* 130 / 143 - interrupted by Ctrl-C / SIGTERM; the job is safe in the ledger and the message
+  prints the command that re-attaches to it
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -33,9 +40,23 @@ from .errors import (
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_PROVIDER, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_ATTENTION, EXIT_LEDGER, EXIT_SIGINT, EXIT_SIGTERM = 6, 7, 130, 143
+
+T = TypeVar("T")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every claim is given back on the way out."""
 
 
 def _exit_code(exc: BaseException) -> int:
+    from .ledger import LedgerError
+    from .router import JobNeedsAttentionError
+
+    if isinstance(exc, JobNeedsAttentionError):
+        return EXIT_ATTENTION
+    if isinstance(exc, LedgerError):
+        return EXIT_LEDGER
     if isinstance(exc, (ValidationError, ConfigError)):
         return EXIT_INVALID
     if isinstance(exc, (ProviderError, ProviderNotFoundError, PluginLoadError)):
@@ -61,6 +82,27 @@ def _errors(as_json: bool) -> Iterator[None]:
         sys.exit(_exit_code(exc))
 
 
+def _run_async(coro: Coroutine[Any, Any, T], router: Any = None, *, job_ids: list[str] | None = None) -> T:
+    """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly (claims given back, partial downloads
+    removed) and print how to re-attach to the job."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt as exc:
+        ids = job_ids or (list(router.recorded_job_ids) if router is not None else [])
+        how = (f"re-attach with `batch-router wait {' '.join(ids)}` (or `batch-router resume`)" if ids
+               else "nothing was recorded" if router is not None and not router.ledger.unfinished()
+               else "continue with `batch-router resume`")
+        click.echo(f"interrupted: the jobs are safe in the ledger; {how}", err=True)
+        sys.exit(EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
 def _registry() -> Any:
     from .registry import BatchProviderRegistry
 
@@ -71,6 +113,25 @@ def _registry() -> Any:
 @click.version_option(package_name="batch-router-core")
 def main() -> None:
     """One interface to LLM batch inference on every provider."""
+    _configure_logging()
+
+
+def _configure_logging() -> None:
+    """The command line prints its own one-line notices; the library's structured events go to
+    stderr only when ``BATCH_ROUTER_LOG`` names a level (debug, info, warning, error)."""
+    import logging
+    import os
+
+    level = os.environ.get("BATCH_ROUTER_LOG", "").upper()
+    log = logging.getLogger("batch_router")
+    if level:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(level)
+    else:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
 
 
 @main.command()
@@ -117,11 +178,20 @@ def providers(as_json: bool) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--speed", default=1.0, show_default=True, type=float,
               help="How much faster than real time the emulated clock runs (3600 = an hour a second).")
-def emulate(provider: str, host: str, port: int, speed: float) -> None:
+@click.option("--chaos", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="RATE",
+              help="Fail this share of all API calls at random (429 with retry-after, 500, 503, dropped "
+                   "connections, truncated bodies), to test a pipeline against an unreliable service.")
+@click.option("--chaos-seed", type=int, default=None, help="Seed for --chaos (repeatable fault sequences).")
+def emulate(provider: str, host: str, port: int, speed: float, chaos: float, chaos_seed: int | None) -> None:
     """Run PROVIDER's local emulator of its batch API until interrupted."""
     with _errors(False):
         handle = _registry().get(provider)
         app = handle.create_emulator({"speed": speed})
+        if chaos:
+            faults = getattr(app, "faults", None)
+            if faults is None:
+                raise click.UsageError(f"the {provider} emulator has no fault injector: --chaos needs one")
+            faults.chaos(chaos, seed=chaos_seed)
         from .emulation.server import serve_forever
 
         click.echo(f"{provider} emulator on http://{host}:{port} "
@@ -205,7 +275,8 @@ def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | 
 
     return BatchRouter(shard=shard, initial_interval=60.0 if interval is None else interval,
                        max_interval=300.0 if interval is None else max(interval, 5.0),
-                       default_options=_parse_options(options))
+                       default_options=_parse_options(options),
+                       on_notice=lambda message: click.echo(f"  {message}", err=True))
 
 
 _OPTION = click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
@@ -229,8 +300,16 @@ def _status_dict(st: Any) -> dict[str, Any]:
             "counts": {"total": c.total, "succeeded": c.succeeded, "errored": c.errored,
                        "cancelled": c.cancelled, "expired": c.expired, "processing": c.processing},
             "provider_jobs": [{"local_id": j.local_id, "provider": j.provider, "batch_id": j.batch_id,
-                               "state": j.state.value, "status": j.status.value if j.status else None}
-                              for j in st.provider_jobs]}
+                               "state": j.state.value, "status": j.status.value if j.status else None,
+                               "error": j.error} for j in st.provider_jobs]}
+
+
+def _reasons(st: Any) -> list[str]:
+    """One line per provider job that was refused or parked, with its reason."""
+    from .ledger import JobState
+
+    return [f"  {j.local_id}: {j.state.value}: {j.error}" for j in st.provider_jobs
+            if j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)]
 
 
 class _Progress:
@@ -360,7 +439,7 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
                 return {**_status_dict(final), "results": sum(counts.values()), "output": str(out),
                         "counts": counts}
 
-            summary = asyncio.run(go())
+            summary = _run_async(go(), router)
         finally:
             if server is not None:
                 server.stop()
@@ -381,7 +460,7 @@ def submit(input_path: Path, provider: str, model: str, mode: str, system_prompt
         batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
                             temperature, top_p, top_k)
         router = _router(options, shard=shard)
-        job_id = asyncio.run(router.submit_batch(batch))
+        job_id = _run_async(router.submit_batch(batch), router)
         click.echo(orjson.dumps({"job_id": job_id}).decode() if as_json else job_id)
 
 
@@ -392,11 +471,15 @@ def submit(input_path: Path, provider: str, model: str, mode: str, system_prompt
 def status(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) -> None:
     """Poll and show the status of jobs."""
     with _errors(as_json):
-        statuses = asyncio.run(_router(options).get_all_statuses(job_ids))
+        router = _router(options)
+        statuses = _run_async(router.get_all_statuses(job_ids), router, job_ids=list(job_ids))
         for st in statuses.values():
             d = _status_dict(st)
             click.echo(orjson.dumps(d).decode() if as_json else
                        f"{d['job_id']}: {d['status']} {st.request_counts.done}/{st.request_counts.total} done")
+            if not as_json:
+                for line in _reasons(st):
+                    click.echo(line)
 
 
 @main.command()
@@ -410,7 +493,8 @@ def wait(job_ids: tuple[str, ...], options: tuple[str, ...], poll_interval: floa
     """Wait until jobs end, showing progress."""
     with _errors(as_json):
         router = _router(options, interval=poll_interval)
-        statuses = asyncio.run(_wait(router, list(job_ids), _say(as_json), as_json, timeout))
+        statuses = _run_async(_wait(router, list(job_ids), _say(as_json), as_json, timeout), router,
+                              job_ids=list(job_ids))
         if as_json:
             click.echo(orjson.dumps([_status_dict(s) for s in statuses.values()]).decode())
 
@@ -424,7 +508,8 @@ def results(job_ids: tuple[str, ...], output: Path, options: tuple[str, ...], as
     """Write the unified results of ended jobs (downloaded once, then served from disk)."""
     with _errors(as_json):
         router = _router(options)
-        counts = asyncio.run(_write_results(router, list(job_ids), output, _say(as_json), as_json))
+        counts = _run_async(_write_results(router, list(job_ids), output, _say(as_json), as_json), router,
+                            job_ids=list(job_ids))
         if as_json:
             click.echo(orjson.dumps({"output": str(output), "counts": counts}).decode())
 
@@ -436,7 +521,8 @@ def results(job_ids: tuple[str, ...], output: Path, options: tuple[str, ...], as
 def cancel(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) -> None:
     """Cancel jobs (every running provider job of each)."""
     with _errors(as_json):
-        done = asyncio.run(_router(options).cancel_all(job_ids))
+        router = _router(options)
+        done = _run_async(router.cancel_all(job_ids), router, job_ids=list(job_ids))
         click.echo(orjson.dumps(done).decode() if as_json else
                    "\n".join(f"{k}: {'cancel requested' if v else 'nothing to cancel'}" for k, v in done.items()))
 
@@ -466,9 +552,19 @@ def resume(options: tuple[str, ...], poll_interval: float | None, no_wait: bool,
     """Continue every unfinished job after a crash: never submits a job twice."""
     with _errors(as_json):
         router = _router(options, interval=poll_interval)
-        ids = asyncio.run(router.resume(wait=not no_wait))
-        click.echo(orjson.dumps({"resumed": ids}).decode() if as_json else
-                   ("\n".join(f"resumed {i}" for i in ids) or "nothing to resume"))
+        ids = _run_async(router.resume(wait=not no_wait), router)
+        parked = [st for st in (router.recorded_status(i) for i in ids) if st.needs_attention]
+        if as_json:
+            click.echo(orjson.dumps({"resumed": ids,
+                                     "needs_attention": [_status_dict(st) for st in parked]}).decode())
+        else:
+            click.echo("\n".join(f"resumed {i}" for i in ids) or "nothing to resume")
+            for st in parked:
+                click.echo(f"needs attention: {st.job_id}", err=True)
+                for line in _reasons(st):
+                    click.echo(line, err=True)
+        if parked:
+            sys.exit(EXIT_ATTENTION)
 
 
 @main.command("retry-failed")
@@ -481,7 +577,8 @@ def retry_failed(job_id: str, provider: str | None, model: str | None, options: 
                  as_json: bool) -> None:
     """Re-submit only the requests of JOB_ID that errored or expired."""
     with _errors(as_json):
-        ids = asyncio.run(_router(options).retry_failed(job_id, provider=provider, model=model))
+        router = _router(options)
+        ids = _run_async(router.retry_failed(job_id, provider=provider, model=model), router, job_ids=[job_id])
         click.echo(orjson.dumps({"retried": ids}).decode() if as_json else f"retried {len(ids)} requests")
 
 

@@ -7,7 +7,12 @@ requests by ``"METHOD /path"`` glob (e.g. ``"GET /v1/batches/*"``) and fires ``t
 * ``server_error`` - 500; ``overloaded`` - 529 (Anthropic's) ; ``unavailable`` - 503
 * ``unauthorized`` - 401
 * ``drop`` - the connection closes before a complete response (the client sees a protocol error)
-* ``truncate`` - the real response starts, but only the first half of its body is sent
+* ``truncate`` - the real response starts, but only the first half of its body is sent (the request
+  was served: a create call that is truncated did create the job)
+
+A *chaos* rule (:meth:`FaultInjector.chaos`) instead fires at random on a share of every matching
+request, with a kind drawn from a list, for as long as it is installed: ``batch-router emulate
+PROVIDER --chaos 0.2`` serves the API with a fifth of all calls failing.
 
 The error body is the provider's own error shape, produced by the ``error_body`` callable the emulator
 passes in.
@@ -16,6 +21,7 @@ passes in.
 from __future__ import annotations
 
 import fnmatch
+import random
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -23,7 +29,7 @@ from typing import Any
 import attrs
 import orjson
 
-__all__ = ["FaultInjector", "FaultMiddleware", "FaultRule"]
+__all__ = ["CHAOS_KINDS", "FaultInjector", "FaultMiddleware", "FaultRule"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,10 +51,18 @@ class FaultRule:
     times: int = 1
     retry_after: float | None = None
     fired: int = 0
+    #: with a rate, the rule fires on that share of matching requests (at random) instead of the next
+    #: ``times`` ones, drawing its kind from ``kinds``
+    rate: float | None = None
+    kinds: tuple[str, ...] = ()
 
     def matches(self, method: str, path: str) -> bool:
         """True when this rule applies to the request and has firings left."""
         return self.fired < self.times and fnmatch.fnmatchcase(f"{method} {path}", self.route)
+
+
+#: The kinds a chaos rule draws from by default: every transient failure a client must survive.
+CHAOS_KINDS = ("rate_limit", "server_error", "unavailable", "drop", "truncate")
 
 
 class FaultInjector:
@@ -57,6 +71,25 @@ class FaultInjector:
     def __init__(self) -> None:
         self._rules: list[FaultRule] = []
         self._lock = threading.Lock()
+        self._random = random.Random()
+        #: faults injected so far, by kind
+        self.injected: dict[str, int] = {}
+
+    def chaos(self, rate: float, *, route: str = "*", kinds: tuple[str, ...] = CHAOS_KINDS,
+              seed: int | None = None, retry_after: float = 0.2) -> FaultRule:
+        """Fail a share ``rate`` of the requests matching ``route`` with a random one of ``kinds``."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"a chaos rate is a share between 0 and 1, not {rate}")
+        for kind in kinds:
+            if kind not in KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
+        if seed is not None:
+            self._random.seed(seed)
+        rule = FaultRule(route=route, kind=kinds[0], times=1 << 62, rate=rate, kinds=tuple(kinds),
+                         retry_after=retry_after)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
 
     def add(self, route: str, kind: str, *, times: int = 1, retry_after: float | None = None) -> FaultRule:
         """Add a rule; returns it (its ``fired`` count shows how often it fired)."""
@@ -74,9 +107,15 @@ class FaultInjector:
         """The first rule matching this request, consuming one of its firings."""
         with self._lock:
             for rule in self._rules:
-                if rule.matches(method, path):
-                    rule.fired += 1
-                    return rule
+                if not rule.matches(method, path):
+                    continue
+                if rule.rate is not None:
+                    if self._random.random() >= rule.rate:
+                        continue
+                    rule = attrs.evolve(rule, kind=self._random.choice(rule.kinds))
+                rule.fired += 1
+                self.injected[rule.kind] = self.injected.get(rule.kind, 0) + 1
+                return rule
         return None
 
 

@@ -48,6 +48,7 @@ from batch_router_core.errors import (
 from batch_router_core.fastjson import iter_jsonl_chunks
 from batch_router_core.files import iter_jsonl
 from batch_router_core.http_errors import error_for_status, is_transport_error, result_for_error
+from batch_router_core.uploads import create_from_upload
 
 from .convert import batch_lines
 from .parse import parse_item
@@ -198,18 +199,29 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
                 "mime_type": "jsonl", "display_name": prepared.local_id})
         crash_point("after_upload")
         src = uploaded.name
-    with map_errors("batches.create"):
-        if prepared.mode is BatchMode.EMBEDDING:
-            with warnings.catch_warnings():  # the SDK marks this call experimental; it is the only one
-                warnings.simplefilter("ignore")
-                job = await sdk.batches.create_embeddings(model=prepared.model, src={"file_name": src},
-                                                          config=config)
-        else:
-            job = await sdk.batches.create(model=prepared.model, src=src, config=config)
-    return BatchHandle(provider="google", batch_id=job.name, local_id=prepared.local_id, model=prepared.model,
-                       mode=prepared.mode, request_count=prepared.request_count,
-                       submitted_at=job.create_time,
-                       data={"input_mode": mode, "input_path": str(prepared.path)})
+    async def create() -> BatchHandle:
+        with map_errors("batches.create"):
+            if prepared.mode is BatchMode.EMBEDDING:
+                with warnings.catch_warnings():  # the SDK marks this call experimental; it is the only one
+                    warnings.simplefilter("ignore")
+                    job = await sdk.batches.create_embeddings(model=prepared.model, src={"file_name": src},
+                                                              config=config)
+            else:
+                job = await sdk.batches.create(model=prepared.model, src=src, config=config)
+        return BatchHandle(provider="google", batch_id=job.name, local_id=prepared.local_id,
+                           model=prepared.model, mode=prepared.mode, request_count=prepared.request_count,
+                           submitted_at=job.create_time,
+                           data={"input_mode": mode, "input_path": str(prepared.path)})
+
+    async def discard() -> None:
+        if mode != "inline":
+            with map_errors("files.delete"):
+                await sdk.files.delete(name=src)
+
+    return await create_from_upload(
+        create, lookup=lambda: find_job(local_id=prepared.local_id, request_count=prepared.request_count,
+                                        context=context),
+        discard=discard, log=context.logger.bind(local_id=prepared.local_id))
 
 
 def _report(op: dict[str, Any], context: ProviderContext) -> BatchStatusReport:

@@ -35,9 +35,10 @@ from batch_router_core.clients import per_loop
 from batch_router_core.config import load_provider_defaults
 from batch_router_core.context import ProviderContext
 from batch_router_core.crashpoints import crash_point
-from batch_router_core.errors import ProviderPermanentError
+from batch_router_core.errors import ProviderError, ProviderPermanentError
 from batch_router_core.fastjson import iter_jsonl_chunks
 from batch_router_core.http_errors import result_for_error
+from batch_router_core.uploads import create_from_upload, is_refusal
 
 from .convert import batch_lines, endpoint_for
 from .errors import map_errors
@@ -82,31 +83,54 @@ def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPay
 
 @hookimpl
 async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
-    """Upload the input file (purpose ``batch``) and create the batch, tagged with the local id."""
+    """Upload the input file (purpose ``batch``) and create the batch, tagged with the local id.
+
+    An upload whose answer was lost is looked for by its file name and deleted; a create whose
+    answer was lost is looked up by its tag (see :mod:`batch_router_core.uploads`).
+    """
     client = _client(context)
     endpoint = prepared.metadata["endpoint"]
-    with map_errors("files.create"):
-        with prepared.path.open("rb") as fh:
-            uploaded = await client.files.create(file=(prepared.path.name, fh), purpose="batch")
-    crash_point("after_upload")
     try:
+        with map_errors("files.create"):
+            with prepared.path.open("rb") as fh:
+                uploaded = await client.files.create(file=(prepared.path.name, fh), purpose="batch")
+    except ProviderError as exc:
+        if not is_refusal(exc):
+            await _discard_uploads_named(client, prepared.path.name, context)
+        raise
+    crash_point("after_upload")
+
+    async def create() -> BatchHandle:
         with map_errors("batches.create"):
             batch = await client.batches.create(
                 input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h",
                 metadata={TAG_KEY: prepared.local_id},
             )
-    except ProviderPermanentError:
-        # The job was certainly not created: do not leave the upload behind.
-        try:
+        return BatchHandle(
+            provider="openai", batch_id=batch.id, local_id=prepared.local_id, model=prepared.model,
+            mode=prepared.mode, request_count=prepared.request_count, submitted_at=_dt(batch.created_at),
+            data={"endpoint": endpoint, "input_file_id": uploaded.id, "input_path": str(prepared.path)},
+        )
+
+    async def discard() -> None:
+        with map_errors("files.delete"):
             await client.files.delete(uploaded.id)
-        except Exception:  # noqa: BLE001 - best effort; the original error matters
-            pass
-        raise
-    return BatchHandle(
-        provider="openai", batch_id=batch.id, local_id=prepared.local_id, model=prepared.model,
-        mode=prepared.mode, request_count=prepared.request_count, submitted_at=_dt(batch.created_at),
-        data={"endpoint": endpoint, "input_file_id": uploaded.id, "input_path": str(prepared.path)},
-    )
+
+    return await create_from_upload(
+        create, lookup=lambda: find_job(local_id=prepared.local_id, context=context), discard=discard,
+        log=context.logger.bind(local_id=prepared.local_id))
+
+
+async def _discard_uploads_named(client: Any, name: str, context: ProviderContext) -> None:
+    """Delete batch files called ``name``: an upload that landed although its answer was lost."""
+    try:
+        with map_errors("files.list"):
+            page = await client.files.list(purpose="batch")
+            for f in page.data:
+                if f.filename == name:
+                    await client.files.delete(f.id)
+    except ProviderError as exc:  # best effort: the upload error is what matters
+        context.logger.warning("upload_not_discarded", file=name, error=str(exc))
 
 
 def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:

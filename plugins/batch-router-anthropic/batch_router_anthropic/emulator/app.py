@@ -331,7 +331,7 @@ class AnthropicEmulator(EmulatorControlsMixin):
 
     async def stats(self, request: Request) -> Response:
         return _json({"batches": len(self.state.batches), "requests": dict(self.requests_seen),
-                      "now": self.state.clock.now()})
+                      "now": self.state.clock.now(), "faults": dict(self.faults.injected)})
 
 
 def create_app(options: dict[str, Any] | None = None) -> AnthropicEmulator:

@@ -426,7 +426,8 @@ class GoogleEmulator(EmulatorControlsMixin):
 
     async def stats(self, request: Request) -> Response:
         return _json({"batches": len(self.state.jobs), "files": len(self.state.files),
-                      "requests": dict(self.requests_seen), "now": self.state.clock.now()})
+                      "requests": dict(self.requests_seen), "now": self.state.clock.now(),
+                          "faults": dict(self.faults.injected)})
 
 
 def create_app(options: dict[str, Any] | None = None) -> GoogleEmulator:

@@ -256,7 +256,8 @@ class OpenAIEmulator(EmulatorControlsMixin):
     async def control_stats(self, request: Request) -> Response:
         with self.state.lock:
             return _json({"batches": len(self.state.batches), "files": len(self.state.files),
-                          "requests": dict(self.requests_seen), "now": self.state.clock.now()})
+                          "requests": dict(self.requests_seen), "now": self.state.clock.now(),
+                          "faults": dict(self.faults.injected)})
 
 
 def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:

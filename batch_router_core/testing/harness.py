@@ -1,0 +1,139 @@
+"""Real processes for lifecycle tests: emulators served by ``batch-router emulate`` and CLI runs.
+
+Everything here is a real process speaking real HTTP: an emulator in its own process (optionally
+failing a share of all calls with ``--chaos``), the ``batch-router`` command line as subprocesses
+(which tests may ``kill -9`` at a crash point or at any moment), and a real SQLite ledger in each
+run's directory. The crash, chaos and concurrency tests and ``benchmarks/chaos.py`` share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+__all__ = ["CLI", "PROVIDER_ARGS", "EmulatorProcess", "cli", "cli_env", "write_questions"]
+
+CLI = [sys.executable, "-m", "batch_router_core.cli"]
+
+#: Model and parameters each hosted provider's emulator needs for a chat run.
+PROVIDER_ARGS: Mapping[str, tuple[str, ...]] = {
+    "openai": ("-m", "gpt-4o-mini"),
+    "anthropic": ("-m", "claude-sonnet-4-5", "--max-output-tokens", "64"),
+    "google": ("-m", "gemini-2.5-flash"),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@attrs.define
+class EmulatorProcess:
+    """``batch-router emulate PROVIDER`` in its own process."""
+
+    provider: str
+    speed: float = 100000.0
+    chaos: float = 0.0
+    seed: int | None = None
+    url: str = ""
+    options: list[str] = attrs.field(factory=list)
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EmulatorProcess:
+        """Start it and wait until it answers."""
+        from ..registry import BatchProviderRegistry
+
+        port = _free_port()
+        args = [*CLI, "emulate", self.provider, "--port", str(port), "--speed", str(self.speed)]
+        if self.chaos:
+            args += ["--chaos", str(self.chaos)]
+        if self.seed is not None:
+            args += ["--chaos-seed", str(self.seed)]
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        handle = BatchProviderRegistry().get(self.provider)
+        self.options = [f"{k}={v}" for k, v in handle.emulator_options(self.url).items()]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.stats()
+                return self
+            except OSError:
+                if time.monotonic() > deadline or self._proc.poll() is not None:
+                    self.stop()
+                    raise
+                time.sleep(0.1)
+
+    def stats(self) -> dict[str, Any]:
+        """The emulator's counters: ``batches`` created, ``faults`` injected by kind, requests seen."""
+        with urllib.request.urlopen(self.url + "/_emulator/stats", timeout=5) as response:
+            data: dict[str, Any] = json.loads(response.read())
+        return data
+
+    def stop(self) -> None:
+        """Stop the process."""
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._proc = None
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def cli_env(crash: str | None = None, **extra: str) -> dict[str, str]:
+    """An environment for CLI runs: no real keys, retries without sleeping, optional crash point."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "BATCH_ROUTER_CRASH"))}
+    env["BATCH_ROUTER_RETRY_NO_WAIT"] = "1"
+    if crash:
+        env["BATCH_ROUTER_CRASH_AT"] = crash
+    env.update(extra)
+    return env
+
+
+def cli(args: Sequence[str], cwd: Path, emulator: EmulatorProcess, *, crash: str | None = None,
+        timeout: float = 180, background: bool = False,
+        env: Mapping[str, str] | None = None) -> Any:
+    """Run ``batch-router ARGS --option ...`` against ``emulator`` in ``cwd``.
+
+    Returns the CompletedProcess, or the running Popen with ``background``.
+    """
+    argv = [*CLI, *args]
+    for option in emulator.options:
+        argv += ["--option", option]
+    environment = cli_env(crash, **dict(env or {}))
+    if background:
+        return subprocess.Popen(argv, cwd=cwd, env=environment, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
+
+
+def write_questions(path: Path, count: int, *, prefix: str = "q") -> list[str]:
+    """A unified input file of ``count`` distinct questions in varied scripts; returns the ids."""
+    words = ["capital", "Größe", "évolution", "東京", "قمر", "вода", "río", "κύκλος", "🙂 emoji", "naïve"]
+    ids = [f"{prefix}{i}" for i in range(count)]
+    with path.open("w", encoding="utf-8") as fh:
+        for i, cid in enumerate(ids):
+            text = f"Question {i}: tell me about {words[i % len(words)]} ({i * 7919 % 1000})."
+            fh.write(json.dumps({"custom_id": cid, "messages": [{"role": "user", "content": text}]},
+                                ensure_ascii=False) + "\n")
+    return ids
