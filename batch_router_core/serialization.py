@@ -83,10 +83,48 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _structure_str(value: Any, _: Any) -> str:
+    # Never coerced: ``"custom_id": 123`` is a mistake in the input, not the string "123".
+    if not isinstance(value, str):
+        raise ValidationError(f"expected a string, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _structure_int(value: Any, _: Any) -> int:
+    # Never coerced: 10.5 is not 10, "10" is not 10, true is not 1, and 2**64 fits no provider's field.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"expected an integer, got {type(value).__name__} {value!r}")
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValidationError(f"integer {value} is outside the 64-bit range")
+    return value
+
+
+def _structure_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"expected true or false, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _structure_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"expected a number, got {type(value).__name__} {value!r}")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValidationError(f"expected a finite number, got {value!r}")
+    return number
+
+
 @cache
 def _converter() -> cattrs.Converter:
     """Build the converter once, lazily (nothing happens at import time)."""
     conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_structure_hook(InputMessageRole, lambda v, _: _to_role(v))
     conv.register_unstructure_hook(UsageInfo, usage_to_data)

@@ -121,28 +121,41 @@ def read_input(path: Path | str, *, provider: str | None = None,
     batch's model applies). Other OpenAI-only fields pass through only when ``provider`` is openai.
     """
     label = str(path)
+    # Every problem of the file in one pass: the valid lines stream on, the issues are raised together
+    # at the end (capped, so a file of garbage does not build an unbounded list).
+    issues: list[ValidationIssue] = []
     for number, raw in iter_jsonl_lines(path):
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ValidationError(ValidationIssue(f"invalid JSON: {exc}", path=label, line=number)) from None
+            issues.append(ValidationIssue(f"invalid JSON: {exc}", path=label, line=number))
+            continue
         if not isinstance(data, dict):
-            raise ValidationError(ValidationIssue(
+            issues.append(ValidationIssue(
                 f"expected a JSON object per line, got {type(data).__name__}", path=label, line=number))
+            continue
         cid = data.get("custom_id") if isinstance(data.get("custom_id"), str) else None
         try:
             if accept_openai and "body" in data and "messages" not in data:
                 data = _from_openai(data, passthrough=provider == "openai")
-            yield from_data(InputRequest, data)
+            request = from_data(InputRequest, data)
         except ValidationError as exc:
-            raise ValidationError([
-                ValidationIssue(i.message, custom_id=i.custom_id or cid, field=i.field,
-                                path=label, line=number)
-                for i in exc.issues
-            ]) from None
+            issues.extend(ValidationIssue(i.message, custom_id=i.custom_id or cid, field=i.field,
+                                          path=label, line=number) for i in exc.issues)
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ValidationError(ValidationIssue(f"malformed OpenAI batch line: {exc!r}",
-                                                  custom_id=cid, path=label, line=number)) from None
+            issues.append(ValidationIssue(f"malformed OpenAI batch line: {exc!r}",
+                                          custom_id=cid, path=label, line=number))
+        else:
+            if not issues:
+                yield request
+        if len(issues) >= _MAX_ISSUES:
+            issues.append(ValidationIssue(f"stopped after {_MAX_ISSUES} problems", path=label, line=number))
+            break
+    if issues:
+        raise ValidationError(issues)
+
+
+_MAX_ISSUES = 1000
 
 
 def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:

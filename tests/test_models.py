@@ -99,8 +99,11 @@ def test_media_content_needs_exactly_one_source() -> None:
     assert url.source_type == "url" and url.data_url() == "https://example.com/cat.jpg"
     b64 = ImageContent(data=base64.b64encode(b"x").decode(), media_type="image/png")
     assert b64.data_url() == "data:image/png;base64,eA=="
-    with pytest.raises(ValidationError, match="invalid base64"):
-        ImageContent(data="!!!", media_type="image/png").raw_bytes()
+    # Refused when built, not when first sent: bad input never reaches an upload.
+    with pytest.raises(ValidationError, match="not valid base64"):
+        ImageContent(data="!!!", media_type="image/png")
+    with pytest.raises(ValidationError, match="'image/bmp' is not one batch-router can send"):
+        ImageContent(data="aGk=", media_type="image/bmp")
 
 
 def test_message_rules() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import binascii
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -46,6 +47,18 @@ def _check_source(inst: _MediaContent, attribute: attrs.Attribute[Any], value: A
             f"got {inst.media_type!r}",
             field="media_type",
         )
+    if has_data:
+        if inst.media_type not in inst.accepted:
+            raise ValidationError(
+                f"{type(inst).__name__} media_type {inst.media_type!r} is not one batch-router can send; "
+                f"expected one of {sorted(inst.accepted)}", field="media_type")
+        if not isinstance(inst.data, str):
+            raise ValidationError(f"`data` must be a base64 string, got {type(inst.data).__name__}",
+                                  field="data")
+        try:
+            base64.b64decode(inst.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(f"{type(inst).__name__} `data` is not valid base64", field="data") from None
 
 
 @attrs.frozen(kw_only=True)
