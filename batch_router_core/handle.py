@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -225,11 +226,14 @@ class ProviderHandle:
         log.info("batch_cancel_requested", status=report.status.value)
         return report
 
-    async def fetch_results(self, handle: BatchHandle) -> AsyncIterator[RequestResult]:
+    async def fetch_results(self, handle: BatchHandle, *,
+                            retry_until: float | None = None) -> AsyncIterator[RequestResult]:
         """Stream unified results, one per request.
 
         A transient failure mid-stream restarts the plugin's stream (with the retry policy's backoff)
-        and skips the results already delivered, so every ``custom_id`` comes out exactly once.
+        and skips the results already delivered, so every ``custom_id`` comes out exactly once. The
+        policy's attempts are the limit, or, with ``retry_until`` (a :func:`time.monotonic` deadline),
+        that time: a long download then survives an outage of any length up to it.
         """
         policy = self._registry.retry
         log = self.context.logger.bind(batch_id=handle.batch_id)
@@ -256,7 +260,7 @@ class ProviderHandle:
                 break
             except ProviderTransientError as exc:
                 attempt += 1
-                if attempt >= policy.attempts:
+                if attempt >= policy.attempts and (retry_until is None or time.monotonic() >= retry_until):
                     raise
                 delay = policy.delay_for(attempt, exc)
                 log.warning("fetch_results_retry", attempt=attempt, delivered=count,

@@ -754,7 +754,9 @@ class BatchRouter:
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         if job.handle is not None:
-            async for r in self.get_provider(job.provider).fetch_results(job.handle):
+            # A download survives an outage for as long as a wait would (the router's timeout).
+            deadline = time.monotonic() + self.timeout
+            async for r in self.get_provider(job.provider).fetch_results(job.handle, retry_until=deadline):
                 yield r
             return
         # Never created: cancelled before submission, or refused by the provider.

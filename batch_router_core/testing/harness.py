@@ -137,3 +137,75 @@ def write_questions(path: Path, count: int, *, prefix: str = "q") -> list[str]:
             fh.write(json.dumps({"custom_id": cid, "messages": [{"role": "user", "content": text}]},
                                 ensure_ascii=False) + "\n")
     return ids
+
+
+@attrs.define
+class ChaosFigures:
+    """What a series of chaos runs saw: the figures ``docs/reliability.md`` records."""
+
+    runs: int = 0
+    clean_exits: int = 0
+    faults: dict[str, int] = attrs.field(factory=dict)
+    retries: int = 0
+    provider_jobs: int = 0
+    shards: int = 0
+    duplicates: int = 0
+    lost: int = 0
+    failures: list[str] = attrs.field(factory=list)
+
+    def add(self, other: ChaosFigures) -> None:
+        """Sum another series into this one."""
+        for name in ("runs", "clean_exits", "retries", "provider_jobs", "shards", "duplicates", "lost"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, n in other.faults.items():
+            self.faults[kind] = self.faults.get(kind, 0) + n
+        self.failures += other.failures
+
+
+def chaos_runs(provider: str, workdir: Path, *, runs: int, rate: float, seed: int = 0,
+               requests: int = 10, shard_every: int = 2, shard_size: int = 4) -> ChaosFigures:
+    """``runs`` CLI runs against one emulator failing ``rate`` of all calls; every other run sharded.
+
+    Each run must exit 0 on its own, the emulator must hold exactly one provider job per shard, and the
+    results must hold every custom_id exactly once, all succeeded.
+    """
+    import sqlite3
+
+    figures = ChaosFigures()
+    with EmulatorProcess(provider, chaos=rate, seed=seed) as emulator:
+        for n in range(runs):
+            run_dir = workdir / f"{provider}-{n}"
+            run_dir.mkdir(parents=True)
+            sharded = shard_every > 0 and n % shard_every == 0
+            if sharded:
+                (run_dir / "batch-router.yaml").write_text(
+                    f"providers:\n  {provider}:\n    limits: {{max_requests: {shard_size}}}\n")
+            ids = write_questions(run_dir / "in.jsonl", requests, prefix=f"r{n}-")
+            before = emulator.stats()["batches"]
+            args = ["run", "in.jsonl", "-p", provider, *PROVIDER_ARGS[provider], "--poll-interval", "0.05",
+                    "-o", "out.jsonl", *(["--shard"] if sharded else [])]
+            proc = cli(args, run_dir, emulator)
+            created = emulator.stats()["batches"] - before
+            figures.runs += 1
+            figures.retries += proc.stderr.count("retrying")
+            ledger = sqlite3.connect(run_dir / ".batch_router" / "ledger.sqlite3")
+            shards = ledger.execute("SELECT count(*) FROM provider_jobs").fetchone()[0]
+            ledger.close()
+            figures.shards += shards
+            figures.provider_jobs += created
+            figures.duplicates += max(0, created - shards)
+            got: list[str] = []
+            if proc.returncode == 0:
+                figures.clean_exits += 1
+                for line in (run_dir / "out.jsonl").read_text().splitlines():
+                    record = json.loads(line)
+                    if record["status"] == "succeeded":
+                        got.append(record["custom_id"])
+            else:
+                figures.failures.append(f"{provider} run {n}: exit {proc.returncode}: {proc.stderr[-600:]}")
+            figures.lost += len(set(ids) - set(got))
+            figures.duplicates += len(got) - len(set(got))
+            if "Traceback" in proc.stderr:
+                figures.failures.append(f"{provider} run {n}: traceback: {proc.stderr[-600:]}")
+        figures.faults = dict(emulator.stats()["faults"])
+    return figures
