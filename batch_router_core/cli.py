@@ -10,8 +10,9 @@ Exit codes (stable, for scripts):
 * 5 - timed out waiting for a batch
 * 6 - a job needs attention: batch-router parked part of it rather than risk a wrong or double
   submission (``batch-router status JOB`` shows the reason)
-* 7 - the ledger cannot be used (damaged, emptied, read-only, disk full, locked, deleted while in
-  use); the message names the file and what to do
+* 7 - batch-router's own files cannot be used: the ledger (damaged, emptied, read-only, locked,
+  deleted while in use) or the generated files (read-only directory, disk full); the message names
+  the file and what to do
 * 130 / 143 - interrupted by Ctrl-C / SIGTERM; the job is safe in the ledger and the message
   prints the command that re-attaches to it
 """
@@ -33,11 +34,13 @@ from .errors import (
     BatchRouterError,
     BatchTimeoutError,
     ConfigError,
+    FileOperationError,
     PluginLoadError,
     ProviderError,
     ProviderNotFoundError,
     ValidationError,
 )
+from .files import disk_error_message
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_PROVIDER, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 EXIT_ATTENTION, EXIT_LEDGER, EXIT_SIGINT, EXIT_SIGTERM = 6, 7, 130, 143
@@ -55,7 +58,7 @@ def _exit_code(exc: BaseException) -> int:
 
     if isinstance(exc, JobNeedsAttentionError):
         return EXIT_ATTENTION
-    if isinstance(exc, LedgerError):
+    if isinstance(exc, (LedgerError, FileOperationError)):
         return EXIT_LEDGER
     if isinstance(exc, (ValidationError, ConfigError)):
         return EXIT_INVALID
@@ -70,7 +73,10 @@ def _exit_code(exc: BaseException) -> int:
 def _errors(as_json: bool) -> Iterator[None]:
     """Turn library errors into a one-line message (or JSON) and a documented exit code."""
     try:
-        yield
+        try:
+            yield
+        except OSError as exc:  # the local disk (generated files), never a provider: name the file
+            raise FileOperationError(disk_error_message(exc), path=exc.filename) from exc
     except BatchRouterError as exc:
         if as_json:
             payload: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}

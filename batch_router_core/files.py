@@ -22,6 +22,7 @@ from .errors import FileOperationError
 
 __all__ = [
     "GeneratedFiles",
+    "disk_error_message",
     "iter_jsonl",
     "iter_jsonl_lines",
     "new_local_id",
@@ -30,6 +31,18 @@ __all__ = [
 
 DEFAULT_ROOT = Path(".batch_router")
 _CHUNK = 512  # lines joined per write(): fewer syscalls, bounded memory
+
+
+def disk_error_message(exc: OSError, path: Path | str | None = None) -> str:
+    """What went wrong writing a local file and what to do, in one line."""
+    import errno
+
+    advice = {errno.ENOSPC: "the disk is full: free some space, then run `batch-router resume`",
+              errno.EROFS: "the file system is read-only: run from a writable directory",
+              errno.EACCES: "permission denied: fix the permissions or run from a writable directory"}
+    name = exc.filename or path or "a batch-router file"
+    return (f"cannot write {name}: {exc.strerror or exc}"
+            f" ({advice.get(exc.errno or 0, 'check the disk and the permissions')})")
 
 
 def new_local_id() -> str:

@@ -24,7 +24,7 @@ from .errors import (
     ValidationError,
     ValidationIssue,
 )
-from .files import new_local_id, write_jsonl_lines
+from .files import disk_error_message, new_local_id, write_jsonl_lines
 from .logging import get_logger
 from .models.params import InferenceParams
 from .models.provider import BatchHandle, PreparedBatch, PreparedPayloads, ProviderInfo
@@ -115,6 +115,9 @@ class ProviderHandle:
     def _wrap(self, exc: Exception, operation: str) -> BatchRouterError:
         if isinstance(exc, BatchRouterError):
             return exc
+        if isinstance(exc, OSError):
+            # The local disk, not the provider: say which file and why.
+            return FileOperationError(disk_error_message(exc), path=exc.filename)
         # The contract says plugins map their SDK's errors; one that slipped through is a plugin bug,
         # reported as permanent so it is not retried forever.
         return ProviderPermanentError(
@@ -180,6 +183,8 @@ class ProviderHandle:
                     provider=self.name, field="requests",
                 ) from None
             raise
+        except OSError as exc:
+            raise FileOperationError(disk_error_message(exc, path), path=str(path)) from exc
         except Exception as exc:
             raise self._wrap(exc, "prepare_payloads") from exc
         if count != len(batch.requests):

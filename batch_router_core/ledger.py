@@ -237,7 +237,7 @@ class Ledger:
     busy_timeout_s = 30.0
 
     def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # messages name the file wherever the user runs from
         with self._guard():
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self.path.exists():

@@ -1,0 +1,204 @@
+"""What each failure leaves behind: outages, refusals, interruptions and ledgers that cannot be used.
+
+Real emulator processes, real CLI processes (signalled for real), real SQLite files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from batch_router_core.testing.harness import PROVIDER_ARGS, EmulatorProcess, cli, cli_env, write_questions
+
+from .conftest import recorded_shards, result_ids
+
+RUN_OPENAI = ["run", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"], "--poll-interval", "0.05"]
+
+
+def _fault(emulator: EmulatorProcess, route: str, kind: str, times: int) -> None:
+    body = json.dumps({"route": route, "kind": kind, "times": times}).encode()
+    request = urllib.request.Request(emulator.url + "/_emulator/faults", data=body, method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def _wait_for_submission(directory: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            db = sqlite3.connect(directory / ".batch_router" / "ledger.sqlite3")
+            if db.execute("SELECT count(*) FROM provider_jobs WHERE state = 'submitted'").fetchone()[0]:
+                return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("the run never submitted")
+
+
+def test_an_outage_while_polling_does_not_end_the_wait(tmp_path: Path) -> None:
+    ids = write_questions(tmp_path / "in.jsonl", 4)
+    with EmulatorProcess("openai", speed=50.0) as emulator:
+        run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True)
+        _wait_for_submission(tmp_path)
+        _fault(emulator, "GET /v1/batches/*", "unavailable", 40)  # far beyond one call's retries
+        _, stderr = run.communicate(timeout=120)
+        assert run.returncode == 0, stderr
+        assert "retrying" in stderr and "503" in stderr  # the user saw why it was waiting
+    assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(ids)
+
+
+def test_a_refused_submit_fails_that_job_only(tmp_path: Path) -> None:
+    write_questions(tmp_path / "in.jsonl", 3)
+    with EmulatorProcess("openai") as emulator:
+        _fault(emulator, "POST /v1/files", "unauthorized", 1)
+        refused = cli(["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator)
+        assert refused.returncode == 0, refused.stderr
+        assert "refused" in refused.stderr and "401" in refused.stderr
+        job_id = refused.stdout.strip()
+        status = cli(["status", job_id, "--json"], tmp_path, emulator)
+        record = json.loads(status.stdout)
+        assert record["status"] == "failed"
+        assert "Incorrect API key" in record["provider_jobs"][0]["error"]
+        # Another job is not blocked by it, and resume has nothing left to do for the refused one.
+        ok = cli([*RUN_OPENAI, "-o", "ok.jsonl"], tmp_path, emulator)
+        assert ok.returncode == 0, ok.stderr
+        again = cli(["resume", "--json"], tmp_path, emulator)
+        assert again.returncode == 0 and json.loads(again.stdout)["resumed"] == []
+        assert emulator.stats()["batches"] == 1
+        results = cli(["results", job_id, "-o", "refused.jsonl"], tmp_path, emulator)
+        assert results.returncode == 0
+    lines = [json.loads(x) for x in (tmp_path / "refused.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in lines} == {"errored"} and len(lines) == 3
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupting_a_wait_leaves_a_resumable_job(sig: int, code: int, tmp_path: Path) -> None:
+    ids = write_questions(tmp_path / "in.jsonl", 4)
+    with EmulatorProcess("openai", speed=5.0) as emulator:
+        run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True)
+        _wait_for_submission(tmp_path)
+        run.send_signal(sig)
+        _, stderr = run.communicate(timeout=30)
+        assert run.returncode == code, stderr
+        assert "Traceback" not in stderr and "batch-router wait job-" in stderr
+        job_id = stderr.split("batch-router wait ")[1].split()[0].rstrip("`")
+        db = sqlite3.connect(tmp_path / ".batch_router" / "ledger.sqlite3")
+        assert db.execute("SELECT count(*) FROM provider_jobs WHERE owner IS NOT NULL").fetchone()[0] == 0
+        db.close()
+        _fault(emulator, "GET /v1/batches/*", "unavailable", 0)
+        waited = cli(["wait", job_id, "--poll-interval", "0.05"], tmp_path, emulator, env={})
+        assert waited.returncode == 0, waited.stderr
+        assert cli(["results", job_id, "-o", "out.jsonl"], tmp_path, emulator).returncode == 0
+        assert emulator.stats()["batches"] == 1
+    assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(ids)
+
+
+# -- the ledger ------------------------------------------------------------------------------------
+
+
+def _jobs(cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "batch_router_core.cli", "jobs"], cwd=cwd, env=cli_env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("content, what", [(b"", "is empty"), (b"garbage" * 100, "not a SQLite database")])
+def test_an_empty_or_garbage_ledger_is_refused_not_reset(tmp_path: Path, content: bytes, what: str) -> None:
+    ledger = tmp_path / ".batch_router" / "ledger.sqlite3"
+    ledger.parent.mkdir()
+    ledger.write_bytes(content)
+    proc = _jobs(tmp_path)
+    assert proc.returncode == 7 and what in proc.stderr and str(ledger) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ledger.read_bytes() == content  # untouched
+
+
+def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
+    from batch_router_core.ledger import Ledger
+    from batch_router_core.models import BatchMode
+
+    path = tmp_path / ".batch_router" / "ledger.sqlite3"
+    ledger = Ledger(path)
+    for n in range(200):
+        ledger.create_job(job_id=f"j{n}", provider="fake", model="m", mode=BatchMode.CHAT, request_count=1,
+                          params={"pad": "x" * 500}, shards=[])
+    ledger._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    ledger.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    proc = _jobs(tmp_path)
+    assert proc.returncode == 7, proc.stderr
+    assert str(path) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _first_open(path: str) -> None:
+    from batch_router_core.ledger import Ledger
+
+    Ledger(path).close()
+
+
+def test_concurrent_first_opens_are_safe(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for trial in range(15):
+        path = str(tmp_path / f"t{trial}" / "ledger.sqlite3")
+        procs = [ctx.Process(target=_first_open, args=(path,)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+            assert p.exitcode == 0
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA user_version").fetchone()[0] >= 2
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert not [f for f in os.listdir(Path(path).parent) if f.endswith(".new")]
+
+
+def test_a_ledger_deleted_mid_run_is_reported(tmp_path: Path) -> None:
+    write_questions(tmp_path / "in.jsonl", 3)
+    with EmulatorProcess("openai", speed=5.0) as emulator:
+        run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True,
+                  env={"BATCH_ROUTER_LEASE_S": "0.6"})
+        _wait_for_submission(tmp_path)
+        (tmp_path / ".batch_router" / "ledger.sqlite3").unlink()
+        _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 7, stderr
+    assert "deleted or replaced" in stderr and "Traceback" not in stderr
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-Urm", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs `unshare -Urm` (user + mount namespaces) to mount "
+                    "a read-only or a tiny file system for real")
+@pytest.mark.parametrize("mount, expected", [
+    ("mount --bind {d} {d} && mount -o remount,ro,bind {d}", "read-only"),
+    ("mount -t tmpfs -o size=48k tmpfs {d}", "full"),
+])
+def test_read_only_or_full_ledger_storage_gives_a_clear_error(tmp_path: Path, mount: str, expected: str) -> None:
+    d = tmp_path / "state"
+    d.mkdir()
+    write_questions(tmp_path / "in.jsonl", 400)
+    if expected == "read-only":  # a ledger that exists but can no longer be written
+        subprocess.run([sys.executable, "-m", "batch_router_core.cli", "jobs"], cwd=d, env=cli_env(), check=True,
+                       capture_output=True)
+    script = (f"{mount.format(d=d)} && cd {d} && exec {sys.executable} -m batch_router_core.cli prepare "
+              f"{tmp_path / 'in.jsonl'} -p openai -m gpt-4o-mini >/dev/null && exec {sys.executable} -m "
+              f"batch_router_core.cli submit {tmp_path / 'in.jsonl'} -p openai -m gpt-4o-mini "
+              "--option base_url=http://127.0.0.1:9/v1 --option api_key=k")
+    proc = subprocess.run(["unshare", "-Urm", "sh", "-c", script], env=cli_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode in (1, 3, 7), proc.stderr
+    assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
