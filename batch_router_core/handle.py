@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .context import ProviderContext
 from .errors import (
     BatchRouterError,
+    ConfigError,
     FileOperationError,
     ProviderPermanentError,
     ProviderTransientError,
@@ -313,6 +314,18 @@ class ProviderHandle:
             # A plugin that ignores the argument must still never hand back a job the ledger holds.
             return None
         return found
+
+    def check_credentials(self) -> None:
+        """Raise :class:`ConfigError` when the provider lacks the credentials it needs (no network);
+        a provider without the optional ``check_credentials`` hook needs none."""
+        if not self.implements("check_credentials"):
+            return
+        try:
+            missing = self._caller("check_credentials")(context=self.context)
+        except Exception as exc:
+            raise self._wrap(exc, "check_credentials") from exc
+        if missing:
+            raise ConfigError(f"[{self.name}] {missing}")
 
     async def execute_now(self, requests: Sequence[InputRequest], params: InferenceParams) -> list[RequestResult]:
         """Run a small group now (online path); UnsupportedOperationError if the provider cannot."""

@@ -160,6 +160,27 @@ def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
 
 
 # -------------------------------------------------------------------------------------------------
+# Optional: readiness
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def check_credentials(context: ProviderContext) -> str | None:
+    """Say what is missing before anything is recorded or sent: ``None`` when ready.
+
+    :param context: the provider context (its options hold the user's key, if given there).
+    :returns: ``None`` when the provider has the credentials it needs (from the options or the
+        environment its SDK reads), else one line saying what is missing and how to provide it
+        (never the value of anything secret).
+
+    Optional (added in wave 2): a provider that needs no credentials (a local engine) leaves it out.
+    No network: it checks presence, not validity (a wrong key is the provider's 401 at submit). Called
+    by the router before it records a job and before it resumes one, so a missing key is a
+    configuration error, never a job stuck or marked failed. ``firstresult``.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
 # Optional: online execution
 # -------------------------------------------------------------------------------------------------
 

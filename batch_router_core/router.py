@@ -315,6 +315,8 @@ class BatchRouter:
         returns once every job has ended.
         """
         self._validate_batches(batches)
+        for name in dict.fromkeys(b.provider for b in batches):
+            self.get_provider(name).check_credentials()
         records: list[dict[str, Any]] = []
         try:
             for batch in batches:
@@ -441,6 +443,10 @@ class BatchRouter:
         interval = self.initial_interval if poll_interval is None else poll_interval
         limit = self.timeout if timeout is None else timeout
         start = time.monotonic()
+        # A missing key is a configuration error here, before any job is touched (never "failed").
+        for name in dict.fromkeys(j.provider for job_id in job_ids for j in self.ledger.jobs_of(job_id)
+                                  if not self._settled(j, until)):
+            self.get_provider(name).check_credentials()
         while True:
             if self._ledger_failure is not None:
                 raise self._ledger_failure

@@ -107,7 +107,7 @@ def test_an_override_without_a_reason_fails_and_one_with_a_reason_passes() -> No
 #: how a test reaches each hook through the typed facade (``ProviderHandle``)
 _FACADE_CALL = {"provider_info": ".info.", "prepare_payloads": ".prepare_payloads(", "submit": ".submit(",
                 "poll_status": ".poll_status(", "fetch_results": ".fetch_results(", "cancel": ".cancel(",
-                "execute_now": ".execute_now(", "find_job": ".find_job(", "delete_job": ".delete_job(",
+                "execute_now": ".execute_now(", "check_credentials": ".check_credentials(", "find_job": ".find_job(", "delete_job": ".delete_job(",
                 "create_emulator": ".create_emulator("}
 
 

@@ -6,6 +6,7 @@ The ``anthropic`` SDK is imported on the first network call, never at import tim
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -105,6 +106,16 @@ def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
 def provider_info() -> ProviderInfo:
     """Declared in ``defaults.yaml``."""
     return load_provider_defaults("batch_router_anthropic", "defaults.yaml")
+
+
+@hookimpl
+def check_credentials(context: ProviderContext) -> str | None:
+    """A key or token from the options or ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_AUTH_TOKEN``."""
+    opts = context.options
+    if opts.get("api_key") or opts.get("auth_token") or os.environ.get("ANTHROPIC_API_KEY") \
+            or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        return None
+    return "no API key: set ANTHROPIC_API_KEY, or pass --option api_key=... (api_key=... in code)"
 
 
 @hookimpl

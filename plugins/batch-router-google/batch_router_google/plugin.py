@@ -162,6 +162,14 @@ def provider_info() -> ProviderInfo:
 
 
 @hookimpl
+def check_credentials(context: ProviderContext) -> str | None:
+    """A key from ``--option api_key`` or ``GOOGLE_API_KEY`` / ``GEMINI_API_KEY``."""
+    if _settings(context)[0]:
+        return None
+    return "no API key: set GOOGLE_API_KEY (or GEMINI_API_KEY), or pass --option api_key=..."
+
+
+@hookimpl
 def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
     """Unified batch -> ``{"key", "request"}`` lines (lazily)."""
     return PreparedPayloads(provider="google", model=batch.model, mode=batch.mode, lines=batch_lines(batch))

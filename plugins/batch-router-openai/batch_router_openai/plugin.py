@@ -7,6 +7,7 @@ The ``openai`` SDK is imported on the first network call, never at import time, 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,6 +71,14 @@ def _dt(ts: int | None) -> datetime | None:
 def provider_info() -> ProviderInfo:
     """Declared in ``defaults.yaml``."""
     return load_provider_defaults("batch_router_openai", "defaults.yaml")
+
+
+@hookimpl
+def check_credentials(context: ProviderContext) -> str | None:
+    """A key from ``--option api_key`` or ``OPENAI_API_KEY`` (what the SDK reads)."""
+    if context.options.get("api_key") or os.environ.get("OPENAI_API_KEY"):
+        return None
+    return "no API key: set OPENAI_API_KEY, or pass --option api_key=... (api_key=... in code)"
 
 
 @hookimpl
