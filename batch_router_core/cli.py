@@ -376,7 +376,7 @@ async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
                 n += 1
                 if n <= show:
                     answer = r.text if r.text is not None else (r.error.message if r.error else r.status.value)
-                    shown.append(f"{r.custom_id}: {answer.strip()}")
+                    shown.append(f"{r.custom_id}: {' '.join(answer.split())}")  # one line per answer
                 if n % 256 == 0:
                     progress.advance_to(n)
                 yield r
