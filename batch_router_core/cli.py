@@ -318,6 +318,18 @@ def _reasons(st: Any) -> list[str]:
             if j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)]
 
 
+def _exit_if_refused(router: Any, job_ids: list[str]) -> None:
+    """Exit 4 when the provider refused to create any provider job of these jobs (their requests are
+    in the results as errored, but the run did not do what was asked)."""
+    from .ledger import JobState
+
+    refused = [j for job_id in job_ids for j in router.ledger.jobs_of(job_id) if j.state is JobState.FAILED]
+    if refused:
+        for j in refused:
+            click.echo(f"error: {j.provider} refused provider job {j.local_id}: {j.error}", err=True)
+        sys.exit(EXIT_PROVIDER)
+
+
 class _Progress:
     """Progress on long waits and downloads: a bar on a terminal, plain status lines otherwise
     (logs and CI keep one line per change instead of a redrawn bar)."""
@@ -451,6 +463,7 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
                 server.stop()
         if as_json:
             click.echo(orjson.dumps(summary).decode())
+        _exit_if_refused(router, router.recorded_job_ids)
 
 
 @main.command()
@@ -468,6 +481,7 @@ def submit(input_path: Path, provider: str, model: str, mode: str, system_prompt
         router = _router(options, shard=shard)
         job_id = _run_async(router.submit_batch(batch), router)
         click.echo(orjson.dumps({"job_id": job_id}).decode() if as_json else job_id)
+        _exit_if_refused(router, [job_id])
 
 
 @main.command()

@@ -26,7 +26,9 @@ TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 
 _TRANSPORT_NAMES = {"TransportError", "NetworkError", "RemoteProtocolError", "ReadError",
                     "WriteError", "ConnectError", "TimeoutException", "ReadTimeout", "StreamError",
-                    "IncompleteRead", "ConnectionError", "ProtocolError"}
+                    "IncompleteRead", "ConnectionError", "ProtocolError",
+                    # aiohttp (google-genai's async transport): a dropped connection or a cut body
+                    "ClientPayloadError", "ClientConnectionError", "ServerTimeoutError"}
 
 
 def retry_after_from_headers(headers: Mapping[str, str] | Any) -> float | None:

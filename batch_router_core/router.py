@@ -287,6 +287,7 @@ class BatchRouter:
             provider=job.provider, local_id=job.local_id, model=job.model, mode=job.mode,
             path=job.input_path, request_count=job.request_count,
             byte_size=job.input_path.stat().st_size, metadata=self._prepared_metadata(job),
+            resubmission=job.state is JobState.SUBMITTING,
         )
 
     def _prepared_metadata(self, job: ProviderJob) -> dict[str, Any]:

@@ -5,6 +5,11 @@ step. A create call that fails in a way that says nothing was created (a refusal
 429) discards the upload. One whose outcome is unknown (a 5xx, a timeout, a dropped connection or a
 truncated answer) is settled at once by looking the job up by its tag: found, it is returned (the
 create did land); certainly absent, the upload is discarded and the error raised for core to retry.
+
+Core reads a 429 out of ``submit`` as "nothing was created and nothing is left behind" (the next try
+needs no reconciliation). When an upload could not be deleted, the error that leaves ``submit`` is
+therefore :func:`cleanup_pending`: transient, without a status, so the next try is a resubmission that
+finds and deletes the leftover first.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .errors import ProviderError, ProviderPermanentError
+from .errors import ProviderError, ProviderPermanentError, ProviderTransientError
 
-__all__ = ["create_from_upload", "is_refusal"]
+__all__ = ["cleanup_pending", "create_from_upload", "is_refusal"]
 
 T = TypeVar("T")
 
@@ -23,6 +28,11 @@ def is_refusal(exc: ProviderError) -> bool:
     """True when the provider certainly did not act on the call (a permanent error or any 4xx)."""
     return isinstance(exc, ProviderPermanentError) or (
         exc.status_code is not None and 400 <= exc.status_code < 500)
+
+
+def cleanup_pending(exc: ProviderError, what: str) -> ProviderTransientError:
+    """A transient error (no status: never read as a refusal) saying an upload is still to delete."""
+    return ProviderTransientError(f"{exc}; {what} could not be deleted yet (retried)", provider=exc.provider)
 
 
 async def create_from_upload(create: Callable[[], Awaitable[T]], *,
@@ -44,6 +54,7 @@ async def create_from_upload(create: Callable[[], Awaitable[T]], *,
                 return found
         try:
             await discard()
-        except Exception as cleanup_error:  # noqa: BLE001 - best effort; the create error matters
+        except ProviderError as cleanup_error:
             log.warning("upload_not_discarded", error=str(cleanup_error))
+            raise cleanup_pending(exc, "the unused upload") from cleanup_error
         raise

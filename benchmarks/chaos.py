@@ -26,7 +26,7 @@ def _line(name: str, f: ChaosFigures, seconds: float) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(f.faults.items()))
     return (f"{name:<10} runs {f.runs:>3}  exit-0 {f.clean_exits:>3}  faults {faults:>4} ({kinds})  "
             f"retries {f.retries:>4}  jobs {f.provider_jobs:>3}/{f.shards:<3} shards  "
-            f"duplicates {f.duplicates}  lost {f.lost}  {seconds:.1f}s")
+            f"duplicates {f.duplicates}  lost {f.lost}  orphan uploads {f.orphan_uploads}  {seconds:.1f}s")
 
 
 def main() -> int:
@@ -45,7 +45,8 @@ def main() -> int:
     print(_line("total", total, time.monotonic() - started))
     for failure in total.failures:
         print("FAILURE:", failure)
-    ok = not total.failures and total.duplicates == 0 and total.lost == 0 and total.runs == total.clean_exits
+    ok = (not total.failures and total.duplicates == total.lost == total.orphan_uploads == 0
+          and total.runs == total.clean_exits)
     return 0 if ok else 1
 
 

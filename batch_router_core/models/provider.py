@@ -146,6 +146,10 @@ class PreparedBatch:
     request_count: int
     byte_size: int
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
+    #: True when an earlier ``submit`` for this ``local_id`` may have reached the provider (a crash or a
+    #: lost answer; the router has already made sure no job was created). A plugin that uploads input
+    #: files looks for that attempt's upload and deletes it instead of leaving it behind.
+    resubmission: bool = False
 
     def iter_lines(self) -> Iterator[bytes]:
         """Stream the provider-native lines back from the file (without newlines)."""

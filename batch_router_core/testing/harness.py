@@ -8,6 +8,7 @@ run's directory. The crash, chaos and concurrency tests and ``benchmarks/chaos.p
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -82,6 +83,21 @@ class EmulatorProcess:
             data: dict[str, Any] = json.loads(response.read())
         return data
 
+    def input_uploads(self) -> list[dict[str, Any]]:
+        """The batch input files on an OpenAI emulator (read without faults: a control-free route is
+        not available, so this retries until it gets an answer)."""
+        key = next(o.split("=", 1)[1] for o in self.options if o.startswith("api_key="))
+        request = urllib.request.Request(self.url + "/v1/files?purpose=batch",
+                                         headers={"Authorization": f"Bearer {key}"})
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    data: list[dict[str, Any]] = json.loads(response.read())["data"]
+                return data
+            except (OSError, ValueError, http.client.HTTPException):  # a fault injected on the listing
+                time.sleep(0.05)
+        raise RuntimeError("the emulator never answered the file listing")
+
     def stop(self) -> None:
         """Stop the process."""
         if self._proc is not None:
@@ -151,11 +167,14 @@ class ChaosFigures:
     shards: int = 0
     duplicates: int = 0
     lost: int = 0
+    #: input uploads left on the provider beside the ones its jobs use (OpenAI's emulator lists them)
+    orphan_uploads: int = 0
     failures: list[str] = attrs.field(factory=list)
 
     def add(self, other: ChaosFigures) -> None:
         """Sum another series into this one."""
-        for name in ("runs", "clean_exits", "retries", "provider_jobs", "shards", "duplicates", "lost"):
+        for name in ("runs", "clean_exits", "retries", "provider_jobs", "shards", "duplicates", "lost",
+                     "orphan_uploads"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for kind, n in other.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + n
@@ -208,4 +227,6 @@ def chaos_runs(provider: str, workdir: Path, *, runs: int, rate: float, seed: in
             if "Traceback" in proc.stderr:
                 figures.failures.append(f"{provider} run {n}: traceback: {proc.stderr[-600:]}")
         figures.faults = dict(emulator.stats()["faults"])
+        if provider == "openai":
+            figures.orphan_uploads = len(emulator.input_uploads()) - emulator.stats()["batches"]
     return figures

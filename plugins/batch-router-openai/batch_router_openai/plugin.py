@@ -39,7 +39,7 @@ from batch_router_core.crashpoints import crash_point
 from batch_router_core.errors import ProviderError, ProviderPermanentError
 from batch_router_core.fastjson import iter_jsonl_chunks
 from batch_router_core.http_errors import result_for_error
-from batch_router_core.uploads import create_from_upload, is_refusal
+from batch_router_core.uploads import cleanup_pending, create_from_upload, is_refusal
 
 from .convert import batch_lines, endpoint_for
 from .errors import map_errors
@@ -99,12 +99,15 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
     """
     client = _client(context)
     endpoint = prepared.metadata["endpoint"]
+    if prepared.resubmission:  # an earlier attempt may have uploaded the file before it was lost
+        await _discard_uploads_named(client, prepared.path.name, context, strict=True)
     try:
         with map_errors("files.create"):
             with prepared.path.open("rb") as fh:
                 uploaded = await client.files.create(file=(prepared.path.name, fh), purpose="batch")
     except ProviderError as exc:
         if not is_refusal(exc):
+            # Best effort; the error (never a 429 here) makes the next try a resubmission that cleans up.
             await _discard_uploads_named(client, prepared.path.name, context)
         raise
     crash_point("after_upload")
@@ -130,15 +133,23 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
         log=context.logger.bind(local_id=prepared.local_id))
 
 
-async def _discard_uploads_named(client: Any, name: str, context: ProviderContext) -> None:
-    """Delete batch files called ``name``: an upload that landed although its answer was lost."""
+async def _discard_uploads_named(client: Any, name: str, context: ProviderContext, *,
+                                 strict: bool = False) -> None:
+    """Delete batch files called ``name``: an upload that landed although its answer was lost.
+
+    Best effort after a failed upload (that error is what matters, and the next attempt comes back
+    here ``strict``); ``strict`` before a re-upload, so that a failure to clean up is retried rather
+    than leaving an orphan behind.
+    """
     try:
         with map_errors("files.list"):
-            page = await client.files.list(purpose="batch")
-            for f in page.data:
+            async for f in client.files.list(purpose="batch"):
                 if f.filename == name:
-                    await client.files.delete(f.id)
-    except ProviderError as exc:  # best effort: the upload error is what matters
+                    with map_errors("files.delete", file_id=f.id):
+                        await client.files.delete(f.id)
+    except ProviderError as exc:
+        if strict:
+            raise cleanup_pending(exc, f"an earlier upload of {name}") from exc
         context.logger.warning("upload_not_discarded", file=name, error=str(exc))
 
 

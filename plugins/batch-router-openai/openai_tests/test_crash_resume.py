@@ -64,6 +64,11 @@ def _batches(url: str) -> int:
     return int(json.loads(urllib.request.urlopen(url + "/_emulator/stats").read())["batches"])
 
 
+def _input_uploads(url: str) -> int:
+    request = urllib.request.Request(url + "/v1/files?purpose=batch", headers={"Authorization": "Bearer k"})
+    return len(json.loads(urllib.request.urlopen(request).read())["data"])
+
+
 @pytest.mark.parametrize("step", ["after_intent", "after_upload", "after_create", "polling", "download"])
 def test_killed_run_is_resumed_without_duplicates(step: str, tmp_path: Path, emulator_url: str) -> None:
     run = _cli(["run", str(EXAMPLES / "questions.jsonl"), "-p", "openai", "-m", "gpt-4o-mini",
@@ -76,6 +81,7 @@ def test_killed_run_is_resumed_without_duplicates(step: str, tmp_path: Path, emu
     assert resumed.returncode == 0, resumed.stderr
     [job_id] = json.loads(resumed.stdout)["resumed"]
     assert _batches(emulator_url) == 1, f"{step}: a job was submitted twice"
+    assert _input_uploads(emulator_url) == 1, f"{step}: an unused upload was left on the provider"
 
     out = tmp_path / "results.jsonl"
     got = _cli(["results", job_id, "-o", str(out)], tmp_path, emulator_url)
