@@ -553,14 +553,17 @@ def jobs(as_json: bool) -> None:
     """List the jobs in the ledger (no network)."""
     with _errors(as_json):
         router = _router(())
-        rows = [_status_dict(router.recorded_status(j.id)) | {"provider": j.provider, "model": j.model,
-                "requests": j.request_count} for j in router.ledger.logical_jobs()]
+        listed = [(j, router.recorded_status(j.id)) for j in router.ledger.logical_jobs()]
+        rows = [_status_dict(st) | {"provider": j.provider, "model": j.model, "requests": j.request_count}
+                for j, st in listed]
         if as_json:
             click.echo(orjson.dumps(rows).decode())
             return
-        for r in rows:
+        for r, (_, st) in zip(rows, listed, strict=True):
             click.echo(f"{r['job_id']}  {r['provider']:<10} {r['model']:<24} {r['requests']:>7} requests  "
                        f"{r['status']}")
+            for line in _reasons(st):
+                click.echo(line)
 
 
 @main.command()

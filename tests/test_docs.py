@@ -116,7 +116,9 @@ def test_every_hook_has_a_test(name: str) -> None:
     """Some test (or the conformance suite every plugin runs) calls the hook through the facade."""
     root = Path(__file__).resolve().parents[1]
     assert name in _FACADE_CALL, f"add how tests call the new hook {name!r} to _FACADE_CALL"
-    sources = [*root.joinpath("tests").glob("test_*.py"), *root.joinpath("plugins").glob("*/*_tests/test_*.py"),
+    # This file names every call in _FACADE_CALL: it is no evidence that a hook is tested.
+    sources = [*(p for p in root.joinpath("tests").rglob("test_*.py") if p.name != Path(__file__).name),
+               *root.joinpath("plugins").glob("*/*_tests/test_*.py"),
                root / "batch_router_core" / "testing" / "conformance.py"]
     callers = [p.name for p in sources if _FACADE_CALL[name] in p.read_text()]
     assert callers, f"no test calls the {name} hook"
