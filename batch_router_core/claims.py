@@ -16,11 +16,11 @@ from pathlib import Path
 
 import attrs
 
-__all__ = ["Claimant", "owner_is_dead"]
+__all__ = ["Claimant", "owner_is_dead", "proc_stat"]
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/PID/stat`` after the command name (state first), or None."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first), or None (gone, not Linux)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -31,7 +31,7 @@ def _stat(pid: int) -> list[str] | None:
 
 def _start_ticks(pid: int) -> str:
     """The process's start time since boot (Linux ``/proc``), or ``"-"`` where it cannot be read."""
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return fields[19] if fields else "-"
 
 
@@ -76,6 +76,6 @@ def owner_is_dead(owner: str) -> bool:
         return False
     if who.pid == os.getpid():
         return False  # this process is alive; another router in it may hold the claim
-    fields = _stat(who.pid)
+    fields = proc_stat(who.pid)
     # Gone, reused by another process, or a zombie (ended, only not yet reaped by its parent).
     return fields is None or fields[19] != who.start or fields[0] in ("Z", "X")

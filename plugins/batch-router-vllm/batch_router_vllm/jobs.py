@@ -21,7 +21,9 @@ from typing import Any
 
 import attrs
 
-from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE, proc_stat, write_json_atomic
+from batch_router_core.claims import proc_stat
+
+from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE, write_json_atomic
 
 __all__ = ["JobState", "cancel_job", "launch", "read_job", "read_runner", "read_state"]
 

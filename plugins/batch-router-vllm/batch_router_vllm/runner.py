@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from batch_router_core.claims import proc_stat
+
 RUNNER_FILE = "runner.json"
 EXIT_FILE = "exit.json"
 LOG_FILE = "engine.log"
@@ -33,16 +35,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/PID/stat`` after the command name (state first), or None (gone, not Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces: split after it.
-    return stat[stat.rindex(")") + 2:].split()
 
 
 def process_start_ticks(pid: int) -> int | None:
