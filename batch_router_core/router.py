@@ -479,9 +479,7 @@ class BatchRouter:
             if due:
                 pause = min(pause, max(0.0, min(due)))
             await asyncio.sleep(max(0.0, min(pause, limit - elapsed)))
-            if not steps or all(j.state in (JobState.SUBMITTED,) for g in jobs.values() for j in g
-                                if not self._settled(j, until)):
-                interval = min(interval * self.multiplier, self.max_interval)
+            interval = min(interval * self.multiplier, self.max_interval)
 
     def _let_go(self, jobs: Iterable[ProviderJob]) -> None:
         """Release the claims on jobs that reached a final state."""
