@@ -1,4 +1,4 @@
-"""Core's public API is typed (py.typed ships): mypy --strict must stay clean."""
+"""Core's public API is typed (py.typed ships): mypy --strict must stay clean; ruff lints the tree."""
 
 from __future__ import annotations
 
@@ -24,4 +24,10 @@ def test_vllm_plugin_passes_mypy_strict() -> None:
     proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
                            "plugins/batch-router-vllm/batch_router_vllm"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_the_tree_passes_ruff() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "batch_router_core", "plugins", "tests",
+                           "benchmarks", "scripts"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import binascii
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias
 

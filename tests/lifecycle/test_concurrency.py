@@ -36,7 +36,7 @@ def test_simultaneous_resumes_after_a_crash(provider: str, resumers: int, tmp_pa
         procs = [cli(["resume", "--poll-interval", "0.05", "--json"], tmp_path, emulator, background=True)
                  for _ in range(resumers)]
         outs = [p.communicate(timeout=180) for p in procs]
-        for p, (stdout, stderr) in zip(procs, outs, strict=True):
+        for p, (_, stderr) in zip(procs, outs, strict=True):
             assert p.returncode == 0, stderr
             assert "Traceback" not in stderr, stderr
         job_ids = {i for stdout, _ in outs for i in json.loads(stdout)["resumed"]}

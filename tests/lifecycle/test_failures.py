@@ -17,9 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from batch_router_core.testing.harness import PROVIDER_ARGS, EmulatorProcess, cli, cli_env, write_questions
+from batch_router_core.testing.harness import (
+    PROVIDER_ARGS,
+    EmulatorProcess,
+    cli,
+    cli_env,
+    write_questions,
+)
 
-from .conftest import recorded_shards, result_ids
+from .conftest import result_ids
 
 RUN_OPENAI = ["run", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"], "--poll-interval", "0.05"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from batch_router_openai.emulator import OpenAIEmulator
+from batch_router_openai.emulator.state import EmulatorState
 
 from batch_router_core import (
     BatchProviderRegistry,
@@ -25,7 +26,6 @@ from batch_router_core.emulation.server import RunningServer, serve_in_thread
 from batch_router_core.files import GeneratedFiles
 from batch_router_core.retry import RetryPolicy
 from batch_router_core.router import BatchRouter
-from batch_router_openai.emulator.state import EmulatorState
 
 
 @pytest.fixture
