@@ -42,13 +42,14 @@ from batch_router_core.context import ProviderContext
 from batch_router_core.crashpoints import crash_point
 from batch_router_core.errors import (
     BatchRouterError,
+    ProviderError,
     ProviderPermanentError,
     ProviderTransientError,
 )
 from batch_router_core.fastjson import iter_jsonl_chunks
 from batch_router_core.files import iter_jsonl
 from batch_router_core.http_errors import error_for_status, is_transport_error, result_for_error
-from batch_router_core.uploads import create_from_upload
+from batch_router_core.uploads import cleanup_pending, create_from_upload
 
 from .convert import batch_lines
 from .parse import parse_item
@@ -202,6 +203,8 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
     if mode == "inline":
         src: Any = [_inline(orjson.loads(line)) for line in prepared.iter_lines()]
     else:
+        if prepared.resubmission:  # an earlier attempt may have uploaded the file before it was lost
+            await _discard_uploads_named(prepared.local_id, context)
         with map_errors("files.upload"):
             uploaded = await sdk.files.upload(file=str(prepared.path), config={
                 "mime_type": "jsonl", "display_name": prepared.local_id})
@@ -230,6 +233,24 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
         create, lookup=lambda: find_job(local_id=prepared.local_id, request_count=prepared.request_count,
                                         context=context),
         discard=discard, log=context.logger.bind(local_id=prepared.local_id))
+
+
+async def _discard_uploads_named(display_name: str, context: ProviderContext) -> None:
+    """Delete uploaded files called ``display_name`` (an earlier attempt's upload whose answer was lost);
+    a failure is retried by core as a resubmission, never read as a refused create."""
+    token = None
+    try:
+        while True:
+            page = await _request_json(context, "GET", "files?pageSize=100" + (f"&pageToken={token}" if token else ""),
+                                       "files.list")
+            for f in page.get("files") or []:
+                if f.get("displayName") == display_name:
+                    await _request_json(context, "DELETE", str(f["name"]), "files.delete")
+            token = page.get("nextPageToken")
+            if not token:
+                return
+    except ProviderError as exc:
+        raise cleanup_pending(exc, f"an earlier upload of {display_name}") from exc
 
 
 def _report(op: dict[str, Any], context: ProviderContext) -> BatchStatusReport:

@@ -233,6 +233,7 @@ class GoogleEmulator(EmulatorControlsMixin):
             Route("/{v}/batches/{rest}", self.batch_get, methods=["GET"]),
             Route("/{v}/batches/{rest}", self.batch_post, methods=["POST"]),
             Route("/{v}/batches/{rest}", self.batch_delete, methods=["DELETE"]),
+            Route("/{v}/files", self.file_list, methods=["GET"]),
             Route("/{v}/files/{rest}", self.file_get, methods=["GET"]),
             Route("/{v}/files/{rest}", self.file_delete, methods=["DELETE"]),
             Route("/_emulator/stats", self.stats, methods=["GET"]),
@@ -313,6 +314,17 @@ class GoogleEmulator(EmulatorControlsMixin):
                 return _error(400, "Only generated files can be downloaded")
             return Response(f.data, media_type="application/octet-stream")
         return _json(f.to_json(self._base(request), request.path_params["v"]))
+
+    async def file_list(self, request: Request) -> Response:
+        """``files.list``: uploaded files, ``pageSize`` at a time, oldest first."""
+        size = int(request.query_params.get("pageSize", "10"))
+        start = int(request.query_params.get("pageToken") or 0)
+        uploaded = [f for f in self.state.files.values() if not f.id.startswith("batch-")]
+        page = uploaded[start:start + size]
+        body: dict[str, Any] = {"files": [f.to_json(self._base(request), request.path_params["v"]) for f in page]}
+        if start + size < len(uploaded):
+            body["nextPageToken"] = str(start + size)
+        return _json(body)
 
     async def download_alias(self, request: Request) -> Response:
         return await self.file_get(request)
