@@ -107,3 +107,44 @@ def test_nothing_secret_is_stored(tmp_path: Path) -> None:
     for f in (tmp_path / ".br").rglob("*"):
         if f.is_file():
             assert secret.encode() not in f.read_bytes(), f
+
+
+def test_a_version_1_ledger_is_migrated_conservatively(tmp_path: Path) -> None:
+    from batch_router_core.ledger import _SCHEMA
+
+    path = tmp_path / "l.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(_SCHEMA + ";")
+    db.execute("INSERT INTO logical_jobs VALUES ('j', 'fake', 'm', 'chat', 2, '{}', 0, 0, 0)")
+    db.execute("INSERT INTO provider_jobs (local_id, logical_id, provider, model, mode, state, request_count,"
+               " input_path, requests_path, created_at, updated_at)"
+               " VALUES ('s', 'j', 'fake', 'm', 'chat', 'prepared', 2, 'i', 'r', 0, 0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    ledger = Ledger(path)
+    # A version-1 intent may have been sent (that version did not mark it): it is reconciled first.
+    job = ledger.job("s")
+    assert job.state is JobState.SUBMITTING and job.owner is None
+    assert ledger.claim("s", "me", 60.0) is not None
+    assert ledger.claim("s", "other", 60.0) is None  # "me" is not a live process's id: the lease decides
+
+
+def test_claims_of_a_dead_process_are_taken_over_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from batch_router_core.claims import Claimant, owner_is_dead
+
+    code = "from batch_router_core.claims import Claimant; print(Claimant.current().id)"
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    me = Claimant.current()
+    assert owner_is_dead(dead) and not owner_is_dead(me.id)
+    assert not owner_is_dead(dead.replace(me.host, "another-host", 1))  # only its lease can tell
+    ledger = Ledger(tmp_path / "l.sqlite3")
+    ledger.create_job(job_id="j", provider="fake", model="m", mode=BatchMode.CHAT, request_count=2,
+                      params={}, shards=[_shard(tmp_path, "s")], owner=dead, lease_s=3600)
+    assert ledger.claim("s", me.id, 60.0) is not None  # its lease has an hour left, but it is dead
+    assert ledger.claim("s", Claimant.current().id, 60.0) is None  # a live holder keeps it
+    ledger.release(me.id)
+    assert ledger.job("s").owner is None
