@@ -95,6 +95,8 @@ def _run_async(coro: Coroutine[Any, Any, T], router: Any = None, *, job_ids: lis
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt as exc:
+        if router is not None:
+            router.release_claims()  # already done unless the signal cut that short; idempotent
         ids = job_ids or (list(router.recorded_job_ids) if router is not None else [])
         how = (f"re-attach with `batch-router wait {' '.join(ids)}` (or `batch-router resume`)" if ids
                else "nothing was recorded" if router is not None and not router.ledger.unfinished()

@@ -404,13 +404,16 @@ class BatchRouter:
                 self._held -= lost
 
     def release_claims(self) -> None:
-        """Give back every claim this router holds (other processes may take the jobs at once)."""
-        if self._held:
-            try:
-                self.ledger.release(self.owner)
-            except LedgerError as exc:  # the lease runs out anyway; say why it was not given back
-                self._log.warning("claims_not_released", error=str(exc))
-            self._held.clear()
+        """Give back every claim this router holds (other processes may take the jobs at once).
+
+        By owner id, not by what this object remembers: an interruption (SIGTERM) can land between a
+        claim's commit and its being remembered.
+        """
+        try:
+            self.ledger.release(self.owner)
+        except LedgerError as exc:  # the lease runs out anyway; say why it was not given back
+            self._log.warning("claims_not_released", error=str(exc))
+        self._held.clear()
 
     # -- driving jobs through their lifecycle ----------------------------------------------------
 

@@ -36,24 +36,33 @@ def _fault(emulator: EmulatorProcess, route: str, kind: str, times: int) -> None
     urllib.request.urlopen(request, timeout=5).read()
 
 
-def _wait_for_submission(directory: Path) -> None:
+def _wait_for_submission(run: subprocess.Popen[str], directory: Path) -> None:
+    """Until the run's batch is submitted (and still running), or fail saying what the run printed."""
     deadline = time.monotonic() + 60
+    ledger = directory / ".batch_router" / "ledger.sqlite3"
     while time.monotonic() < deadline:
-        try:
-            db = sqlite3.connect(directory / ".batch_router" / "ledger.sqlite3")
-            if db.execute("SELECT count(*) FROM provider_jobs WHERE state = 'submitted'").fetchone()[0]:
-                return
-        except sqlite3.Error:
-            pass
+        if run.poll() is not None:
+            raise AssertionError(f"the run ended (exit {run.returncode}) before the test could act: "
+                                 f"{run.communicate()[1][-2000:]}")
+        if ledger.exists():
+            db = sqlite3.connect(ledger)
+            try:
+                if db.execute("SELECT count(*) FROM provider_jobs WHERE state = 'submitted'").fetchone()[0]:
+                    return
+            except sqlite3.Error:
+                pass  # the run is still creating it
+            finally:
+                db.close()
         time.sleep(0.05)
-    raise AssertionError("the run never submitted")
+    run.kill()
+    raise AssertionError(f"the run never submitted: {run.communicate()[1][-2000:]}")
 
 
 def test_an_outage_while_polling_does_not_end_the_wait(tmp_path: Path) -> None:
     ids = write_questions(tmp_path / "in.jsonl", 4)
-    with EmulatorProcess("openai", speed=50.0) as emulator:
+    with EmulatorProcess("openai", speed=5.0) as emulator:
         run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True)
-        _wait_for_submission(tmp_path)
+        _wait_for_submission(run, tmp_path)
         _fault(emulator, "GET /v1/batches/*", "unavailable", 40)  # far beyond one call's retries
         _, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
@@ -90,7 +99,7 @@ def test_interrupting_a_wait_leaves_a_resumable_job(sig: int, code: int, tmp_pat
     ids = write_questions(tmp_path / "in.jsonl", 4)
     with EmulatorProcess("openai", speed=5.0) as emulator:
         run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True)
-        _wait_for_submission(tmp_path)
+        _wait_for_submission(run, tmp_path)
         run.send_signal(sig)
         _, stderr = run.communicate(timeout=30)
         assert run.returncode == code, stderr
@@ -173,7 +182,7 @@ def test_a_ledger_deleted_mid_run_is_reported(tmp_path: Path) -> None:
     with EmulatorProcess("openai", speed=5.0) as emulator:
         run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True,
                   env={"BATCH_ROUTER_LEASE_S": "0.6"})
-        _wait_for_submission(tmp_path)
+        _wait_for_submission(run, tmp_path)
         (tmp_path / ".batch_router" / "ledger.sqlite3").unlink()
         _, stderr = run.communicate(timeout=60)
     assert run.returncode == 7, stderr
