@@ -186,6 +186,7 @@ class BatchRouter:
         self._retries: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self._cancel_sent: set[str] = set()
+        self._blocked: dict[str, ProviderPermanentError] = {}
 
     # -- providers -------------------------------------------------------------------------------
 
@@ -418,7 +419,7 @@ class BatchRouter:
     # -- driving jobs through their lifecycle ----------------------------------------------------
 
     def _settled(self, job: ProviderJob, goal: _Goal) -> bool:
-        if job.state in (JobState.FAILED, JobState.NEEDS_ATTENTION):
+        if job.state in (JobState.FAILED, JobState.NEEDS_ATTENTION) or job.local_id in self._blocked:
             return True
         if job.state is JobState.FETCHED:
             return goal is not _Goal.FETCHED or self._downloaded(job) is not None
@@ -473,6 +474,10 @@ class BatchRouter:
             if all(self._settled(j, until) for group in jobs.values() for j in group):
                 for group in jobs.values():
                     self._let_go(j for j in group if j.state.is_final)
+                blocked = [self._blocked.pop(j.local_id) for g in jobs.values() for j in g
+                           if j.local_id in self._blocked]
+                if blocked:
+                    raise blocked[0]
                 return statuses
             elapsed = time.monotonic() - start
             if elapsed >= limit:
@@ -506,6 +511,11 @@ class BatchRouter:
         except ClaimLostError as exc:
             self._held.discard(job.local_id)
             self._log.warning("claim_lost", local_id=job.local_id, error=str(exc))
+        except ProviderPermanentError as exc:
+            # Polling or downloading this job was refused (a revoked key, a job deleted at the
+            # provider): the job stays as it is for a later resume, and the other jobs go on.
+            self._blocked[job.local_id] = exc
+            self._notice(f"{job.provider} {job.state.value} {job.local_id}: {exc}; left for later")
         except ProviderTransientError as exc:
             attempt = self._retries.get(job.local_id, 0) + 1
             self._retries[job.local_id] = attempt
@@ -534,11 +544,11 @@ class BatchRouter:
                 owner=self.owner)
             return
         prepared = self._prepared(job)
-        # Written before the first call that may create the job: after a crash from here on, the
-        # next claimant looks the job up before creating it again.
-        self.ledger.begin_submit(job.local_id, self.owner)
         try:
             async with self._submit_slots:
+                # Written before the first call that may create the job: after a crash from here on,
+                # the next claimant looks the job up before creating it again.
+                self.ledger.begin_submit(job.local_id, self.owner)
                 handle = await provider.submit(prepared)
         except ProviderTransientError as exc:
             if exc.status_code == 429:

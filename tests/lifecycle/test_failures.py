@@ -217,3 +217,21 @@ def test_read_only_or_full_ledger_storage_gives_a_clear_error(tmp_path: Path, mo
                           text=True, timeout=120)
     assert proc.returncode in (1, 3, 7), proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_a_job_refused_while_polling_does_not_hold_up_the_others(tmp_path: Path) -> None:
+    write_questions(tmp_path / "in.jsonl", 3)
+    with EmulatorProcess("openai", speed=5.0) as emulator:
+        first = cli(["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator)
+        second = cli(["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator)
+        assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+        db = sqlite3.connect(tmp_path / ".batch_router" / "ledger.sqlite3")
+        [(stuck_batch,)] = db.execute("SELECT batch_id FROM provider_jobs p JOIN logical_jobs l ON l.id = "
+                                      "p.logical_id WHERE l.id = ?", (first.stdout.strip(),)).fetchall()
+        db.close()
+        _fault(emulator, f"GET /v1/batches/{stuck_batch}", "unauthorized", 1000)
+        resumed = cli(["resume", "--poll-interval", "0.05"], tmp_path, emulator)
+        assert resumed.returncode == 4, resumed.stderr
+        assert "Incorrect API key" in resumed.stderr and "Traceback" not in resumed.stderr
+        done = cli(["results", second.stdout.strip(), "-o", "out.jsonl"], tmp_path, emulator)
+        assert done.returncode == 0, done.stderr  # the other job was waited for and downloaded
