@@ -8,7 +8,8 @@ import pytest
 
 from batch_router_core import InferenceParams, InputBatch, InputMessage, InputRequest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: The provider batch lines and schema fragments the tests use, vendored by scripts/vendor-test-data.
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def make_batch(n: int = 3, *, provider: str = "fake", model: str = "fake-1", **params: object) -> InputBatch:
@@ -23,8 +24,6 @@ def make_batch(n: int = 3, *, provider: str = "fake", model: str = "fake-1", **p
 
 
 @pytest.fixture
-def shared_dir() -> Path:
-    """The ../shared directory (specs and fixtures); CI has it beside the clone."""
-    if not SHARED.is_dir():
-        pytest.fail(f"{SHARED} is missing: CI keeps ../shared beside the clone")
-    return SHARED
+def data_dir() -> Path:
+    """``tests/data``: real provider batch lines (``fixtures/``) and schema fragments (``specs/``)."""
+    return DATA

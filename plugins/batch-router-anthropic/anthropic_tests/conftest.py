@@ -19,7 +19,8 @@ from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer, serve_in_thread
 from batch_router_core.handle import ProviderHandle
 
-SHARED = Path(__file__).resolve().parents[3].parent / "shared"
+#: Real provider batch lines and schema fragments, vendored into the repository (tests/data).
+DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
 
 
 @pytest.fixture

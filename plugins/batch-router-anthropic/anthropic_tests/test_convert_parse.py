@@ -1,5 +1,5 @@
 """Conversion to Message Batches requests (validated against Anthropic's schema) and result parsing
-against every real line in ../shared/fixtures."""
+against every real line in tests/data/fixtures."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from batch_router_core import (
     ValidationError,
 )
 
-from .conftest import SHARED, chat_batch
+from .conftest import DATA, chat_batch
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def lines(provider: Any, batch: InputBatch) -> list[dict[str, Any]]:
 
 @cache
 def _validator() -> Draft202012Validator:
-    spec = json.loads((SHARED / "specs" / "anthropic.stainless-copy.tryAGI.json").read_text())
+    spec = json.loads((DATA / "specs" / "anthropic.fragment.json").read_text())
     registry = Registry().with_resource("urn:anthropic", Resource.from_contents(spec, default_specification=DRAFT202012))
     return Draft202012Validator({"$ref": "urn:anthropic#/components/schemas/MessageBatchIndividualRequestParams"},
                                 registry=registry)
@@ -117,7 +117,7 @@ def test_default_max_tokens_from_config(batch_router_files) -> None:  # type: ig
 
 
 def test_shared_request_fixtures_are_what_we_write(provider) -> None:  # type: ignore[no-untyped-def]
-    for raw in (SHARED / "fixtures" / "anthropic_batch_requests.jsonl").read_bytes().splitlines():
+    for raw in (DATA / "fixtures" / "anthropic_batch_requests.jsonl").read_bytes().splitlines():
         expected = orjson.loads(raw)
         p = expected["params"]
         batch = InputBatch(requests=[InputRequest(custom_id=expected["custom_id"], messages=[
@@ -128,7 +128,7 @@ def test_shared_request_fixtures_are_what_we_write(provider) -> None:  # type: i
 
 
 def test_every_fixture_result_line_parses() -> None:
-    rows = [orjson.loads(r) for r in (SHARED / "fixtures" / "anthropic_batch_results.jsonl").read_bytes().splitlines() if r.strip()]
+    rows = [orjson.loads(r) for r in (DATA / "fixtures" / "anthropic_batch_results.jsonl").read_bytes().splitlines() if r.strip()]
     assert rows
     for row in rows:
         r = parse_line(row)

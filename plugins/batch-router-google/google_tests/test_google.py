@@ -4,7 +4,6 @@ in inline and file mode, for generation and embeddings."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -29,7 +28,7 @@ from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer
 from batch_router_core.handle import ProviderHandle
 
-from .conftest import SHARED, chat_batch
+from .conftest import DATA, chat_batch
 
 
 def test_conversion_snake_case_with_system_config_and_parts(batch_router_registry: BatchProviderRegistry) -> None:
@@ -55,8 +54,8 @@ def test_conversion_snake_case_with_system_config_and_parts(batch_router_registr
     assert req["contents"][0]["parts"][2] == {"inline_data": {"mime_type": "image/png", "data": "iVBO"}}
 
 
-def test_every_fixture_line_and_operation_parses(shared_dir: Any = None) -> None:
-    for raw in (SHARED / "fixtures" / "gemini_batch_output.jsonl").read_bytes().splitlines():
+def test_every_fixture_line_and_operation_parses() -> None:
+    for raw in (DATA / "fixtures" / "gemini_batch_output.jsonl").read_bytes().splitlines():
         line = orjson.loads(raw)
         r = parse_item(line["key"], line)
         assert r.status is ResultStatus.SUCCEEDED and r.text and r.custom_id == line["key"]
@@ -66,7 +65,7 @@ def test_every_fixture_line_and_operation_parses(shared_dir: Any = None) -> None
     from batch_router_core.context import ProviderContext
 
     ctx = ProviderContext(info=BatchProviderRegistry(overrides={}).info("google"))
-    for raw in (SHARED / "fixtures" / "gemini_batch_operations.jsonl").read_bytes().splitlines():
+    for raw in (DATA / "fixtures" / "gemini_batch_operations.jsonl").read_bytes().splitlines():
         op = orjson.loads(raw)
         report = _report(op, ctx)
         stats = op["metadata"]["batchStats"]

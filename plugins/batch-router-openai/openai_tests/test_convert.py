@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import yaml
 from jsonschema import Draft4Validator, Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -28,7 +28,7 @@ from batch_router_core import (
 )
 from batch_router_core.errors import UnsupportedContentError
 
-from .conftest import SHARED, chat_batch
+from .conftest import DATA, chat_batch
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
 WAV = base64.b64encode(b"RIFF\x00\x00\x00\x00WAVEfmt ").decode()
@@ -61,15 +61,12 @@ def _numeric_bounds(node: Any) -> Any:
 
 @cache
 def _python_spec() -> dict[str, Any]:
-    return _numeric_bounds(yaml.load(
-        (SHARED / "specs" / "openai-python.openapi.transformed.yml").read_text(),
-        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    return _numeric_bounds(json.loads((DATA / "specs" / "openai-python.fragment.json").read_text()))
 
 
 @cache
 def _line_spec() -> dict[str, Any]:
-    return yaml.load((SHARED / "specs" / "openai-openapi.498c71d-with-line-schemas.yaml").read_text(),
-                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return json.loads((DATA / "specs" / "openai-batch-lines.fragment.json").read_text())  # type: ignore[no-any-return]
 
 
 def validate_body(body: dict[str, Any], schema_name: str) -> None:
@@ -219,7 +216,7 @@ def test_content_an_endpoint_cannot_take(provider) -> None:  # type: ignore[no-u
 
 def test_shared_fixture_inputs_are_what_we_would_write(provider) -> None:  # type: ignore[no-untyped-def]
     # The first documented input line, rebuilt from unified objects, gives the same JSON.
-    first = orjson.loads((SHARED / "fixtures" / "openai_batch_input.jsonl").read_bytes().splitlines()[0])
+    first = orjson.loads((DATA / "fixtures" / "openai_batch_input.jsonl").read_bytes().splitlines()[0])
     batch = InputBatch(requests=[InputRequest(custom_id="request-1", messages=[
         InputMessage.user("What is 2+2?")])]).with_params(InferenceParams(
             provider_id="openai", model_id="gpt-4o-mini", system_prompt="You are a helpful assistant."))

@@ -1,4 +1,4 @@
-"""The result parser against every real OpenAI batch line in ../shared/fixtures."""
+"""The result parser against every real OpenAI batch line in tests/data/fixtures."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ def _lines(path: Path) -> list[dict]:  # type: ignore[type-arg]
     return [orjson.loads(raw) for raw in path.read_bytes().splitlines() if raw.strip()]
 
 
-def test_every_output_line_parses_to_a_success(shared: Path) -> None:
-    lines = _lines(shared / "fixtures" / "openai_batch_output.jsonl")
+def test_every_output_line_parses_to_a_success(data: Path) -> None:
+    lines = _lines(data / "fixtures" / "openai_batch_output.jsonl")
     assert lines
     for line in lines:
         r = parse_line(line)
@@ -28,8 +28,8 @@ def test_every_output_line_parses_to_a_success(shared: Path) -> None:
         assert r.model == body["model"] and r.raw is line
 
 
-def test_error_and_expired_lines(shared: Path) -> None:
-    by_id = {line["custom_id"]: parse_line(line) for line in _lines(shared / "fixtures" / "openai_batch_errors.jsonl")}
+def test_error_and_expired_lines(data: Path) -> None:
+    by_id = {line["custom_id"]: parse_line(line) for line in _lines(data / "fixtures" / "openai_batch_errors.jsonl")}
     rejected = by_id["exp:t00010"]
     assert rejected.status is ResultStatus.ERRORED and rejected.error is not None
     assert rejected.error.status_code == 400 and rejected.error.code == "integer_below_min_value"
@@ -40,10 +40,10 @@ def test_error_and_expired_lines(shared: Path) -> None:
     assert expired.error.code == "batch_expired"
 
 
-def test_vllm_output_lines_share_the_format(shared: Path) -> None:
+def test_vllm_output_lines_share_the_format(data: Path) -> None:
     # vLLM's run-batch writes OpenAI-format lines: the same parser must read them.
     for name in ("vllm_batch_output.jsonl", "vllm_batch_output_cpu_run.jsonl"):
-        for line in _lines(shared / "fixtures" / name):
+        for line in _lines(data / "fixtures" / name):
             r = parse_line(line)
             assert r.custom_id == line["custom_id"]
             resp = line.get("response") or {}
