@@ -15,7 +15,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from enum import Enum
@@ -694,6 +694,11 @@ class BatchRouter:
 
     async def _results_of(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         """One provider job's results: from the local copy, or downloaded (and kept) as they stream."""
+        if job.state is JobState.FAILED:
+            # Refused by the provider: nothing to download, and the job stays marked refused.
+            for result in self._unsent_results(job):
+                yield result
+            return
         path = self._downloaded(job)
         if path is None:
             async with self._working():
@@ -777,14 +782,20 @@ class BatchRouter:
             async for r in self.get_provider(job.provider).fetch_results(job.handle, retry_until=deadline):
                 yield r
             return
-        # Never created: cancelled before submission, or refused by the provider.
+        for result in self._unsent_results(job):  # cancelled before it was submitted
+            yield result
+
+    @staticmethod
+    def _unsent_results(job: ProviderJob) -> Iterator[RequestResult]:
+        """A result per request of a provider job that was never created: errored with the provider's
+        refusal, or cancelled before submission."""
         refused = job.state is JobState.FAILED
+        error = (RequestError(message=job.error or "the provider refused the batch", code="batch_refused")
+                 if refused else RequestError(message="cancelled before it was submitted", code="batch_cancelled"))
+        status = ResultStatus.ERRORED if refused else ResultStatus.CANCELLED
         for _, data in iter_jsonl(job.requests_path):
-            yield RequestResult(
-                custom_id=data["custom_id"], provider=job.provider, model=job.model,
-                status=ResultStatus.ERRORED if refused else ResultStatus.CANCELLED,
-                error=RequestError(message=job.error or "the provider refused the batch", code="batch_refused")
-                if refused else RequestError(message="cancelled before it was submitted", code="batch_cancelled"))
+            yield RequestResult(custom_id=data["custom_id"], provider=job.provider, model=job.model,
+                                status=status, error=error)
 
     async def _ensure_ended(self, job_id: str) -> list[ProviderJob]:
         status = await self.get_status(job_id)

@@ -235,3 +235,18 @@ def test_a_job_refused_while_polling_does_not_hold_up_the_others(tmp_path: Path)
         assert "Incorrect API key" in resumed.stderr and "Traceback" not in resumed.stderr
         done = cli(["results", second.stdout.strip(), "-o", "out.jsonl"], tmp_path, emulator)
         assert done.returncode == 0, done.stderr  # the other job was waited for and downloaded
+
+
+def test_a_run_whose_create_is_refused_exits_4_and_stays_refused(tmp_path: Path) -> None:
+    write_questions(tmp_path / "in.jsonl", 3)
+    with EmulatorProcess("openai") as emulator:
+        _fault(emulator, "POST /v1/files", "unauthorized", 1)
+        run = cli([*RUN_OPENAI, "-o", "out.jsonl", "--json"], tmp_path, emulator)
+        assert run.returncode == 4, run.stderr
+        assert "refused provider job" in run.stderr and "Incorrect API key" in run.stderr
+        job_id = json.loads(run.stdout)["job_id"]
+        after = json.loads(cli(["status", job_id, "--json"], tmp_path, emulator).stdout)
+    assert after["status"] == "failed" and after["provider_jobs"][0]["state"] == "failed"
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in lines] == ["errored"] * 3
+    assert all(r["error"]["code"] == "batch_refused" for r in lines)
