@@ -94,6 +94,7 @@ _MIGRATE_2 = """
 ALTER TABLE provider_jobs ADD COLUMN owner TEXT;
 ALTER TABLE provider_jobs ADD COLUMN lease_until REAL;
 ALTER TABLE provider_jobs ADD COLUMN candidates_json TEXT;
+ALTER TABLE logical_jobs ADD COLUMN options_json TEXT;
 CREATE INDEX IF NOT EXISTS provider_jobs_batch ON provider_jobs(batch_id);
 UPDATE provider_jobs SET state = 'submitting' WHERE state = 'prepared'
 """
@@ -178,6 +179,8 @@ class LogicalJob:
     created_at: float
     updated_at: float
     cancelled: bool = False
+    #: the provider options the job was created with, secrets left out (base URL, organization...)
+    options: dict[str, Any] = attrs.field(factory=dict)
 
 
 def _row_job(row: sqlite3.Row) -> ProviderJob:
@@ -207,6 +210,7 @@ def _row_logical(row: sqlite3.Row) -> LogicalJob:
         id=row["id"], provider=row["provider"], model=row["model"], mode=BatchMode(row["mode"]),
         request_count=row["request_count"], params=orjson.loads(row["params_json"]), created_at=row["created_at"],
         updated_at=row["updated_at"], cancelled=bool(row["cancelled"]),
+        options=orjson.loads(row["options_json"]) if row["options_json"] else {},
     )
 
 
@@ -365,7 +369,8 @@ class Ledger:
         """Record several logical jobs and the intent of each of their provider jobs, in ONE
         transaction: either every job is recorded or none is.
 
-        Each job is the keyword arguments of :meth:`create_job` but ``owner``. With ``owner``, the
+        Each job is the keyword arguments of :meth:`create_job` but ``owner``, plus optionally
+        ``options``: provider options to remember, which must hold no secret. With ``owner``, the
         new provider jobs are claimed by it from the start (no other process can take them while
         its lease lasts).
         """
@@ -376,9 +381,10 @@ class Ledger:
                 job_id = job["job_id"]
                 db.execute(
                     "INSERT INTO logical_jobs (id, provider, model, mode, request_count, params_json,"
-                    " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                    " created_at, updated_at, options_json) VALUES (?,?,?,?,?,?,?,?,?)",
                     (job_id, job["provider"], job["model"], job["mode"].value, job["request_count"],
-                     orjson.dumps(job["params"]).decode(), now, now),
+                     orjson.dumps(job["params"]).decode(), now, now,
+                     orjson.dumps(job.get("options") or {}).decode()),
                 )
                 for index, shard in enumerate(job["shards"]):
                     self._insert_intent(db, logical_id=job_id, provider=job["provider"], model=job["model"],

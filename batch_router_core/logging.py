@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging as _stdlib_logging
 import re
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["get_logger", "redact"]
+__all__ = ["get_logger", "redact", "storable_options"]
 
 _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization|auth|cookie)", re.I)
 # Shapes of provider credentials, caught even when passed under an innocent key.
@@ -43,6 +43,14 @@ def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) 
         else:
             event_dict[key] = _scrub(event_dict[key])
     return event_dict
+
+
+def storable_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options that may be written down (the ledger): plain values under names and in shapes that
+    are not credentials. Keys, tokens and anything shaped like one are left out."""
+    return {k: v for k, v in options.items()
+            if isinstance(v, (str, int, float, bool)) and not _SECRET_KEY.search(str(k))
+            and not (isinstance(v, str) and _SECRET_VALUE.search(v))}
 
 
 def get_logger(name: str, **bound: Any) -> Any:

@@ -40,7 +40,7 @@ from .errors import (
 from .files import GeneratedFiles, iter_jsonl, new_local_id, write_jsonl_lines
 from .handle import ProviderHandle
 from .ledger import ClaimLostError, JobState, Ledger, LedgerError, LogicalJob, ProviderJob
-from .logging import get_logger
+from .logging import get_logger, storable_options
 from .models.enums import BatchStatus, ResultStatus
 from .models.params import InferenceParams
 from .models.provider import BatchHandle, PreparedBatch
@@ -187,6 +187,8 @@ class BatchRouter:
         self._retry_at: dict[str, float] = {}
         self._cancel_sent: set[str] = set()
         self._blocked: dict[str, ProviderPermanentError] = {}
+        self._stored_options: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._job_providers: dict[tuple[str, tuple[tuple[str, str], ...]], ProviderHandle] = {}
 
     # -- providers -------------------------------------------------------------------------------
 
@@ -208,6 +210,28 @@ class BatchRouter:
         if handle is None:
             handle = self.registry.get(str(name), **self._options.get(str(name), self._default_options))
             self._providers[str(name)] = handle
+        return handle
+
+    def _given_options(self, name: str) -> dict[str, Any]:
+        return dict(self._options.get(str(name), self._default_options))
+
+    def _provider_for(self, job: ProviderJob) -> ProviderHandle:
+        """The provider handle for a recorded job: the options it was created with (secrets excepted,
+        they were never stored) under the ones given to this router, which win."""
+        known = self._stored_options.get(job.logical_id)
+        if known is None:
+            logical = self.ledger.logical(job.logical_id)
+            known = self._stored_options[job.logical_id] = (logical.provider, logical.options)
+        # A retry on another provider is not given the first provider's base URL.
+        stored = known[1] if known[0] == job.provider else {}
+        given = self._given_options(job.provider)
+        if all(k in given for k in stored):
+            return self.get_provider(job.provider)
+        merged = {**stored, **given}
+        key = (job.provider, tuple(sorted((k, repr(v)) for k, v in merged.items())))
+        handle = self._job_providers.get(key)
+        if handle is None:
+            handle = self._job_providers[key] = self.registry.get(job.provider, **merged)
         return handle
 
     def list_providers(self) -> list[str]:
@@ -300,7 +324,7 @@ class BatchRouter:
         if job.model != params.model_id or job.provider != str(params.provider_id):
             params = attrs.evolve(params, provider_id=job.provider, model_id=job.model)
         batch = InputBatch(requests=(first,), params=params)
-        return dict(self.get_provider(job.provider).prepare_payloads(batch).metadata)
+        return dict(self._provider_for(job).prepare_payloads(batch).metadata)
 
     async def submit_batch(self, batch: InputBatch) -> str:
         """Validate, record and submit one batch; returns its logical job id (no waiting)."""
@@ -327,7 +351,8 @@ class BatchRouter:
                 job_id = f"job-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
                 records.append({"job_id": job_id, "provider": provider.name, "model": batch.model,
                                 "mode": batch.mode, "request_count": len(batch.requests),
-                                "params": to_data(batch.configured_params), "shards": shards})
+                                "params": to_data(batch.configured_params), "shards": shards,
+                                "options": storable_options(self._given_options(provider.name))})
             self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
         except BaseException:
             for record in records:
@@ -449,9 +474,9 @@ class BatchRouter:
         limit = self.timeout if timeout is None else timeout
         start = time.monotonic()
         # A missing key is a configuration error here, before any job is touched (never "failed").
-        for name in dict.fromkeys(j.provider for job_id in job_ids for j in self.ledger.jobs_of(job_id)
-                                  if not self._settled(j, until)):
-            self.get_provider(name).check_credentials()
+        unsettled = [j for job_id in job_ids for j in self.ledger.jobs_of(job_id) if not self._settled(j, until)]
+        for handle in {id(h): h for h in map(self._provider_for, unsettled)}.values():
+            handle.check_credentials()
         while True:
             if self._ledger_failure is not None:
                 raise self._ledger_failure
@@ -498,7 +523,7 @@ class BatchRouter:
 
     async def _step(self, job: ProviderJob, until: _Goal) -> None:
         """One step of a held job; transient failures are noted and retried on a later round."""
-        provider = self.get_provider(job.provider)
+        provider = self._provider_for(job)
         try:
             if job.state in (JobState.PREPARED, JobState.SUBMITTING):
                 await self._submit_step(provider, job)
@@ -646,7 +671,7 @@ class BatchRouter:
             if job.state is JobState.SUBMITTED and job.handle is not None:
                 held = job.local_id in self._held or self._claim(job) is not None
                 if held:
-                    report = await self.get_provider(job.provider).poll_status(job.handle)
+                    report = await self._provider_for(job).poll_status(job.handle)
                     job = self.ledger.record_status(job.local_id, report, self.owner)
             jobs.append(job)
         return _aggregate(job_id, jobs)
@@ -779,7 +804,7 @@ class BatchRouter:
         if job.handle is not None:
             # A download survives an outage for as long as a wait would (the router's timeout).
             deadline = time.monotonic() + self.timeout
-            async for r in self.get_provider(job.provider).fetch_results(job.handle, retry_until=deadline):
+            async for r in self._provider_for(job).fetch_results(job.handle, retry_until=deadline):
                 yield r
             return
         for result in self._unsent_results(job):  # cancelled before it was submitted
@@ -869,7 +894,7 @@ class BatchRouter:
             if held is None:
                 cancelled = True  # its holder makes the call
                 continue
-            provider = self.get_provider(job.provider)
+            provider = self._provider_for(held)
             if held.state in (JobState.PREPARED, JobState.SUBMITTING):
                 await self._submit_step(provider, held)  # reconciles, then records it never submitted
                 held = self.ledger.job(job.local_id)

@@ -250,3 +250,30 @@ def test_a_run_whose_create_is_refused_exits_4_and_stays_refused(tmp_path: Path)
     lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [r["status"] for r in lines] == ["errored"] * 3
     assert all(r["error"]["code"] == "batch_refused" for r in lines)
+
+
+def test_resume_finds_the_base_url_in_the_ledger_and_no_secret_is_stored(tmp_path: Path) -> None:
+    ids = write_questions(tmp_path / "in.jsonl", 3)
+    secret = "sk-test-not-a-real-key-0123456789"
+    with EmulatorProcess("openai") as emulator:
+        crashed = cli([*RUN_OPENAI, "-o", "out.jsonl", "--option", f"api_key={secret}"], tmp_path, emulator,
+                      crash="after_create")
+        assert crashed.returncode == -signal.SIGKILL
+        # No --option at all: the base URL comes from the ledger, the key from the environment.
+        env = {**cli_env(), "OPENAI_API_KEY": "k"}
+        bare = [sys.executable, "-m", "batch_router_core.cli"]
+        resumed = subprocess.run([*bare, "resume", "--poll-interval", "0.05", "--json"], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert resumed.returncode == 0, resumed.stderr
+        [job_id] = json.loads(resumed.stdout)["resumed"]
+        got = subprocess.run([*bare, "results", job_id, "-o", "out.jsonl"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert got.returncode == 0, got.stderr
+        assert emulator.stats()["batches"] == 1
+    assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(ids)
+    for f in (tmp_path / ".batch_router").rglob("*"):
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+    db = sqlite3.connect(tmp_path / ".batch_router" / "ledger.sqlite3")
+    [(options,)] = db.execute("SELECT options_json FROM logical_jobs").fetchall()
+    assert json.loads(options) == {"base_url": emulator.url + "/v1"}
