@@ -37,7 +37,7 @@ from .errors import (
     ValidationError,
     ValidationIssue,
 )
-from .files import GeneratedFiles, iter_jsonl, new_local_id, write_jsonl_lines
+from .files import GeneratedFiles, disk_error_message, iter_jsonl, new_local_id, write_jsonl_lines
 from .handle import ProviderHandle
 from .ledger import ClaimLostError, JobState, Ledger, LedgerError, LogicalJob, ProviderJob
 from .logging import get_logger, storable_options
@@ -788,10 +788,8 @@ class BatchRouter:
             os.replace(tmp, path)  # only a complete download ever has the final name
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise FileOperationError(f"could not write the results of {job.local_id} to {path.parent}: "
-                                     f"{exc.strerror or exc} (free space or fix permissions, then run "
-                                     "`batch-router resume`; the provider still holds the results)",
-                                     path=str(path)) from exc
+            raise FileOperationError(f"results of {job.local_id}: {disk_error_message(exc, tmp)}; the provider "
+                                     "still holds them", path=str(path)) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
