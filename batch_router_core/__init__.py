@@ -5,7 +5,7 @@ registry and the typed facade over it. Provider plugins are separate distributio
 the ``batch_router`` entry-point group.
 """
 
-from .errors import (
+from batch_router_core.errors import (
     BatchFailedError,
     BatchRouterError,
     BatchTimeoutError,
@@ -19,9 +19,8 @@ from .errors import (
     UnverifiedCandidatesError,
     ValidationError,
 )
-from .handle import ProviderHandle
-from .hookspecs import hookimpl
-from .models import (
+from batch_router_core.hookspecs import hookimpl
+from batch_router_core.models import (
     AudioContent,
     BatchHandle,
     BatchMode,
@@ -45,8 +44,9 @@ from .models import (
     TextContent,
     UsageInfo,
 )
-from .registry import BatchProviderRegistry
-from .status import normalize_provider_status
+from batch_router_core.registry import BatchProviderRegistry
+from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.registry.status import normalize_provider_status
 
 __version__ = "0.1.0"
 
@@ -55,7 +55,7 @@ def __getattr__(name: str) -> object:
     # The router pulls in the ledger and the JSON converter: imported on first use, so that
     # `batch-router providers` and plugin discovery stay fast.
     if name in ("BatchRouter", "JobStatus"):
-        from . import router
+        from batch_router_core import router
 
         return getattr(router, name)
     raise AttributeError(f"module 'batch_router_core' has no attribute {name!r}")

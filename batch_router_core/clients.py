@@ -1,25 +1,8 @@
-"""SDK clients cached per event loop, for plugins.
+"""Deprecated: moved to :mod:`batch_router_core.plugin.clients` (import from ``batch_router_core.plugin``); removed in 0.3."""
 
-Async SDK clients hold connection pools bound to the loop that created them; a plugin called from
-several loops (``asyncio.run`` per call, the online path's loop thread) needs one client per loop and
-per set of options. Entries go away with their loop.
-"""
+from batch_router_core._deprecation import warn_moved
 
-from __future__ import annotations
+warn_moved(__name__, "batch_router_core.plugin.clients", "batch_router_core.plugin")
 
-import asyncio
-import weakref
-from collections.abc import Callable, Hashable
-from typing import Any
-
-__all__ = ["per_loop"]
-
-_CACHE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
-
-
-def per_loop(key: Hashable, build: Callable[[], Any]) -> Any:
-    """The object cached under ``key`` for the running loop, built with ``build()`` the first time."""
-    cache = _CACHE.setdefault(asyncio.get_running_loop(), {})
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
+from batch_router_core.plugin.clients import *  # noqa: E402, F403
+from batch_router_core.plugin.clients import __all__ as __all__  # noqa: E402

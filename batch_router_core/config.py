@@ -35,9 +35,9 @@ from typing import Any
 import attrs
 import yaml
 
-from .errors import ConfigError
-from .models.enums import BatchMode, BatchStatus
-from .models.provider import Capabilities, ProviderInfo, ProviderLimits
+from batch_router_core.errors import ConfigError
+from batch_router_core.models.enums import BatchMode, BatchStatus
+from batch_router_core.models.provider import Capabilities, ProviderInfo, ProviderLimits
 
 __all__ = [
     "CONFIG_ENV",

@@ -1,56 +1,8 @@
-"""What every network hook receives besides its main argument."""
+"""Deprecated: moved to :mod:`batch_router_core.plugin.context` (import from ``batch_router_core.plugin``); removed in 0.3."""
 
-from __future__ import annotations
+from batch_router_core._deprecation import warn_moved
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+warn_moved(__name__, "batch_router_core.plugin.context", "batch_router_core.plugin")
 
-import attrs
-
-from .files import GeneratedFiles
-from .models.enums import BatchStatus
-from .models.provider import ProviderInfo
-from .status import normalize_provider_status
-
-__all__ = ["ProviderContext"]
-
-
-class _SecretOptions(dict[str, Any]):
-    """A dict whose repr never shows values: options hold API keys."""
-
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{k!r}: ..." for k in self) + "}"
-
-
-@attrs.frozen(kw_only=True)
-class ProviderContext:
-    """The effective provider info, the user's options, where generated files go, and a logger.
-
-    ``options`` are what the user passed for this provider (``api_key``, ``base_url``,
-    ``organization``...). They may hold secrets: plugins must never log or write them. When an option
-    is absent, plugins fall back to their SDK's standard environment variables.
-    """
-
-    info: ProviderInfo
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_SecretOptions, repr=False)
-    files: GeneratedFiles = attrs.field(factory=GeneratedFiles)
-    logger: Any = None
-
-    @property
-    def provider(self) -> str:
-        """The provider's name."""
-        return self.info.name
-
-    @property
-    def workdir(self) -> Path:
-        """This provider's generated-files directory (created on first use, user-only)."""
-        return self.files.provider_dir(self.info.name)
-
-    def option(self, name: str, default: Any = None) -> Any:
-        """One option, or ``default``."""
-        return self.options.get(name, default)
-
-    def normalize_status(self, raw_status: str) -> BatchStatus:
-        """Map a raw provider status through this provider's effective YAML status map."""
-        return normalize_provider_status(self.info, raw_status)
+from batch_router_core.plugin.context import *  # noqa: E402, F403
+from batch_router_core.plugin.context import __all__ as __all__  # noqa: E402

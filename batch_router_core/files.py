@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import orjson
 
-from .errors import FileOperationError
+from batch_router_core.errors import FileOperationError
 
 __all__ = [
     "GeneratedFiles",

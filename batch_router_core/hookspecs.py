@@ -2,8 +2,9 @@
 
 Every provider is a plugin found through the ``batch_router`` entry-point group. A provider plugin
 implements all six *operation* hooks below; the optional hooks add an emulator. The registry calls an
-operation only on the selected provider's plugin, while *wrapper* plugins (those that implement no
-``provider_info``: audit logs, cost caps, metrics) wrap every call with ``@hookimpl(wrapper=True)``.
+operation only on the selected provider's plugin. *Observer* plugins (those that implement no
+``provider_info``: audit logs, cost caps, metrics) implement ``provider_call_started`` /
+``provider_call_finished`` and see every provider call, sync or async, with its awaited outcome.
 
 Conventions that hold for every hook:
 
@@ -15,7 +16,7 @@ Conventions that hold for every hook:
 * Network hooks raise :class:`~batch_router_core.errors.ProviderTransientError` for what a retry can
   fix and :class:`~batch_router_core.errors.ProviderPermanentError` otherwise. Core owns the retries
   (``submit`` is only retried when ``provider_info`` says it is idempotent). No SDK exception may escape.
-* ``context`` is a :class:`~batch_router_core.context.ProviderContext`: the effective provider info,
+* ``context`` is a :class:`~batch_router_core.plugin.context.ProviderContext`: the effective provider info,
   the user's options (API key, base URL...; secret, never log them), the generated-files directory
   and a bound logger.
 
@@ -31,8 +32,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 
-    from .context import ProviderContext
-    from .models import (
+    from batch_router_core.models import (
         BatchHandle,
         BatchStatusReport,
         InferenceParams,
@@ -40,9 +40,11 @@ if TYPE_CHECKING:
         InputRequest,
         PreparedBatch,
         PreparedPayloads,
+        ProviderCall,
         ProviderInfo,
         RequestResult,
     )
+    from batch_router_core.plugin.context import ProviderContext
 
 PROJECT_NAME = "batch_router"
 
@@ -264,4 +266,37 @@ def create_emulator(options: Mapping[str, Any]) -> Any:
 
     Optional. Synchronous. Called by ``batch-router emulate PROVIDER`` and by
     :func:`batch_router_core.emulation.serve`, which serve it with uvicorn. ``firstresult``.
+    """
+
+
+# -------------------------------------------------------------------------------------------------
+# Observers: cross-cutting plugins (audit logs, metrics, cost caps)
+# -------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def provider_call_started(call: ProviderCall) -> None:
+    """A provider hook is about to be called (once per attempt: core's retries are separate calls).
+
+    :param call: which operation of which provider, for which job, which attempt.
+
+    Implemented by observer plugins, for every provider. May be async (awaited on the event loop
+    before the call; keep it short). Raising stops the call: the error is what the caller gets, so a
+    cost cap raises :class:`~batch_router_core.errors.ProviderPermanentError` to refuse a ``submit``.
+    """
+
+
+@hookspec
+def provider_call_finished(call: ProviderCall, result: Any, error: BaseException | None,
+                           duration_s: float) -> None:
+    """A provider hook call ended, with its awaited outcome.
+
+    :param call: the same object ``provider_call_started`` received.
+    :param result: what the hook returned (a ``BatchHandle``, a ``BatchStatusReport``...); for
+        ``fetch_results``, the number of results the stream delivered. None when it failed.
+    :param error: the typed error the call raised (after mapping), or None.
+    :param duration_s: wall-clock seconds from start to end (for ``fetch_results``, to the end of
+        the stream).
+
+    May be async. An observer's own failure here is logged and ignored: the call already happened.
     """

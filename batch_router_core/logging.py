@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["get_logger", "redact", "storable_options"]
+__all__ = ["get_logger", "redact", "scrub_secrets", "storable_options"]
 
 _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization|auth|cookie)", re.I)
 # Shapes of provider credentials, caught even when passed under an innocent key.
@@ -33,6 +33,11 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_scrub(v) for v in value)
     return value
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with every credential-shaped substring (API keys, bearer tokens) masked."""
+    return _SECRET_VALUE.sub(REDACTED, text)
 
 
 def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

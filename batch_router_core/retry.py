@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
 import tenacity
 
-from .errors import ProviderTransientError
-from .logging import get_logger
+from batch_router_core.errors import ProviderTransientError
+from batch_router_core.logging import get_logger
 
 __all__ = ["NO_WAIT_ENV", "RetryPolicy"]
 
@@ -71,9 +72,13 @@ class RetryPolicy:
         operation: str,
         retry: bool = True,
         log: Any = None,
+        until: float | None = None,
     ) -> T:
-        """Await ``fn()``, retrying it on :class:`ProviderTransientError` when ``retry`` is true."""
-        if not retry or self.attempts <= 1:
+        """Await ``fn()``, retrying it on :class:`ProviderTransientError` when ``retry`` is true.
+
+        ``until`` (a :func:`time.monotonic` deadline) keeps retrying past ``attempts`` until then.
+        """
+        if not retry or (self.attempts <= 1 and until is None):
             return await fn()
         logger = log or get_logger("retry")
 
@@ -92,7 +97,7 @@ class RetryPolicy:
             )
 
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
+            stop=_stop(self.attempts, until),
             wait=_wait,
             retry=tenacity.retry_if_exception_type(ProviderTransientError),
             before_sleep=_before_sleep,
@@ -104,3 +109,10 @@ class RetryPolicy:
             return await fn()
 
         return await retrying(attempt)
+
+
+def _stop(attempts: int, until: float | None) -> Callable[[tenacity.RetryCallState], bool]:
+    def stop(state: tenacity.RetryCallState) -> bool:
+        return state.attempt_number >= attempts and (until is None or time.monotonic() >= until)
+
+    return stop

@@ -16,12 +16,12 @@ import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from .errors import ValidationError, ValidationIssue
-from .models.content import CONTENT_TYPES, Content, TextContent
-from .models.enums import InputMessageRole
-from .models.messages import InputMessage, _to_role
-from .models.provider import ProviderInfo
-from .models.results import RequestResult, UsageInfo
+from batch_router_core.errors import ValidationError, ValidationIssue
+from batch_router_core.models.content import CONTENT_TYPES, Content, TextContent
+from batch_router_core.models.enums import InputMessageRole
+from batch_router_core.models.messages import InputMessage, _to_role
+from batch_router_core.models.provider import ProviderInfo
+from batch_router_core.models.results import RequestResult, UsageInfo
 
 __all__ = ["dumps", "from_data", "loads", "to_data", "usage_to_data"]
 

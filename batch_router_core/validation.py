@@ -11,12 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .errors import UnsupportedContentError, ValidationError, ValidationIssue
-from .models.content import AudioContent, DocumentContent, ImageContent, TextContent
-from .models.enums import InputMessageRole
-from .models.params import InferenceParams
-from .models.provider import ProviderInfo
-from .models.requests import InputBatch, InputRequest
+from batch_router_core.errors import UnsupportedContentError, ValidationError, ValidationIssue
+from batch_router_core.models.content import (
+    AudioContent,
+    DocumentContent,
+    ImageContent,
+    TextContent,
+)
+from batch_router_core.models.enums import InputMessageRole
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.provider import ProviderInfo
+from batch_router_core.models.requests import InputBatch, InputRequest
 
 __all__ = ["MAX_ISSUES", "content_kind", "validate_batch"]
 

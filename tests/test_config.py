@@ -9,7 +9,7 @@ import pytest
 from batch_router_core import BatchProviderRegistry, BatchStatus, ConfigError
 from batch_router_core.config import apply_overrides, load_provider_defaults, load_user_config
 from batch_router_core.errors import UnknownProviderStatusError
-from batch_router_core.status import normalize_provider_status
+from batch_router_core.registry.status import normalize_provider_status
 
 
 def test_fake_defaults_load_from_package_data() -> None:

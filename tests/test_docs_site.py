@@ -126,7 +126,7 @@ def _check_data(lang: str, code: str, tmp_path: Path) -> None:
         for name in yaml.safe_load(code)["providers"]:
             registry.info(name)  # the overrides apply cleanly to the plugin's defaults
     elif lang == "json":
-        from batch_router_core.unified_io import read_input, result_from_data
+        from batch_router_core.formats.unified import read_input, result_from_data
 
         objects = list(_json_objects(code))
         requests = [o for o in objects if "messages" in o]

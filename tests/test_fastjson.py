@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from batch_router_core.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 from .conftest import make_batch
 

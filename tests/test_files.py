@@ -11,7 +11,7 @@ import pytest
 
 from batch_router_core import FileOperationError, ValidationError
 from batch_router_core.files import GeneratedFiles, iter_jsonl, new_local_id, write_jsonl_lines
-from batch_router_core.unified_io import read_requests
+from batch_router_core.formats.unified import read_requests
 
 
 def mode(p: Path) -> int:

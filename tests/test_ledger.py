@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_router_core.ledger import SCHEMA_VERSION, JobState, Ledger, LedgerError
+from batch_router_core.jobs.ledger import SCHEMA_VERSION, JobState, Ledger, LedgerError
 from batch_router_core.models import (
     BatchHandle,
     BatchMode,
@@ -94,7 +94,7 @@ def test_nothing_secret_is_stored(tmp_path: Path) -> None:
         InputRequest,
     )
     from batch_router_core.files import GeneratedFiles
-    from batch_router_core.router import BatchRouter
+    from batch_router_core.jobs.router import BatchRouter
     from batch_router_core.testing.fake_provider import FakeService
 
     secret = "sk-live-supersecretvalue-123456"
@@ -110,7 +110,7 @@ def test_nothing_secret_is_stored(tmp_path: Path) -> None:
 
 
 def test_a_version_1_ledger_is_migrated_conservatively(tmp_path: Path) -> None:
-    from batch_router_core.ledger import _SCHEMA
+    from batch_router_core.jobs.ledger import _SCHEMA
 
     path = tmp_path / "l.sqlite3"
     db = sqlite3.connect(path)
@@ -134,9 +134,9 @@ def test_claims_of_a_dead_process_are_taken_over_at_once(tmp_path: Path) -> None
     import subprocess
     import sys
 
-    from batch_router_core.claims import Claimant, owner_is_dead
+    from batch_router_core.jobs.claims import Claimant, owner_is_dead
 
-    code = "from batch_router_core.claims import Claimant; print(Claimant.current().id)"
+    code = "from batch_router_core.jobs.claims import Claimant; print(Claimant.current().id)"
     dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     me = Claimant.current()
     assert owner_is_dead(dead) and not owner_is_dead(me.id)

@@ -248,7 +248,7 @@ def test_structuring_errors_name_the_field() -> None:
 def test_fast_result_lines_match_the_converter(obj: RequestResult) -> None:
     import orjson
 
-    from batch_router_core.unified_io import result_from_data, result_line
+    from batch_router_core.formats.unified import result_from_data, result_line
 
     expected = to_data(obj)
     expected.pop("raw")
@@ -259,7 +259,7 @@ def test_fast_result_lines_match_the_converter(obj: RequestResult) -> None:
 def test_fast_request_lines_match_the_converter() -> None:
     import orjson
 
-    from batch_router_core.unified_io import request_line
+    from batch_router_core.formats.unified import request_line
 
     for req in (InputRequest(custom_id="t", messages=[InputMessage.user("a"), InputMessage.assistant("b")]),
                 InputRequest(custom_id="i", messages=[InputMessage(role="user", contents=[

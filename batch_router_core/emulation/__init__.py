@@ -6,6 +6,6 @@ app on a loopback port, in a background thread for tests or in the foreground fo
 ``batch-router emulate``. The web framework (starlette + uvicorn) is the ``emulator`` extra.
 """
 
-from .clock import Clock, ManualClock, SystemClock
+from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from .clock import Clock, ManualClock
-from .faults import FaultInjector
+from batch_router_core.emulation.clock import Clock, ManualClock
+from batch_router_core.emulation.faults import FaultInjector
 
 __all__ = ["EmulatorControls", "EmulatorControlsMixin", "FaultKind"]
 

@@ -1,10 +1,23 @@
 """The vocabulary: the same requests, params, results and statuses for every provider."""
 
-from .content import AudioContent, Content, DocumentContent, ImageContent, TextContent
-from .enums import BatchMode, BatchStatus, InputMessageRole, ProviderId, ResultStatus
-from .messages import InputMessage
-from .params import InferenceParams
-from .provider import (
+from batch_router_core.models.calls import ProviderCall
+from batch_router_core.models.content import (
+    AudioContent,
+    Content,
+    DocumentContent,
+    ImageContent,
+    TextContent,
+)
+from batch_router_core.models.enums import (
+    BatchMode,
+    BatchStatus,
+    InputMessageRole,
+    ProviderId,
+    ResultStatus,
+)
+from batch_router_core.models.messages import InputMessage
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.provider import (
     BatchHandle,
     Capabilities,
     PreparedBatch,
@@ -12,8 +25,8 @@ from .provider import (
     ProviderInfo,
     ProviderLimits,
 )
-from .requests import InputBatch, InputRequest
-from .results import (
+from batch_router_core.models.requests import InputBatch, InputRequest
+from batch_router_core.models.results import (
     BatchStatusReport,
     RequestCounts,
     RequestError,
@@ -40,6 +53,7 @@ __all__ = [
     "InputRequest",
     "PreparedBatch",
     "PreparedPayloads",
+    "ProviderCall",
     "ProviderId",
     "ProviderInfo",
     "ProviderLimits",

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
-from ..errors import ValidationError
-from .media import HEAD_BYTES, sniff_media_type
+from batch_router_core.errors import ValidationError
+from batch_router_core.models.media import HEAD_BYTES, sniff_media_type
 
 __all__ = [
     "AudioContent",

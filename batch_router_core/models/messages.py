@@ -6,9 +6,15 @@ from collections.abc import Iterable
 
 import attrs
 
-from ..errors import ValidationError
-from .content import AudioContent, Content, DocumentContent, ImageContent, TextContent
-from .enums import InputMessageRole
+from batch_router_core.errors import ValidationError
+from batch_router_core.models.content import (
+    AudioContent,
+    Content,
+    DocumentContent,
+    ImageContent,
+    TextContent,
+)
+from batch_router_core.models.enums import InputMessageRole
 
 __all__ = ["InputMessage"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from ..errors import ValidationError
-from .enums import BatchMode, ProviderId
+from batch_router_core.errors import ValidationError
+from batch_router_core.models.enums import BatchMode, ProviderId
 
 __all__ = ["InferenceParams"]
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import attrs
 
-from .enums import BatchMode, BatchStatus
+from batch_router_core.errors import UnknownProviderStatusError
+from batch_router_core.models.enums import BatchMode, BatchStatus
 
 __all__ = [
     "BatchHandle",
@@ -21,6 +22,10 @@ __all__ = [
     "ProviderInfo",
     "ProviderLimits",
 ]
+
+
+def _int_map(m: Mapping[str, int]) -> Mapping[str, int]:
+    return {str(k): int(v) for k, v in dict(m).items()}
 
 
 @attrs.frozen(kw_only=True)
@@ -33,6 +38,10 @@ class ProviderLimits:
     one_model_per_batch: bool = True
     custom_id_max_length: int | None = None
     custom_id_pattern: str | None = None
+    #: How many of the provider's most recent jobs ``find_job`` looks through for a tag.
+    find_job_max_scan: int = 10_000
+    #: Model name pattern -> the most input tokens one request may carry (the online path's budget).
+    model_input_tokens: Mapping[str, int] = attrs.field(factory=dict, converter=_int_map)
 
 
 def _content_map(m: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
@@ -98,6 +107,12 @@ class ProviderInfo:
     capabilities: Capabilities = attrs.field(factory=Capabilities)
     status_map: Mapping[str, BatchStatus] = attrs.field(factory=dict, converter=_status_map)
     idempotent_submit: bool = False
+    #: Added to the emulator's URL to make the SDK's base URL (e.g. ``/v1`` for an OpenAI-style SDK).
+    emulator_base_path: str = ""
+    #: How often to poll this provider's jobs when the user gives no ``--poll-interval`` (a local
+    #: engine finishes in seconds; a cloud batch in minutes); None means core's default.
+    poll_interval_s: float | None = None
+    #: Plugin-private knobs: core never reads them.
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     _model_re: re.Pattern[str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
@@ -112,6 +127,20 @@ class ProviderInfo:
     def supports_mode(self, mode: BatchMode) -> bool:
         """True when the provider runs batches of this mode."""
         return mode in self.modes
+
+    def normalize_status(self, raw_status: str) -> BatchStatus:
+        """Map a raw provider status through ``status_map``: exact first, then case-insensitive.
+
+        An unknown raw status raises :class:`UnknownProviderStatusError` rather than silently
+        becoming a wrong state.
+        """
+        found = self.status_map.get(raw_status)
+        if found is None:
+            lowered = raw_status.lower()
+            found = next((v for k, v in self.status_map.items() if k.lower() == lowered), None)
+        if found is None:
+            raise UnknownProviderStatusError(self.name, raw_status, sorted(self.status_map))
+        return found
 
 
 @attrs.frozen(kw_only=True)

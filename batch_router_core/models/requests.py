@@ -7,10 +7,10 @@ from typing import Any
 
 import attrs
 
-from ..errors import ValidationError
-from .enums import BatchMode, ProviderId
-from .messages import InputMessage
-from .params import InferenceParams
+from batch_router_core.errors import ValidationError
+from batch_router_core.models.enums import BatchMode
+from batch_router_core.models.messages import InputMessage
+from batch_router_core.models.params import InferenceParams
 
 __all__ = ["InputBatch", "InputRequest"]
 
@@ -123,5 +123,3 @@ class InputBatch:
         """The effective params of one request: the batch's, overridden by the request's own."""
         return self.configured_params.merged(request.params)
 
-
-ProviderLike = ProviderId | str

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from .enums import BatchStatus, ResultStatus
+from batch_router_core.models.enums import BatchStatus, ResultStatus
 
 __all__ = [
     "BatchStatusReport",

@@ -5,11 +5,11 @@ that cannot wait are executed at once; nothing is made to exceed its latency bud
 batching. See ``docs/online.md``.
 """
 
-from .batcher import OnlineBatcher
-from .config import BatchConfig
-from .engine import BatchEligibility, BatchEngine, LatencyTracker
-from .queue import QueuedRequest, RequestQueue
-from .scheduler import BatchScheduler
+from batch_router_core.online.batcher import OnlineBatcher
+from batch_router_core.online.config import BatchConfig
+from batch_router_core.online.engine import BatchEligibility, BatchEngine, LatencyTracker
+from batch_router_core.online.queue import QueuedRequest, RequestQueue
+from batch_router_core.online.scheduler import BatchScheduler
 
 __all__ = [
     "BatchConfig",

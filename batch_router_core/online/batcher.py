@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..handle import ProviderHandle
-from ..models.enums import ResultStatus
-from ..models.messages import InputMessage
-from ..models.params import InferenceParams
-from ..models.requests import InputRequest
-from ..models.results import RequestResult
-from ..registry import BatchProviderRegistry
+from batch_router_core.models.enums import ResultStatus
+from batch_router_core.models.messages import InputMessage
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.requests import InputRequest
+from batch_router_core.models.results import RequestResult
+from batch_router_core.registry import BatchProviderRegistry
+from batch_router_core.registry.handle import ProviderHandle
 
 if TYPE_CHECKING:
-    from ..router import BatchRouter
-from .config import BatchConfig
-from .engine import BatchEngine, LatencyTracker, input_limit_from_registry
-from .queue import QueuedRequest, RequestQueue
-from .scheduler import BatchScheduler, CostModel
+    from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.online.config import BatchConfig
+from batch_router_core.online.engine import BatchEngine, LatencyTracker, input_limit_from_registry
+from batch_router_core.online.queue import QueuedRequest, RequestQueue
+from batch_router_core.online.scheduler import BatchScheduler, CostModel
 
 __all__ = ["OnlineBatcher"]
 
@@ -135,7 +135,7 @@ class OnlineBatcher:
     def router(self) -> BatchRouter:
         """The router used for the batch tier (created on first use, sharing the registry)."""
         if self._router is None:
-            from ..router import BatchRouter
+            from batch_router_core.jobs.router import BatchRouter
 
             self._router = BatchRouter(self.registry, provider_options=self._options)
         return self._router
@@ -143,7 +143,7 @@ class OnlineBatcher:
     async def _defer(self, provider: str, params: InferenceParams, request: InputRequest,
                      budget_ms: int) -> RequestResult:
         """Collect the request into a provider batch job; resolve it when the job ends."""
-        from ..serialization import dumps
+        from batch_router_core.serialization import dumps
 
         key = (provider, str(params.model_id), dumps(params))
         future: Future[Any] = Future()
@@ -170,8 +170,8 @@ class OnlineBatcher:
 
     async def _run_deferred(self, key: tuple[str, str, bytes],
                             items: list[tuple[InputRequest, float, Future[Any]]]) -> None:
-        from ..models.requests import InputBatch
-        from ..serialization import loads
+        from batch_router_core.models.requests import InputBatch
+        from batch_router_core.serialization import loads
 
         params = loads(InferenceParams, key[2])
         try:

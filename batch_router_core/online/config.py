@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..errors import ValidationError
+from batch_router_core.errors import ValidationError
 
 __all__ = ["BatchConfig"]
 

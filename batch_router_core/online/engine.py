@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import attrs
 
-from .config import BatchConfig
+from batch_router_core.online.config import BatchConfig
 
 __all__ = ["BatchEligibility", "BatchEngine", "LatencyTracker"]
 
@@ -100,7 +100,7 @@ def input_limit_from_registry(registry: object) -> Callable[[str], int | None]:
     a mapping of model pattern -> tokens), for :class:`BatchEngine`."""
     import fnmatch
 
-    from ..registry import BatchProviderRegistry
+    from batch_router_core.registry import BatchProviderRegistry
 
     assert isinstance(registry, BatchProviderRegistry)
     table: list[tuple[str, int]] = []

@@ -20,10 +20,10 @@ from typing import Any
 
 import attrs
 
-from ..logging import get_logger
-from .config import BatchConfig
-from .engine import LatencyTracker
-from .queue import QueuedRequest, RequestQueue
+from batch_router_core.logging import get_logger
+from batch_router_core.online.config import BatchConfig
+from batch_router_core.online.engine import LatencyTracker
+from batch_router_core.online.queue import QueuedRequest, RequestQueue
 
 __all__ = ["BatchScheduler", "CostModel"]
 

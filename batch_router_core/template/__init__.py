@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from ..errors import ValidationError
+from batch_router_core.errors import ValidationError
 
 __all__ = ["render_plugin"]
 

@@ -28,23 +28,23 @@ import attrs
 import orjson
 import pytest
 
-from ..emulation.controls import EmulatorControls
-from ..errors import (
+from batch_router_core.emulation.controls import EmulatorControls
+from batch_router_core.errors import (
     ProviderPermanentError,
     ProviderTransientError,
     UnsupportedOperationError,
     UnverifiedCandidatesError,
 )
-from ..files import new_local_id
-from ..handle import ProviderHandle
-from ..models.content import DocumentContent, ImageContent, TextContent
-from ..models.enums import BatchMode, BatchStatus, ResultStatus
-from ..models.messages import InputMessage
-from ..models.params import InferenceParams
-from ..models.provider import BatchHandle
-from ..models.requests import InputBatch, InputRequest
-from ..models.results import BatchStatusReport, RequestResult
-from ..registry import BatchProviderRegistry
+from batch_router_core.files import new_local_id
+from batch_router_core.models.content import DocumentContent, ImageContent, TextContent
+from batch_router_core.models.enums import BatchMode, BatchStatus, ResultStatus
+from batch_router_core.models.messages import InputMessage
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.provider import BatchHandle
+from batch_router_core.models.requests import InputBatch, InputRequest
+from batch_router_core.models.results import BatchStatusReport, RequestResult
+from batch_router_core.registry import BatchProviderRegistry
+from batch_router_core.registry.handle import ProviderHandle
 
 __all__ = ["ConformanceDriver", "EmulatedProviderConformance", "EmulatorDriver", "ProviderConformance",
            "conformance_suite", "override"]
@@ -454,7 +454,7 @@ class EmulatedProviderConformance(ProviderConformance):
     @pytest.fixture
     def conformance_server_url(self, conformance_emulator: EmulatorControls) -> Iterator[str]:
         """The emulator served on a free loopback port for the test's duration."""
-        from ..emulation.server import serve_in_thread
+        from batch_router_core.emulation.server import serve_in_thread
 
         server = serve_in_thread(conformance_emulator)
         try:

@@ -25,19 +25,22 @@ from typing import Any
 import attrs
 import orjson
 
-from ..config import load_provider_defaults
-from ..context import ProviderContext
-from ..emulation.clock import Clock, ManualClock, SystemClock
-from ..errors import ProviderPermanentError, ProviderTransientError
-from ..fastjson import SENTINELS, split_template
-from ..files import iter_jsonl, write_jsonl_lines
-from ..hookspecs import hookimpl
-from ..models.content import TextContent
-from ..models.enums import BatchMode, ResultStatus
-from ..models.params import InferenceParams
-from ..models.provider import BatchHandle, PreparedBatch, PreparedPayloads, ProviderInfo
-from ..models.requests import InputBatch, InputRequest
-from ..models.results import (
+from batch_router_core.config import load_provider_defaults
+from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
+from batch_router_core.errors import ProviderPermanentError, ProviderTransientError
+from batch_router_core.files import iter_jsonl, write_jsonl_lines
+from batch_router_core.hookspecs import hookimpl
+from batch_router_core.models.content import TextContent
+from batch_router_core.models.enums import BatchMode, ResultStatus
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.provider import (
+    BatchHandle,
+    PreparedBatch,
+    PreparedPayloads,
+    ProviderInfo,
+)
+from batch_router_core.models.requests import InputBatch, InputRequest
+from batch_router_core.models.results import (
     BatchStatusReport,
     RequestCounts,
     RequestError,
@@ -45,6 +48,8 @@ from ..models.results import (
     new_result,
     new_usage,
 )
+from batch_router_core.plugin.context import ProviderContext
+from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 SUCCEEDED = ResultStatus.SUCCEEDED
 

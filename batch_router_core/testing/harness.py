@@ -54,7 +54,7 @@ class EmulatorProcess:
 
     def start(self) -> EmulatorProcess:
         """Start it and wait until it answers."""
-        from ..registry import BatchProviderRegistry
+        from batch_router_core.registry import BatchProviderRegistry
 
         port = _free_port()
         args = [*CLI, "emulate", self.provider, "--port", str(port), "--speed", str(self.speed)]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ..emulation.clock import ManualClock
-from ..files import GeneratedFiles
-from ..registry import BatchProviderRegistry
-from ..retry import RetryPolicy
-from .fake_provider import FakeService
+from batch_router_core.emulation.clock import ManualClock
+from batch_router_core.files import GeneratedFiles
+from batch_router_core.registry import BatchProviderRegistry
+from batch_router_core.retry import RetryPolicy
+from batch_router_core.testing.fake_provider import FakeService
 
 
 @pytest.fixture

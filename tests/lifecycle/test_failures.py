@@ -136,7 +136,7 @@ def test_an_empty_or_garbage_ledger_is_refused_not_reset(tmp_path: Path, content
 
 
 def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
-    from batch_router_core.ledger import Ledger
+    from batch_router_core.jobs.ledger import Ledger
     from batch_router_core.models import BatchMode
 
     path = tmp_path / ".batch_router" / "ledger.sqlite3"
@@ -154,7 +154,7 @@ def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
 
 
 def _first_open(path: str) -> None:
-    from batch_router_core.ledger import Ledger
+    from batch_router_core.jobs.ledger import Ledger
 
     Ledger(path).close()
 

@@ -20,8 +20,8 @@ from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch
 from batch_router_core.emulation.server import serve_in_thread
 from batch_router_core.files import GeneratedFiles
 from batch_router_core.retry import RetryPolicy
-from batch_router_core.router import BatchRouter
-from batch_router_core.unified_io import read_input
+from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.formats.unified import read_input
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 CLI = [sys.executable, "-m", "batch_router_core.cli"]

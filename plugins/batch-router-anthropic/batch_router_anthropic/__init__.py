@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # Seed 001's name for the synchronous provider, built lazily.
     if name == "AnthropicProvider":
-        from batch_router_core.sync import Provider
+        from batch_router_core.jobs.sync import Provider
 
         class AnthropicProvider(Provider):
             """The synchronous Anthropic provider of seed 001."""

@@ -17,7 +17,7 @@ from batch_router_core import (
     ValidationError,
 )
 from batch_router_core.errors import UnsupportedContentError, ValidationIssue
-from batch_router_core.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 __all__ = ["batch_lines"]
 

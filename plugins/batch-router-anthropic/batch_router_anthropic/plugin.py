@@ -25,16 +25,16 @@ from batch_router_core import (
     RequestResult,
     hookimpl,
 )
-from batch_router_core.clients import per_loop
+from batch_router_core.plugin.clients import per_loop
 from batch_router_core.config import load_provider_defaults
-from batch_router_core.context import ProviderContext
+from batch_router_core.plugin.context import ProviderContext
 from batch_router_core.errors import (
     ProviderPermanentError,
     UnsupportedOperationError,
     UnverifiedCandidatesError,
 )
-from batch_router_core.fastjson import iter_jsonl_chunks
-from batch_router_core.http_errors import SdkErrorMapper, result_for_error
+from batch_router_core.plugin.fastjson import iter_jsonl_chunks
+from batch_router_core.plugin.sdk_errors import SdkErrorMapper, result_for_error
 
 from .convert import batch_lines
 from .parse import parse_line

@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # Seed 001's name for the synchronous provider, built lazily.
     if name == "GoogleGenAIProvider":
-        from batch_router_core.sync import Provider
+        from batch_router_core.jobs.sync import Provider
 
         class GoogleGenAIProvider(Provider):
             """The synchronous Google GenAI provider of seed 001."""

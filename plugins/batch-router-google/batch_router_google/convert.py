@@ -9,7 +9,7 @@ import orjson
 
 from batch_router_core import BatchMode, InferenceParams, InputBatch, InputRequest, TextContent
 from batch_router_core.errors import ValidationError, ValidationIssue
-from batch_router_core.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 __all__ = ["batch_lines"]
 

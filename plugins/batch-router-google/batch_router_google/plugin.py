@@ -36,20 +36,20 @@ from batch_router_core import (
     ResultStatus,
     hookimpl,
 )
-from batch_router_core.clients import per_loop
+from batch_router_core.plugin.clients import per_loop
 from batch_router_core.config import load_provider_defaults
-from batch_router_core.context import ProviderContext
-from batch_router_core.crashpoints import crash_point
+from batch_router_core.plugin.context import ProviderContext
+from batch_router_core.plugin.crashpoints import crash_point
 from batch_router_core.errors import (
     BatchRouterError,
     ProviderError,
     ProviderPermanentError,
     ProviderTransientError,
 )
-from batch_router_core.fastjson import iter_jsonl_chunks
+from batch_router_core.plugin.fastjson import iter_jsonl_chunks
 from batch_router_core.files import iter_jsonl
-from batch_router_core.http_errors import error_for_status, is_transport_error, result_for_error
-from batch_router_core.uploads import cleanup_pending, create_from_upload
+from batch_router_core.plugin.sdk_errors import error_for_status, is_transport_error, result_for_error
+from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload
 
 from .convert import batch_lines
 from .parse import parse_item

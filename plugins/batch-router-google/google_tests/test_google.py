@@ -26,7 +26,7 @@ from batch_router_core import (
 )
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer
-from batch_router_core.handle import ProviderHandle
+from batch_router_core.registry.handle import ProviderHandle
 
 from .conftest import DATA, chat_batch
 
@@ -62,7 +62,7 @@ def test_every_fixture_line_and_operation_parses() -> None:
         assert r.usage.total_tokens == line["response"]["usageMetadata"]["totalTokenCount"]  # type: ignore[union-attr]
     from batch_router_google.plugin import _report
 
-    from batch_router_core.context import ProviderContext
+    from batch_router_core.plugin.context import ProviderContext
 
     ctx = ProviderContext(info=BatchProviderRegistry(overrides={}).info("google"))
     for raw in (DATA / "fixtures" / "gemini_batch_operations.jsonl").read_bytes().splitlines():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batch_router_core.http_errors import SdkErrorMapper
+from batch_router_core.plugin.sdk_errors import SdkErrorMapper
 
 __all__ = ["map_errors"]
 

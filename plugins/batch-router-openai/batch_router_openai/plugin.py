@@ -32,14 +32,14 @@ from batch_router_core import (
     ResultStatus,
     hookimpl,
 )
-from batch_router_core.clients import per_loop
+from batch_router_core.plugin.clients import per_loop
 from batch_router_core.config import load_provider_defaults
-from batch_router_core.context import ProviderContext
-from batch_router_core.crashpoints import crash_point
+from batch_router_core.plugin.context import ProviderContext
+from batch_router_core.plugin.crashpoints import crash_point
 from batch_router_core.errors import ProviderError, ProviderPermanentError
-from batch_router_core.fastjson import iter_jsonl_chunks
-from batch_router_core.http_errors import result_for_error
-from batch_router_core.uploads import cleanup_pending, create_from_upload, is_refusal
+from batch_router_core.plugin.fastjson import iter_jsonl_chunks
+from batch_router_core.plugin.sdk_errors import result_for_error
+from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload, is_refusal
 
 from .convert import batch_lines, endpoint_for
 from .errors import map_errors
@@ -95,7 +95,7 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
     """Upload the input file (purpose ``batch``) and create the batch, tagged with the local id.
 
     An upload whose answer was lost is looked for by its file name and deleted; a create whose
-    answer was lost is looked up by its tag (see :mod:`batch_router_core.uploads`).
+    answer was lost is looked up by its tag (see :mod:`batch_router_core.plugin.uploads`).
     """
     client = _client(context)
     endpoint = prepared.metadata["endpoint"]

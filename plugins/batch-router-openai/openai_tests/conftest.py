@@ -17,7 +17,7 @@ from batch_router_core import (
 )
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer, serve_in_thread
-from batch_router_core.handle import ProviderHandle
+from batch_router_core.registry.handle import ProviderHandle
 
 #: Real provider batch lines and schema fragments, vendored into the repository (tests/data).
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data"

@@ -22,7 +22,7 @@ from batch_router_core import (
     ValidationError,
 )
 from batch_router_core.emulation.clock import ManualClock
-from batch_router_core.handle import ProviderHandle
+from batch_router_core.registry.handle import ProviderHandle
 
 from .conftest import chat_batch
 

@@ -15,7 +15,7 @@ from batch_router_core import (
 )
 from batch_router_core.emulation.clock import ManualClock
 from batch_router_core.emulation.server import RunningServer
-from batch_router_core.handle import ProviderHandle
+from batch_router_core.registry.handle import ProviderHandle
 from batch_router_core.retry import RetryPolicy
 
 from .conftest import chat_batch

@@ -84,7 +84,7 @@ async def test_embeddings_group_is_one_call(batch_router_files, server: RunningS
 async def test_hours_budgets_go_to_the_batch_tier(tmp_path, batch_router_files, server: RunningServer,  # type: ignore[no-untyped-def]
                                                   emulator: OpenAIEmulator) -> None:
     from batch_router_core.emulation.clock import SystemClock
-    from batch_router_core.router import BatchRouter
+    from batch_router_core.jobs.router import BatchRouter
 
     emulator.state.clock = SystemClock(speed=100000.0)
     reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())

@@ -44,8 +44,8 @@ from batch_router_core import (
     hookimpl,
 )
 from batch_router_core.config import load_provider_defaults
-from batch_router_core.context import ProviderContext
-from batch_router_core.crashpoints import crash_point
+from batch_router_core.plugin.context import ProviderContext
+from batch_router_core.plugin.crashpoints import crash_point
 from batch_router_core.errors import ProviderPermanentError, ValidationError, ValidationIssue
 from batch_router_core.models.results import new_result
 

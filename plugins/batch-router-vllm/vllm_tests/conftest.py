@@ -30,7 +30,7 @@ from batch_router_core import (
     InputRequest,
 )
 from batch_router_core.files import GeneratedFiles
-from batch_router_core.handle import ProviderHandle
+from batch_router_core.registry.handle import ProviderHandle
 
 MODEL = "smollm2-135m-instruct"
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None

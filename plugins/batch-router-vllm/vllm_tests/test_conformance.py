@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from batch_router_core import BatchProviderRegistry, InputBatch
-from batch_router_core.handle import ProviderHandle
+from batch_router_core.registry.handle import ProviderHandle
 from batch_router_core.testing.conformance import ConformanceDriver, ProviderConformance
 
 from .conftest import MODEL, questions

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from .errors import (
+from batch_router_core.errors import (
     BatchRouterError,
     BatchTimeoutError,
     ConfigError,
@@ -40,7 +40,7 @@ from .errors import (
     ProviderNotFoundError,
     ValidationError,
 )
-from .files import disk_error_message
+from batch_router_core.files import disk_error_message
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_PROVIDER, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 EXIT_ATTENTION, EXIT_LEDGER, EXIT_SIGINT, EXIT_SIGTERM = 6, 7, 130, 143
@@ -53,8 +53,8 @@ class _Terminated(KeyboardInterrupt):
 
 
 def _exit_code(exc: BaseException) -> int:
-    from .ledger import LedgerError
-    from .router import JobNeedsAttentionError
+    from batch_router_core.jobs.ledger import LedgerError
+    from batch_router_core.jobs.router import JobNeedsAttentionError
 
     if isinstance(exc, JobNeedsAttentionError):
         return EXIT_ATTENTION
@@ -112,7 +112,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _registry() -> Any:
-    from .registry import BatchProviderRegistry
+    from batch_router_core.registry import BatchProviderRegistry
 
     return BatchProviderRegistry()
 
@@ -200,7 +200,7 @@ def emulate(provider: str, host: str, port: int, speed: float, chaos: float, cha
             if faults is None:
                 raise click.UsageError(f"the {provider} emulator has no fault injector: --chaos needs one")
             faults.chaos(chaos, seed=chaos_seed)
-        from .emulation.server import serve_forever
+        from batch_router_core.emulation.server import serve_forever
 
         click.echo(f"{provider} emulator on http://{host}:{port} "
                    f"(base path {handle.info.settings.get('emulator_base_path', '/')}); Ctrl-C stops it",
@@ -229,8 +229,8 @@ def _params_options(fn: Any) -> Any:
 def _load_batch(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
                 max_output_tokens: int | None, temperature: float | None, top_p: float | None,
                 top_k: int | None) -> Any:
-    from .models import InferenceParams, InputBatch
-    from .unified_io import read_input
+    from batch_router_core.formats.unified import read_input
+    from batch_router_core.models import InferenceParams, InputBatch
 
     params = InferenceParams(
         provider_id=provider, model_id=model, mode=mode, system_prompt=system_prompt,
@@ -273,10 +273,10 @@ def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | 
     Without ``--poll-interval``, a provider's own ``settings.poll_interval_s`` (a local engine's jobs
     are worth polling every few seconds, a hosted batch's every minute) comes before the default.
     """
-    from .router import BatchRouter
+    from batch_router_core.jobs.router import BatchRouter
 
     if interval is None and provider is not None:
-        from .registry import BatchProviderRegistry
+        from batch_router_core.registry import BatchProviderRegistry
 
         suggested = BatchProviderRegistry().info(provider).settings.get("poll_interval_s")
         interval = float(suggested) if suggested else None
@@ -314,7 +314,7 @@ def _status_dict(st: Any) -> dict[str, Any]:
 
 def _reasons(st: Any) -> list[str]:
     """One line per provider job that was refused or parked, with its reason."""
-    from .ledger import JobState
+    from batch_router_core.jobs.ledger import JobState
 
     return [f"  {j.local_id}: {j.state.value}: {j.error}" for j in st.provider_jobs
             if j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)]
@@ -323,7 +323,7 @@ def _reasons(st: Any) -> list[str]:
 def _exit_if_refused(router: Any, job_ids: list[str]) -> None:
     """Exit 4 when the provider refused to create any provider job of these jobs (their requests are
     in the results as errored, but the run did not do what was asked)."""
-    from .ledger import JobState
+    from batch_router_core.jobs.ledger import JobState
 
     refused = [j for job_id in job_ids for j in router.ledger.jobs_of(job_id) if j.state is JobState.FAILED]
     if refused:
@@ -376,7 +376,7 @@ def _total(router: Any, job_ids: list[str]) -> int:
 
 async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
                          quiet: bool = False, show: int = 0) -> dict[str, int]:
-    from .unified_io import write_results_async
+    from batch_router_core.formats.unified import write_results_async
 
     counts: dict[str, int] = {}
     shown: list[str] = []
@@ -439,8 +439,8 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
         server = None
         extra: list[str] = []
         if emulator:
-            from .emulation.server import serve_in_thread
-            from .registry import BatchProviderRegistry
+            from batch_router_core.emulation.server import serve_in_thread
+            from batch_router_core.registry import BatchProviderRegistry
 
             probe = BatchProviderRegistry().get(provider)
             server = serve_in_thread(probe.create_emulator({"speed": 3600.0}))
@@ -614,7 +614,7 @@ def retry_failed(job_id: str, provider: str | None, model: str | None, options: 
 def new_plugin(name: str, directory: Path) -> None:
     """Create a new provider plugin distribution from the template (with an emulator and tests)."""
     with _errors(False):
-        from .template import render_plugin
+        from batch_router_core.template import render_plugin
 
         root = render_plugin(name, directory)
         click.echo(f"created {root}\nnext: pip install -e '{root}[test]' && pytest {root}/{name}_tests")

@@ -18,25 +18,24 @@ import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import pluggy
 
-from . import hookspecs
-from .config import apply_overrides, load_user_config
-from .errors import (
+from batch_router_core import hookspecs
+from batch_router_core.config import apply_overrides, load_user_config
+from batch_router_core.errors import (
     DuplicateProviderError,
     PluginLoadError,
     PluginValidationError,
     ProviderNotFoundError,
 )
-from .files import GeneratedFiles
-from .models.provider import ProviderInfo
-from .retry import RetryPolicy
-
-if TYPE_CHECKING:
-    from .handle import ProviderHandle
+from batch_router_core.files import GeneratedFiles
+from batch_router_core.models.provider import ProviderInfo
+from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.registry.observers import CallObservers
+from batch_router_core.retry import RetryPolicy
 
 __all__ = [
     "ALLOW_ENV",
@@ -67,7 +66,7 @@ class PluginRecord:
 
     @property
     def is_provider(self) -> bool:
-        """True for provider plugins; False for cross-cutting wrapper plugins."""
+        """True for provider plugins; False for cross-cutting (observer) plugins."""
         return self.info is not None
 
 
@@ -297,10 +296,10 @@ class BatchProviderRegistry:
 
     def get(self, name: str, **options: Any) -> ProviderHandle:
         """A typed handle to one provider; ``options`` (api_key, base_url...) go to its hooks."""
-        from .handle import ProviderHandle
-
         record = self.record(str(name))
-        return ProviderHandle(self, record, options)
+        return ProviderHandle(record, options, callers=lambda hook: self.subset_caller(hook, record),
+                              observers=CallObservers(self.plugin_manager.hook), retry=self.retry,
+                              files=self.files)
 
     def subset_caller(self, hook: str, record: PluginRecord) -> pluggy.HookCaller:
         """A hook caller reaching only ``record``'s provider plugin, plus every wrapper plugin."""

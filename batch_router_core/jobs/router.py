@@ -1,0 +1,992 @@
+"""``BatchRouter``: many batches across providers, in parallel, durably.
+
+Every batch becomes a *logical job* recorded in the :class:`~batch_router_core.jobs.ledger.Ledger`. A logical
+job is one or more provider jobs: shards when a batch is over a provider's limits (with sharding on),
+and later attempts when failed requests are re-run. The intent of every provider job is recorded
+before the provider is called and each job is tagged with its local id. Every provider call for a
+provider job is made by the one process holding the ledger's claim on it, so :meth:`BatchRouter.resume`
+(or any number of them, beside a live run) can continue after a crash at any point without submitting
+anything twice. ``docs/reliability.md`` describes the lifecycle and what each failure leaves behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from batch_router_core.errors import (
+    BatchRouterError,
+    BatchTimeoutError,
+    FileOperationError,
+    ProviderPermanentError,
+    ProviderTransientError,
+    UnsupportedOperationError,
+    UnverifiedCandidatesError,
+    ValidationError,
+    ValidationIssue,
+)
+from batch_router_core.files import (
+    GeneratedFiles,
+    disk_error_message,
+    iter_jsonl,
+    new_local_id,
+    write_jsonl_lines,
+)
+from batch_router_core.formats.unified import (
+    read_requests,
+    request_line,
+    result_from_data,
+    result_line,
+)
+from batch_router_core.jobs.claims import Claimant
+from batch_router_core.jobs.ledger import (
+    ClaimLostError,
+    JobState,
+    Ledger,
+    LedgerError,
+    LogicalJob,
+    ProviderJob,
+)
+from batch_router_core.logging import get_logger, storable_options
+from batch_router_core.models.enums import BatchStatus, ResultStatus
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.provider import BatchHandle, PreparedBatch
+from batch_router_core.models.requests import InputBatch, InputRequest
+from batch_router_core.models.results import (
+    BatchStatusReport,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    UsageInfo,
+)
+from batch_router_core.plugin.crashpoints import crash_point
+from batch_router_core.registry import BatchProviderRegistry
+from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.serialization import from_data, to_data
+
+__all__ = ["BatchRouter", "JobNeedsAttentionError", "JobStatus", "LEASE_ENV"]
+
+#: Environment variable overriding the claim lease (seconds) of routers that do not set one.
+LEASE_ENV = "BATCH_ROUTER_LEASE_S"
+
+_TERMINAL_ORDER = (BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED, BatchStatus.COMPLETED)
+
+
+@attrs.frozen(kw_only=True)
+class JobStatus:
+    """A logical job's aggregate state: the least advanced of its provider jobs, summed counts."""
+
+    job_id: str
+    status: BatchStatus
+    request_counts: RequestCounts
+    provider_jobs: tuple[ProviderJob, ...]
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once every provider job of the job ended."""
+        return self.status.is_terminal
+
+    @property
+    def needs_attention(self) -> tuple[ProviderJob, ...]:
+        """Provider jobs parked for the user (each with its reason in ``error``)."""
+        return tuple(j for j in self.provider_jobs if j.state is JobState.NEEDS_ATTENTION)
+
+
+class JobNeedsAttentionError(BatchRouterError):
+    """A job has provider jobs parked for the user: batch-router cannot continue them safely."""
+
+    def __init__(self, job_id: str, parked: Sequence[ProviderJob]) -> None:
+        self.job_id = job_id
+        self.parked = tuple(parked)
+        reasons = "; ".join(f"{j.local_id}: {j.error}" for j in parked)
+        super().__init__(f"job {job_id} needs attention: {reasons}")
+
+
+class _Goal(Enum):
+    """How far a drive moves provider jobs."""
+
+    SUBMITTED = "submitted"
+    ENDED = "ended"
+    FETCHED = "fetched"
+
+
+def _remove_shard_files(shards: Iterable[Mapping[str, Any]]) -> None:
+    for shard in shards:
+        for key in ("input_path", "requests_path"):
+            Path(shard[key]).unlink(missing_ok=True)
+
+
+def _aggregate(job_id: str, jobs: Sequence[ProviderJob]) -> JobStatus:
+    statuses = [j.status or BatchStatus.VALIDATING for j in jobs if j.state is not JobState.NEEDS_ATTENTION]
+    statuses = statuses or [BatchStatus.FAILED]
+    running = [s for s in statuses if not s.is_terminal]
+    if running:
+        status = min(running, key=lambda s: s.rank)
+    else:
+        status = next((s for s in _TERMINAL_ORDER if s in statuses), BatchStatus.COMPLETED)
+        if all(s is BatchStatus.COMPLETED for s in statuses):
+            status = BatchStatus.COMPLETED
+    total = RequestCounts()
+    for j in jobs:
+        c = j.counts or RequestCounts(total=j.request_count, processing=j.request_count)
+        total = RequestCounts(
+            total=total.total + (c.total or j.request_count), processing=total.processing + c.processing,
+            succeeded=total.succeeded + c.succeeded, errored=total.errored + c.errored,
+            cancelled=total.cancelled + c.cancelled, expired=total.expired + c.expired,
+        )
+    return JobStatus(job_id=job_id, status=status, request_counts=total, provider_jobs=tuple(jobs))
+
+
+class BatchRouter:
+    """Run batches on any installed provider, many at once, with a durable ledger.
+
+    :param registry: the provider registry (default: discover installed plugins).
+    :param root: batch-router's working directory (generated files, ledger): ``./.batch_router``.
+    :param ledger: a ledger to use instead of ``<root>/ledger.sqlite3``.
+    :param initial_interval, multiplier, max_interval: polling backoff (seed 000: 60 s, ×1.5, 300 s).
+    :param timeout: how long :meth:`wait_for_all` waits (24 h) before :class:`BatchTimeoutError`.
+    :param shard: split over-limit batches into several provider jobs instead of refusing them.
+    :param provider_options: per-provider options (``{"openai": {"base_url": ...}}``); secrets may
+        go here, they are only handed to the provider plugins.
+    :param default_options: options for providers without an entry in ``provider_options``.
+    :param max_concurrent_submits: provider jobs created at once. Some APIs take a whole batch as one
+        request body (Anthropic), so this bounds memory when a large batch is sharded.
+    :param lease_s: how long a claim on a provider job lasts unless renewed (a heartbeat renews it
+        every third of that while this router works); default 120 s or ``$BATCH_ROUTER_LEASE_S``.
+    :param on_notice: called with a one-line message whenever a provider call is being retried or a
+        job is refused, parked or under verification (the CLI prints these).
+    """
+
+    def __init__(
+        self,
+        registry: BatchProviderRegistry | None = None,
+        *,
+        root: Path | str = ".batch_router",
+        ledger: Ledger | None = None,
+        initial_interval: float = 60.0,
+        multiplier: float = 1.5,
+        max_interval: float = 300.0,
+        timeout: float = 86400.0,
+        shard: bool = False,
+        max_concurrent_submits: int = 4,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        default_options: Mapping[str, Any] | None = None,
+        lease_s: float | None = None,
+        on_notice: Callable[[str], None] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.registry = registry or BatchProviderRegistry(files=GeneratedFiles(self.root))
+        self.files = self.registry.files
+        self.ledger = ledger or Ledger(self.root / "ledger.sqlite3")
+        self.initial_interval = initial_interval
+        self.multiplier = multiplier
+        self.max_interval = max_interval
+        self.timeout = timeout
+        self.shard = shard
+        self._submit_slots = asyncio.Semaphore(max(1, max_concurrent_submits))
+        self._options = {k: dict(v) for k, v in (provider_options or {}).items()}
+        self._default_options = dict(default_options or {})
+        self._providers: dict[str, ProviderHandle] = {}
+        self._log = get_logger("router")
+        self.owner = Claimant.current().id
+        self.lease_s = float(lease_s if lease_s is not None else os.environ.get(LEASE_ENV, 120.0))
+        self.on_notice = on_notice
+        #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is interrupted)
+        self.recorded_job_ids: list[str] = []
+        self._held: set[str] = set()
+        self._active = 0  # operations in progress; claims are given back when the last one ends
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._ledger_failure: LedgerError | None = None
+        self._retries: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+        self._cancel_sent: set[str] = set()
+        self._blocked: dict[str, ProviderPermanentError] = {}
+        self._stored_options: dict[str, tuple[str, dict[str, Any]]] = {}
+        self._job_providers: dict[tuple[str, tuple[tuple[str, str], ...]], ProviderHandle] = {}
+
+    # -- providers -------------------------------------------------------------------------------
+
+    def register_provider(self, name: str, **options: Any) -> ProviderHandle:
+        """Use provider ``name`` with these options (API key, base URL...); replaces earlier ones."""
+        handle = self.registry.get(name, **options)
+        self._options[name] = dict(options)
+        self._providers[name] = handle
+        return handle
+
+    def unregister_provider(self, name: str) -> None:
+        """Forget a provider's options (discovered plugins stay available with default options)."""
+        self._providers.pop(name, None)
+        self._options.pop(name, None)
+
+    def get_provider(self, name: str) -> ProviderHandle:
+        """A provider handle; installed plugins are available without registering them."""
+        handle = self._providers.get(str(name))
+        if handle is None:
+            handle = self.registry.get(str(name), **self._options.get(str(name), self._default_options))
+            self._providers[str(name)] = handle
+        return handle
+
+    def _given_options(self, name: str) -> dict[str, Any]:
+        return dict(self._options.get(str(name), self._default_options))
+
+    def _provider_for(self, job: ProviderJob) -> ProviderHandle:
+        """The provider handle for a recorded job: the options it was created with (secrets excepted,
+        they were never stored) under the ones given to this router, which win."""
+        known = self._stored_options.get(job.logical_id)
+        if known is None:
+            logical = self.ledger.logical(job.logical_id)
+            known = self._stored_options[job.logical_id] = (logical.provider, logical.options)
+        # A retry on another provider is not given the first provider's base URL.
+        stored = known[1] if known[0] == job.provider else {}
+        given = self._given_options(job.provider)
+        if all(k in given for k in stored):
+            return self.get_provider(job.provider)
+        merged = {**stored, **given}
+        key = (job.provider, tuple(sorted((k, repr(v)) for k, v in merged.items())))
+        handle = self._job_providers.get(key)
+        if handle is None:
+            handle = self._job_providers[key] = self.registry.get(job.provider, **merged)
+        return handle
+
+    def list_providers(self) -> list[str]:
+        """Every provider available: discovered plugins and registered ones."""
+        return sorted(set(self.registry.names()) | set(self._providers))
+
+    # -- validation ------------------------------------------------------------------------------
+
+    def _validate_batches(self, batches: Sequence[InputBatch]) -> None:
+        """Everything checkable before spending: providers, models, limits, content, unique ids."""
+        issues: list[ValidationIssue] = []
+        seen: dict[str, int] = {}
+        for index, batch in enumerate(batches):
+            provider = self.get_provider(batch.provider)  # ProviderNotFoundError names what is installed
+            try:
+                if self.shard:
+                    for piece in self._count_shards(provider, batch):
+                        provider.validate(piece)
+                else:
+                    provider.validate(batch)
+            except ValidationError as exc:
+                issues.extend(ValidationIssue(i.message, custom_id=i.custom_id,
+                                              field=f"batches[{index}].{i.field}" if i.field else f"batches[{index}]")
+                              for i in exc.issues)
+            for req in batch.requests:
+                first = seen.setdefault(req.custom_id, index)
+                if first != index:
+                    issues.append(ValidationIssue(
+                        f"custom_id is used in batches #{first} and #{index}; ids must be unique "
+                        "across the batches of one run", custom_id=req.custom_id, field="custom_id"))
+        if issues:
+            raise ValidationError(issues)
+
+    @staticmethod
+    def _count_shards(provider: ProviderHandle, batch: InputBatch) -> list[InputBatch]:
+        limit = provider.info.limits.max_requests
+        reqs = batch.requests
+        if limit is None or len(reqs) <= limit:
+            return [batch]
+        return [InputBatch(requests=reqs[i:i + limit], params=batch.params)
+                for i in range(0, len(reqs), limit)]
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def _write_shards(self, provider: ProviderHandle, batch: InputBatch) -> list[dict[str, Any]]:
+        """Split (when sharding) and write each shard's unified and provider files. No network.
+
+        Either every shard is written or none is: on an error the files written so far are removed.
+        """
+        pieces = self._count_shards(provider, batch) if self.shard else [batch]
+        shards: list[dict[str, Any]] = []
+        queue = list(pieces)
+        try:
+            while queue:
+                piece = queue.pop(0)
+                local_id = new_local_id()
+                try:
+                    prepared = provider.prepare(piece, local_id=local_id)
+                except ValidationError as exc:
+                    too_big = any("would exceed" in i.message for i in exc.issues)
+                    if self.shard and too_big and len(piece.requests) > 1:
+                        half = len(piece.requests) // 2
+                        queue[:0] = [InputBatch(requests=piece.requests[:half], params=piece.params),
+                                     InputBatch(requests=piece.requests[half:], params=piece.params)]
+                        continue
+                    raise
+                requests_path = self.files.path(provider.name, local_id, "requests")
+                shards.append({"local_id": local_id, "request_count": prepared.request_count,
+                               "input_path": prepared.path, "requests_path": requests_path})
+                write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
+        except BaseException:
+            _remove_shard_files(shards)
+            raise
+        return shards
+
+    def _prepared(self, job: ProviderJob) -> PreparedBatch:
+        return PreparedBatch(
+            provider=job.provider, local_id=job.local_id, model=job.model, mode=job.mode,
+            path=job.input_path, request_count=job.request_count,
+            byte_size=job.input_path.stat().st_size, metadata=self._prepared_metadata(job),
+            resubmission=job.state is JobState.SUBMITTING,
+        )
+
+    def _prepared_metadata(self, job: ProviderJob) -> dict[str, Any]:
+        # prepare_payloads' metadata (e.g. the endpoint) is rebuilt from one request of the shard:
+        # cheap, and it keeps the ledger free of plugin-private data.
+        first = next(read_requests(job.requests_path))
+        logical = self.ledger.logical(job.logical_id)
+        params = from_data(InferenceParams, logical.params)
+        if job.model != params.model_id or job.provider != str(params.provider_id):
+            params = attrs.evolve(params, provider_id=job.provider, model_id=job.model)
+        batch = InputBatch(requests=(first,), params=params)
+        return dict(self._provider_for(job).prepare_payloads(batch).metadata)
+
+    async def submit_batch(self, batch: InputBatch) -> str:
+        """Validate, record and submit one batch; returns its logical job id (no waiting)."""
+        return (await self.run_batches([batch], wait_for_completion=False))[0]
+
+    async def run_batches(self, batches: Sequence[InputBatch], *, wait_for_completion: bool = True,
+                          poll_interval: float | None = None, timeout: float | None = None) -> list[str]:
+        """Validate everything, record it, then send all batches in parallel; job ids in input order.
+
+        Nothing is recorded or sent if any batch is invalid, including the provider's own checks of
+        every shard: the intent of every job is recorded in one transaction, after all of them were
+        prepared. Transient provider errors while submitting are retried inside the call (an
+        ambiguous create is reconciled before it is repeated). With ``wait_for_completion`` the call
+        returns once every job has ended.
+        """
+        self._validate_batches(batches)
+        for name in dict.fromkeys(b.provider for b in batches):
+            self.get_provider(name).check_credentials()
+        records: list[dict[str, Any]] = []
+        try:
+            for batch in batches:
+                provider = self.get_provider(batch.provider)
+                shards = self._write_shards(provider, batch)
+                job_id = f"job-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
+                records.append({"job_id": job_id, "provider": provider.name, "model": batch.model,
+                                "mode": batch.mode, "request_count": len(batch.requests),
+                                "params": to_data(batch.configured_params), "shards": shards,
+                                "options": storable_options(self._given_options(provider.name))})
+            self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
+        except BaseException:
+            for record in records:
+                _remove_shard_files(record["shards"])
+            raise
+        job_ids = [r["job_id"] for r in records]
+        self.recorded_job_ids = list(job_ids)
+        async with self._working():
+            await self._send_recorded(records, poll_interval=poll_interval, timeout=timeout,
+                                      wait=wait_for_completion)
+        return job_ids
+
+    async def _send_recorded(self, records: Sequence[Mapping[str, Any]], *, poll_interval: float | None,
+                             timeout: float | None, wait: bool) -> None:
+        job_ids = [r["job_id"] for r in records]
+        for record in records:
+            self._held.update(s["local_id"] for s in record["shards"])
+            self._log.info("job_recorded", job_id=record["job_id"], provider=record["provider"],
+                           shards=len(record["shards"]), requests=record["request_count"])
+        self._ensure_heartbeat()
+        crash_point("after_intent")
+        await self._drive(job_ids, until=_Goal.SUBMITTED, timeout=timeout)
+        if wait:
+            await self.wait_for_all(job_ids, poll_interval=poll_interval, timeout=timeout)
+
+    async def run_single_batch(self, batch: InputBatch, *, wait_for_completion: bool = True,
+                               **kwargs: Any) -> str:
+        """:meth:`run_batches` for one batch; returns its job id."""
+        return (await self.run_batches([batch], wait_for_completion=wait_for_completion, **kwargs))[0]
+
+    # -- claims ----------------------------------------------------------------------------------
+
+    def _claim(self, job: ProviderJob) -> ProviderJob | None:
+        """Hold ``job`` (claimed now, or already held); None while another live process holds it."""
+        got = self.ledger.claim(job.local_id, self.owner, self.lease_s)
+        if got is None:
+            self._held.discard(job.local_id)
+            return None
+        self._held.add(job.local_id)
+        self._ensure_heartbeat()
+        return got
+
+    def _ensure_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    @asynccontextmanager
+    async def _working(self) -> AsyncIterator[None]:
+        """Scope of an operation that claims jobs: when the last one ends, every claim is given
+        back and the heartbeat stops (claims are held only while this router works on the jobs)."""
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                if self._heartbeat is not None and not self._heartbeat.done():
+                    self._heartbeat.cancel()
+                self._heartbeat = None
+                self.release_claims()
+
+    async def _beat(self) -> None:
+        """Renew this process's claims while it works (given back by :meth:`_working`)."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                self.ledger.check_present()
+                still = self.ledger.renew(self.owner, self.lease_s)
+            except LedgerError as exc:
+                self._ledger_failure = exc
+                return
+            lost = self._held - still
+            if lost:
+                self._log.error("claims_lost", local_ids=sorted(lost))
+                self._held -= lost
+
+    def release_claims(self) -> None:
+        """Give back every claim this router holds (other processes may take the jobs at once).
+
+        By owner id, not by what this object remembers: an interruption (SIGTERM) can land between a
+        claim's commit and its being remembered.
+        """
+        try:
+            self.ledger.release(self.owner)
+        except LedgerError as exc:  # the lease runs out anyway; say why it was not given back
+            self._log.warning("claims_not_released", error=str(exc))
+        self._held.clear()
+
+    # -- driving jobs through their lifecycle ----------------------------------------------------
+
+    def _settled(self, job: ProviderJob, goal: _Goal) -> bool:
+        if job.state in (JobState.FAILED, JobState.NEEDS_ATTENTION) or job.local_id in self._blocked:
+            return True
+        if job.state is JobState.FETCHED:
+            return goal is not _Goal.FETCHED or self._downloaded(job) is not None
+        if goal is _Goal.SUBMITTED:
+            return job.state in (JobState.SUBMITTED, JobState.ENDED)
+        if goal is _Goal.ENDED:
+            return job.state is JobState.ENDED
+        return False
+
+    async def _drive(self, job_ids: Sequence[str], *, until: _Goal, timeout: float | None = None,
+                     poll_interval: float | None = None,
+                     on_status: Callable[[JobStatus], None] | None = None) -> dict[str, JobStatus]:
+        """Move every provider job of these jobs on until each reached ``until`` (or a final state).
+
+        Each round claims what it can, then takes one step for every held job (create, reconcile,
+        poll or download); jobs held by another live process are only watched through the ledger,
+        and taken over if that process dies. Transient provider errors never end the drive: the job
+        is retried on a later round, with the user told why, until ``timeout`` runs out.
+        """
+        async with self._working():
+            return await self._drive_rounds(job_ids, until, timeout, poll_interval, on_status)
+
+    async def _drive_rounds(self, job_ids: Sequence[str], until: _Goal, timeout: float | None,
+                            poll_interval: float | None,
+                            on_status: Callable[[JobStatus], None] | None) -> dict[str, JobStatus]:
+        interval = self.initial_interval if poll_interval is None else poll_interval
+        limit = self.timeout if timeout is None else timeout
+        start = time.monotonic()
+        # A missing key is a configuration error here, before any job is touched (never "failed").
+        unsettled = [j for job_id in job_ids for j in self.ledger.jobs_of(job_id) if not self._settled(j, until)]
+        for handle in {id(h): h for h in map(self._provider_for, unsettled)}.values():
+            handle.check_credentials()
+        while True:
+            if self._ledger_failure is not None:
+                raise self._ledger_failure
+            jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+            steps = []
+            for group in jobs.values():
+                for job in group:
+                    if self._settled(job, until) or self._retry_at.get(job.local_id, 0.0) > time.monotonic():
+                        continue
+                    held = self._claim(job)
+                    if held is not None:
+                        steps.append(self._step(held, until))
+            if steps:
+                await asyncio.gather(*steps)
+                jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+            statuses = {job_id: _aggregate(job_id, group) for job_id, group in jobs.items()}
+            if on_status is not None:
+                for st in statuses.values():
+                    on_status(st)
+            if all(self._settled(j, until) for group in jobs.values() for j in group):
+                for group in jobs.values():
+                    self._let_go(j for j in group if j.state.is_final)
+                blocked = [self._blocked.pop(j.local_id) for g in jobs.values() for j in g
+                           if j.local_id in self._blocked]
+                if blocked:
+                    raise blocked[0]
+                return statuses
+            elapsed = time.monotonic() - start
+            if elapsed >= limit:
+                raise BatchTimeoutError(",".join(i for i, s in statuses.items() if not s.is_terminal), limit)
+            pause = interval
+            due = [t - time.monotonic() for t in self._retry_at.values()]
+            if due:
+                pause = min(pause, max(0.0, min(due)))
+            await asyncio.sleep(max(0.0, min(pause, limit - elapsed)))
+            interval = min(interval * self.multiplier, self.max_interval)
+
+    def _let_go(self, jobs: Iterable[ProviderJob]) -> None:
+        """Release the claims on jobs that reached a final state."""
+        done = [j.local_id for j in jobs if j.local_id in self._held]
+        if done:
+            self.ledger.release(self.owner, done)
+            self._held.difference_update(done)
+
+    async def _step(self, job: ProviderJob, until: _Goal) -> None:
+        """One step of a held job; transient failures are noted and retried on a later round."""
+        provider = self._provider_for(job)
+        try:
+            if job.state in (JobState.PREPARED, JobState.SUBMITTING):
+                await self._submit_step(provider, job)
+            elif job.state is JobState.SUBMITTED:
+                await self._poll_step(provider, job)
+            elif until is _Goal.FETCHED and job.state in (JobState.ENDED, JobState.FETCHED):
+                await self._download(job)
+            self._retries.pop(job.local_id, None)
+            self._retry_at.pop(job.local_id, None)
+        except ClaimLostError as exc:
+            self._held.discard(job.local_id)
+            self._log.warning("claim_lost", local_id=job.local_id, error=str(exc))
+        except ProviderPermanentError as exc:
+            # Polling or downloading this job was refused (a revoked key, a job deleted at the
+            # provider): the job stays as it is for a later resume, and the other jobs go on.
+            self._blocked[job.local_id] = exc
+            self._notice(f"{job.provider} {job.state.value} {job.local_id}: {exc}; left for later")
+        except ProviderTransientError as exc:
+            attempt = self._retries.get(job.local_id, 0) + 1
+            self._retries[job.local_id] = attempt
+            delay = self.registry.retry.delay_for(attempt, exc)
+            self._retry_at[job.local_id] = time.monotonic() + delay
+            self._notice(f"{job.provider} {job.state.value} {job.local_id}: {exc}; retrying "
+                         f"(attempt {attempt + 1}) in {delay:.1f}s")
+
+    def _notice(self, message: str) -> None:
+        self._log.warning("retrying", message=message)
+        if self.on_notice is not None:
+            self.on_notice(message)
+
+    async def _submit_step(self, provider: ProviderHandle, job: ProviderJob) -> None:
+        """Create the provider job of a held intent, reconciling first if a create may have landed."""
+        logical = self.ledger.logical(job.logical_id)
+        if job.state is JobState.SUBMITTING:
+            if await self._reconcile(provider, job):
+                return
+        if logical.cancelled:
+            now = datetime.now(timezone.utc)
+            self.ledger.record_status(job.local_id, BatchStatusReport(
+                provider=job.provider, batch_id="", status=BatchStatus.CANCELLED,
+                raw_status="never_submitted", created_at=now, ended_at=now,
+                request_counts=RequestCounts(total=job.request_count, cancelled=job.request_count)),
+                owner=self.owner)
+            return
+        prepared = self._prepared(job)
+        try:
+            async with self._submit_slots:
+                # Written before the first call that may create the job: after a crash from here on,
+                # the next claimant looks the job up before creating it again.
+                self.ledger.begin_submit(job.local_id, self.owner)
+                handle = await provider.submit(prepared)
+        except ProviderTransientError as exc:
+            if exc.status_code == 429:
+                # A refusal: nothing was created, so the next try need not reconcile.
+                self.ledger.back_to_intent(job.local_id, self.owner)
+            raise
+        except ProviderPermanentError as exc:
+            self.ledger.record_refused(job.local_id, str(exc), self.owner)
+            self._notice(f"{job.provider} refused to create {job.local_id}: {exc}")
+            return
+        crash_point("after_create")
+        self.ledger.record_submitted(job.local_id, handle, self.owner)
+
+    async def _reconcile(self, provider: ProviderHandle, job: ProviderJob) -> bool:
+        """Settle whether a create that may have reached the provider did: True once the job was
+        adopted, parked or is waiting on candidates; False when the provider certainly has none."""
+        if job.candidates:
+            return await self._verify_candidates(provider, job)
+        try:
+            found = await provider.find_job(job.local_id, job.request_count,
+                                            known_batch_ids=self.ledger.known_batch_ids(job.provider))
+        except UnverifiedCandidatesError as exc:
+            self.ledger.record_candidates(job.local_id, exc.candidates, self.owner)
+            self._notice(f"{job.provider} {job.local_id}: {len(exc.candidates)} provider job(s) may be this "
+                         "one; waiting for them to end to verify them by their custom_ids")
+            return True
+        except UnsupportedOperationError:
+            self.ledger.needs_attention(
+                job.local_id, f"{job.provider} cannot look jobs up, and a create call for {job.local_id} "
+                "may have reached it: check its console before re-running", self.owner)
+            return True
+        if found is None:
+            return False
+        self._adopt(job, found)
+        return True
+
+    def _adopt(self, job: ProviderJob, found: BatchHandle) -> None:
+        # The ledger knows the shard better than a listing does (counts, the local input file).
+        data = {**found.data, "input_path": str(job.input_path)}
+        handle = attrs.evolve(found, local_id=job.local_id, request_count=job.request_count,
+                              model=found.model or job.model, mode=job.mode, data=data)
+        self.ledger.record_submitted(job.local_id, handle, self.owner)
+        self._log.info("job_adopted", local_id=job.local_id, batch_id=found.batch_id)
+
+    async def _verify_candidates(self, provider: ProviderHandle, job: ProviderJob) -> bool:
+        """Adopt the one candidate whose results hold exactly this job's custom_ids, once all ended."""
+        for candidate in job.candidates:
+            if not (await provider.poll_status(candidate)).is_terminal:
+                return True  # still running: look again next round
+        known = self.ledger.known_batch_ids(job.provider)
+        wanted = {data["custom_id"] for _, data in iter_jsonl(job.requests_path)}
+        matches = []
+        for candidate in job.candidates:
+            if candidate.batch_id in known:
+                continue
+            ids = set()
+            async for result in provider.fetch_results(candidate):
+                ids.add(result.custom_id)
+            if ids == wanted:
+                matches.append(candidate)
+        if len(matches) == 1:
+            self._adopt(job, matches[0])
+            return True
+        if matches:
+            self.ledger.needs_attention(
+                job.local_id, f"{len(matches)} {job.provider} jobs hold exactly the requests of {job.local_id} "
+                f"({', '.join(c.batch_id for c in matches)}); batch-router cannot tell which one it created",
+                self.owner)
+            return True
+        self.ledger.record_candidates(job.local_id, (), self.owner)
+        return False  # none of them is this job: it was never created
+
+    async def _poll_step(self, provider: ProviderHandle, job: ProviderJob) -> None:
+        assert job.handle is not None
+        logical = self.ledger.logical(job.logical_id)
+        report = await provider.poll_status(job.handle)
+        if logical.cancelled and not report.is_terminal and job.local_id not in self._cancel_sent:
+            # The user cancelled from another process: the holder of the claim makes the call.
+            report = await provider.cancel(job.handle)
+            self._cancel_sent.add(job.local_id)
+        crash_point("polling")
+        self.ledger.record_status(job.local_id, report, self.owner)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    async def get_status(self, job_id: str) -> JobStatus:
+        """Poll the job's running provider jobs (those no other live process holds) and return its
+        aggregate status."""
+        async with self._working():
+            return await self._poll_recorded(job_id)
+
+    async def _poll_recorded(self, job_id: str) -> JobStatus:
+        jobs = []
+        for job in self.ledger.jobs_of(job_id):
+            if job.state is JobState.SUBMITTED and job.handle is not None:
+                held = job.local_id in self._held or self._claim(job) is not None
+                if held:
+                    report = await self._provider_for(job).poll_status(job.handle)
+                    job = self.ledger.record_status(job.local_id, report, self.owner)
+            jobs.append(job)
+        return _aggregate(job_id, jobs)
+
+    def recorded_status(self, job_id: str) -> JobStatus:
+        """The job's status as last recorded in the ledger (no network)."""
+        return _aggregate(job_id, self.ledger.jobs_of(job_id))
+
+    async def get_all_statuses(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
+        """:meth:`get_status` for several jobs, in parallel."""
+        ids = list(job_ids)
+        return dict(zip(ids, await asyncio.gather(*(self.get_status(i) for i in ids)), strict=True))
+
+    async def wait_for_all(
+        self, job_ids: Iterable[str], *, poll_interval: float | None = None,
+        timeout: float | None = None, on_status: Callable[[JobStatus], None] | None = None,
+    ) -> dict[str, JobStatus]:
+        """Poll until every job ended, backing off (initial interval ×multiplier, capped).
+
+        Jobs not yet created are created first (a wait re-attaches to an interrupted run). Transient
+        provider errors are retried for as long as ``timeout`` allows. Raises
+        :class:`BatchTimeoutError` if ``timeout`` passes first. A FAILED job is a status here, not an
+        exception: its requests come back errored from :meth:`get_results`; a job parked as needing
+        attention counts as settled (see :attr:`JobStatus.needs_attention`).
+        """
+        return await self._drive(list(job_ids), until=_Goal.ENDED, timeout=timeout,
+                                 poll_interval=poll_interval, on_status=on_status)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def _downloaded(self, job: ProviderJob) -> Path | None:
+        if job.state is JobState.FETCHED and job.results_path is not None and job.results_path.exists():
+            return job.results_path
+        return None
+
+    async def _download(self, job: ProviderJob) -> Path:
+        """Results of one ended provider job, downloaded once into the generated directory."""
+        path = self._downloaded(job)
+        if path is None:
+            async for _ in self._download_stream(job):
+                pass
+            path = self.ledger.job(job.local_id).results_path
+            assert path is not None
+        return path
+
+    async def _results_of(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+        """One provider job's results: from the local copy, or downloaded (and kept) as they stream."""
+        if job.state is JobState.FAILED:
+            # Refused by the provider: nothing to download, and the job stays marked refused.
+            for result in self._unsent_results(job):
+                yield result
+            return
+        path = self._downloaded(job)
+        if path is None:
+            async with self._working():
+                job = await self._hold_for_download(job)
+                path = self._downloaded(job)
+                if path is None:
+                    async for result in self._download_stream(job):
+                        yield result
+                    return
+        for _, data in iter_jsonl(path):
+            yield result_from_data(data)
+
+    async def _hold_for_download(self, job: ProviderJob) -> ProviderJob:
+        """Claim a job to download it; while another live process holds it, wait for that process
+        (it is downloading, or will) and then use its copy."""
+        start = time.monotonic()
+        while True:
+            held = self._claim(job)
+            if held is not None:
+                return held
+            job = self.ledger.job(job.local_id)
+            if self._downloaded(job) is not None:
+                return job
+            if time.monotonic() - start > self.timeout:
+                raise BatchTimeoutError(job.local_id, self.timeout)
+            await asyncio.sleep(0.2)
+
+    async def _download_stream(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+        """Download results, writing each to the local copy as it is yielded (no second parse).
+
+        The local copy keeps each provider record (``raw``) as well, so it outlives the provider's
+        own files. Only the claimant downloads: a leftover partial file is a dead process's.
+        """
+        path = self.files.path(job.provider, job.local_id, "unified")
+        for stale in path.parent.glob(f".{path.name}.*.part"):
+            stale.unlink(missing_ok=True)  # a download a crashed (or superseded) claimant left half-written
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+        tokens = [0, 0, 0, 0, 0, 0]  # summed as ints: a UsageInfo per addition costs per line
+        any_usage = False
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                written = 0
+                async for result in self._provider_results(job):
+                    fh.write(result_line(result, include_raw=True) + b"\n")
+                    written += 1
+                    u = result.usage
+                    if u is not None:
+                        tokens[0] += u.prompt_tokens
+                        tokens[1] += u.completion_tokens
+                        tokens[2] += u.total_tokens
+                        tokens[3] += u.cached_tokens or 0
+                        tokens[4] += u.cache_creation_tokens or 0
+                        tokens[5] += u.reasoning_tokens or 0
+                        any_usage = True
+                    if written == max(1, job.request_count // 2):
+                        fh.flush()
+                        crash_point("download")
+                    yield result
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)  # only a complete download ever has the final name
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise FileOperationError(f"results of {job.local_id}: {disk_error_message(exc, tmp)}; the provider "
+                                     "still holds them", path=str(path)) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        usage = UsageInfo(prompt_tokens=tokens[0], completion_tokens=tokens[1], total_tokens=tokens[2],
+                          cached_tokens=tokens[3], cache_creation_tokens=tokens[4],
+                          reasoning_tokens=tokens[5]) if any_usage else None
+        self.ledger.record_results(job.local_id, path, usage, self.owner)
+
+    async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+        if job.handle is not None:
+            # A download survives an outage for as long as a wait would (the router's timeout).
+            deadline = time.monotonic() + self.timeout
+            async for r in self._provider_for(job).fetch_results(job.handle, retry_until=deadline):
+                yield r
+            return
+        for result in self._unsent_results(job):  # cancelled before it was submitted
+            yield result
+
+    @staticmethod
+    def _unsent_results(job: ProviderJob) -> Iterator[RequestResult]:
+        """A result per request of a provider job that was never created: errored with the provider's
+        refusal, or cancelled before submission."""
+        refused = job.state is JobState.FAILED
+        error = (RequestError(message=job.error or "the provider refused the batch", code="batch_refused")
+                 if refused else RequestError(message="cancelled before it was submitted", code="batch_cancelled"))
+        status = ResultStatus.ERRORED if refused else ResultStatus.CANCELLED
+        for _, data in iter_jsonl(job.requests_path):
+            yield RequestResult(custom_id=data["custom_id"], provider=job.provider, model=job.model,
+                                status=status, error=error)
+
+    async def _ensure_ended(self, job_id: str) -> list[ProviderJob]:
+        status = await self.get_status(job_id)
+        if status.needs_attention:
+            raise JobNeedsAttentionError(job_id, status.needs_attention)
+        if not status.is_terminal:
+            raise UnsupportedOperationError(
+                f"job {job_id} has not ended ({status.status.value}); wait for it first")
+        return list(status.provider_jobs)
+
+    async def get_results(self, job_id: str) -> AsyncIterator[RequestResult]:
+        """Stream one job's results: one per request, the latest attempt winning after retries."""
+        jobs = await self._ensure_ended(job_id)
+        attempts = sorted({j.attempt for j in jobs}, reverse=True)
+        if len(attempts) == 1:  # no retries: nothing can be superseded, so no id needs tracking
+            for job in jobs:
+                async for result in self._results_of(job):
+                    yield result
+            return
+        superseded: set[str] = set()
+        for attempt in attempts:
+            this_round: set[str] = set()
+            for job in jobs:
+                if job.attempt != attempt:
+                    continue
+                async for result in self._results_of(job):
+                    if result.custom_id in superseded:
+                        continue
+                    this_round.add(result.custom_id)
+                    yield result
+            superseded |= this_round
+
+    async def get_all_results(self, job_ids: Iterable[str]) -> AsyncIterator[tuple[str, RequestResult]]:
+        """Results of several jobs as ``(job_id, result)``, each job's as soon as it has ended."""
+        ids = list(job_ids)
+
+        async def ready(job_id: str) -> str:
+            await self.wait_for_all([job_id])
+            return job_id
+
+        for finished in asyncio.as_completed([ready(i) for i in ids]):
+            job_id = await finished
+            async for result in self.get_results(job_id):
+                yield job_id, result
+
+    async def get_results_by_batch(self, job_ids: Iterable[str]) -> dict[str, list[RequestResult]]:
+        """All results grouped by job (held in memory: prefer get_all_results for large jobs)."""
+        out: dict[str, list[RequestResult]] = {i: [] for i in job_ids}
+        async for job_id, result in self.get_all_results(list(out)):
+            out[job_id].append(result)
+        return out
+
+    # -- cancellation ----------------------------------------------------------------------------
+
+    async def cancel_batch(self, job_id: str) -> bool:
+        """Cancel every running provider job of a job; True if anything was cancelled.
+
+        Jobs another live process holds are cancelled by that process (it sees the request in the
+        ledger on its next round); the others are claimed and cancelled here.
+        """
+        self.ledger.mark_cancelled(job_id)
+        async with self._working():
+            return await self._cancel_held(job_id)
+
+    async def _cancel_held(self, job_id: str) -> bool:
+        cancelled = False
+        for job in self.ledger.jobs_of(job_id):
+            if job.state.is_final or job.state is JobState.ENDED:
+                continue
+            held = self._claim(job)
+            if held is None:
+                cancelled = True  # its holder makes the call
+                continue
+            provider = self._provider_for(held)
+            if held.state in (JobState.PREPARED, JobState.SUBMITTING):
+                await self._submit_step(provider, held)  # reconciles, then records it never submitted
+                held = self.ledger.job(job.local_id)
+                cancelled = cancelled or held.state is JobState.ENDED
+            if held.state is JobState.SUBMITTED and held.handle is not None:
+                report = await provider.poll_status(held.handle)
+                if not report.is_terminal:
+                    report = await provider.cancel(held.handle)
+                    cancelled = True
+                self.ledger.record_status(job.local_id, report, self.owner)
+        return cancelled
+
+    async def cancel_all(self, job_ids: Iterable[str]) -> dict[str, bool]:
+        """:meth:`cancel_batch` for several jobs, in parallel."""
+        ids = list(job_ids)
+        return dict(zip(ids, await asyncio.gather(*(self.cancel_batch(i) for i in ids)), strict=True))
+
+    # -- recovery --------------------------------------------------------------------------------
+
+    async def resume(self, *, wait: bool = True, poll_interval: float | None = None,
+                     timeout: float | None = None) -> list[str]:
+        """Continue every unfinished job in the ledger after a crash; returns their job ids.
+
+        An intent that was certainly never sent is submitted; one whose create may have reached
+        the provider is looked up first (``find_job``) and adopted only when its identity is proven;
+        on a provider that cannot look jobs up it is parked as NEEDS_ATTENTION rather than risk a
+        double submission. Jobs another live process holds are left to it (and taken over if it
+        dies). With ``wait`` the call also waits for the jobs and downloads their results; jobs
+        parked as needing attention are reported by :meth:`recorded_status`, never waited for.
+        """
+        ids = list(dict.fromkeys(job.logical_id for job in self.ledger.unfinished()))
+        if ids:
+            await self._drive(ids, until=_Goal.FETCHED if wait else _Goal.SUBMITTED, timeout=timeout,
+                              poll_interval=poll_interval)
+        return ids
+
+    # -- re-running failures ---------------------------------------------------------------------
+
+    async def retry_failed(self, job_id: str, *, provider: str | None = None, model: str | None = None,
+                           wait_for_completion: bool = False) -> list[str]:
+        """Re-submit only the requests that errored or expired, optionally elsewhere.
+
+        The new provider jobs join the same logical job as a later attempt; :meth:`get_results` then
+        returns their outcomes in place of the failed ones. Returns the retried custom_ids.
+        """
+        failed: set[str] = set()
+        async for result in self.get_results(job_id):
+            if result.status in (ResultStatus.ERRORED, ResultStatus.EXPIRED):
+                failed.add(result.custom_id)
+        if not failed:
+            return []
+        logical: LogicalJob = self.ledger.logical(job_id)
+        params = from_data(InferenceParams, logical.params)
+        if provider is not None or model is not None:
+            params = attrs.evolve(params, provider_id=provider or params.provider_id,
+                                  model_id=model or params.model_id)
+        requests: list[InputRequest] = []
+        for job in self.ledger.jobs_of(job_id):
+            requests.extend(r for r in read_requests(job.requests_path) if r.custom_id in failed)
+            failed -= {r.custom_id for r in requests}
+        batch = InputBatch(requests=tuple(requests), params=params)
+        handle = self.get_provider(batch.provider)
+        self._validate_batches([batch])
+        attempt = 1 + max(j.attempt for j in self.ledger.jobs_of(job_id))
+        shards = self._write_shards(handle, batch)
+        async with self._working():
+            jobs = self.ledger.add_attempt(logical_id=job_id, provider=handle.name, model=batch.model,
+                                           mode=batch.mode, attempt=attempt, shards=shards, owner=self.owner,
+                                           lease_s=self.lease_s)
+            self._held.update(j.local_id for j in jobs)
+            self._ensure_heartbeat()
+            await self._drive([job_id], until=_Goal.ENDED if wait_for_completion else _Goal.SUBMITTED)
+        return [r.custom_id for r in requests]

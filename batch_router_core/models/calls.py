@@ -1,0 +1,26 @@
+"""What observer plugins are told about each provider call."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["ProviderCall"]
+
+
+@attrs.frozen(kw_only=True)
+class ProviderCall:
+    """One call of a provider's hook, as observers see it (never the options: they hold keys).
+
+    ``operation`` is the hook's name (``submit``, ``poll_status``, ``fetch_results``, ``cancel``,
+    ``find_job``, ``delete_job``, ``execute_now``); ``attempt`` counts from 1 across core's retries
+    of the same operation; ``batch_id`` / ``local_id`` say which job, when the call concerns one;
+    ``request_count`` is the number of requests sent (``submit``, ``execute_now``).
+    """
+
+    call_id: str
+    operation: str
+    provider: str
+    attempt: int = 1
+    batch_id: str | None = None
+    local_id: str | None = None
+    request_count: int | None = None

@@ -1,0 +1,124 @@
+"""Everything a provider plugin needs, in one import.
+
+::
+
+    from batch_router_core.plugin import (
+        BatchHandle, BatchStatusReport, InputBatch, PreparedBatch, PreparedPayloads, ProviderContext,
+        ProviderInfo, RequestCounts, RequestResult, hookimpl, load_provider_defaults, new_result,
+    )
+
+The hook contract itself is :mod:`batch_router_core.hookspecs`; the hooks receive and return the
+vocabulary re-exported here. Besides the vocabulary this package holds the plugin kit: the context
+every hook receives, the fast result constructors, the SDK error map, the upload-then-create helper,
+per-event-loop SDK clients and the crash points the recovery tests use.
+"""
+
+from batch_router_core.config import load_provider_defaults
+from batch_router_core.errors import (
+    ConfigError,
+    ProviderError,
+    ProviderPermanentError,
+    ProviderTransientError,
+    UnsupportedContentError,
+    UnsupportedOperationError,
+    UnverifiedCandidatesError,
+    ValidationError,
+    ValidationIssue,
+)
+from batch_router_core.hookspecs import hookimpl
+from batch_router_core.logging import scrub_secrets
+from batch_router_core.models import (
+    AudioContent,
+    BatchHandle,
+    BatchMode,
+    BatchStatus,
+    BatchStatusReport,
+    Capabilities,
+    Content,
+    DocumentContent,
+    ImageContent,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputMessageRole,
+    InputRequest,
+    PreparedBatch,
+    PreparedPayloads,
+    ProviderCall,
+    ProviderInfo,
+    ProviderLimits,
+    RequestCounts,
+    RequestError,
+    RequestResult,
+    ResultStatus,
+    TextContent,
+    UsageInfo,
+    new_result,
+    new_usage,
+)
+from batch_router_core.plugin.clients import per_loop
+from batch_router_core.plugin.context import ProviderContext
+from batch_router_core.plugin.crashpoints import crash_point
+from batch_router_core.plugin.sdk_errors import (
+    SdkErrorMap,
+    SdkErrorMapper,
+    error_for_status,
+    is_transport_error,
+    result_for_error,
+    retry_after_from_headers,
+)
+from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload, is_refusal
+
+__all__ = [
+    "AudioContent",
+    "BatchHandle",
+    "BatchMode",
+    "BatchStatus",
+    "BatchStatusReport",
+    "Capabilities",
+    "ConfigError",
+    "Content",
+    "DocumentContent",
+    "ImageContent",
+    "InferenceParams",
+    "InputBatch",
+    "InputMessage",
+    "InputMessageRole",
+    "InputRequest",
+    "PreparedBatch",
+    "PreparedPayloads",
+    "ProviderCall",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderInfo",
+    "ProviderLimits",
+    "ProviderPermanentError",
+    "ProviderTransientError",
+    "RequestCounts",
+    "RequestError",
+    "RequestResult",
+    "ResultStatus",
+    "SdkErrorMap",
+    "SdkErrorMapper",
+    "TextContent",
+    "UnsupportedContentError",
+    "UnsupportedOperationError",
+    "UnverifiedCandidatesError",
+    "UsageInfo",
+    "ValidationError",
+    "ValidationIssue",
+    "cleanup_pending",
+    "crash_point",
+    "create_from_upload",
+    "error_for_status",
+    "hookimpl",
+    "is_refusal",
+    "is_transport_error",
+    "load_provider_defaults",
+    "new_result",
+    "new_usage",
+    "per_loop",
+    "result_for_error",
+    "retry_after_from_headers",
+    "scrub_secrets",
+]

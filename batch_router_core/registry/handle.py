@@ -1,0 +1,469 @@
+"""``ProviderHandle``: the one typed facade through which core calls a provider's hooks.
+
+Every call goes through here (never ``pm.hook.x(...)`` elsewhere): keyword arguments, only the
+selected provider's plugin plus the wrapper plugins, sync implementations moved off the event loop,
+the retry policy applied, and unexpected exceptions from a plugin turned into typed errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+
+from batch_router_core.errors import (
+    BatchRouterError,
+    ConfigError,
+    FileOperationError,
+    ProviderPermanentError,
+    UnsupportedOperationError,
+    ValidationError,
+    ValidationIssue,
+)
+from batch_router_core.files import (
+    GeneratedFiles,
+    disk_error_message,
+    new_local_id,
+    write_jsonl_lines,
+)
+from batch_router_core.logging import get_logger
+from batch_router_core.models.calls import ProviderCall
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.provider import (
+    BatchHandle,
+    PreparedBatch,
+    PreparedPayloads,
+    ProviderInfo,
+)
+from batch_router_core.models.requests import InputBatch, InputRequest
+from batch_router_core.models.results import BatchStatusReport, RequestResult
+from batch_router_core.plugin.context import ProviderContext
+from batch_router_core.registry.observers import CallObservers
+from batch_router_core.retry import RetryPolicy
+from batch_router_core.validation import validate_batch
+
+if TYPE_CHECKING:
+    from batch_router_core.registry.discovery import PluginRecord
+
+T = TypeVar("T")
+
+__all__ = ["ProviderHandle"]
+
+_SYNC_CHUNK = 256  # results pulled per worker-thread hop from a synchronous fetch_results
+
+
+class ProviderHandle:
+    """Calls to one provider. Get one from :meth:`BatchProviderRegistry.get`.
+
+    The network operations are coroutines; :meth:`prepare` and :meth:`prepare_payloads` are
+    synchronous and touch no network.
+    """
+
+    def __init__(self, record: PluginRecord, options: Mapping[str, Any], *,
+                 callers: Callable[[str], pluggy.HookCaller], observers: CallObservers,
+                 retry: RetryPolicy, files: GeneratedFiles) -> None:
+        assert record.info is not None
+        self._record = record
+        self._subset_caller = callers
+        self._observers = observers
+        self._retry = retry
+        self.context = ProviderContext(
+            info=record.info,
+            options=dict(options),
+            files=files,
+            logger=get_logger("provider", provider=record.name),
+        )
+        self._callers: dict[str, Any] = {}
+        self._is_async: dict[str, bool] = {}
+
+    def __repr__(self) -> str:
+        return f"<ProviderHandle {self.name} ({self._record.distribution} {self._record.version})>"
+
+    # -- identity --------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The provider's name."""
+        return self._record.name
+
+    @property
+    def info(self) -> ProviderInfo:
+        """The effective provider info (plugin defaults + user overrides)."""
+        return self.context.info
+
+    @property
+    def distribution(self) -> str | None:
+        """The distribution that installed the plugin."""
+        return self._record.distribution
+
+    @property
+    def version(self) -> str | None:
+        """The plugin distribution's version."""
+        return self._record.version
+
+    def supports_model(self, model: str) -> bool:
+        """True when the provider declares support for ``model``."""
+        return self.info.supports_model(model)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _caller(self, hook: str) -> Any:
+        caller = self._callers.get(hook)
+        if caller is None:
+            caller = self._subset_caller(hook)
+            self._callers[hook] = caller
+            impls = [
+                i for i in caller.get_hookimpls()
+                if i.plugin is self._record.plugin
+            ]
+            fn = impls[0].function if impls else None
+            self._is_async[hook] = bool(
+                fn and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))
+            )
+        return caller
+
+    def implements(self, hook: str) -> bool:
+        """True when the provider's plugin implements ``hook`` (for the optional hooks)."""
+        caller = self._caller(hook)
+        return any(i.plugin is self._record.plugin for i in caller.get_hookimpls())
+
+    def _wrap(self, exc: Exception, operation: str) -> BatchRouterError:
+        if isinstance(exc, BatchRouterError):
+            return exc
+        if isinstance(exc, OSError):
+            # The local disk, not the provider: say which file and why.
+            return FileOperationError(disk_error_message(exc), path=exc.filename)
+        # The contract says plugins map their SDK's errors; one that slipped through is a plugin bug,
+        # reported as permanent so it is not retried forever.
+        return ProviderPermanentError(
+            f"{operation} raised an unexpected {type(exc).__name__}: {exc}", provider=self.name
+        )
+
+    async def _invoke(self, hook: str, *, allow_none: bool = False, **kwargs: Any) -> Any:
+        caller = self._caller(hook)
+        try:
+            if self._is_async[hook]:
+                result = caller(**kwargs)
+            else:
+                result = await asyncio.to_thread(caller, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            raise self._wrap(exc, hook) from exc
+        if result is None and not allow_none:
+            raise ProviderPermanentError(f"{hook} returned nothing", provider=self.name)
+        return result
+
+    def _call(self, operation: str, *, batch_id: str | None = None, local_id: str | None = None,
+              request_count: int | None = None, attempt: int = 1) -> ProviderCall:
+        return ProviderCall(call_id=new_local_id(), operation=operation, provider=self.name, attempt=attempt,
+                            batch_id=batch_id, local_id=local_id, request_count=request_count)
+
+    async def _observed(self, call: ProviderCall, hook_call: Callable[[], Awaitable[T]]) -> T:
+        """Run one hook call between the observers' ``started`` and ``finished``."""
+        if not self._observers.active:
+            return await hook_call()
+        try:
+            await self._observers.started(call)
+        except Exception as exc:
+            raise self._wrap(exc, f"an observer of {call.operation}") from exc
+        start = time.monotonic()
+        try:
+            result = await hook_call()
+        except BaseException as exc:
+            await self._observers.finished(call, None, exc, time.monotonic() - start)
+            raise
+        await self._observers.finished(call, result, None, time.monotonic() - start)
+        return result
+
+    async def _retried(self, hook: str, *, retry: bool = True, allow_none: bool = False, log: Any,
+                       ids: Mapping[str, Any], **kwargs: Any) -> Any:
+        """One operation: each attempt observed, transient errors retried by the policy."""
+        attempts = itertools.count(1)
+
+        async def attempt() -> Any:
+            call = self._call(hook, attempt=next(attempts), **ids)
+            return await self._observed(
+                call, lambda: self._invoke(hook, allow_none=allow_none, context=self.context, **kwargs))
+
+        return await self._retry.call(attempt, operation=hook, retry=retry, log=log)
+
+    # -- prepare (no network) ------------------------------------------------------------------
+
+    def prepare_payloads(self, batch: InputBatch) -> PreparedPayloads:
+        """Call the plugin's ``prepare_payloads`` (no validation by core, no file): the raw hook."""
+        caller = self._caller("prepare_payloads")
+        try:
+            result = caller(batch=batch, context=self.context)
+        except Exception as exc:
+            raise self._wrap(exc, "prepare_payloads") from exc
+        if not isinstance(result, PreparedPayloads):
+            raise ProviderPermanentError(
+                f"prepare_payloads returned {type(result).__name__}, not PreparedPayloads",
+                provider=self.name,
+            )
+        return result
+
+    def validate(self, batch: InputBatch) -> None:
+        """Check the batch against the provider's declared rules; raises ValidationError."""
+        validate_batch(batch, self.info)
+
+    def prepare(self, batch: InputBatch, *, local_id: str | None = None) -> PreparedBatch:
+        """Validate the batch and write the provider-native input file. No network.
+
+        The file streams to ``.batch_router/generated/<provider>/batch_<local_id>_input.jsonl``;
+        a batch over the provider's byte limit is refused (and no file is left behind).
+        """
+        self.validate(batch)
+        payloads = self.prepare_payloads(batch)
+        local_id = local_id or new_local_id()
+        path = self.context.files.path(self.name, local_id, "input")
+        limits = self.info.limits
+        lines = payloads.lines
+        if limits.max_request_bytes is not None:
+            lines = _check_line_sizes(lines, limits.max_request_bytes, batch, self.name)
+        try:
+            count, size = write_jsonl_lines(path, lines, max_bytes=limits.max_bytes)
+        except FileOperationError as exc:
+            if limits.max_bytes is not None and "exceeds the limit" in str(exc):
+                raise ValidationError(
+                    f"the {self.name} input file would exceed {limits.max_bytes} bytes "
+                    "(split the batch, or let the router shard it)",
+                    provider=self.name, field="requests",
+                ) from None
+            raise
+        except OSError as exc:
+            raise FileOperationError(disk_error_message(exc, path), path=str(path)) from exc
+        except Exception as exc:
+            raise self._wrap(exc, "prepare_payloads") from exc
+        if count != len(batch.requests):
+            path.unlink(missing_ok=True)
+            raise ProviderPermanentError(
+                f"prepare_payloads produced {count} lines for {len(batch.requests)} requests",
+                provider=self.name,
+            )
+        self.context.logger.info("batch_prepared", local_id=local_id, requests=count, bytes=size)
+        return PreparedBatch(
+            provider=self.name, local_id=local_id, model=payloads.model, mode=payloads.mode,
+            path=path, request_count=count, byte_size=size, metadata=payloads.metadata,
+        )
+
+    # -- network operations -------------------------------------------------------------------
+
+    async def submit(self, prepared: PreparedBatch) -> BatchHandle:
+        """Create the provider job. Retried only when the provider declares submit idempotent."""
+        log = self.context.logger.bind(local_id=prepared.local_id)
+        handle: BatchHandle = await self._retried(
+            "submit", prepared=prepared, retry=self.info.idempotent_submit, log=log,
+            ids={"local_id": prepared.local_id, "request_count": prepared.request_count})
+        log.info("batch_submitted", batch_id=handle.batch_id, requests=handle.request_count)
+        return handle
+
+    async def poll_status(self, handle: BatchHandle) -> BatchStatusReport:
+        """The job's current status (retried on transient errors)."""
+        report: BatchStatusReport = await self._retried(
+            "poll_status", handle=handle, log=self.context.logger.bind(batch_id=handle.batch_id),
+            ids=_ids(handle))
+        return report
+
+    async def cancel(self, handle: BatchHandle) -> BatchStatusReport:
+        """Ask for cancellation; raises UnsupportedOperationError where the provider cannot."""
+        if not self.info.capabilities.cancel:
+            raise UnsupportedOperationError("this provider cannot cancel jobs", provider=self.name)
+        log = self.context.logger.bind(batch_id=handle.batch_id)
+        report: BatchStatusReport = await self._retried("cancel", handle=handle, log=log, ids=_ids(handle))
+        log.info("batch_cancel_requested", status=report.status.value)
+        return report
+
+    async def fetch_results(self, handle: BatchHandle, *,
+                            retry_until: float | None = None) -> AsyncIterator[RequestResult]:
+        """Stream unified results, one per request.
+
+        A transient failure mid-stream restarts the plugin's stream (with the retry policy's backoff)
+        and skips the results already delivered, so every ``custom_id`` comes out exactly once. The
+        policy's attempts since the last progress are the limit, or, with ``retry_until`` (a
+        :func:`time.monotonic` deadline), that time: a long download then survives an outage of any
+        length up to it.
+        """
+        log = self.context.logger.bind(batch_id=handle.batch_id)
+        stream = _ResultStream(self, handle)
+        try:
+            while True:
+                chunk = await self._retry.call(stream.next_chunk, operation="fetch_results", log=log,
+                                               until=retry_until)
+                if not chunk:
+                    break
+                for result in chunk:
+                    yield result
+        finally:
+            await stream.close()
+        log.info("results_fetched", results=stream.delivered)
+
+    # -- optional hooks ------------------------------------------------------------------------
+
+    async def find_job(self, local_id: str, request_count: int = 0,
+                       known_batch_ids: frozenset[str] = frozenset()) -> BatchHandle | None:
+        """The provider job tagged ``local_id``, or None; UnsupportedOperationError if the provider
+        cannot look jobs up (it does not implement ``find_job``); UnverifiedCandidatesError when it
+        found jobs that may be this one but cannot prove it. Jobs in ``known_batch_ids`` are never
+        returned (the ledger already holds them)."""
+        if not self.implements("find_job"):
+            raise UnsupportedOperationError("this provider cannot look up jobs by tag", provider=self.name)
+        found: BatchHandle | None = await self._retried(
+            "find_job", allow_none=True, local_id=local_id, request_count=request_count,
+            known_batch_ids=known_batch_ids, log=self.context.logger.bind(local_id=local_id),
+            ids={"local_id": local_id})
+        if found is not None and found.batch_id in known_batch_ids:
+            # A plugin that ignores the argument must still never hand back a job the ledger holds.
+            return None
+        return found
+
+    def check_credentials(self) -> None:
+        """Raise :class:`ConfigError` when the provider lacks the credentials it needs (no network);
+        a provider without the optional ``check_credentials`` hook needs none."""
+        if not self.implements("check_credentials"):
+            return
+        try:
+            missing = self._caller("check_credentials")(context=self.context)
+        except Exception as exc:
+            raise self._wrap(exc, "check_credentials") from exc
+        if missing:
+            raise ConfigError(f"[{self.name}] {missing}")
+
+    async def execute_now(self, requests: Sequence[InputRequest], params: InferenceParams) -> list[RequestResult]:
+        """Run a small group now (online path); UnsupportedOperationError if the provider cannot."""
+        if not self.implements("execute_now"):
+            raise UnsupportedOperationError("this provider has no synchronous execution", provider=self.name)
+        results: list[RequestResult] = await self._retried(
+            "execute_now", requests=list(requests), params=params, log=self.context.logger,
+            ids={"request_count": len(requests)})
+        if len(results) != len(requests):
+            raise ProviderPermanentError(f"execute_now returned {len(results)} results for "
+                                         f"{len(requests)} requests", provider=self.name)
+        return results
+
+    async def delete_job(self, handle: BatchHandle) -> bool:
+        """Delete an ended job; UnsupportedOperationError if the provider cannot delete jobs."""
+        if not self.implements("delete_job"):
+            raise UnsupportedOperationError("this provider cannot delete jobs", provider=self.name)
+        result: bool = await self._retried(
+            "delete_job", handle=handle, log=self.context.logger.bind(batch_id=handle.batch_id), ids=_ids(handle))
+        return result
+
+    def create_emulator(self, options: Mapping[str, Any] | None = None) -> Any:
+        """The provider's emulator as an ASGI app; UnsupportedOperationError if it has none."""
+        if not self.implements("create_emulator"):
+            raise UnsupportedOperationError("this provider ships no emulator", provider=self.name)
+        return self._caller("create_emulator")(options=dict(options or {}))
+
+    def emulator_options(self, url: str) -> dict[str, str]:
+        """Options pointing this provider at its emulator served at ``url``: ``base_url`` (the URL plus
+        the provider's ``settings.emulator_base_path``) and a placeholder ``api_key``."""
+        return {"base_url": url + str(self.info.settings.get("emulator_base_path", "")), "api_key": "emulator-key"}
+
+
+def _check_line_sizes(lines: Any, limit: int, batch: InputBatch, provider: str) -> Iterator[bytes]:
+    reqs = batch.requests
+    for i, line in enumerate(lines):
+        if len(line) > limit:
+            raise ValidationError(
+                ValidationIssue(
+                    f"request is {len(line)} bytes once converted; {provider} allows {limit}",
+                    custom_id=reqs[i].custom_id if i < len(reqs) else None, field="messages",
+                ),
+                provider=provider,
+            )
+        yield line
+
+
+def _ids(handle: BatchHandle) -> dict[str, Any]:
+    return {"batch_id": handle.batch_id, "local_id": handle.local_id}
+
+
+class _ResultStream:
+    """A plugin's result stream that can be restarted after a transient failure, skipping what was
+    already delivered, and pulled in chunks (one retry-policy call and one worker-thread hop each)."""
+
+    def __init__(self, owner: ProviderHandle, handle: BatchHandle) -> None:
+        self._owner = owner
+        self._handle = handle
+        # With a stable order, a restarted stream repeats exactly the results already delivered, so a
+        # count is enough and memory stays flat; otherwise remember the delivered ids.
+        self._stable = owner.info.capabilities.stable_result_order
+        self._ids: set[str] = set()
+        self.delivered = 0
+        self._attempt = 0
+        self._iter: AsyncIterator[RequestResult] | None = None
+        self._call: ProviderCall | None = None
+        self._start = 0.0
+        self._position = 0
+
+    async def next_chunk(self) -> list[RequestResult]:
+        """Up to ``_SYNC_CHUNK`` results not delivered before; empty at the end of the stream."""
+        chunk: list[RequestResult] = []
+        try:
+            if self._iter is None:
+                await self._open()
+            assert self._iter is not None
+            async for result in self._iter:
+                self._position += 1
+                if self._stable:
+                    if self._position <= self.delivered:
+                        continue
+                elif result.custom_id in self._ids:
+                    continue
+                else:
+                    self._ids.add(result.custom_id)
+                self.delivered += 1
+                chunk.append(result)
+                if len(chunk) >= _SYNC_CHUNK:
+                    return chunk
+        except Exception as exc:
+            error = self._owner._wrap(exc, "fetch_results")
+            await self._finish(error)
+            raise error from exc
+        if not chunk:
+            await self._finish(None)
+        return chunk
+
+    async def _open(self) -> None:
+        owner = self._owner
+        self._attempt += 1
+        self._position = 0
+        call = owner._call("fetch_results", attempt=self._attempt, **_ids(self._handle))
+        if owner._observers.active:
+            await owner._observers.started(call)
+        self._call, self._start = call, time.monotonic()
+        stream = await owner._invoke("fetch_results", handle=self._handle, context=owner.context)
+        self._iter = aiter(stream) if hasattr(stream, "__aiter__") else _in_thread(iter(stream))
+
+    async def _finish(self, error: BaseException | None) -> None:
+        call, self._call = self._call, None
+        iterator, self._iter = self._iter, None
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        if call is not None and self._owner._observers.active:
+            await self._owner._observers.finished(call, None if error else self.delivered, error,
+                                                  time.monotonic() - self._start)
+
+    async def close(self) -> None:
+        """Close the plugin's stream if the consumer stopped early."""
+        if self._iter is not None or self._call is not None:
+            await self._finish(None)
+
+
+async def _in_thread(iterator: Iterator[RequestResult]) -> AsyncIterator[RequestResult]:
+    """A synchronous iterator pulled in chunks on a worker thread, so it never blocks the loop."""
+    pull: Callable[[], list[RequestResult]] = lambda: list(itertools.islice(iterator, _SYNC_CHUNK))
+    while True:
+        chunk = await asyncio.to_thread(pull)
+        if not chunk:
+            return
+        for item in chunk:
+            yield item
