@@ -48,14 +48,14 @@ from batch_router_core.registry import BatchProviderRegistry
 from batch_router_core.registry.handle import ProviderHandle
 from batch_router_core.registry.status import normalize_provider_status
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str) -> object:
     # The router pulls in the ledger and the JSON converter: imported on first use, so that
     # `batch-router providers` and plugin discovery stay fast.
     if name in ("BatchRouter", "JobStatus"):
-        from batch_router_core import router
+        from batch_router_core.jobs import router
 
         return getattr(router, name)
     raise AttributeError(f"module 'batch_router_core' has no attribute {name!r}")

@@ -27,6 +27,7 @@ Files are read with the safe loader and checked: a bad file raises
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -53,8 +54,11 @@ DEFAULT_CONFIG_NAME = "batch-router.yaml"
 
 _TOP_KEYS = {
     "name", "display_name", "modes", "models", "extra_models", "limits", "capabilities",
-    "status_map", "idempotent_submit", "settings",
+    "status_map", "idempotent_submit", "emulator_base_path", "poll_interval_s", "settings",
 }
+#: Cross-cutting knobs that 0.1 plugins kept under ``settings``: lifted to their typed place, with a warning.
+_LEGACY_SETTINGS = {"emulator_base_path": (), "poll_interval_s": (), "find_job_max_scan": ("limits",),
+                    "model_input_tokens": ("limits",)}
 _LIMIT_KEYS = {a.name: a for a in attrs.fields(ProviderLimits)}
 _CAP_KEYS = {a.name: a for a in attrs.fields(Capabilities)}
 _CONTENT_KINDS = {"text", "image", "image_url", "audio", "audio_url", "document", "document_url"}
@@ -105,6 +109,11 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
             )
         elif key == "idempotent_submit":
             _expect(isinstance(value, bool), path, k, "true or false", value)
+        elif key == "emulator_base_path":
+            _expect(isinstance(value, str), path, k, "a URL path such as /v1 (or an empty string)", value)
+        elif key == "poll_interval_s":
+            _expect(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and value > 0), path, k, "a positive number of seconds or null", value)
         elif key == "settings":
             _expect(isinstance(value, dict), path, k, "a mapping", value)
         elif key == "status_map":
@@ -122,6 +131,13 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
                     )
                 if lk == "one_model_per_batch":
                     _expect(isinstance(lv, bool), path, f"{k}.{lk}", "true or false", lv)
+                elif lk == "find_job_max_scan":
+                    _expect(isinstance(lv, int) and not isinstance(lv, bool) and lv > 0, path, f"{k}.{lk}",
+                            "a positive integer", lv)
+                elif lk == "model_input_tokens":
+                    _expect(isinstance(lv, dict) and all(
+                        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in lv.values()),
+                        path, f"{k}.{lk}", "a mapping model pattern -> positive token count", lv)
                 elif lk == "custom_id_pattern":
                     _expect(lv is None or isinstance(lv, str), path, f"{k}.{lk}", "a regex", lv)
                 else:
@@ -158,9 +174,29 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
                 raise ConfigError("required key is missing", path=path, key=required)
 
 
+def _lift_legacy_settings(d: dict[str, Any]) -> None:
+    settings = dict(d.get("settings") or {})
+    for key, where in _LEGACY_SETTINGS.items():
+        if key not in settings:
+            continue
+        value = settings.pop(key)
+        target = d
+        for part in where:
+            target = target.setdefault(part, {})
+        place = ".".join((*where, key))
+        warnings.warn(f"provider {d.get('name')!r}: settings.{key} is now {place} (typed); the old place "
+                      "goes away in 0.3", DeprecationWarning, stacklevel=4)
+        target.setdefault(key, value)
+    if "settings" in d:
+        d["settings"] = settings
+
+
 def info_from_mapping(data: Mapping[str, Any]) -> ProviderInfo:
     """Build a ProviderInfo from an already-checked mapping."""
     d = dict(data)
+    if "limits" in d:
+        d["limits"] = dict(d["limits"])
+    _lift_legacy_settings(d)
     models = list(d.pop("models", ["*"])) + list(d.pop("extra_models", []))
     limits = ProviderLimits(**d.pop("limits", {}))
     caps = Capabilities(**d.pop("capabilities", {}))
@@ -196,6 +232,8 @@ def _to_mapping(info: ProviderInfo) -> dict[str, Any]:
         },
         "status_map": {k: v.value for k, v in info.status_map.items()},
         "idempotent_submit": info.idempotent_submit,
+        "emulator_base_path": info.emulator_base_path,
+        "poll_interval_s": info.poll_interval_s,
         "settings": dict(info.settings),
     }
 

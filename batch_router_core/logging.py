@@ -24,6 +24,10 @@ _SECRET_VALUE = re.compile(
 )
 REDACTED = "[REDACTED]"
 
+# A library never prints on its own: without this, Python's last-resort handler would write warnings
+# (a retried call) to stderr in a script that configured no logging.
+_stdlib_logging.getLogger("batch_router").addHandler(_stdlib_logging.NullHandler())
+
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, measure_parse, measure_prepare, row  # noqa: E402
 from batch_router_openai.emulator import EmulatorState, OpenAIEmulator  # noqa: E402
-from batch_router_openai.parse import parse_line  # noqa: E402
+from batch_router_core.formats.openai_batch.results import parse_line  # noqa: E402
 
 from batch_router_core import (  # noqa: E402
     BatchProviderRegistry,

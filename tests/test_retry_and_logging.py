@@ -86,4 +86,29 @@ def test_library_does_not_configure_logging() -> None:
     before = list(root.handlers)
     get_logger("x").warning("event_happened")
     assert root.handlers == before
-    assert not logging.getLogger("batch_router").handlers
+    # only the NullHandler a library adds (so that nothing reaches the last-resort stderr handler)
+    assert all(isinstance(h, logging.NullHandler) for h in logging.getLogger("batch_router").handlers)
+
+
+def test_an_unconfigured_script_prints_nothing_when_a_call_is_retried() -> None:
+    """configuration.md: events appear only if the application configures logging."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import asyncio
+        from batch_router_core.errors import ProviderTransientError
+        from batch_router_core.retry import RetryPolicy
+        calls = []
+        async def flaky():
+            calls.append(1)
+            if len(calls) < 3:
+                raise ProviderTransientError("503 from the provider", provider="x")
+            return "ok"
+        print(asyncio.run(RetryPolicy.no_wait().call(flaky, operation="poll_status")), len(calls))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["ok", "3"]  # it really retried twice
+    assert proc.stderr == ""

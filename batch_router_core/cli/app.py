@@ -203,7 +203,7 @@ def emulate(provider: str, host: str, port: int, speed: float, chaos: float, cha
         from batch_router_core.emulation.server import serve_forever
 
         click.echo(f"{provider} emulator on http://{host}:{port} "
-                   f"(base path {handle.info.settings.get('emulator_base_path', '/')}); Ctrl-C stops it",
+                   f"(base path {handle.info.emulator_base_path or '/'}); Ctrl-C stops it",
                    err=True)
         serve_forever(app, host=host, port=port)
 
@@ -270,7 +270,7 @@ def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | 
             provider: str | None = None) -> Any:
     """A router over the installed plugins; ``--option`` values go to every provider it uses.
 
-    Without ``--poll-interval``, a provider's own ``settings.poll_interval_s`` (a local engine's jobs
+    Without ``--poll-interval``, a provider's own ``poll_interval_s`` (a local engine's jobs
     are worth polling every few seconds, a hosted batch's every minute) comes before the default.
     """
     from batch_router_core.jobs.router import BatchRouter
@@ -278,7 +278,7 @@ def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | 
     if interval is None and provider is not None:
         from batch_router_core.registry import BatchProviderRegistry
 
-        suggested = BatchProviderRegistry().info(provider).settings.get("poll_interval_s")
+        suggested = BatchProviderRegistry().info(provider).poll_interval_s
         interval = float(suggested) if suggested else None
 
     return BatchRouter(shard=shard, initial_interval=60.0 if interval is None else interval,

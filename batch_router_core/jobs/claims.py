@@ -12,21 +12,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from pathlib import Path
 
 import attrs
 
+from batch_router_core.plugin.processes import proc_stat
+
 __all__ = ["Claimant", "owner_is_dead", "proc_stat"]
-
-
-def proc_stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/PID/stat`` after the command name (state first), or None (gone, not Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces: split after it.
-    return stat[stat.rindex(")") + 2:].split()
 
 
 def _start_ticks(pid: int) -> str:

@@ -96,7 +96,7 @@ class BatchEngine:
 
 
 def input_limit_from_registry(registry: object) -> Callable[[str], int | None]:
-    """A model -> max input tokens lookup from the providers' YAML (``settings.model_input_tokens``:
+    """A model -> max input tokens lookup from the providers' YAML (``limits.model_input_tokens``:
     a mapping of model pattern -> tokens), for :class:`BatchEngine`."""
     import fnmatch
 
@@ -106,7 +106,7 @@ def input_limit_from_registry(registry: object) -> Callable[[str], int | None]:
     table: list[tuple[str, int]] = []
     for record in registry.providers():
         assert record.info is not None
-        for pattern, tokens in dict(record.info.settings.get("model_input_tokens", {})).items():
+        for pattern, tokens in record.info.limits.model_input_tokens.items():
             table.append((str(pattern), int(tokens)))
 
     def lookup(model: str) -> int | None:

@@ -25,6 +25,7 @@ from batch_router_core.errors import (
     ValidationError,
     ValidationIssue,
 )
+from batch_router_core.files import iter_jsonl
 from batch_router_core.hookspecs import hookimpl
 from batch_router_core.logging import scrub_secrets
 from batch_router_core.models import (
@@ -59,6 +60,7 @@ from batch_router_core.models import (
 from batch_router_core.plugin.clients import per_loop
 from batch_router_core.plugin.context import ProviderContext
 from batch_router_core.plugin.crashpoints import crash_point
+from batch_router_core.plugin.processes import proc_stat
 from batch_router_core.plugin.sdk_errors import (
     SdkErrorMap,
     SdkErrorMapper,
@@ -114,10 +116,12 @@ __all__ = [
     "hookimpl",
     "is_refusal",
     "is_transport_error",
+    "iter_jsonl",
     "load_provider_defaults",
     "new_result",
     "new_usage",
     "per_loop",
+    "proc_stat",
     "result_for_error",
     "retry_after_from_headers",
     "scrub_secrets",

@@ -81,7 +81,9 @@ def _body_error(exc: Any) -> tuple[str | None, str | None]:
             code = err.get("code") or err.get("type") or err.get("status")
             return (str(message) if message else None), (str(code) if code else None)
     message = getattr(exc, "message", None)
-    return (str(message) if isinstance(message, str) and message else None), None
+    status = getattr(exc, "status", None)  # google-genai: the gRPC-style name, e.g. RESOURCE_EXHAUSTED
+    return ((str(message) if isinstance(message, str) and message else None),
+            (status if isinstance(status, str) and status else None))
 
 
 def _status_of(exc: Any, attributes: tuple[str, ...]) -> int | None:
@@ -103,7 +105,7 @@ def _headers_of(exc: Any) -> Any:
 
 #: Exceptions raised before anything was sent: a retry sends the same bad request again.
 _CLIENT_SIDE_NAMES = {"LocalProtocolError", "InvalidURL", "UnsupportedProtocol", "InvalidHeader",
-                      "UnicodeEncodeError", "UnicodeError"}
+                      "UnicodeEncodeError"}
 
 
 def _client_side(exc: BaseException) -> BaseException | None:

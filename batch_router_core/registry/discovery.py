@@ -20,7 +20,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pluggy
 
 from batch_router_core import hookspecs
@@ -35,6 +34,7 @@ from batch_router_core.files import GeneratedFiles
 from batch_router_core.models.provider import ProviderInfo
 from batch_router_core.registry.handle import ProviderHandle
 from batch_router_core.registry.observers import CallObservers
+from batch_router_core.registry.records import PluginRecord
 from batch_router_core.retry import RetryPolicy
 
 __all__ = [
@@ -51,23 +51,6 @@ BLOCK_ENV = "BATCH_ROUTER_BLOCK_PLUGINS"
 
 #: The hooks every provider plugin must implement.
 REQUIRED_HOOKS = ("provider_info", "prepare_payloads", "submit", "poll_status", "fetch_results", "cancel")
-
-
-@attrs.frozen(kw_only=True)
-class PluginRecord:
-    """One loaded plugin: its name, where it came from, and (for providers) what it declares."""
-
-    name: str
-    plugin: Any = attrs.field(repr=False, eq=False)
-    distribution: str | None = None
-    version: str | None = None
-    entry_point: str | None = None
-    info: ProviderInfo | None = None
-
-    @property
-    def is_provider(self) -> bool:
-        """True for provider plugins; False for cross-cutting (observer) plugins."""
-        return self.info is not None
 
 
 def _env_names(var: str) -> set[str] | None:

@@ -12,7 +12,7 @@ import inspect
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -44,11 +44,9 @@ from batch_router_core.models.requests import InputBatch, InputRequest
 from batch_router_core.models.results import BatchStatusReport, RequestResult
 from batch_router_core.plugin.context import ProviderContext
 from batch_router_core.registry.observers import CallObservers
+from batch_router_core.registry.records import PluginRecord
 from batch_router_core.retry import RetryPolicy
 from batch_router_core.validation import validate_batch
-
-if TYPE_CHECKING:
-    from batch_router_core.registry.discovery import PluginRecord
 
 T = TypeVar("T")
 
@@ -363,8 +361,8 @@ class ProviderHandle:
 
     def emulator_options(self, url: str) -> dict[str, str]:
         """Options pointing this provider at its emulator served at ``url``: ``base_url`` (the URL plus
-        the provider's ``settings.emulator_base_path``) and a placeholder ``api_key``."""
-        return {"base_url": url + str(self.info.settings.get("emulator_base_path", "")), "api_key": "emulator-key"}
+        the provider's ``emulator_base_path``) and a placeholder ``api_key``."""
+        return {"base_url": url + self.info.emulator_base_path, "api_key": "emulator-key"}
 
 
 def _check_line_sizes(lines: Any, limit: int, batch: InputBatch, provider: str) -> Iterator[bytes]:

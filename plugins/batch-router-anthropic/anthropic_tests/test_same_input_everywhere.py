@@ -19,9 +19,9 @@ from batch_router_anthropic.emulator import create_app as anthropic_app
 from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch, ResultStatus
 from batch_router_core.emulation.server import serve_in_thread
 from batch_router_core.files import GeneratedFiles
-from batch_router_core.retry import RetryPolicy
-from batch_router_core.jobs.router import BatchRouter
 from batch_router_core.formats.unified import read_input
+from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.retry import RetryPolicy
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 CLI = [sys.executable, "-m", "batch_router_core.cli"]

@@ -7,16 +7,17 @@ from typing import Any
 
 import orjson
 
-from batch_router_core import (
+from batch_router_core.plugin import (
     DocumentContent,
     ImageContent,
     InferenceParams,
     InputBatch,
     InputRequest,
     TextContent,
+    UnsupportedContentError,
     ValidationError,
+    ValidationIssue,
 )
-from batch_router_core.errors import UnsupportedContentError, ValidationIssue
 from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 __all__ = ["batch_lines"]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from batch_router_core import RequestError, RequestResult, ResultStatus
-from batch_router_core.models import new_result, new_usage
+from batch_router_core.plugin import (
+    RequestError,
+    RequestResult,
+    ResultStatus,
+    new_result,
+    new_usage,
+)
 
 __all__ = ["parse_line"]
 

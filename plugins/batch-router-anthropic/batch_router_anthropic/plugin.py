@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from batch_router_core import (
+from batch_router_core.plugin import (
     BatchHandle,
     BatchMode,
     BatchStatusReport,
@@ -20,34 +20,34 @@ from batch_router_core import (
     InputRequest,
     PreparedBatch,
     PreparedPayloads,
+    ProviderContext,
     ProviderInfo,
+    ProviderPermanentError,
     RequestCounts,
     RequestResult,
-    hookimpl,
-)
-from batch_router_core.plugin.clients import per_loop
-from batch_router_core.config import load_provider_defaults
-from batch_router_core.plugin.context import ProviderContext
-from batch_router_core.errors import (
-    ProviderPermanentError,
+    SdkErrorMap,
     UnsupportedOperationError,
     UnverifiedCandidatesError,
+    hookimpl,
+    load_provider_defaults,
+    per_loop,
+    result_for_error,
 )
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
-from batch_router_core.plugin.sdk_errors import SdkErrorMapper, result_for_error
 
 from .convert import batch_lines
 from .parse import parse_line
 
 
-def _classes() -> tuple[Any, Any, Any]:
+def _classes() -> dict[str, tuple[type[BaseException], ...]]:
     import anthropic
 
-    return (anthropic.APIStatusError, (anthropic.APIConnectionError, anthropic.APITimeoutError),
-            anthropic.AnthropicError)
+    return {"status": (anthropic.APIStatusError,),
+            "transient": (anthropic.APIConnectionError, anthropic.APITimeoutError),
+            "permanent": (anthropic.AnthropicError,)}
 
 
-_ERRORS = SdkErrorMapper("anthropic", _classes)
+_ERRORS = SdkErrorMap("anthropic", _classes)
 map_errors = _ERRORS.map
 
 def _client(context: ProviderContext) -> Any:
@@ -218,7 +218,7 @@ async def find_job(local_id: str, request_count: int, known_batch_ids: frozenset
     since = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc) - timedelta(minutes=1)
     candidates = []
     scanned = 0
-    limit = int(context.info.settings.get("find_job_max_scan", 10_000))
+    limit = context.info.limits.find_job_max_scan
     with map_errors("messages.batches.list"):
         async for batch in _client(context).messages.batches.list(limit=100):
             created = _dt(batch.created_at)

@@ -7,8 +7,15 @@ from typing import Any
 
 import orjson
 
-from batch_router_core import BatchMode, InferenceParams, InputBatch, InputRequest, TextContent
-from batch_router_core.errors import ValidationError, ValidationIssue
+from batch_router_core.plugin import (
+    BatchMode,
+    InferenceParams,
+    InputBatch,
+    InputRequest,
+    TextContent,
+    ValidationError,
+    ValidationIssue,
+)
 from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 __all__ = ["batch_lines"]

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from batch_router_core import (
+from batch_router_core.plugin import (
     BatchHandle,
     BatchMode,
     BatchStatus,
@@ -29,27 +28,26 @@ from batch_router_core import (
     InputRequest,
     PreparedBatch,
     PreparedPayloads,
+    ProviderContext,
+    ProviderError,
     ProviderInfo,
+    ProviderPermanentError,
     RequestCounts,
     RequestError,
     RequestResult,
     ResultStatus,
+    SdkErrorMap,
+    cleanup_pending,
+    crash_point,
+    create_from_upload,
+    error_for_status,
     hookimpl,
-)
-from batch_router_core.plugin.clients import per_loop
-from batch_router_core.config import load_provider_defaults
-from batch_router_core.plugin.context import ProviderContext
-from batch_router_core.plugin.crashpoints import crash_point
-from batch_router_core.errors import (
-    BatchRouterError,
-    ProviderError,
-    ProviderPermanentError,
-    ProviderTransientError,
+    iter_jsonl,
+    load_provider_defaults,
+    per_loop,
+    result_for_error,
 )
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
-from batch_router_core.files import iter_jsonl
-from batch_router_core.plugin.sdk_errors import error_for_status, is_transport_error, result_for_error
-from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload
 
 from .convert import batch_lines
 from .parse import parse_item
@@ -99,27 +97,16 @@ def _http(context: ProviderContext) -> Any:
     return _cached(context, "http", build)
 
 
-@contextmanager
-def map_errors(operation: str, **ids: Any) -> Iterator[None]:
-    """SDK and HTTP errors -> the core error tree; nothing from ``google.genai`` escapes."""
-    try:
-        yield
-    except BatchRouterError:
-        raise
-    except Exception as exc:
-        from google.genai import errors as genai_errors
+def _error_classes() -> dict[str, tuple[type[BaseException], ...]]:
+    from google.genai import errors as genai_errors
 
-        where = f"{operation} ({', '.join(f'{k}={v}' for k, v in ids.items())})" if ids else operation
-        if isinstance(exc, genai_errors.APIError):
-            headers = getattr(getattr(exc, "response", None), "headers", None)
-            raise error_for_status(int(exc.code or 500), f"{where}: {exc.message or exc}",
-                                   provider="google", headers=headers, code=exc.status,
-                                   batch_id=ids.get("batch_id")) from None
-        if is_transport_error(exc):
-            raise ProviderTransientError(f"{where}: connection failed: {exc}", provider="google",
-                                         batch_id=ids.get("batch_id")) from None
-        raise ProviderPermanentError(f"{where}: {type(exc).__name__}: {exc}", provider="google",
-                                     batch_id=ids.get("batch_id")) from None
+    # APIError carries the HTTP status in ``code`` (and the gRPC-style name in ``status``).
+    return {"status": (genai_errors.APIError,), "permanent": (genai_errors.APIError,)}
+
+
+#: google-genai and httpx/aiohttp errors -> the core error tree; nothing from ``google.genai`` escapes.
+ERRORS = SdkErrorMap("google", _error_classes)
+map_errors = ERRORS.map
 
 
 async def _request_json(context: ProviderContext, method: str, path: str, operation: str,
@@ -393,7 +380,7 @@ async def find_job(local_id: str, request_count: int, context: ProviderContext) 
     """List batches and return the one whose display name is ``local_id``."""
     token = None
     scanned = 0
-    limit = int(context.info.settings.get("find_job_max_scan", 10_000))
+    limit = context.info.limits.find_job_max_scan
     while scanned < limit:
         page = await _request_json(context, "GET", "batches?pageSize=100" + (f"&pageToken={token}" if token else ""),
                                "batches.list")

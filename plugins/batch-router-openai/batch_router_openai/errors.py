@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from batch_router_core.plugin import SdkErrorMap
 
-from batch_router_core.plugin.sdk_errors import SdkErrorMapper
-
-__all__ = ["map_errors"]
+__all__ = ["ERRORS", "map_errors"]
 
 
-def _classes() -> tuple[Any, Any, Any]:
+def _classes() -> dict[str, tuple[type[BaseException], ...]]:
     import openai
 
-    return openai.APIStatusError, (openai.APIConnectionError, openai.APITimeoutError), openai.OpenAIError
+    return {"status": (openai.APIStatusError,), "transient": (openai.APIConnectionError, openai.APITimeoutError),
+            "permanent": (openai.OpenAIError,)}
 
 
-_MAPPER = SdkErrorMapper("openai", _classes)
-
-
-def map_errors(operation: str, **ids: Any) -> Any:
-    """Re-raise any SDK or transport exception as ProviderTransientError / ProviderPermanentError."""
-    return _MAPPER.map(operation, **ids)
+ERRORS = SdkErrorMap("openai", _classes)
+#: ``with map_errors("submit", local_id=...):`` re-raises SDK errors as ProviderTransientError / ProviderPermanentError.
+map_errors = ERRORS.map

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from batch_router_core import (
+from batch_router_core.formats.openai_batch.requests import batch_lines, endpoint_for
+from batch_router_core.plugin import (
     BatchHandle,
     BatchMode,
     BatchStatus,
@@ -25,23 +26,25 @@ from batch_router_core import (
     InputRequest,
     PreparedBatch,
     PreparedPayloads,
+    ProviderContext,
+    ProviderError,
     ProviderInfo,
+    ProviderPermanentError,
     RequestCounts,
     RequestError,
     RequestResult,
     ResultStatus,
+    cleanup_pending,
+    crash_point,
+    create_from_upload,
     hookimpl,
+    is_refusal,
+    load_provider_defaults,
+    per_loop,
+    result_for_error,
 )
-from batch_router_core.plugin.clients import per_loop
-from batch_router_core.config import load_provider_defaults
-from batch_router_core.plugin.context import ProviderContext
-from batch_router_core.plugin.crashpoints import crash_point
-from batch_router_core.errors import ProviderError, ProviderPermanentError
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
-from batch_router_core.plugin.sdk_errors import result_for_error
-from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload, is_refusal
 
-from .convert import batch_lines, endpoint_for
 from .errors import map_errors
 
 #: Metadata key tagging every job with batch-router's local id (found again after a crash).
@@ -225,7 +228,7 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
     if not status.is_terminal:
         raise ProviderPermanentError(f"batch {batch.id} has not ended ({batch.status})",
                                      provider="openai", batch_id=batch.id)
-    from .parse import parse_line
+    from batch_router_core.formats.openai_batch.results import parse_line
 
     rc = batch.request_counts
     # When the counts say every request has a line, nothing can be missing: no need to remember ids
@@ -260,8 +263,13 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
 async def execute_now(requests: list[InputRequest], params: InferenceParams,
                       context: ProviderContext) -> list[RequestResult]:
     """Run a small group now: one embeddings call for all inputs, concurrent calls otherwise."""
-    from .convert import EMBEDDINGS, _body_params, _payload, _system_message
-    from .parse import parse_line
+    from batch_router_core.formats.openai_batch.requests import (
+        EMBEDDINGS,
+        _body_params,
+        _payload,
+        _system_message,
+    )
+    from batch_router_core.formats.openai_batch.results import parse_line
 
     client = _client(context)
     endpoint = endpoint_for(params)
@@ -297,7 +305,7 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
 async def find_job(local_id: str, context: ProviderContext) -> BatchHandle | None:
     """List batches (newest first) and return the one tagged ``local_id``, if any."""
     client = _client(context)
-    limit = int(context.info.settings.get("find_job_max_scan", 10_000))
+    limit = context.info.limits.find_job_max_scan
     scanned = 0
     with map_errors("batches.list"):
         async for batch in client.batches.list(limit=100):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-from batch_router_openai.parse import parse_line
 
 from batch_router_core import ResultStatus
+from batch_router_core.formats.openai_batch.results import parse_line
 
 
 def _lines(path: Path) -> list[dict]:  # type: ignore[type-arg]

@@ -18,8 +18,8 @@ from batch_router_core import (
 from batch_router_core.emulation.clock import ManualClock, SystemClock
 from batch_router_core.emulation.server import RunningServer
 from batch_router_core.files import GeneratedFiles
-from batch_router_core.retry import RetryPolicy
 from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.retry import RetryPolicy
 from batch_router_core.testing.fake_provider import FakeService
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 import attrs
 
-from batch_router_core.jobs.claims import proc_stat
+from batch_router_core.plugin import (
+    proc_stat,
+)
 
 from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE, write_json_atomic
 

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from batch_router_core.errors import ConfigError
+from batch_router_core.plugin import (
+    ConfigError,
+)
 
 __all__ = ["BUILTIN_PREFIX", "model_cache_dir", "resolve_model"]
 

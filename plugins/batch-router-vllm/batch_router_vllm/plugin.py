@@ -26,28 +26,30 @@ from typing import Any
 
 import attrs
 import orjson
-from batch_router_openai.convert import EMBEDDINGS, batch_lines, endpoint_for
-from batch_router_openai.parse import parse_line
 
-from batch_router_core import (
+from batch_router_core.formats.openai_batch.requests import EMBEDDINGS, batch_lines, endpoint_for
+from batch_router_core.formats.openai_batch.results import parse_line
+from batch_router_core.plugin import (
     BatchHandle,
     BatchMode,
     BatchStatusReport,
     InputBatch,
     PreparedBatch,
     PreparedPayloads,
+    ProviderContext,
     ProviderInfo,
+    ProviderPermanentError,
     RequestCounts,
     RequestError,
     RequestResult,
     ResultStatus,
+    ValidationError,
+    ValidationIssue,
+    crash_point,
     hookimpl,
+    load_provider_defaults,
+    new_result,
 )
-from batch_router_core.config import load_provider_defaults
-from batch_router_core.plugin.context import ProviderContext
-from batch_router_core.plugin.crashpoints import crash_point
-from batch_router_core.errors import ProviderPermanentError, ValidationError, ValidationIssue
-from batch_router_core.models.results import new_result
 
 from . import jobs
 from .models import resolve_model

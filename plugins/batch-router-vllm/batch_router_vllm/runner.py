@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batch_router_core.jobs.claims import proc_stat
+from batch_router_core.plugin import (
+    proc_stat,
+)
 
 RUNNER_FILE = "runner.json"
 EXIT_FILE = "exit.json"

@@ -15,8 +15,8 @@ from batch_router_vllm import jobs
 from batch_router_vllm.runner import group_members
 
 from batch_router_core import BatchProviderRegistry, BatchStatus, ResultStatus
-from batch_router_core.registry.handle import ProviderHandle
 from batch_router_core.models.provider import PreparedBatch
+from batch_router_core.registry.handle import ProviderHandle
 
 from .conftest import MODEL, questions, wait_until_ended
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from batch_router_core import (
+from batch_router_core.plugin import (
     AudioContent,
     BatchMode,
     DocumentContent,
@@ -17,9 +17,10 @@ from batch_router_core import (
     InputBatch,
     InputRequest,
     TextContent,
+    UnsupportedContentError,
     ValidationError,
+    ValidationIssue,
 )
-from batch_router_core.errors import UnsupportedContentError, ValidationIssue
 from batch_router_core.plugin.fastjson import SENTINELS, split_template
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "batch_lines", "endpoint_for"]
