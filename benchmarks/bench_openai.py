@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, measure_parse, measure_prepare, row  # noqa: E402
 from batch_router_openai.emulator import EmulatorState, OpenAIEmulator  # noqa: E402
-from batch_router_core.formats.openai_batch.results import parse_line  # noqa: E402
 
 from batch_router_core import (  # noqa: E402
     BatchProviderRegistry,
@@ -31,6 +30,7 @@ from batch_router_core import (  # noqa: E402
 from batch_router_core.emulation.clock import ManualClock  # noqa: E402
 from batch_router_core.emulation.server import serve_in_thread  # noqa: E402
 from batch_router_core.files import GeneratedFiles  # noqa: E402
+from batch_router_core.formats.openai_batch.results import parse_line  # noqa: E402
 from batch_router_core.retry import RetryPolicy  # noqa: E402
 
 

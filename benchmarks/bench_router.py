@@ -27,10 +27,10 @@ from _common import machine  # noqa: E402
 
 from batch_router_core import InferenceParams, InputBatch, InputMessage, InputRequest  # noqa: E402
 from batch_router_core.files import GeneratedFiles  # noqa: E402
+from batch_router_core.formats.unified import write_results_async  # noqa: E402
+from batch_router_core.jobs.router import BatchRouter  # noqa: E402
 from batch_router_core.registry import BatchProviderRegistry  # noqa: E402
 from batch_router_core.retry import RetryPolicy  # noqa: E402
-from batch_router_core.jobs.router import BatchRouter  # noqa: E402
-from batch_router_core.formats.unified import write_results_async  # noqa: E402
 
 PROVIDERS = (("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-flash"))
 

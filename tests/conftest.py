@@ -27,3 +27,7 @@ def make_batch(n: int = 3, *, provider: str = "fake", model: str = "fake-1", **p
 def data_dir() -> Path:
     """``tests/data``: real provider batch lines (``fixtures/``) and schema fragments (``specs/``)."""
     return DATA
+
+
+# tests/data holds vendored plugins and fixtures that other tests install or read, not tests to collect.
+collect_ignore_glob = ["data/*"]

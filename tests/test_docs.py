@@ -123,7 +123,10 @@ def test_an_override_without_a_reason_fails_and_one_with_a_reason_passes() -> No
 _FACADE_CALL = {"provider_info": ".info.", "prepare_payloads": ".prepare_payloads(", "submit": ".submit(",
                 "poll_status": ".poll_status(", "fetch_results": ".fetch_results(", "cancel": ".cancel(",
                 "execute_now": ".execute_now(", "check_credentials": ".check_credentials(", "find_job": ".find_job(", "delete_job": ".delete_job(",
-                "create_emulator": ".create_emulator("}
+                "create_emulator": ".create_emulator(",
+                # observers are implemented by tests, then called by the facade around real calls
+                "provider_call_started": "def provider_call_started(",
+                "provider_call_finished": "def provider_call_finished("}
 
 
 @pytest.mark.parametrize("name", sorted(_hooks()))

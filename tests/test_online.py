@@ -98,7 +98,7 @@ def test_input_limit_from_provider_yaml(batch_router_files) -> None:  # type: ig
     from batch_router_core.online.engine import input_limit_from_registry
 
     reg = BatchProviderRegistry(files=batch_router_files, overrides={
-        "fake": {"settings": {"model_input_tokens": {"fake-small*": 500}}}})
+        "fake": {"limits": {"model_input_tokens": {"fake-small*": 500}}}})
     lookup = input_limit_from_registry(reg)
     assert lookup("fake-small-1") == 500 and lookup("fake-other") is None
 

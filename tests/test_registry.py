@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -19,8 +19,10 @@ from batch_router_core import (
 from batch_router_core.errors import (
     DuplicateProviderError,
     PluginValidationError,
+    ProviderPermanentError,
     UnsupportedOperationError,
 )
+from batch_router_core.models import ProviderCall
 from batch_router_core.testing.fake_provider import FakeProvider, FakeService
 
 from .conftest import make_batch
@@ -79,35 +81,62 @@ class Other:
         raise AssertionError
 
 
-class Audit:
-    """A cross-cutting wrapper plugin: sees every operation of every provider."""
+class Observer:
+    """A cross-cutting observer: a synchronous ``started`` and an ``async`` ``finished``."""
 
-    def __init__(self) -> None:
-        self.seen: list[str] = []
+    def __init__(self, refuse: str | None = None) -> None:
+        self.seen: list[tuple[str, str, int, str, str | None]] = []
+        self.started: list[str] = []
+        self.refuse = refuse
 
-    @hookimpl(wrapper=True)
-    def submit(self, prepared: Any) -> Generator[None, Any, Any]:
-        self.seen.append(f"submit:{prepared.provider}")
-        return (yield)
+    @hookimpl
+    def provider_call_started(self, call: ProviderCall) -> None:
+        self.started.append(call.call_id)
+        if call.operation == self.refuse:
+            raise ProviderPermanentError("over the cost cap", provider=call.provider)
 
-    @hookimpl(wrapper=True)
-    def poll_status(self, handle: Any) -> Generator[None, Any, Any]:
-        self.seen.append(f"poll:{handle.provider}")
-        return (yield)
+    @hookimpl
+    async def provider_call_finished(self, call: ProviderCall, result: Any, error: BaseException | None,
+                                     duration_s: float) -> None:
+        await asyncio.sleep(0)  # really awaited on the loop
+        assert call.call_id in self.started and duration_s >= 0
+        self.seen.append((call.operation, call.provider, call.attempt,
+                          type(result).__name__, type(error).__name__ if error else None))
 
 
-async def test_calls_reach_only_the_selected_provider_while_wrappers_wrap(
+async def test_observers_see_every_call_sync_or_async_with_the_awaited_result(
     batch_router_registry: BatchProviderRegistry, fake_service: FakeService,
 ) -> None:
-    audit = Audit()
+    observer = Observer()
     batch_router_registry.register(Other())
-    batch_router_registry.register(audit, name="audit")
-    assert "audit" not in batch_router_registry.names()  # a wrapper is not a provider
+    batch_router_registry.register(observer, name="observer")
+    assert "observer" not in batch_router_registry.names()  # an observer is not a provider
     fake = batch_router_registry.get("fake", service=fake_service)
-    handle = await fake.submit(fake.prepare(make_batch(2)))
-    report = await fake.poll_status(handle)
+    handle = await fake.submit(fake.prepare(make_batch(2)))  # a synchronous hook
+    fake_service.transient("poll_status")
+    report = await fake.poll_status(handle)  # an async hook: retried once
     assert report.status is BatchStatus.VALIDATING
-    assert audit.seen == ["submit:fake", "poll:fake"]
+    fake_service.clock.advance(10 * 86400)
+    await fake.poll_status(handle)
+    results = [r async for r in fake.fetch_results(handle)]  # a synchronous generator
+    assert len(results) == 2
+    assert observer.seen == [
+        ("submit", "fake", 1, "BatchHandle", None),
+        ("poll_status", "fake", 1, "NoneType", "ProviderTransientError"),
+        ("poll_status", "fake", 2, "BatchStatusReport", None),  # the awaited report, not a coroutine
+        ("poll_status", "fake", 1, "BatchStatusReport", None),
+        ("fetch_results", "fake", 1, "int", None),  # the number of results the stream delivered
+    ]
+
+
+async def test_an_observer_can_refuse_a_call(
+    batch_router_registry: BatchProviderRegistry, fake_service: FakeService,
+) -> None:
+    batch_router_registry.register(Observer(refuse="submit"), name="cost-cap")
+    fake = batch_router_registry.get("fake", service=fake_service)
+    with pytest.raises(ProviderPermanentError, match="over the cost cap"):
+        await fake.submit(fake.prepare(make_batch(2)))
+    assert not fake_service.jobs  # the provider was never called
 
 
 def test_two_plugins_claiming_one_name(batch_router_registry: BatchProviderRegistry) -> None:

@@ -20,8 +20,8 @@ from batch_router_core import (
 from batch_router_core.emulation import ManualClock
 from batch_router_core.files import GeneratedFiles
 from batch_router_core.jobs.ledger import JobState
-from batch_router_core.retry import RetryPolicy
 from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.retry import RetryPolicy
 from batch_router_core.testing.fake_provider import FakeService
 
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from batch_router_core.emulation.clock import Clock, ManualClock
 from batch_router_core.emulation.faults import FaultInjector
 
-__all__ = ["EmulatorControls", "EmulatorControlsMixin", "FaultKind"]
+__all__ = ["FAULT_OPERATIONS", "EmulatorControls", "EmulatorControlsMixin", "FaultKind", "check_fault_routes"]
 
 #: ``transient`` - a retryable failure (429 with retry-after, 5xx); ``permanent`` - a 401.
 FaultKind = Literal["transient", "permanent"]
@@ -47,21 +47,52 @@ class EmulatorControls(Protocol):
         ...
 
 
+#: The provider operations a fault can be declared for (the hooks that make HTTP calls).
+FAULT_OPERATIONS = ("submit", "poll_status", "fetch_results", "cancel", "find_job", "delete_job")
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def check_fault_routes(owner: str, routes: Mapping[str, str]) -> None:
+    """Refuse a route table with an unknown operation or a route that is not ``"METHOD /path-glob"``."""
+    for operation, route in routes.items():
+        if operation not in FAULT_OPERATIONS:
+            raise TypeError(f"{owner}.fault_routes: unknown operation {operation!r}; "
+                            f"expected one of {', '.join(FAULT_OPERATIONS)}")
+        method, _, path = str(route).partition(" ")
+        if method not in _METHODS or not path.startswith("/") or " " in path:
+            raise TypeError(f"{owner}.fault_routes[{operation!r}]: {route!r} is not \"METHOD /path\" "
+                            f"(METHOD one of {', '.join(_METHODS)}; * matches within the path)")
+
+
 class EmulatorControlsMixin:
     """:class:`EmulatorControls` for emulators on the core kit.
 
     The class using it declares :attr:`fault_routes`, and provides ``faults``
     (a :class:`FaultInjector`) and ``clock``, ``error_ids`` (a set) and ``next_per_request_s``
     (read once by the next job created), either on itself or on its ``state`` attribute.
+
+    **Which call a fault hits.** ``inject_fault(operation, kind)`` adds one rule for the route declared
+    for ``operation``: the *next HTTP request* whose method and path match it fails, once, whatever
+    sends it. So declare the first request the operation makes (for an upload-then-create submit, the
+    upload: ``"POST /v1/files"``), and make the glob specific enough that no other operation's
+    requests match it (``GET /jobs/*`` also matches ``GET /jobs/1/results``; write
+    ``GET /jobs/*/results`` for the download and keep polls on a path the download does not share,
+    or accept that whichever of the two comes next fails). The table is checked when the class is
+    defined: an unknown operation or a malformed route is a ``TypeError`` naming the entry.
     """
 
-    #: operation -> ``"METHOD /path"`` glob of the HTTP call that operation makes first.
+    #: operation (one of :data:`FAULT_OPERATIONS`) -> ``"METHOD /path"`` glob of the first HTTP request
+    #: that operation makes.
     fault_routes: ClassVar[Mapping[str, str]] = {}
     #: fault kinds used for ``transient`` and ``permanent`` injections.
     transient_kind: ClassVar[str] = "rate_limit"
     permanent_kind: ClassVar[str] = "unauthorized"
 
     faults: FaultInjector
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_fault_routes(cls.__qualname__, cls.fault_routes)
 
     @property
     def _controlled(self) -> Any:

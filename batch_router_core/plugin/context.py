@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from batch_router_core.files import GeneratedFiles
+from batch_router_core.files import GeneratedFiles, iter_jsonl
 from batch_router_core.models.enums import BatchStatus
-from batch_router_core.models.provider import ProviderInfo
+from batch_router_core.models.provider import BatchHandle, ProviderInfo
 
 __all__ = ["ProviderContext"]
 
@@ -49,6 +49,16 @@ class ProviderContext:
     def option(self, name: str, default: Any = None) -> Any:
         """One option, or ``default``."""
         return self.options.get(name, default)
+
+    def submitted_custom_ids(self, handle: BatchHandle) -> Iterator[str] | None:
+        """The ``custom_id`` of every request submitted in ``handle``'s job, in input order, from
+        batch-router's local copy of the job's requests; None when this machine has no copy (the job
+        was submitted elsewhere, or without the router). ``fetch_results`` uses it to account for
+        requests that appear in no result file (cancelled, expired) without downloading its input."""
+        path = self.files.path(self.provider, handle.local_id, "requests")
+        if not path.is_file():
+            return None
+        return (str(data["custom_id"]) for _, data in iter_jsonl(path))
 
     def normalize_status(self, raw_status: str) -> BatchStatus:
         """Map a raw provider status through this provider's effective YAML status map."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import base64
+import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -140,6 +141,16 @@ class EmulatorDriver(ConformanceDriver):
         self.emulator.stall_next_job()
 
 
+def _mark_async_tests(cls: type) -> None:
+    """Mark the class's own ``async def`` tests for pytest-asyncio, so that the suite runs whatever the
+    plugin's pytest configuration (``asyncio_mode`` strict, the default, or auto)."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("test_") and inspect.iscoroutinefunction(value):
+            marks = getattr(value, "pytestmark", [])
+            if not any(getattr(m, "name", None) == "asyncio" for m in marks):
+                pytest.mark.asyncio(value)
+
+
 class ProviderConformance:
     """The suite. Subclass it in a plugin's tests and provide the three fixtures."""
 
@@ -154,6 +165,7 @@ class ProviderConformance:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _mark_async_tests(cls)
         bare = []
         for name, suite_test in vars(ProviderConformance).items():
             if not name.startswith("test_"):
@@ -427,6 +439,9 @@ class ProviderConformance:
         assert not self.unexplained_overrides, (
             f"{type(self).__qualname__} overrides {', '.join(self.unexplained_overrides)} without a reason: "
             "decorate the override with @batch_router_core.testing.conformance.override('why')")
+
+
+_mark_async_tests(ProviderConformance)
 
 
 class EmulatedProviderConformance(ProviderConformance):

@@ -24,8 +24,8 @@ from batch_router_core import (
 from batch_router_core.emulation.clock import SystemClock
 from batch_router_core.emulation.server import RunningServer, serve_in_thread
 from batch_router_core.files import GeneratedFiles
-from batch_router_core.retry import RetryPolicy
 from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.retry import RetryPolicy
 
 
 @pytest.fixture

@@ -10,10 +10,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
-
-import orjson
 
 from batch_router_core.formats.openai_batch.requests import batch_lines, endpoint_for
 from batch_router_core.plugin import (
@@ -205,14 +202,12 @@ async def _lines(client: Any, file_id: str) -> AsyncIterator[dict[str, Any]]:
                 yield line
 
 
-async def _input_ids(client: Any, handle: BatchHandle) -> AsyncIterator[str]:
-    """The submitted custom_ids: from the local input file, else downloaded from the API."""
-    path = Path(handle.data.get("input_path", ""))
-    if path.is_file():
-        with path.open("rb") as fh:
-            for raw in fh:
-                if raw.strip():
-                    yield orjson.loads(raw)["custom_id"]
+async def _input_ids(client: Any, handle: BatchHandle, context: ProviderContext) -> AsyncIterator[str]:
+    """The submitted custom_ids: from batch-router's local copy, else downloaded from the API."""
+    local = context.submitted_custom_ids(handle)
+    if local is not None:
+        for cid in local:
+            yield cid
         return
     async for line in _lines(client, handle.data["input_file_id"]):
         yield line["custom_id"]
@@ -252,7 +247,7 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
                               "The request was not executed before the completion window expired."),
     }.get(status, (ResultStatus.ERRORED, "batch_failed" if status is BatchStatus.FAILED else
                    "missing_result", _report(batch, context).error or "No result was returned."))
-    async for cid in _input_ids(client, handle):
+    async for cid in _input_ids(client, handle, context):
         if cid not in seen:
             seen.add(cid)
             yield RequestResult(custom_id=cid, status=missing[0], provider="openai", model=handle.model,
