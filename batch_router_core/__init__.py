@@ -60,6 +60,7 @@ def __getattr__(name: str) -> object:
         return getattr(router, name)
     raise AttributeError(f"module 'batch_router_core' has no attribute {name!r}")
 
+
 __all__ = [
     "AudioContent",
     "BatchFailedError",

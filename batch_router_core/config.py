@@ -53,12 +53,27 @@ CONFIG_ENV = "BATCH_ROUTER_CONFIG"
 DEFAULT_CONFIG_NAME = "batch-router.yaml"
 
 _TOP_KEYS = {
-    "name", "display_name", "modes", "models", "extra_models", "limits", "capabilities",
-    "status_map", "idempotent_submit", "emulator_base_path", "poll_interval_s", "settings",
+    "name",
+    "display_name",
+    "modes",
+    "models",
+    "extra_models",
+    "limits",
+    "capabilities",
+    "status_map",
+    "idempotent_submit",
+    "emulator_base_path",
+    "poll_interval_s",
+    "settings",
 }
-#: Cross-cutting knobs that 0.1 plugins kept under ``settings``: lifted to their typed place, with a warning.
-_LEGACY_SETTINGS = {"emulator_base_path": (), "poll_interval_s": (), "find_job_max_scan": ("limits",),
-                    "model_input_tokens": ("limits",)}
+#: Cross-cutting knobs that 0.1 plugins kept under ``settings``: lifted to their typed place, with a
+#: warning.
+_LEGACY_SETTINGS = {
+    "emulator_base_path": (),
+    "poll_interval_s": (),
+    "find_job_max_scan": ("limits",),
+    "model_input_tokens": ("limits",),
+}
 _LIMIT_KEYS = {a.name: a for a in attrs.fields(ProviderLimits)}
 _CAP_KEYS = {a.name: a for a in attrs.fields(Capabilities)}
 _CONTENT_KINDS = {"text", "image", "image_url", "audio", "audio_url", "document", "document_url"}
@@ -70,7 +85,9 @@ def _read_yaml(path: str, text: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", path=path) from None
+        raise ConfigError(
+            f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", path=path
+        ) from None
 
 
 def _expect(cond: bool, path: str, key: str, expected: str, got: Any) -> None:
@@ -81,7 +98,10 @@ def _expect(cond: bool, path: str, key: str, expected: str, got: Any) -> None:
 def _check_int_or_none(path: str, key: str, value: Any) -> None:
     _expect(
         value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0),
-        path, key, "a positive integer or null", value,
+        path,
+        key,
+        "a positive integer or null",
+        value,
     )
 
 
@@ -91,29 +111,45 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
     for key, value in data.items():
         k = f"{prefix}.{key}" if prefix else str(key)
         if key not in _TOP_KEYS:
-            raise ConfigError(
-                f"unknown key; expected one of {sorted(_TOP_KEYS)}", path=path, key=k
-            )
+            raise ConfigError(f"unknown key; expected one of {sorted(_TOP_KEYS)}", path=path, key=k)
         if key in ("name", "display_name"):
             _expect(isinstance(value, str) and bool(value), path, k, "a non-empty string", value)
         elif key == "modes":
             modes = [m.value for m in BatchMode]
             _expect(
                 isinstance(value, list) and all(m in modes for m in value),
-                path, k, f"a list of modes from {modes}", value,
+                path,
+                k,
+                f"a list of modes from {modes}",
+                value,
             )
         elif key in ("models", "extra_models"):
             _expect(
                 isinstance(value, list) and all(isinstance(m, str) and m for m in value),
-                path, k, "a list of model name patterns (strings, * and ? wildcards)", value,
+                path,
+                k,
+                "a list of model name patterns (strings, * and ? wildcards)",
+                value,
             )
         elif key == "idempotent_submit":
             _expect(isinstance(value, bool), path, k, "true or false", value)
         elif key == "emulator_base_path":
-            _expect(isinstance(value, str), path, k, "a URL path such as /v1 (or an empty string)", value)
+            _expect(
+                isinstance(value, str),
+                path,
+                k,
+                "a URL path such as /v1 (or an empty string)",
+                value,
+            )
         elif key == "poll_interval_s":
-            _expect(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                      and value > 0), path, k, "a positive number of seconds or null", value)
+            _expect(
+                value is None
+                or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0),
+                path,
+                k,
+                "a positive number of seconds or null",
+                value,
+            )
         elif key == "settings":
             _expect(isinstance(value, dict), path, k, "a mapping", value)
         elif key == "status_map":
@@ -126,18 +162,32 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
             for lk, lv in value.items():
                 if lk not in _LIMIT_KEYS:
                     raise ConfigError(
-                        f"unknown limit; expected one of {sorted(_LIMIT_KEYS)}", path=path,
+                        f"unknown limit; expected one of {sorted(_LIMIT_KEYS)}",
+                        path=path,
                         key=f"{k}.{lk}",
                     )
                 if lk == "one_model_per_batch":
                     _expect(isinstance(lv, bool), path, f"{k}.{lk}", "true or false", lv)
                 elif lk == "find_job_max_scan":
-                    _expect(isinstance(lv, int) and not isinstance(lv, bool) and lv > 0, path, f"{k}.{lk}",
-                            "a positive integer", lv)
+                    _expect(
+                        isinstance(lv, int) and not isinstance(lv, bool) and lv > 0,
+                        path,
+                        f"{k}.{lk}",
+                        "a positive integer",
+                        lv,
+                    )
                 elif lk == "model_input_tokens":
-                    _expect(isinstance(lv, dict) and all(
-                        isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in lv.values()),
-                        path, f"{k}.{lk}", "a mapping model pattern -> positive token count", lv)
+                    _expect(
+                        isinstance(lv, dict)
+                        and all(
+                            isinstance(n, int) and not isinstance(n, bool) and n > 0
+                            for n in lv.values()
+                        ),
+                        path,
+                        f"{k}.{lk}",
+                        "a mapping model pattern -> positive token count",
+                        lv,
+                    )
                 elif lk == "custom_id_pattern":
                     _expect(lv is None or isinstance(lv, str), path, f"{k}.{lk}", "a regex", lv)
                 else:
@@ -147,7 +197,8 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
             for ck, cv in value.items():
                 if ck not in _CAP_KEYS:
                     raise ConfigError(
-                        f"unknown capability; expected one of {sorted(_CAP_KEYS)}", path=path,
+                        f"unknown capability; expected one of {sorted(_CAP_KEYS)}",
+                        path=path,
                         key=f"{k}.{ck}",
                     )
                 ck_path = f"{k}.{ck}"
@@ -156,13 +207,18 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
                     for mode, kinds in cv.items():
                         _expect(
                             isinstance(kinds, list) and all(x in _CONTENT_KINDS for x in kinds),
-                            path, f"{ck_path}.{mode}",
-                            f"a list of content kinds from {sorted(_CONTENT_KINDS)}", kinds,
+                            path,
+                            f"{ck_path}.{mode}",
+                            f"a list of content kinds from {sorted(_CONTENT_KINDS)}",
+                            kinds,
                         )
                 elif ck in ("unsupported_params", "required_params"):
                     _expect(
                         isinstance(cv, list) and all(isinstance(x, str) for x in cv),
-                        path, ck_path, "a list of InferenceParams field names", cv,
+                        path,
+                        ck_path,
+                        "a list of InferenceParams field names",
+                        cv,
                     )
                 elif ck == "max_stop_sequences":
                     _check_int_or_none(path, ck_path, cv)
@@ -184,8 +240,12 @@ def _lift_legacy_settings(d: dict[str, Any]) -> None:
         for part in where:
             target = target.setdefault(part, {})
         place = ".".join((*where, key))
-        warnings.warn(f"provider {d.get('name')!r}: settings.{key} is now {place} (typed); the old place "
-                      "goes away in 0.3", DeprecationWarning, stacklevel=4)
+        warnings.warn(
+            f"provider {d.get('name')!r}: settings.{key} is now {place} (typed); the old place "
+            "goes away in 0.3",
+            DeprecationWarning,
+            stacklevel=4,
+        )
         target.setdefault(key, value)
     if "settings" in d:
         d["settings"] = settings
@@ -294,12 +354,15 @@ def load_user_config(path: Path | str | None = None) -> dict[str, dict[str, Any]
     if unknown:
         raise ConfigError("unknown key; expected 'providers'", path=label, key=sorted(unknown)[0])
     providers = data.get("providers") or {}
-    _expect(isinstance(providers, dict), label, "providers", "a mapping name -> settings", providers)
+    _expect(
+        isinstance(providers, dict), label, "providers", "a mapping name -> settings", providers
+    )
     out: dict[str, dict[str, Any]] = {}
     for name, section in providers.items():
         _check_section(label, f"providers.{name}", section, partial=True)
         if "name" in section:
-            raise ConfigError("a provider's name cannot be changed", path=label,
-                              key=f"providers.{name}.name")
+            raise ConfigError(
+                "a provider's name cannot be changed", path=label, key=f"providers.{name}.name"
+            )
         out[str(name)] = dict(section)
     return out

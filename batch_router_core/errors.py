@@ -1,7 +1,8 @@
 """The one error tree of batch-router.
 
 Everything the library raises on purpose derives from :class:`BatchRouterError`. The split between
-:class:`ProviderTransientError` and :class:`ProviderPermanentError` is the retry contract: core retries
+:class:`ProviderTransientError` and :class:`ProviderPermanentError` is the retry contract: core
+retries
 the first (honouring ``retry_after``) and never the second. Plugins map their SDK's exceptions onto
 these classes so that no provider SDK exception ever escapes a plugin.
 """
@@ -264,7 +265,8 @@ class UnsupportedOperationError(ProviderPermanentError):
 class UnknownProviderStatusError(ProviderPermanentError):
     """A raw provider status has no mapping in the YAML configuration.
 
-    Raised rather than guessing: a wrong normalised status could make a caller stop polling a running
+    Raised rather than guessing: a wrong normalised status could make a caller stop polling a
+    running
     job or download results too early. Map it in ``batch-router.yaml`` under
     ``providers.<name>.status_map``.
     """

@@ -1,4 +1,5 @@
-"""Deprecated: moved to :mod:`batch_router_core.plugin.fastjson` (import from ``batch_router_core.plugin.fastjson``); removed in 0.3."""
+"""Deprecated: moved to :mod:`batch_router_core.plugin.fastjson` (import from
+``batch_router_core.plugin.fastjson``); removed in 0.3."""
 
 from batch_router_core._deprecation import warn_moved
 

@@ -1,6 +1,7 @@
 """Generated files: streaming JSONL in and out, user-only permissions, collision-free ids.
 
-Layout (seed 002): ``.batch_router/generated/<provider>/batch_<local_id>_{input,output,unified}.jsonl``
+Layout (seed 002):
+``.batch_router/generated/<provider>/batch_<local_id>_{input,output,unified}.jsonl``
 under the working directory. Directories are created ``0700`` and files ``0600``: they hold prompts
 and outputs, which are the user's data. Files are written to a temporary name and renamed into
 place, so a crash never leaves a half-written file under the final name.
@@ -37,12 +38,16 @@ def disk_error_message(exc: OSError, path: Path | str | None = None) -> str:
     """What went wrong writing a local file and what to do, in one line."""
     import errno
 
-    advice = {errno.ENOSPC: "the disk is full: free some space, then run `batch-router resume`",
-              errno.EROFS: "the file system is read-only: run from a writable directory",
-              errno.EACCES: "permission denied: fix the permissions or run from a writable directory"}
+    advice = {
+        errno.ENOSPC: "the disk is full: free some space, then run `batch-router resume`",
+        errno.EROFS: "the file system is read-only: run from a writable directory",
+        errno.EACCES: "permission denied: fix the permissions or run from a writable directory",
+    }
     name = exc.filename or path or "a batch-router file"
-    return (f"cannot write {name}: {exc.strerror or exc}"
-            f" ({advice.get(exc.errno or 0, 'check the disk and the permissions')})")
+    return (
+        f"cannot write {name}: {exc.strerror or exc}"
+        f" ({advice.get(exc.errno or 0, 'check the disk and the permissions')})"
+    )
 
 
 def new_local_id() -> str:
@@ -74,7 +79,8 @@ class GeneratedFiles:
         return _private_dir(self.generated / provider)
 
     def path(self, provider: str, local_id: str, kind: str) -> Path:
-        """``batch_<local_id>_<kind>.jsonl`` in the provider's directory (kind: input, output...)."""
+        """``batch_<local_id>_<kind>.jsonl`` in the provider's directory (kind: input,
+        output...)."""
         return self.provider_dir(provider) / f"batch_{local_id}_{kind}.jsonl"
 
 
@@ -97,7 +103,8 @@ def write_jsonl_lines(
 ) -> tuple[int, int]:
     """Stream ``lines`` (JSON documents as bytes, no newline) into ``path``, one per line.
 
-    Returns ``(line_count, byte_size)``. Memory stays flat: lines are written in small chunks as they
+    Returns ``(line_count, byte_size)``. Memory stays flat: lines are written in small chunks as
+    they
     are produced. Raises :class:`FileOperationError` if ``max_bytes`` would be exceeded (the partial
     file is removed). Any exception from ``lines`` also removes the partial file and propagates.
     """

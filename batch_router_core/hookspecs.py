@@ -1,7 +1,8 @@
 """The plugin contract: the hooks a provider plugin implements. Declarations and documentation only.
 
 Every provider is a plugin found through the ``batch_router`` entry-point group. A provider plugin
-implements all six *operation* hooks below; the optional hooks add an emulator. The registry calls an
+implements all six *operation* hooks below; the optional hooks add an emulator. The registry calls
+an
 operation only on the selected provider's plugin. *Observer* plugins (those that implement no
 ``provider_info``: audit logs, cost caps, metrics) implement ``provider_call_started`` /
 ``provider_call_finished`` and see every provider call, sync or async, with its awaited outcome.
@@ -15,8 +16,10 @@ Conventions that hold for every hook:
   in a worker thread so they never block the event loop.
 * Network hooks raise :class:`~batch_router_core.errors.ProviderTransientError` for what a retry can
   fix and :class:`~batch_router_core.errors.ProviderPermanentError` otherwise. Core owns the retries
-  (``submit`` is only retried when ``provider_info`` says it is idempotent). No SDK exception may escape.
-* ``context`` is a :class:`~batch_router_core.plugin.context.ProviderContext`: the effective provider info,
+  (``submit`` is only retried when ``provider_info`` says it is idempotent). No SDK exception may
+  escape.
+* ``context`` is a :class:`~batch_router_core.plugin.context.ProviderContext`: the effective
+provider info,
   the user's options (API key, base URL...; secret, never log them), the generated-files directory
   and a bound logger.
 
@@ -61,7 +64,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def provider_info() -> ProviderInfo:
     """Declare the provider: its name, modes, model patterns, limits, capabilities and status map.
 
-    :returns: a :class:`~batch_router_core.models.ProviderInfo`, usually built from the YAML defaults
+    :returns: a :class:`~batch_router_core.models.ProviderInfo`, usually built from the YAML
+    defaults
         the plugin ships with :func:`batch_router_core.config.load_provider_defaults`. The registry
         applies the user's ``batch-router.yaml`` overrides on top.
 
@@ -176,7 +180,8 @@ def check_credentials(context: ProviderContext) -> str | None:
         (never the value of anything secret).
 
     Optional (added in wave 2): a provider that needs no credentials (a local engine) leaves it out.
-    No network: it checks presence, not validity (a wrong key is the provider's 401 at submit). Called
+    No network: it checks presence, not validity (a wrong key is the provider's 401 at submit).
+    Called
     by the router before it records a job and before it resumes one, so a missing key is a
     configuration error, never a job stuck or marked failed. ``firstresult``.
     """
@@ -191,15 +196,18 @@ def check_credentials(context: ProviderContext) -> str | None:
 def execute_now(
     requests: Sequence[InputRequest], params: InferenceParams, context: ProviderContext
 ) -> list[RequestResult]:
-    """Execute a small group of requests now, synchronously with respect to the caller (no batch job).
+    """Execute a small group of requests now, synchronously with respect to the caller (no batch
+    job).
 
     :param requests: the group (a few requests of one task and model).
     :param params: the generation settings (provider, model, mode...).
     :param context: the provider context.
-    :returns: one :class:`~batch_router_core.models.RequestResult` per request, in order; a request the
+    :returns: one :class:`~batch_router_core.models.RequestResult` per request, in order; a request
+    the
         provider rejected is an ERRORED result (the online scheduler then retries it alone).
 
-    Optional: used by the online micro-batching path (``batch_router_core.online``). Make one API call
+    Optional: used by the online micro-batching path (``batch_router_core.online``). Make one API
+    call
     where the provider takes many inputs at once (embeddings), concurrent calls otherwise. Network;
     may be async; a failure of the whole call raises (the scheduler falls back to one call per
     request). ``firstresult``.
@@ -217,14 +225,16 @@ def find_job(
 ) -> BatchHandle | None:
     """Find a provider job by the tag ``submit`` gave it, after a crash lost the submit's answer.
 
-    :param local_id: batch-router's id for the job (``PreparedBatch.local_id``), which ``submit`` put
+    :param local_id: batch-router's id for the job (``PreparedBatch.local_id``), which ``submit``
+    put
         in the job's metadata or display name.
     :param request_count: how many requests the job holds (lets providers whose jobs cannot carry a
         tag match on size and creation time instead).
     :param known_batch_ids: provider job ids the ledger already holds (for this job or any other):
         never one of these. (Added in wave 2; implementations may leave it out of their signature.)
     :param context: the provider context.
-    :returns: the job's :class:`~batch_router_core.models.BatchHandle` if the provider has a job with
+    :returns: the job's :class:`~batch_router_core.models.BatchHandle` if the provider has a job
+    with
         that tag, else ``None`` (then the job was certainly never created and may be submitted).
         A provider whose jobs carry no tag never returns a match it cannot prove: it raises
         :class:`~batch_router_core.errors.UnverifiedCandidatesError` with every job that may be
@@ -282,13 +292,15 @@ def provider_call_started(call: ProviderCall) -> None:
 
     Implemented by observer plugins, for every provider. May be async (awaited on the event loop
     before the call; keep it short). Raising stops the call: the error is what the caller gets, so a
-    cost cap raises :class:`~batch_router_core.errors.ProviderPermanentError` to refuse a ``submit``.
+    cost cap raises :class:`~batch_router_core.errors.ProviderPermanentError` to refuse a
+    ``submit``.
     """
 
 
 @hookspec
-def provider_call_finished(call: ProviderCall, result: Any, error: BaseException | None,
-                           duration_s: float) -> None:
+def provider_call_finished(
+    call: ProviderCall, result: Any, error: BaseException | None, duration_s: float
+) -> None:
     """A provider hook call ended, with its awaited outcome.
 
     :param call: the same object ``provider_call_started`` received.

@@ -33,7 +33,9 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _SECRET_VALUE.sub(REDACTED, value)
     if isinstance(value, dict):
-        return {k: (REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v)) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return type(value)(_scrub(v) for v in value)
     return value
@@ -44,7 +46,9 @@ def scrub_secrets(text: str) -> str:
     return _SECRET_VALUE.sub(REDACTED, text)
 
 
-def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def redact(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: drop secret-looking keys and mask credential-shaped values."""
     for key in list(event_dict):
         if _SECRET_KEY.search(key):
@@ -55,18 +59,26 @@ def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) 
 
 
 def storable_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options that may be written down (the ledger): plain values under names and in shapes that
+    """The options that may be written down (the ledger): plain values under names and in shapes
+    that
     are not credentials. Keys, tokens and anything shaped like one are left out."""
-    return {k: v for k, v in options.items()
-            if isinstance(v, (str, int, float, bool)) and not _SECRET_KEY.search(str(k))
-            and not (isinstance(v, str) and _SECRET_VALUE.search(v))}
+    return {
+        k: v
+        for k, v in options.items()
+        if isinstance(v, (str, int, float, bool))
+        and not _SECRET_KEY.search(str(k))
+        and not (isinstance(v, str) and _SECRET_VALUE.search(v))
+    }
 
 
 def get_logger(name: str, **bound: Any) -> Any:
-    """A structlog logger for ``batch_router.<name>`` with ``bound`` key/values (ids, not payloads)."""
+    """A structlog logger for ``batch_router.<name>`` with ``bound`` key/values (ids, not
+    payloads)."""
     if structlog.is_configured():
         processors = [redact, *structlog.get_config()["processors"]]
-        logger = structlog.wrap_logger(None, processors=processors, logger_name=f"batch_router.{name}")
+        logger = structlog.wrap_logger(
+            None, processors=processors, logger_name=f"batch_router.{name}"
+        )
     else:
         std = _stdlib_logging.getLogger(f"batch_router.{name}")
         logger = structlog.wrap_logger(

@@ -103,6 +103,7 @@ class RetryPolicy:
             before_sleep=_before_sleep,
             reraise=True,
         )
+
         async def attempt() -> T:
             # tenacity tells coroutine functions apart by inspection; a lambda returning an
             # awaitable would not be awaited, so wrap it in a real coroutine function.

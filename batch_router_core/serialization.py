@@ -41,7 +41,9 @@ def _structure_content(value: Any, _: Any) -> Content:
             f"unknown content type {kind!r}; expected one of {sorted(CONTENT_TYPES)}", field="type"
         )
     if isinstance(_, type) and _ in CONTENT_TYPES.values() and _ is not cls:
-        raise ValidationError(f"expected {getattr(_, 'type', _)} content, got {kind!r}", field="type")
+        raise ValidationError(
+            f"expected {getattr(_, 'type', _)} content, got {kind!r}", field="type"
+        )
     fields = {k: v for k, v in value.items() if k != "type"}
     unknown = set(fields) - {a.name for a in attrs.fields(cls)}
     if unknown:
@@ -60,8 +62,11 @@ def _unstructure_content(value: Content) -> dict[str, Any]:
 
 def usage_to_data(u: UsageInfo) -> dict[str, Any]:
     """Usage as JSON data: the three counts always, the optional details only when reported."""
-    d: dict[str, Any] = {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                         "total_tokens": u.total_tokens}
+    d: dict[str, Any] = {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    }
     if u.cached_tokens is not None:
         d["cached_tokens"] = u.cached_tokens
     if u.cache_creation_tokens is not None:
@@ -94,7 +99,8 @@ def _structure_str(value: Any, _: Any) -> str:
 
 
 def _structure_int(value: Any, _: Any) -> int:
-    # Never coerced: 10.5 is not 10, "10" is not 10, true is not 1, and 2**64 fits no provider's field.
+    # Never coerced: 10.5 is not 10, "10" is not 10, true is not 1, and 2**64 fits no provider's
+    # field.
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"expected an integer, got {type(value).__name__} {value!r}")
     if not _INT64[0] <= value <= _INT64[1]:
@@ -196,9 +202,7 @@ def _issues(exc: BaseException, path: str = "") -> list[ValidationIssue]:
             out.append(ValidationIssue(issue.message, custom_id=issue.custom_id, field=field))
         return out
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return [
-            ValidationIssue(f"unknown field(s) {sorted(exc.extra_fields)}", field=path or None)
-        ]
+        return [ValidationIssue(f"unknown field(s) {sorted(exc.extra_fields)}", field=path or None)]
     if isinstance(exc, BaseExceptionGroup):
         issues: list[ValidationIssue] = []
         for sub in exc.exceptions:

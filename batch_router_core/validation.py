@@ -42,29 +42,40 @@ def content_kind(part: object) -> str:
     return type(part).__name__
 
 
-def _param_issues(info: ProviderInfo, params: InferenceParams, custom_id: str | None) -> list[ValidationIssue]:
+def _param_issues(
+    info: ProviderInfo, params: InferenceParams, custom_id: str | None
+) -> list[ValidationIssue]:
     caps = info.capabilities
     issues = []
     for name in caps.unsupported_params:
         if getattr(params, name, None) is not None:
-            issues.append(ValidationIssue(
-                f"{info.name} does not support {name}; remove it (or pass a provider-specific "
-                "equivalent in provider_kwargs)",
-                custom_id=custom_id, field=f"params.{name}",
-            ))
+            issues.append(
+                ValidationIssue(
+                    f"{info.name} does not support {name}; remove it (or pass a provider-specific "
+                    "equivalent in provider_kwargs)",
+                    custom_id=custom_id,
+                    field=f"params.{name}",
+                )
+            )
     for name in caps.required_params:
         if getattr(params, name, None) is None:
-            issues.append(ValidationIssue(
-                f"{info.name} requires {name}; set it in InferenceParams",
-                custom_id=custom_id, field=f"params.{name}",
-            ))
+            issues.append(
+                ValidationIssue(
+                    f"{info.name} requires {name}; set it in InferenceParams",
+                    custom_id=custom_id,
+                    field=f"params.{name}",
+                )
+            )
     if caps.max_stop_sequences is not None and params.stop_sequences is not None:
         if len(params.stop_sequences) > caps.max_stop_sequences:
-            issues.append(ValidationIssue(
-                f"{info.name} accepts at most {caps.max_stop_sequences} stop sequences, "
-                f"got {len(params.stop_sequences)}",
-                custom_id=custom_id, field="params.stop_sequences",
-            ))
+            issues.append(
+                ValidationIssue(
+                    f"{info.name} accepts at most {caps.max_stop_sequences} stop sequences, "
+                    f"got {len(params.stop_sequences)}",
+                    custom_id=custom_id,
+                    field="params.stop_sequences",
+                )
+            )
     return issues
 
 
@@ -90,40 +101,52 @@ def validate_batch(batch: InputBatch, info: ProviderInfo) -> None:
     params = batch.configured_params
     out = _Collector()
     if str(params.provider_id) != info.name:
-        out.add(ValidationIssue(
-            f"batch is configured for {params.provider_id!r}, not {info.name!r}",
-            field="params.provider_id",
-        ))
+        out.add(
+            ValidationIssue(
+                f"batch is configured for {params.provider_id!r}, not {info.name!r}",
+                field="params.provider_id",
+            )
+        )
     if not info.supports_mode(params.mode):
-        out.add(ValidationIssue(
-            f"{info.name} does not run {params.mode.value} batches "
-            f"(supported: {', '.join(m.value for m in info.modes)})",
-            field="params.mode",
-        ))
+        out.add(
+            ValidationIssue(
+                f"{info.name} does not run {params.mode.value} batches "
+                f"(supported: {', '.join(m.value for m in info.modes)})",
+                field="params.mode",
+            )
+        )
     model = str(params.model_id)
     if not info.supports_model(model):
-        out.add(ValidationIssue(
-            f"model {model!r} is not supported by {info.name} (patterns: {', '.join(info.models)}); "
-            f"add it under providers.{info.name}.extra_models in batch-router.yaml if it is new",
-            field="params.model_id",
-        ))
+        out.add(
+            ValidationIssue(
+                f"model {model!r} is not supported by {info.name} (patterns: "
+                f"{', '.join(info.models)}); "
+                f"add it under providers.{info.name}.extra_models in batch-router.yaml "
+                "if it is new",
+                field="params.model_id",
+            )
+        )
     limits = info.limits
     n = len(batch.requests)
     if n == 0:
         out.add(ValidationIssue("the batch has no requests", field="requests"))
     if limits.max_requests is not None and n > limits.max_requests:
-        out.add(ValidationIssue(
-            f"{n} requests exceed {info.name}'s limit of {limits.max_requests} per batch "
-            "(split the batch, or let the router shard it)",
-            field="requests",
-        ))
+        out.add(
+            ValidationIssue(
+                f"{n} requests exceed {info.name}'s limit of {limits.max_requests} per batch "
+                "(split the batch, or let the router shard it)",
+                field="requests",
+            )
+        )
     for issue in _param_issues(info, params, None):
         out.add(issue)
     _validate_requests(batch.requests, batch, info, out)
     if out.total:
         issues = list(out.issues)
         if out.total > len(issues):
-            issues.append(ValidationIssue(f"... {out.total - len(issues)} more problem(s) not listed"))
+            issues.append(
+                ValidationIssue(f"... {out.total - len(issues)} more problem(s) not listed")
+            )
         cls = UnsupportedContentError if out.content_only else ValidationError
         raise cls(issues, provider=info.name)
 
@@ -148,10 +171,13 @@ def _validate_requests(
             _check_request_params(req, batch, info, batch_model, batch_provider, out)
         msgs = req.messages
         if first_user and msgs[0].role is not USER:
-            out.add(ValidationIssue(
-                f"{info.name} requires the first message to be from the user",
-                custom_id=req.custom_id, field="messages[0].role",
-            ))
+            out.add(
+                ValidationIssue(
+                    f"{info.name} requires the first message to be from the user",
+                    custom_id=req.custom_id,
+                    field="messages[0].role",
+                )
+            )
         if text_ok and (not alternate or len(msgs) == 1):
             # Fast path: all-text conversations need no per-part bookkeeping (and one message
             # cannot break alternation).
@@ -167,28 +193,42 @@ def _validate_requests(
         _check_messages(req, info, mode.value, allowed, alternate, out)
 
 
-def _check_messages(req: InputRequest, info: ProviderInfo, mode: str, allowed: frozenset[str],
-                    alternate: bool, out: _Collector) -> None:
+def _check_messages(
+    req: InputRequest,
+    info: ProviderInfo,
+    mode: str,
+    allowed: frozenset[str],
+    alternate: bool,
+    out: _Collector,
+) -> None:
     accepted = ", ".join(sorted(allowed))
     prev = None
     for mi, msg in enumerate(req.messages):
         if alternate:
             if msg.role is prev:
-                out.add(ValidationIssue(
-                    f"{info.name} requires user and assistant messages to alternate; messages "
-                    f"{mi} and {mi + 1} are both {msg.role.value}",
-                    custom_id=req.custom_id, field=f"messages[{mi}].role",
-                ))
+                out.add(
+                    ValidationIssue(
+                        f"{info.name} requires user and assistant messages to alternate; messages "
+                        f"{mi} and {mi + 1} are both {msg.role.value}",
+                        custom_id=req.custom_id,
+                        field=f"messages[{mi}].role",
+                    )
+                )
             prev = msg.role
         for ci, part in enumerate(msg.contents):
             if type(part) is TextContent and "text" in allowed:
                 continue
             kind = content_kind(part)
             if kind not in allowed:
-                out.add(ValidationIssue(
-                    f"{info.name} cannot take {kind} content in {mode} batches (accepted: {accepted})",
-                    custom_id=req.custom_id, field=f"messages[{mi}].contents[{ci}]",
-                ), content=True)
+                out.add(
+                    ValidationIssue(
+                        f"{info.name} cannot take {kind} content in {mode} batches (accepted: "
+                        f"{accepted})",
+                        custom_id=req.custom_id,
+                        field=f"messages[{mi}].contents[{ci}]",
+                    ),
+                    content=True,
+                )
 
 
 def _check_ids(requests: Sequence[InputRequest], info: ProviderInfo, out: _Collector) -> None:
@@ -201,54 +241,80 @@ def _check_ids(requests: Sequence[InputRequest], info: ProviderInfo, out: _Colle
         for index, cid in enumerate(r.custom_id for r in requests):
             seen = first.setdefault(cid, index)
             if seen != index:
-                out.add(ValidationIssue(
-                    f"duplicate custom_id (first used by request #{seen + 1}); custom_ids must be "
-                    "unique within a batch",
-                    custom_id=cid, field="custom_id",
-                ))
+                out.add(
+                    ValidationIssue(
+                        f"duplicate custom_id (first used by request #{seen + 1}); custom_ids must "
+                        f"be "
+                        "unique within a batch",
+                        custom_id=cid,
+                        field="custom_id",
+                    )
+                )
     id_max = limits.custom_id_max_length
-    ids = [r.custom_id for r in requests] if (limits.custom_id_max_length is not None
-                                                 or limits.custom_id_pattern) else []
+    ids = (
+        [r.custom_id for r in requests]
+        if (limits.custom_id_max_length is not None or limits.custom_id_pattern)
+        else []
+    )
     if id_max is not None and ids and max(map(len, ids)) > id_max:
         for cid in ids:
             if len(cid) > id_max:
-                out.add(ValidationIssue(
-                    f"custom_id is {len(cid)} characters; {info.name} allows at most {id_max}",
-                    custom_id=cid, field="custom_id",
-                ))
+                out.add(
+                    ValidationIssue(
+                        f"custom_id is {len(cid)} characters; {info.name} allows at most {id_max}",
+                        custom_id=cid,
+                        field="custom_id",
+                    )
+                )
     if limits.custom_id_pattern and ids:
         pattern = limits.custom_id_pattern
         # A regex pass over ids joined by newlines (which the pattern cannot match) runs in C; it
         # goes in chunks so the matcher's state stays small. Only a chunk with a bad id is scanned
         # id by id, to name it.
         whole = re.compile(f"(?:{pattern})(?:\n(?:{pattern}))*").fullmatch
-        if all(whole("\n".join(ids[i:i + 512])) is not None for i in range(0, len(ids), 512)) and not any(
-                "\n" in cid for cid in ids):
+        if all(
+            whole("\n".join(ids[i : i + 512])) is not None for i in range(0, len(ids), 512)
+        ) and not any("\n" in cid for cid in ids):
             return
         match = re.compile(pattern).fullmatch
         for cid in ids:
             if match(cid) is None:
-                out.add(ValidationIssue(
-                    f"custom_id must match {limits.custom_id_pattern} for {info.name}",
-                    custom_id=cid, field="custom_id",
-                ))
+                out.add(
+                    ValidationIssue(
+                        f"custom_id must match {limits.custom_id_pattern} for {info.name}",
+                        custom_id=cid,
+                        field="custom_id",
+                    )
+                )
 
 
-def _check_request_params(req: InputRequest, batch: InputBatch, info: ProviderInfo,
-                          batch_model: str | None, batch_provider: object, out: _Collector) -> None:
+def _check_request_params(
+    req: InputRequest,
+    batch: InputBatch,
+    info: ProviderInfo,
+    batch_model: str | None,
+    batch_provider: object,
+    out: _Collector,
+) -> None:
     rp = req.params
     assert rp is not None
     cid = req.custom_id
     if rp.model_id is not None and rp.model_id != batch_model and info.limits.one_model_per_batch:
-        out.add(ValidationIssue(
-            f"{info.name} takes one model per batch ({batch_model!r}); this request asks "
-            f"for {rp.model_id!r}",
-            custom_id=cid, field="params.model_id",
-        ))
+        out.add(
+            ValidationIssue(
+                f"{info.name} takes one model per batch ({batch_model!r}); this request asks "
+                f"for {rp.model_id!r}",
+                custom_id=cid,
+                field="params.model_id",
+            )
+        )
     if rp.provider_id is not None and rp.provider_id != batch_provider:
-        out.add(ValidationIssue(
-            f"a request cannot change its batch's provider ({batch_provider})",
-            custom_id=cid, field="params.provider_id",
-        ))
+        out.add(
+            ValidationIssue(
+                f"a request cannot change its batch's provider ({batch_provider})",
+                custom_id=cid,
+                field="params.provider_id",
+            )
+        )
     for issue in _param_issues(info, batch.params_for(req), cid):
         out.add(issue)

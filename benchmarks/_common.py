@@ -37,11 +37,15 @@ def peak_extra_bytes(fn: Callable[[], Any]) -> int:
 def machine() -> str:
     """One line describing where the figures were measured."""
     cpu = platform.processor() or platform.machine()
-    return (f"Python {platform.python_version()} on {platform.system()} {platform.machine()} "
-            f"({cpu}), {os.cpu_count()} CPUs")
+    return (
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()} "
+        f"({cpu}), {os.cpu_count()} CPUs"
+    )
 
 
-def row(label: str, seconds: float, n: int, floor: float | None = None, mem: int | None = None) -> str:
+def row(
+    label: str, seconds: float, n: int, floor: float | None = None, mem: int | None = None
+) -> str:
     """A printed result line."""
     ratio = f"  {seconds / floor:5.2f}x floor" if floor else ""
     m = f"  peak extra {mem / 1e6:7.2f} MB" if mem is not None else ""

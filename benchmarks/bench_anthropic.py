@@ -1,6 +1,7 @@
-"""Anthropic plugin: prepare 50,000 requests and parse 50,000 result lines, next to the orjson floor.
+"""Anthropic plugin: prepare 50,000 requests and parse 50,000 result lines, next to the orjson
+floor.
 
-    python benchmarks/bench_anthropic.py [N]
+python benchmarks/bench_anthropic.py [N]
 """
 
 from __future__ import annotations
@@ -29,12 +30,31 @@ from batch_router_core.files import GeneratedFiles  # noqa: E402
 
 def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="br-bench-anthropic-"))
-    provider = BatchProviderRegistry(overrides={}, files=GeneratedFiles(tmp / ".br")).get("anthropic")
-    batch = InputBatch(requests=[InputRequest(custom_id=f"request-{i:06d}", messages=[InputMessage.user(
-        f"Classify the sentiment of review #{i}: 'The battery lasts all day and the screen is great.'")])
-        for i in range(n)]).with_params(InferenceParams(
-            provider_id="anthropic", model_id="claude-haiku-4-5", max_output_tokens=16, temperature=0.0,
-            system_prompt="You label product reviews as positive, negative or neutral."))
+    provider = BatchProviderRegistry(overrides={}, files=GeneratedFiles(tmp / ".br")).get(
+        "anthropic"
+    )
+    batch = InputBatch(
+        requests=[
+            InputRequest(
+                custom_id=f"request-{i:06d}",
+                messages=[
+                    InputMessage.user(
+                        f"Classify the sentiment of review #{i}: 'The battery lasts all day and "
+                        f"the screen is great.'"
+                    )
+                ],
+            )
+            for i in range(n)
+        ]
+    ).with_params(
+        InferenceParams(
+            provider_id="anthropic",
+            model_id="claude-haiku-4-5",
+            max_output_tokens=16,
+            temperature=0.0,
+            system_prompt="You label product reviews as positive, negative or neutral.",
+        )
+    )
     t_floor_w, t_ours_w, m_ours_w = measure_prepare(provider, batch, tmp)
 
     # A real results file from the emulator's own processing.
@@ -44,7 +64,9 @@ def main(n: int) -> None:
     state.advance(emu_batch)
     out = tmp / "results.jsonl"
     out.write_bytes(b"\n".join(emu_batch.results or []) + b"\n")
-    t_floor_p, t_ours_p, m_ours_p = measure_parse(out, lambda line: parse_line(line, "claude-haiku-4-5"))
+    t_floor_p, t_ours_p, m_ours_p = measure_parse(
+        out, lambda line: parse_line(line, "claude-haiku-4-5")
+    )
 
     print(f"# anthropic plugin, {n} requests - {machine()}")
     print(row("floor: orjson write of prebuilt dicts", t_floor_w, n))

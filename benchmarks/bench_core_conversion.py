@@ -1,6 +1,8 @@
-"""Core conversion path on the fake provider: unified requests -> JSONL file, result file -> unified.
+"""Core conversion path on the fake provider: unified requests -> JSONL file, result file ->
+unified.
 
-Prints time and peak extra memory next to the floor measured in the same run: orjson writing the same
+Prints time and peak extra memory next to the floor measured in the same run: orjson writing the
+same
 lines from prebuilt dicts, and orjson parsing the same result lines. Run:
 
     python benchmarks/bench_core_conversion.py [N]
@@ -30,18 +32,29 @@ from batch_router_core.testing.fake_provider import FakeProvider, FakeService, p
 
 
 def make_batch(n: int) -> InputBatch:
-    reqs = [InputRequest(custom_id=f"request-{i:06d}",
-                         messages=[InputMessage.user(f"Summarise document {i} in one sentence, please.")])
-            for i in range(n)]
-    return InputBatch(requests=reqs).with_params(InferenceParams(
-        provider_id="fake", model_id="fake-1", system_prompt="You are a concise assistant.",
-        max_output_tokens=64, temperature=0.2))
+    reqs = [
+        InputRequest(
+            custom_id=f"request-{i:06d}",
+            messages=[InputMessage.user(f"Summarise document {i} in one sentence, please.")],
+        )
+        for i in range(n)
+    ]
+    return InputBatch(requests=reqs).with_params(
+        InferenceParams(
+            provider_id="fake",
+            model_id="fake-1",
+            system_prompt="You are a concise assistant.",
+            max_output_tokens=64,
+            temperature=0.2,
+        )
+    )
 
 
 def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="br-bench-"))
-    reg = BatchProviderRegistry(autoload=False, overrides={}, files=GeneratedFiles(tmp / ".br"),
-                                retry=RetryPolicy.no_wait())
+    reg = BatchProviderRegistry(
+        autoload=False, overrides={}, files=GeneratedFiles(tmp / ".br"), retry=RetryPolicy.no_wait()
+    )
     reg.register(FakeProvider())
     clock = ManualClock()
     svc = FakeService(clock=clock, workdir=tmp)
@@ -59,7 +72,9 @@ def main(n: int) -> None:
 
     out = asyncio.run(run_job())
 
-    t_floor_p, t_ours_p, m_ours_p = measure_parse(out, lambda line: parse_result_line(line, "fake", "fake-1"))
+    t_floor_p, t_ours_p, m_ours_p = measure_parse(
+        out, lambda line: parse_result_line(line, "fake", "fake-1")
+    )
 
     print(f"# core conversion, {n} requests - {machine()}")
     print(row("floor: orjson write of prebuilt dicts", t_floor_w, n))

@@ -1,6 +1,7 @@
-"""Google plugin (file mode): prepare 50,000 requests and parse 50,000 result lines, next to the floor.
+"""Google plugin (file mode): prepare 50,000 requests and parse 50,000 result lines, next to the
+floor.
 
-    python benchmarks/bench_google.py [N]
+python benchmarks/bench_google.py [N]
 """
 
 from __future__ import annotations
@@ -28,11 +29,28 @@ from batch_router_core.files import GeneratedFiles  # noqa: E402
 def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="br-bench-google-"))
     provider = BatchProviderRegistry(overrides={}, files=GeneratedFiles(tmp / ".br")).get("google")
-    batch = InputBatch(requests=[InputRequest(custom_id=f"request-{i:06d}", messages=[InputMessage.user(
-        f"Classify the sentiment of review #{i}: 'The battery lasts all day and the screen is great.'")])
-        for i in range(n)]).with_params(InferenceParams(
-            provider_id="google", model_id="gemini-2.5-flash", max_output_tokens=16, temperature=0.0,
-            system_prompt="You label product reviews as positive, negative or neutral."))
+    batch = InputBatch(
+        requests=[
+            InputRequest(
+                custom_id=f"request-{i:06d}",
+                messages=[
+                    InputMessage.user(
+                        f"Classify the sentiment of review #{i}: 'The battery lasts all day and "
+                        f"the screen is great.'"
+                    )
+                ],
+            )
+            for i in range(n)
+        ]
+    ).with_params(
+        InferenceParams(
+            provider_id="google",
+            model_id="gemini-2.5-flash",
+            max_output_tokens=16,
+            temperature=0.0,
+            system_prompt="You label product reviews as positive, negative or neutral.",
+        )
+    )
     t_floor_w, t_ours_w, m_ours_w = measure_prepare(provider, batch, tmp)
 
     # A real responses file from the emulator's own processing (file mode: key after response).
@@ -40,13 +58,25 @@ def main(n: int) -> None:
 
     state = EmulatorState(clock=ManualClock(), per_request_s=0.0, pending_s=0.0)
     prepared = provider.prepare(batch)
-    items = [(line["key"], line["request"], None) for line in map(orjson.loads, prepared.iter_lines())]
-    job = Job(id="bench", model="gemini-2.5-flash", kind="generate", display_name="bench",
-              input_config={"fileName": "files/x"}, items=items, created_at=state.clock.now(), per_request_s=0.0)
+    items = [
+        (line["key"], line["request"], None) for line in map(orjson.loads, prepared.iter_lines())
+    ]
+    job = Job(
+        id="bench",
+        model="gemini-2.5-flash",
+        kind="generate",
+        display_name="bench",
+        input_config={"fileName": "files/x"},
+        items=items,
+        created_at=state.clock.now(),
+        per_request_s=0.0,
+    )
     state.advance(job)
     out = tmp / "responses.jsonl"
     out.write_bytes(state.files["batch-bench"].data)
-    t_floor_p, t_ours_p, m_ours_p = measure_parse(out, lambda line: parse_item(line["key"], line, "gemini-2.5-flash"))
+    t_floor_p, t_ours_p, m_ours_p = measure_parse(
+        out, lambda line: parse_item(line["key"], line, "gemini-2.5-flash")
+    )
 
     print(f"# google plugin (file mode), {n} requests - {machine()}")
     print(row("floor: orjson write of prebuilt dicts", t_floor_w, n))

@@ -35,18 +35,34 @@ from batch_router_core.retry import RetryPolicy  # noqa: E402
 
 
 def make_batch(n: int) -> InputBatch:
-    reqs = [InputRequest(custom_id=f"request-{i:06d}",
-                         messages=[InputMessage.user(f"Classify the sentiment of review #{i}: "
-                                                     "'The battery lasts all day and the screen is great.'")])
-            for i in range(n)]
-    return InputBatch(requests=reqs).with_params(InferenceParams(
-        provider_id="openai", model_id="gpt-4o-mini", max_output_tokens=16, temperature=0.0,
-        system_prompt="You label product reviews as positive, negative or neutral."))
+    reqs = [
+        InputRequest(
+            custom_id=f"request-{i:06d}",
+            messages=[
+                InputMessage.user(
+                    f"Classify the sentiment of review #{i}: "
+                    "'The battery lasts all day and the screen is great.'"
+                )
+            ],
+        )
+        for i in range(n)
+    ]
+    return InputBatch(requests=reqs).with_params(
+        InferenceParams(
+            provider_id="openai",
+            model_id="gpt-4o-mini",
+            max_output_tokens=16,
+            temperature=0.0,
+            system_prompt="You label product reviews as positive, negative or neutral.",
+        )
+    )
 
 
 def main(n: int) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="br-bench-openai-"))
-    reg = BatchProviderRegistry(overrides={}, files=GeneratedFiles(tmp / ".br"), retry=RetryPolicy.no_wait())
+    reg = BatchProviderRegistry(
+        overrides={}, files=GeneratedFiles(tmp / ".br"), retry=RetryPolicy.no_wait()
+    )
     provider = reg.get("openai")
     batch = make_batch(n)
 
@@ -73,8 +89,15 @@ def main(n: int) -> None:
         async def download() -> int:
             from batch_router_core import BatchHandle, BatchMode
 
-            handle = BatchHandle(provider="openai", batch_id=rec.id, local_id="bench", model="gpt-4o-mini",
-                                 mode=BatchMode.CHAT, request_count=n, data={"input_path": str(prepared.path)})
+            handle = BatchHandle(
+                provider="openai",
+                batch_id=rec.id,
+                local_id="bench",
+                model="gpt-4o-mini",
+                mode=BatchMode.CHAT,
+                request_count=n,
+                data={"input_path": str(prepared.path)},
+            )
             count = 0
             async for _ in http_provider.fetch_results(handle):
                 count += 1
@@ -86,11 +109,16 @@ def main(n: int) -> None:
         assert got == n
 
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "batch_router_core.cli", "providers"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "batch_router_core.cli", "providers"],
+        check=True,
+        capture_output=True,
+    )
     t_providers = time.perf_counter() - t0
     code = "import sys, batch_router_openai.plugin; print('openai' in sys.modules)"
-    sdk_loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    sdk_loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    ).stdout.strip()
 
     print(f"# openai plugin, {n} chat requests - {machine()}")
     print(row("floor: orjson write of prebuilt dicts", t_floor_w, n))
@@ -98,9 +126,14 @@ def main(n: int) -> None:
     print(row("floor: orjson parse of output lines", t_floor_p, n))
     print(row("parse output file -> RequestResult", t_ours_p, n, t_floor_p, m_ours_p))
     print(row("fetch_results via SDK over loopback HTTP", t_http, n))
-    print(f"input file {prepared.byte_size / 1e6:.1f} MB, output file {out.stat().st_size / 1e6:.1f} MB")
-    print(f"`batch-router providers` wall time: {t_providers * 1e3:.0f} ms; "
-          f"importing the plugin imports the SDK: {sdk_loaded}")
+    print(
+        f"input file {prepared.byte_size / 1e6:.1f} MB, output file {out.stat().st_size / 1e6:.1f} "
+        f"MB"
+    )
+    print(
+        f"`batch-router providers` wall time: {t_providers * 1e3:.0f} ms; "
+        f"importing the plugin imports the SDK: {sdk_loaded}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The router's own cost: N requests through BatchRouter (sharded) across three emulated providers.
 
-The OpenAI, Anthropic and Google emulators each run in their own process (`batch-router emulate`), so
+The OpenAI, Anthropic and Google emulators each run in their own process (`batch-router emulate`),
+so
 the CPU time measured here
 (`time.process_time()` of this process) is the router's: validation, sharding, writing inputs, the
 ledger, polling, downloading and parsing results, writing unified results. Also prints peak memory
@@ -32,26 +33,54 @@ from batch_router_core.jobs.router import BatchRouter  # noqa: E402
 from batch_router_core.registry import BatchProviderRegistry  # noqa: E402
 from batch_router_core.retry import RetryPolicy  # noqa: E402
 
-PROVIDERS = (("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-flash"))
+PROVIDERS = (
+    ("openai", "gpt-4o-mini"),
+    ("anthropic", "claude-haiku-4-5"),
+    ("google", "gemini-2.5-flash"),
+)
 
 
 def make_batches(n: int) -> list[InputBatch]:
     per = n // len(PROVIDERS)
-    return [InputBatch(requests=[InputRequest(custom_id=f"{name[:2]}-{i:06d}", messages=[
-        InputMessage.user(f"Summarise item {i} in five words.")]) for i in range(per)]).with_params(
-        InferenceParams(provider_id=name, model_id=model, max_output_tokens=16, system_prompt="Be brief."))
-        for name, model in PROVIDERS]
+    return [
+        InputBatch(
+            requests=[
+                InputRequest(
+                    custom_id=f"{name[:2]}-{i:06d}",
+                    messages=[InputMessage.user(f"Summarise item {i} in five words.")],
+                )
+                for i in range(per)
+            ]
+        ).with_params(
+            InferenceParams(
+                provider_id=name, model_id=model, max_output_tokens=16, system_prompt="Be brief."
+            )
+        )
+        for name, model in PROVIDERS
+    ]
 
 
-async def run(urls: dict[str, str], n: int, tmp: Path, *, traced: bool = False) -> tuple[float, float, int]:
+async def run(
+    urls: dict[str, str], n: int, tmp: Path, *, traced: bool = False
+) -> tuple[float, float, int]:
     # Limits lowered so every provider's batch is sharded into several jobs.
-    reg = BatchProviderRegistry(files=GeneratedFiles(tmp / ".br"), overrides={
-        name: {"limits": {"max_requests": 12_000}} for name, _ in PROVIDERS}, retry=RetryPolicy.no_wait())
-    router = BatchRouter(reg, root=tmp / ".br", shard=True, initial_interval=0.05, max_interval=0.2,
-                         provider_options={
-                             "openai": {"base_url": urls["openai"] + "/v1", "api_key": "bench"},
-                             "anthropic": {"base_url": urls["anthropic"], "api_key": "bench"},
-                             "google": {"base_url": urls["google"], "api_key": "bench", "mode": "file"}})
+    reg = BatchProviderRegistry(
+        files=GeneratedFiles(tmp / ".br"),
+        overrides={name: {"limits": {"max_requests": 12_000}} for name, _ in PROVIDERS},
+        retry=RetryPolicy.no_wait(),
+    )
+    router = BatchRouter(
+        reg,
+        root=tmp / ".br",
+        shard=True,
+        initial_interval=0.05,
+        max_interval=0.2,
+        provider_options={
+            "openai": {"base_url": urls["openai"] + "/v1", "api_key": "bench"},
+            "anthropic": {"base_url": urls["anthropic"], "api_key": "bench"},
+            "google": {"base_url": urls["google"], "api_key": "bench", "mode": "file"},
+        },
+    )
     batches = make_batches(n)
     gc.collect()
     if traced:  # measure what the router adds on top of the input objects
@@ -77,9 +106,23 @@ def main(n: int) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        emulators.append(subprocess.Popen(
-            [sys.executable, "-m", "batch_router_core.cli", "emulate", name, "--port", str(port),
-             "--speed", "1000000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        emulators.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "batch_router_core.cli",
+                    "emulate",
+                    name,
+                    "--port",
+                    str(port),
+                    "--speed",
+                    "1000000",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         urls[name] = f"http://127.0.0.1:{port}"
     try:
         for url in urls.values():
@@ -93,11 +136,16 @@ def main(n: int) -> None:
         for size in (n // 5, n):
             tmp = Path(tempfile.mkdtemp(prefix="br-bench-router-"))
             cpu, wall, count = asyncio.run(run(urls, size, tmp))
-            print(f"{count:>7} requests: router CPU {cpu:6.2f} s = {cpu / count * 1e6:5.1f} us/request, "
-                  f"wall {wall:6.2f} s")
+            print(
+                f"{count:>7} requests: router CPU {cpu:6.2f} s = {cpu / count * 1e6:5.1f} "
+                f"us/request, "
+                f"wall {wall:6.2f} s"
+            )
         for size in (n // 5, n):
             tracemalloc.start()
-            asyncio.run(run(urls, size, Path(tempfile.mkdtemp(prefix="br-bench-router-")), traced=True))
+            asyncio.run(
+                run(urls, size, Path(tempfile.mkdtemp(prefix="br-bench-router-")), traced=True)
+            )
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             extra = peak - run.base  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Shared helpers for core tests. Fixtures from batch_router_core.testing.pytest_plugin are active."""
+"""Shared helpers for core tests. Fixtures from batch_router_core.testing.pytest_plugin are
+active."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import pytest
 
 from batch_router_core import InferenceParams, InputBatch, InputMessage, InputRequest
 
-#: The provider batch lines and schema fragments the tests use, vendored by scripts/vendor-test-data.
+#: The provider batch lines and schema fragments the tests use, vendored by
+#: scripts/vendor-test-data.
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def make_batch(n: int = 3, *, provider: str = "fake", model: str = "fake-1", **params: object) -> InputBatch:
+def make_batch(
+    n: int = 3, *, provider: str = "fake", model: str = "fake-1", **params: object
+) -> InputBatch:
     """A configured batch of ``n`` one-message chat requests."""
     requests = [
         InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"question number {i}")])
@@ -25,9 +29,11 @@ def make_batch(n: int = 3, *, provider: str = "fake", model: str = "fake-1", **p
 
 @pytest.fixture
 def data_dir() -> Path:
-    """``tests/data``: real provider batch lines (``fixtures/``) and schema fragments (``specs/``)."""
+    """``tests/data``: real provider batch lines (``fixtures/``) and schema fragments
+    (``specs/``)."""
     return DATA
 
 
-# tests/data holds vendored plugins and fixtures that other tests install or read, not tests to collect.
+# tests/data holds vendored plugins and fixtures that other tests install or read, not tests to
+# collect.
 collect_ignore_glob = ["data/*"]

@@ -17,7 +17,9 @@ CLI = [sys.executable, "-m", "batch_router_core.cli"]
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BATCH_ROUTER_RETRY_NO_WAIT": "1"}
     env.pop("BATCH_ROUTER_CONFIG", None)
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 @pytest.fixture
@@ -25,7 +27,8 @@ def questions(tmp_path: Path) -> Path:
     p = tmp_path / "questions.jsonl"
     p.write_text(
         '{"custom_id": "q1", "messages": [{"role": "user", "content": "What is 2+2?"}]}\n'
-        '{"custom_id": "q2", "messages": [{"role": "user", "contents": [{"type": "text", "text": "Hi"}]}]}\n'
+        '{"custom_id": "q2", "messages": [{"role": "user", "contents": [{"type": "text", "text": '
+        '"Hi"}]}]}\n'
     )
     return p
 
@@ -44,8 +47,24 @@ def test_providers_lists_the_fake(tmp_path: Path) -> None:
 
 def test_run_writes_unified_results(tmp_path: Path, questions: Path) -> None:
     out = tmp_path / "results.jsonl"
-    proc = run(["run", str(questions), "-p", "fake", "-m", "fake-1", "--poll-interval", "0.2",
-                "-o", str(out), "--system", "be brief", "--json"], tmp_path)
+    proc = run(
+        [
+            "run",
+            str(questions),
+            "-p",
+            "fake",
+            "-m",
+            "fake-1",
+            "--poll-interval",
+            "0.2",
+            "-o",
+            str(out),
+            "--system",
+            "be brief",
+            "--json",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["status"] == "completed" and summary["counts"] == {"succeeded": 2}
@@ -57,8 +76,11 @@ def test_run_writes_unified_results(tmp_path: Path, questions: Path) -> None:
 
 def test_bad_input_exits_3_and_sends_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"custom_id": "ok", "messages": [{"role": "user", "content": "x"}]}\n'
-                   '{"custom_id": "q9", "messages": [{"role": "user", "content": "x"}], "params": {"top_p": 5}}\n')
+    bad.write_text(
+        '{"custom_id": "ok", "messages": [{"role": "user", "content": "x"}]}\n'
+        '{"custom_id": "q9", "messages": [{"role": "user", "content": "x"}], "params": {"top_p": '
+        "5}}\n"
+    )
     proc = run(["run", str(bad), "-p", "fake", "-m", "fake-1"], tmp_path)
     assert proc.returncode == 3
     assert f"{bad}:2, custom_id='q9', field 'params.top_p'" in proc.stderr
@@ -90,22 +112,37 @@ def test_emulate_without_an_emulator(tmp_path: Path) -> None:
 def test_openai_batch_files_run_on_other_providers(tmp_path: Path) -> None:
     src = tmp_path / "openai.jsonl"
     src.write_text(
-        '{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o",'
-        ' "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}],'
+        '{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": '
+        '"gpt-4o",'
+        ' "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi '
+        'there"}],'
         ' "max_tokens": 5, "temperature": 0.2}}\n'
-        '{"custom_id": "r2", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o",'
-        ' "messages": [{"role": "user", "content": [{"type": "text", "text": "Look"}]}]}}\n')
+        '{"custom_id": "r2", "method": "POST", "url": "/v1/chat/completions", "body": {"model": '
+        '"gpt-4o",'
+        ' "messages": [{"role": "user", "content": [{"type": "text", "text": "Look"}]}]}}\n'
+    )
     out = tmp_path / "out.jsonl"
-    proc = run(["run", str(src), "-p", "fake", "-m", "fake-1", "--poll-interval", "0.1", "-o", str(out)], tmp_path)
+    proc = run(
+        ["run", str(src), "-p", "fake", "-m", "fake-1", "--poll-interval", "0.1", "-o", str(out)],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     got = {json.loads(line)["custom_id"]: json.loads(line) for line in out.read_text().splitlines()}
     assert got["r1"]["text"] == "echo: Hi there" and got["r2"]["text"] == "echo: Look"
-    prepared = json.loads(run(["prepare", str(src), "-p", "fake", "-m", "fake-1", "--json"], tmp_path).stdout)
+    prepared = json.loads(
+        run(["prepare", str(src), "-p", "fake", "-m", "fake-1", "--json"], tmp_path).stdout
+    )
     first = json.loads(Path(tmp_path, prepared["path"]).read_text().splitlines()[0])
-    assert first["body"]["max_tokens"] == 5 and first["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert first["body"]["max_tokens"] == 5 and first["body"]["messages"][0] == {
+        "role": "system",
+        "content": "Be brief.",
+    }
     odd = tmp_path / "odd.jsonl"
-    odd.write_text('{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m",'
-                   ' "messages": [{"role": "user", "content": "x"}], "logit_bias": {"1": 2}}}\n')
+    odd.write_text(
+        '{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {"model": '
+        '"m",'
+        ' "messages": [{"role": "user", "content": "x"}], "logit_bias": {"1": 2}}}\n'
+    )
     proc = run(["prepare", str(odd), "-p", "fake", "-m", "fake-1"], tmp_path)
     assert proc.returncode == 3 and "logit_bias" in proc.stderr and "odd.jsonl:1" in proc.stderr
 

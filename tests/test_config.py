@@ -59,21 +59,39 @@ def test_unknown_status_is_an_error_never_a_guess() -> None:
 @pytest.mark.parametrize(
     ("text", "key", "expected"),
     [
-        ("providers:\n  fake:\n    limits: {max_requests: -1}\n", "providers.fake.limits.max_requests",
-         "a positive integer"),
-        ("providers:\n  fake:\n    status_map: {x: running}\n", "providers.fake.status_map.x", "one of"),
+        (
+            "providers:\n  fake:\n    limits: {max_requests: -1}\n",
+            "providers.fake.limits.max_requests",
+            "a positive integer",
+        ),
+        (
+            "providers:\n  fake:\n    status_map: {x: running}\n",
+            "providers.fake.status_map.x",
+            "one of",
+        ),
         ("providers:\n  fake:\n    colour: blue\n", "providers.fake.colour", "unknown key"),
-        ("providers:\n  fake:\n    models: gpt-*\n", "providers.fake.models", "a list of model name"),
-        ("providers:\n  fake:\n    capabilities: {content: {chat: [video]}}\n",
-         "providers.fake.capabilities.content.chat", "content kinds"),
-        ("providers:\n  fake:\n    capabilities: {teleport: true}\n",
-         "providers.fake.capabilities.teleport", "unknown capability"),
+        (
+            "providers:\n  fake:\n    models: gpt-*\n",
+            "providers.fake.models",
+            "a list of model name",
+        ),
+        (
+            "providers:\n  fake:\n    capabilities: {content: {chat: [video]}}\n",
+            "providers.fake.capabilities.content.chat",
+            "content kinds",
+        ),
+        (
+            "providers:\n  fake:\n    capabilities: {teleport: true}\n",
+            "providers.fake.capabilities.teleport",
+            "unknown capability",
+        ),
         ("providers:\n  fake:\n    name: other\n", "providers.fake.name", "cannot be changed"),
         ("provider:\n  fake: {}\n", "provider", "expected 'providers'"),
     ],
 )
-def test_malformed_file_names_file_key_and_expectation(tmp_path: Path, text: str, key: str,
-                                                       expected: str) -> None:
+def test_malformed_file_names_file_key_and_expectation(
+    tmp_path: Path, text: str, key: str, expected: str
+) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=expected) as exc:

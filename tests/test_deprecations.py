@@ -1,4 +1,5 @@
-"""Every 0.1 import path keeps working for this release, with a DeprecationWarning naming the new one."""
+"""Every 0.1 import path keeps working for this release, with a DeprecationWarning naming the new
+one."""
 
 from __future__ import annotations
 
@@ -53,22 +54,34 @@ def test_the_01_settings_places_still_load_with_a_warning() -> None:
     from batch_router_core.config import info_from_mapping
 
     with pytest.warns(DeprecationWarning) as seen:
-        info = info_from_mapping({"name": "acme", "status_map": {"done": "completed"},
-                                  "settings": {"emulator_base_path": "/v2", "find_job_max_scan": 50,
-                                               "region": "eu"}})
+        info = info_from_mapping(
+            {
+                "name": "acme",
+                "status_map": {"done": "completed"},
+                "settings": {"emulator_base_path": "/v2", "find_job_max_scan": 50, "region": "eu"},
+            }
+        )
     assert sorted(str(w.message).split(":")[1].split(" is now")[0].strip() for w in seen) == [
-        "settings.emulator_base_path", "settings.find_job_max_scan"]
+        "settings.emulator_base_path",
+        "settings.find_job_max_scan",
+    ]
     assert info.emulator_base_path == "/v2" and info.limits.find_job_max_scan == 50
     assert dict(info.settings) == {"region": "eu"}  # the plugin's own knobs stay where they were
 
 
 def test_the_new_imports_do_not_warn() -> None:
-    code = ("import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
-            "import batch_router_core, batch_router_core.plugin, batch_router_core.registry\n"
-            "import batch_router_core.jobs.router, batch_router_core.jobs.sync, batch_router_core.cli\n"
-            "from batch_router_core import BatchRouter, JobStatus\n"
-            "import batch_router_core.formats.openai_batch, batch_router_core.formats.unified\n"
-            "import batch_router_core.testing.conformance, batch_router_core.online\n")
-    proc = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
-                          capture_output=True, text=True, timeout=60)
+    code = (
+        "import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+        "import batch_router_core, batch_router_core.plugin, batch_router_core.registry\n"
+        "import batch_router_core.jobs.router, batch_router_core.jobs.sync, batch_router_core.cli\n"
+        "from batch_router_core import BatchRouter, JobStatus\n"
+        "import batch_router_core.formats.openai_batch, batch_router_core.formats.unified\n"
+        "import batch_router_core.testing.conformance, batch_router_core.online\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr

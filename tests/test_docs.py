@@ -39,7 +39,8 @@ def test_no_documented_hook_is_missing_from_the_spec() -> None:
 
 @pytest.mark.parametrize("name", sorted(_hooks()))
 def test_every_hook_is_firstresult_with_a_docstring(name: str) -> None:
-    """Operation hooks have one answer (the provider's); observer hooks are called on every observer."""
+    """Operation hooks have one answer (the provider's); observer hooks are called on every
+    observer."""
     fn = _hooks()[name]
     observer = name.startswith("provider_call_")
     assert fn.batch_router_spec["firstresult"] is not observer  # type: ignore[attr-defined]
@@ -66,7 +67,8 @@ def _is_observer(entry_point: str) -> bool:
 
 
 def test_every_first_party_entry_point_runs_the_conformance_suite() -> None:
-    """Each distribution under plugins/ (and the fake) enables the suite for its entry point, and pytest
+    """Each distribution under plugins/ (and the fake) enables the suite for its entry point, and
+    pytest
     really collects the suite's tests from its test directory."""
     import re
     import subprocess
@@ -87,13 +89,34 @@ def test_every_first_party_entry_point_runs_the_conformance_suite() -> None:
         sources = "\n".join(p.read_text() for p in test_dir.rglob("test_*.py"))
         for name in names:
             enabled = re.search(rf'conformance_suite\(\s*"{name}"', sources) or (
-                "(ProviderConformance)" in sources and f'"{name}"' in sources)
-            assert enabled, f"{dist.name} does not run the conformance suite for its entry point {name!r}"
+                "(ProviderConformance)" in sources and f'"{name}"' in sources
+            )
+            assert enabled, (
+                f"{dist.name} does not run the conformance suite for its entry point {name!r}"
+            )
         collected = subprocess.run(
-            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(test_dir)],
-            capture_output=True, text=True, cwd=root, check=False).stdout
-        for suite_test in ("test_full_cycle_yields_one_result_per_request", "test_overrides_say_why"):
-            assert f"::{suite_test}" in collected, f"{dist.name}: the conformance suite is not collected"
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--collect-only",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(test_dir),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            check=False,
+        ).stdout
+        for suite_test in (
+            "test_full_cycle_yields_one_result_per_request",
+            "test_overrides_say_why",
+        ):
+            assert f"::{suite_test}" in collected, (
+                f"{dist.name}: the conformance suite is not collected"
+            )
 
 
 def test_an_override_without_a_reason_fails_and_one_with_a_reason_passes() -> None:
@@ -120,13 +143,22 @@ def test_an_override_without_a_reason_fails_and_one_with_a_reason_passes() -> No
 
 
 #: how a test reaches each hook through the typed facade (``ProviderHandle``)
-_FACADE_CALL = {"provider_info": ".info.", "prepare_payloads": ".prepare_payloads(", "submit": ".submit(",
-                "poll_status": ".poll_status(", "fetch_results": ".fetch_results(", "cancel": ".cancel(",
-                "execute_now": ".execute_now(", "check_credentials": ".check_credentials(", "find_job": ".find_job(", "delete_job": ".delete_job(",
-                "create_emulator": ".create_emulator(",
-                # observers are implemented by tests, then called by the facade around real calls
-                "provider_call_started": "def provider_call_started(",
-                "provider_call_finished": "def provider_call_finished("}
+_FACADE_CALL = {
+    "provider_info": ".info.",
+    "prepare_payloads": ".prepare_payloads(",
+    "submit": ".submit(",
+    "poll_status": ".poll_status(",
+    "fetch_results": ".fetch_results(",
+    "cancel": ".cancel(",
+    "execute_now": ".execute_now(",
+    "check_credentials": ".check_credentials(",
+    "find_job": ".find_job(",
+    "delete_job": ".delete_job(",
+    "create_emulator": ".create_emulator(",
+    # observers are implemented by tests, then called by the facade around real calls
+    "provider_call_started": "def provider_call_started(",
+    "provider_call_finished": "def provider_call_finished(",
+}
 
 
 @pytest.mark.parametrize("name", sorted(_hooks()))
@@ -135,8 +167,10 @@ def test_every_hook_has_a_test(name: str) -> None:
     root = Path(__file__).resolve().parents[1]
     assert name in _FACADE_CALL, f"add how tests call the new hook {name!r} to _FACADE_CALL"
     # This file names every call in _FACADE_CALL: it is no evidence that a hook is tested.
-    sources = [*(p for p in root.joinpath("tests").rglob("test_*.py") if p.name != Path(__file__).name),
-               *root.joinpath("plugins").glob("*/*_tests/test_*.py"),
-               root / "batch_router_core" / "testing" / "conformance.py"]
+    sources = [
+        *(p for p in root.joinpath("tests").rglob("test_*.py") if p.name != Path(__file__).name),
+        *root.joinpath("plugins").glob("*/*_tests/test_*.py"),
+        root / "batch_router_core" / "testing" / "conformance.py",
+    ]
     callers = [p.name for p in sources if _FACADE_CALL[name] in p.read_text()]
     assert callers, f"no test calls the {name} hook"

@@ -36,9 +36,11 @@ def _blocks() -> list[tuple[str, int, str, str, str | None]]:
         text = page.read_text()
         for m in _FENCE.finditer(text):
             line = text.count("\n", 0, m.start()) + 1
-            before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
             reason = _NO_RUN.search(before)
-            found.append((page.name, line, m.group(1), m.group(2), reason.group(1) if reason else None))
+            found.append(
+                (page.name, line, m.group(1), m.group(2), reason.group(1) if reason else None)
+            )
     return found
 
 
@@ -47,13 +49,33 @@ RUNNABLE = [b for b in BLOCKS if b[4] is None]
 
 
 def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-                           str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-                          capture_output=True, text=True, cwd=ROOT, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARNING" not in proc.stderr, proc.stderr
-    for page in DOCS.glob("*.md"):  # every page rendered (strict mode also refuses pages outside the nav)
-        built = tmp_path / "site" / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
+    for page in DOCS.glob(
+        "*.md"
+    ):  # every page rendered (strict mode also refuses pages outside the nav)
+        built = (
+            tmp_path
+            / "site"
+            / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
+        )
         assert built.exists(), f"{page.name} was not built"
 
 
@@ -61,38 +83,64 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     """The check can fail: the same site with one link to a missing anchor is refused."""
     docs = tmp_path / "docs"
     shutil.copytree(DOCS, docs)
-    (docs / "index.md").write_text((docs / "index.md").read_text() + "\nSee [nowhere](guide.md#no-such-section).\n")
+    (docs / "index.md").write_text(
+        (docs / "index.md").read_text() + "\nSee [nowhere](guide.md#no-such-section).\n"
+    )
     config = (ROOT / "mkdocs.yml").read_text().replace("docs_dir: docs", f"docs_dir: {docs}")
     (tmp_path / "mkdocs.yml").write_text(config)
-    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-                           str(tmp_path / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(tmp_path / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode != 0 and "no-such-section" in proc.stderr, proc.stderr
 
 
 def test_every_skipped_example_says_why_and_most_run() -> None:
     for page, line, _lang, _code, reason in BLOCKS:
         if reason is not None:
-            assert len(reason) > 20 and "test" in reason, f"{page}:{line}: say why and which test covers it"
+            assert len(reason) > 20 and "test" in reason, (
+                f"{page}:{line}: say why and which test covers it"
+            )
     assert len(RUNNABLE) >= 10, "most examples in the docs must run"
 
 
 @pytest.fixture(scope="module")
 def emulator_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """The three hosted providers' emulators on loopback (an emulated hour per second), as SDK env vars."""
+    """The three hosted providers' emulators on loopback (an emulated hour per second), as SDK env
+    vars."""
     from batch_router_anthropic.emulator.app import create_app as anthropic_app
     from batch_router_google.emulator.app import create_app as google_app
     from batch_router_openai.emulator import create_app as openai_app
 
     from batch_router_core.emulation.server import serve_in_thread
 
-    servers = [serve_in_thread(app({"speed": 3600.0})) for app in (openai_app, anthropic_app, google_app)]
+    servers = [
+        serve_in_thread(app({"speed": 3600.0})) for app in (openai_app, anthropic_app, google_app)
+    ]
     home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "HOME": str(home),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "OPENAI_BASE_URL": servers[0].url + "/v1", "OPENAI_API_KEY": "sk-docs-example",
-           "ANTHROPIC_BASE_URL": servers[1].url, "ANTHROPIC_API_KEY": "sk-ant-docs-example",
-           "GOOGLE_GEMINI_BASE_URL": servers[2].url, "GEMINI_API_KEY": "docs-example"}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "OPENAI_BASE_URL": servers[0].url + "/v1",
+        "OPENAI_API_KEY": "sk-docs-example",
+        "ANTHROPIC_BASE_URL": servers[1].url,
+        "ANTHROPIC_API_KEY": "sk-ant-docs-example",
+        "GOOGLE_GEMINI_BASE_URL": servers[2].url,
+        "GEMINI_API_KEY": "docs-example",
+    }
     env.pop("BATCH_ROUTER_CONFIG", None)
     try:
         yield env
@@ -131,7 +179,9 @@ def _check_data(lang: str, code: str, tmp_path: Path) -> None:
         objects = list(_json_objects(code))
         requests = [o for o in objects if "messages" in o]
         results = [o for o in objects if "status" in o]
-        assert len(requests) + len(results) == len(objects), "a JSON example that is neither input nor result"
+        assert len(requests) + len(results) == len(objects), (
+            "a JSON example that is neither input nor result"
+        )
         if requests:
             path = tmp_path / "input.jsonl"
             path.write_text("".join(json.dumps(o) + "\n" for o in requests))
@@ -142,10 +192,18 @@ def _check_data(lang: str, code: str, tmp_path: Path) -> None:
         raise AssertionError(f"no way to run a {lang} example: add one here or mark it no-run")
 
 
-@pytest.mark.parametrize(("page", "line", "lang", "code", "_reason"), RUNNABLE,
-                         ids=[f"{b[0]}:{b[1]}" for b in RUNNABLE])
-def test_example_runs(page: str, line: int, lang: str, code: str, _reason: None, tmp_path: Path,
-                      emulator_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("page", "line", "lang", "code", "_reason"), RUNNABLE, ids=[f"{b[0]}:{b[1]}" for b in RUNNABLE]
+)
+def test_example_runs(
+    page: str,
+    line: int,
+    lang: str,
+    code: str,
+    _reason: None,
+    tmp_path: Path,
+    emulator_env: dict[str, str],
+) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     if lang == "python":
         command = [sys.executable, "-c", code]
@@ -154,6 +212,15 @@ def test_example_runs(page: str, line: int, lang: str, code: str, _reason: None,
     else:
         _check_data(lang, code, tmp_path)
         return
-    proc = subprocess.run(command, cwd=tmp_path, env=emulator_env, capture_output=True, text=True, timeout=300,
-                          check=False)
-    assert proc.returncode == 0, f"docs/{page}:{line} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    proc = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env=emulator_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, (
+        f"docs/{page}:{line} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    )

@@ -48,8 +48,9 @@ class TestFakeConformance(ProviderConformance):
     embedding_model = "fake-embed"
 
     @pytest.fixture
-    def conformance_provider(self, batch_router_registry: BatchProviderRegistry,
-                             fake_service: FakeService) -> ProviderHandle:
+    def conformance_provider(
+        self, batch_router_registry: BatchProviderRegistry, fake_service: FakeService
+    ) -> ProviderHandle:
         return batch_router_registry.get("fake", service=fake_service)
 
     @pytest.fixture
@@ -66,8 +67,9 @@ def fake(batch_router_registry: BatchProviderRegistry, fake_service: FakeService
     return batch_router_registry.get("fake", service=fake_service)
 
 
-async def test_per_request_errors_and_usage(fake: ProviderHandle, fake_service: FakeService,
-                                            fake_clock: ManualClock) -> None:
+async def test_per_request_errors_and_usage(
+    fake: ProviderHandle, fake_service: FakeService, fake_clock: ManualClock
+) -> None:
     fake_service.error_ids = {"req-1"}
     handle = await fake.submit(fake.prepare(make_batch(3)))
     fake_clock.advance(100)
@@ -79,8 +81,9 @@ async def test_per_request_errors_and_usage(fake: ProviderHandle, fake_service: 
     assert results["req-0"].usage is not None and results["req-0"].usage.total_tokens > 0
 
 
-async def test_expiry_accounts_for_every_request(fake: ProviderHandle, fake_service: FakeService,
-                                                 fake_clock: ManualClock) -> None:
+async def test_expiry_accounts_for_every_request(
+    fake: ProviderHandle, fake_service: FakeService, fake_clock: ManualClock
+) -> None:
     fake_service.stuck_next = True
     handle = await fake.submit(fake.prepare(make_batch(6)))
     fake_clock.advance(3600)
@@ -93,7 +96,9 @@ async def test_expiry_accounts_for_every_request(fake: ProviderHandle, fake_serv
 
 
 async def test_dropped_download_resumes_without_duplicates(
-    fake: ProviderHandle, fake_service: FakeService, fake_clock: ManualClock,
+    fake: ProviderHandle,
+    fake_service: FakeService,
+    fake_clock: ManualClock,
 ) -> None:
     handle = await fake.submit(fake.prepare(make_batch(700)))
     fake_clock.advance(100)
@@ -104,7 +109,9 @@ async def test_dropped_download_resumes_without_duplicates(
     assert fake_service.calls["fetch_results"] == 2
 
 
-async def test_transient_errors_give_up_eventually(fake: ProviderHandle, fake_service: FakeService) -> None:
+async def test_transient_errors_give_up_eventually(
+    fake: ProviderHandle, fake_service: FakeService
+) -> None:
     handle = await fake.submit(fake.prepare(make_batch(1)))
     fake_service.transient("poll_status", times=100)
     with pytest.raises(ProviderTransientError):
@@ -113,7 +120,9 @@ async def test_transient_errors_give_up_eventually(fake: ProviderHandle, fake_se
 
 
 async def test_validation_happens_before_anything_is_written(
-    fake: ProviderHandle, fake_service: FakeService, batch_router_registry: BatchProviderRegistry,
+    fake: ProviderHandle,
+    fake_service: FakeService,
+    batch_router_registry: BatchProviderRegistry,
 ) -> None:
     with pytest.raises(ValidationError, match="gpt-4o"):
         fake.prepare(make_batch(2, model="gpt-4o"))
@@ -122,7 +131,9 @@ async def test_validation_happens_before_anything_is_written(
 
 
 def test_byte_limit_refuses_the_batch(fake_service: FakeService, batch_router_files) -> None:  # type: ignore[no-untyped-def]
-    reg = BatchProviderRegistry(files=batch_router_files, overrides={"fake": {"limits": {"max_bytes": 500}}})
+    reg = BatchProviderRegistry(
+        files=batch_router_files, overrides={"fake": {"limits": {"max_bytes": 500}}}
+    )
     with pytest.raises(ValidationError, match="would exceed 500 bytes"):
         reg.get("fake", service=fake_service).prepare(make_batch(20))
     assert list(reg.files.provider_dir("fake").iterdir()) == []
@@ -136,10 +147,18 @@ def test_prepare_writes_the_file_it_reports(fake: ProviderHandle) -> None:
     assert b'"temperature":0.5' in lines[0] and b'"role":"system"' in lines[0]
 
 
-async def test_embedding_and_completion_modes(fake: ProviderHandle, fake_clock: ManualClock) -> None:
-    for mode, check in (("embedding", lambda r: r.embedding and len(r.embedding) == 4),
-                        ("completion", lambda r: r.text.startswith("echo: question"))):
-        batch = make_batch(3, mode=mode, embedding_dimensions=4) if mode == "embedding" else make_batch(3, mode=mode)
+async def test_embedding_and_completion_modes(
+    fake: ProviderHandle, fake_clock: ManualClock
+) -> None:
+    for mode, check in (
+        ("embedding", lambda r: r.embedding and len(r.embedding) == 4),
+        ("completion", lambda r: r.text.startswith("echo: question")),
+    ):
+        batch = (
+            make_batch(3, mode=mode, embedding_dimensions=4)
+            if mode == "embedding"
+            else make_batch(3, mode=mode)
+        )
         handle = await fake.submit(fake.prepare(batch))
         fake_clock.advance(100)
         await fake.poll_status(handle)
@@ -151,20 +170,28 @@ async def test_per_request_param_overrides_reach_the_wire(fake: ProviderHandle) 
     from batch_router_core import InferenceParams, InputMessage, InputRequest
 
     batch = make_batch(1, max_output_tokens=5)
-    special = InputRequest(custom_id="special", messages=[InputMessage.user("long one")],
-                           params=InferenceParams(max_output_tokens=500))
+    special = InputRequest(
+        custom_id="special",
+        messages=[InputMessage.user("long one")],
+        params=InferenceParams(max_output_tokens=500),
+    )
     batch = batch.of([*batch.requests, special], batch.params)
     lines = list(fake.prepare(batch).iter_lines())
     assert b'"max_tokens":5' in lines[0] and b'"max_tokens":500' in lines[1]
 
 
 async def test_resumed_download_without_a_stable_order_dedups_by_id(
-    batch_router_files, fake_service: FakeService, fake_clock: ManualClock,  # type: ignore[no-untyped-def]
+    batch_router_files,
+    fake_service: FakeService,
+    fake_clock: ManualClock,  # type: ignore[no-untyped-def]
 ) -> None:
     from batch_router_core.retry import RetryPolicy
 
-    reg = BatchProviderRegistry(files=batch_router_files, retry=RetryPolicy.no_wait(),
-                                overrides={"fake": {"capabilities": {"stable_result_order": False}}})
+    reg = BatchProviderRegistry(
+        files=batch_router_files,
+        retry=RetryPolicy.no_wait(),
+        overrides={"fake": {"capabilities": {"stable_result_order": False}}},
+    )
     fake = reg.get("fake", service=fake_service)
     handle = await fake.submit(fake.prepare(make_batch(50)))
     fake_clock.advance(100)

@@ -73,15 +73,23 @@ def test_unified_input_errors_name_file_line_id_and_field(tmp_path: Path) -> Non
     path = tmp_path / "in.jsonl"
     path.write_text(
         '{"custom_id": "a", "messages": [{"role": "user", "content": "hi"}]}\n'
-        '{"custom_id": "b", "messages": [{"role": "user", "content": "hi"}], "params": {"top_p": 7}}\n'
+        '{"custom_id": "b", "messages": [{"role": "user", "content": "hi"}], "params": {"top_p": '
+        "7}}\n"
     )
     it = read_requests(path)
     assert next(it).custom_id == "a"
     with pytest.raises(ValidationError) as exc:
         next(it)
     issue = exc.value.issues[0]
-    assert (issue.path, issue.line, issue.custom_id, issue.field) == (str(path), 2, "b", "params.top_p")
-    assert f"{path}:2, custom_id='b', field 'params.top_p': must be between 0 and 1" in str(exc.value)
+    assert (issue.path, issue.line, issue.custom_id, issue.field) == (
+        str(path),
+        2,
+        "b",
+        "params.top_p",
+    )
+    assert f"{path}:2, custom_id='b', field 'params.top_p': must be between 0 and 1" in str(
+        exc.value
+    )
     path.write_text("[1, 2]\n")
     with pytest.raises(ValidationError, match="expected a JSON object per line"):
         list(read_requests(path))

@@ -19,8 +19,12 @@ from batch_router_core.models import (
 
 
 def _shard(tmp: Path, local_id: str) -> dict:  # type: ignore[type-arg]
-    return {"local_id": local_id, "request_count": 2, "input_path": tmp / f"{local_id}.jsonl",
-            "requests_path": tmp / f"{local_id}.requests.jsonl"}
+    return {
+        "local_id": local_id,
+        "request_count": 2,
+        "input_path": tmp / f"{local_id}.jsonl",
+        "requests_path": tmp / f"{local_id}.requests.jsonl",
+    }
 
 
 def _writer(path: str, prefix: str, n: int) -> None:
@@ -28,10 +32,23 @@ def _writer(path: str, prefix: str, n: int) -> None:
     tmp = Path(path).parent
     for i in range(n):
         job = f"{prefix}-{i}"
-        ledger.create_job(job_id=job, provider="fake", model="m", mode=BatchMode.CHAT, request_count=2,
-                          params={}, shards=[_shard(tmp, f"{job}-s0"), _shard(tmp, f"{job}-s1")])
-        handle = BatchHandle(provider="fake", batch_id=f"b-{job}", local_id=f"{job}-s0", model="m",
-                             mode=BatchMode.CHAT, request_count=2)
+        ledger.create_job(
+            job_id=job,
+            provider="fake",
+            model="m",
+            mode=BatchMode.CHAT,
+            request_count=2,
+            params={},
+            shards=[_shard(tmp, f"{job}-s0"), _shard(tmp, f"{job}-s1")],
+        )
+        handle = BatchHandle(
+            provider="fake",
+            batch_id=f"b-{job}",
+            local_id=f"{job}-s0",
+            model="m",
+            mode=BatchMode.CHAT,
+            request_count=2,
+        )
         ledger.record_submitted(f"{job}-s0", handle)
     ledger.close()
 
@@ -57,14 +74,33 @@ def test_two_processes_share_one_ledger(tmp_path: Path) -> None:
 def test_lifecycle_and_permissions(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.sqlite3")
     assert oct((tmp_path / "l.sqlite3").stat().st_mode & 0o777) == "0o600"
-    ledger.create_job(job_id="j", provider="fake", model="m", mode=BatchMode.CHAT, request_count=2,
-                      params={"model_id": "m"}, shards=[_shard(tmp_path, "s")])
+    ledger.create_job(
+        job_id="j",
+        provider="fake",
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=2,
+        params={"model_id": "m"},
+        shards=[_shard(tmp_path, "s")],
+    )
     assert ledger.job("s").state is JobState.PREPARED
-    handle = BatchHandle(provider="fake", batch_id="b1", local_id="s", model="m", mode=BatchMode.CHAT,
-                         request_count=2, data={"input_file_id": "file-1"})
+    handle = BatchHandle(
+        provider="fake",
+        batch_id="b1",
+        local_id="s",
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=2,
+        data={"input_file_id": "file-1"},
+    )
     assert ledger.record_submitted("s", handle).handle == handle
-    report = BatchStatusReport(provider="fake", batch_id="b1", status=BatchStatus.COMPLETED,
-                               raw_status="done", request_counts=RequestCounts(total=2, succeeded=2))
+    report = BatchStatusReport(
+        provider="fake",
+        batch_id="b1",
+        status=BatchStatus.COMPLETED,
+        raw_status="done",
+        request_counts=RequestCounts(total=2, succeeded=2),
+    )
     job = ledger.record_status("s", report)
     assert job.state is JobState.ENDED and job.counts == RequestCounts(total=2, succeeded=2)
     assert ledger.record_results("s", tmp_path / "r.jsonl", None).state is JobState.FETCHED
@@ -99,10 +135,14 @@ def test_nothing_secret_is_stored(tmp_path: Path) -> None:
 
     secret = "sk-live-supersecretvalue-123456"
     reg = BatchProviderRegistry(files=GeneratedFiles(tmp_path / ".br"), overrides={})
-    router = BatchRouter(reg, root=tmp_path / ".br",
-                         provider_options={"fake": {"service": FakeService(), "api_key": secret}})
-    b = InputBatch(requests=[InputRequest(custom_id="a", messages=[InputMessage.user("x")])]).with_params(
-        InferenceParams(provider_id="fake", model_id="fake-1"))
+    router = BatchRouter(
+        reg,
+        root=tmp_path / ".br",
+        provider_options={"fake": {"service": FakeService(), "api_key": secret}},
+    )
+    b = InputBatch(
+        requests=[InputRequest(custom_id="a", messages=[InputMessage.user("x")])]
+    ).with_params(InferenceParams(provider_id="fake", model_id="fake-1"))
     asyncio.run(router.run_batches([b], wait_for_completion=False))
     for f in (tmp_path / ".br").rglob("*"):
         if f.is_file():
@@ -116,9 +156,12 @@ def test_a_version_1_ledger_is_migrated_conservatively(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     db.executescript(_SCHEMA + ";")
     db.execute("INSERT INTO logical_jobs VALUES ('j', 'fake', 'm', 'chat', 2, '{}', 0, 0, 0)")
-    db.execute("INSERT INTO provider_jobs (local_id, logical_id, provider, model, mode, state, request_count,"
-               " input_path, requests_path, created_at, updated_at)"
-               " VALUES ('s', 'j', 'fake', 'm', 'chat', 'prepared', 2, 'i', 'r', 0, 0)")
+    db.execute(
+        "INSERT INTO provider_jobs (local_id, logical_id, provider, model, mode, state, "
+        "request_count,"
+        " input_path, requests_path, created_at, updated_at)"
+        " VALUES ('s', 'j', 'fake', 'm', 'chat', 'prepared', 2, 'i', 'r', 0, 0)"
+    )
     db.execute("PRAGMA user_version = 1")
     db.commit()
     db.close()
@@ -127,7 +170,9 @@ def test_a_version_1_ledger_is_migrated_conservatively(tmp_path: Path) -> None:
     job = ledger.job("s")
     assert job.state is JobState.SUBMITTING and job.owner is None
     assert ledger.claim("s", "me", 60.0) is not None
-    assert ledger.claim("s", "other", 60.0) is None  # "me" is not a live process's id: the lease decides
+    assert (
+        ledger.claim("s", "other", 60.0) is None
+    )  # "me" is not a live process's id: the lease decides
 
 
 def test_claims_of_a_dead_process_are_taken_over_at_once(tmp_path: Path) -> None:
@@ -137,13 +182,24 @@ def test_claims_of_a_dead_process_are_taken_over_at_once(tmp_path: Path) -> None
     from batch_router_core.jobs.claims import Claimant, owner_is_dead
 
     code = "from batch_router_core.jobs.claims import Claimant; print(Claimant.current().id)"
-    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     me = Claimant.current()
     assert owner_is_dead(dead) and not owner_is_dead(me.id)
     assert not owner_is_dead(dead.replace(me.host, "another-host", 1))  # only its lease can tell
     ledger = Ledger(tmp_path / "l.sqlite3")
-    ledger.create_job(job_id="j", provider="fake", model="m", mode=BatchMode.CHAT, request_count=2,
-                      params={}, shards=[_shard(tmp_path, "s")], owner=dead, lease_s=3600)
+    ledger.create_job(
+        job_id="j",
+        provider="fake",
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=2,
+        params={},
+        shards=[_shard(tmp_path, "s")],
+        owner=dead,
+        lease_s=3600,
+    )
     assert ledger.claim("s", me.id, 60.0) is not None  # its lease has an hour left, but it is dead
     assert ledger.claim("s", Claimant.current().id, 60.0) is None  # a live holder keeps it
     ledger.release(me.id)

@@ -40,7 +40,9 @@ from batch_router_core.serialization import dumps, from_data, loads, to_data
 
 def _png() -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00\xff\x00\x00")
@@ -50,7 +52,15 @@ def _png() -> bytes:
 def _wav() -> bytes:
     data = b"\x00\x00" * 8
     fmt = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
@@ -110,7 +120,9 @@ def test_message_rules() -> None:
     m = InputMessage(role="user", contents="hello")
     assert m.role is InputMessageRole.USER and m.contents == (TextContent(text="hello"),)
     assert m.is_text_only and m.text == "hello"
-    with pytest.raises(ValidationError, match="system prompt goes in InferenceParams.system_prompt"):
+    with pytest.raises(
+        ValidationError, match="system prompt goes in InferenceParams.system_prompt"
+    ):
         InputMessage(role="system", contents="x")
     with pytest.raises(ValidationError, match="at least one content part"):
         InputMessage(role="user", contents=[])
@@ -129,7 +141,9 @@ def test_request_and_batch_rules() -> None:
         _ = batch.model
     with pytest.raises(ValidationError, match="with_params needs model_id"):
         batch.with_params(InferenceParams(provider_id=ProviderId.OPENAI))
-    configured = batch.with_params(InferenceParams(provider_id=ProviderId.OPENAI, model_id="gpt-4o"))
+    configured = batch.with_params(
+        InferenceParams(provider_id=ProviderId.OPENAI, model_id="gpt-4o")
+    )
     assert configured.provider == "openai" and configured.model == "gpt-4o"
     assert batch.params is None  # with_params copies
 
@@ -157,9 +171,18 @@ def test_params_ranges(field: str, value: object, message: str) -> None:
 
 def test_params_fields_and_merge() -> None:
     p = InferenceParams(
-        provider_id="openai", model_id="gpt-4o", system_prompt=["a", "b"], max_output_tokens=10,
-        temperature=0.5, top_p=0.9, top_k=5, stop_sequences="END", presence_penalty=0.1,
-        frequency_penalty=-0.1, seed=7, provider_kwargs={"x": 1},
+        provider_id="openai",
+        model_id="gpt-4o",
+        system_prompt=["a", "b"],
+        max_output_tokens=10,
+        temperature=0.5,
+        top_p=0.9,
+        top_k=5,
+        stop_sequences="END",
+        presence_penalty=0.1,
+        frequency_penalty=-0.1,
+        seed=7,
+        provider_kwargs={"x": 1},
     )
     assert p.provider_id is ProviderId.OPENAI
     assert p.system_prompt == ("a", "b") and p.stop_sequences == ("END",)
@@ -184,24 +207,63 @@ ROUND_TRIPS = [
     AudioContent(data="UklGRg==", media_type="audio/wav"),
     DocumentContent(data="JVBERi0=", media_type="application/pdf"),
     InputMessage(role="assistant", contents=[TextContent(text="a"), ImageContent(url="https://x")]),
-    InferenceParams(provider_id="anthropic", model_id="claude", system_prompt=("x", "y"), top_k=3,
-                    stop_sequences=("a",), mode=BatchMode.EMBEDDING, provider_kwargs={"tools": [{"a": 1}]}),
-    InputRequest(custom_id="r", messages=[InputMessage.user("q")], params=InferenceParams(temperature=1.0)),
-    InputBatch(requests=[InputRequest(custom_id="r", messages=[InputMessage.user("q")])],
-               params=InferenceParams(provider_id="openai", model_id="m")),
+    InferenceParams(
+        provider_id="anthropic",
+        model_id="claude",
+        system_prompt=("x", "y"),
+        top_k=3,
+        stop_sequences=("a",),
+        mode=BatchMode.EMBEDDING,
+        provider_kwargs={"tools": [{"a": 1}]},
+    ),
+    InputRequest(
+        custom_id="r", messages=[InputMessage.user("q")], params=InferenceParams(temperature=1.0)
+    ),
+    InputBatch(
+        requests=[InputRequest(custom_id="r", messages=[InputMessage.user("q")])],
+        params=InferenceParams(provider_id="openai", model_id="m"),
+    ),
     UsageInfo(prompt_tokens=1, completion_tokens=2, total_tokens=3, cached_tokens=1),
-    RequestResult(custom_id="r", status=ResultStatus.ERRORED, provider="p",
-                  error=RequestError(message="bad", code="c", status_code=400), raw={"k": [1]}),
-    RequestResult(custom_id="e", status=ResultStatus.SUCCEEDED, embedding=(0.5, 0.25),
-                  usage=UsageInfo(prompt_tokens=2, total_tokens=2)),
+    RequestResult(
+        custom_id="r",
+        status=ResultStatus.ERRORED,
+        provider="p",
+        error=RequestError(message="bad", code="c", status_code=400),
+        raw={"k": [1]},
+    ),
+    RequestResult(
+        custom_id="e",
+        status=ResultStatus.SUCCEEDED,
+        embedding=(0.5, 0.25),
+        usage=UsageInfo(prompt_tokens=2, total_tokens=2),
+    ),
     RequestCounts(total=5, succeeded=3, errored=1, expired=1),
-    BatchStatusReport(provider="p", batch_id="b", status=BatchStatus.EXPIRED, raw_status="ended",
-                      request_counts=RequestCounts(total=2, expired=2), created_at=NOW, ended_at=NOW),
-    BatchHandle(provider="p", batch_id="b", local_id="l", model="m", mode=BatchMode.CHAT,
-                request_count=3, submitted_at=NOW, data={"file": "f"}),
-    ProviderInfo(name="p", models=("a-*",), limits=ProviderLimits(max_requests=5),
-                 capabilities=Capabilities(content={"chat": ["text", "image"]}),
-                 status_map={"ended": "completed"}),
+    BatchStatusReport(
+        provider="p",
+        batch_id="b",
+        status=BatchStatus.EXPIRED,
+        raw_status="ended",
+        request_counts=RequestCounts(total=2, expired=2),
+        created_at=NOW,
+        ended_at=NOW,
+    ),
+    BatchHandle(
+        provider="p",
+        batch_id="b",
+        local_id="l",
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=3,
+        submitted_at=NOW,
+        data={"file": "f"},
+    ),
+    ProviderInfo(
+        name="p",
+        models=("a-*",),
+        limits=ProviderLimits(max_requests=5),
+        capabilities=Capabilities(content={"chat": ["text", "image"]}),
+        status_map={"ended": "completed"},
+    ),
 ]
 
 
@@ -213,8 +275,11 @@ def test_every_type_round_trips_through_json(obj: object) -> None:
 
 def test_usage_adds_up() -> None:
     total = UsageInfo(prompt_tokens=1, completion_tokens=2, total_tokens=3) + UsageInfo(
-        prompt_tokens=4, completion_tokens=5, total_tokens=9, cached_tokens=2)
-    assert total == UsageInfo(prompt_tokens=5, completion_tokens=7, total_tokens=12, cached_tokens=2)
+        prompt_tokens=4, completion_tokens=5, total_tokens=9, cached_tokens=2
+    )
+    assert total == UsageInfo(
+        prompt_tokens=5, completion_tokens=7, total_tokens=12, cached_tokens=2
+    )
 
 
 def test_status_order() -> None:
@@ -224,14 +289,25 @@ def test_status_order() -> None:
 
 def test_structuring_errors_name_the_field() -> None:
     with pytest.raises(ValidationError) as info:
-        from_data(InputRequest, {"custom_id": "a", "messages": [{"role": "user", "content": "x"}],
-                                 "params": {"temperature": 9}})
+        from_data(
+            InputRequest,
+            {
+                "custom_id": "a",
+                "messages": [{"role": "user", "content": "x"}],
+                "params": {"temperature": 9},
+            },
+        )
     assert info.value.field == "params.temperature"
     with pytest.raises(ValidationError, match="unknown content type 'video'"):
-        from_data(InputRequest, {"custom_id": "a", "messages": [
-            {"role": "user", "contents": [{"type": "video"}]}]})
+        from_data(
+            InputRequest,
+            {"custom_id": "a", "messages": [{"role": "user", "contents": [{"type": "video"}]}]},
+        )
     with pytest.raises(ValidationError, match=r"unknown field\(s\) \['foo'\]"):
-        from_data(InputRequest, {"custom_id": "a", "foo": 1, "messages": [{"role": "user", "content": "x"}]})
+        from_data(
+            InputRequest,
+            {"custom_id": "a", "foo": 1, "messages": [{"role": "user", "content": "x"}]},
+        )
     with pytest.raises(ValidationError, match="required field is missing") as info:
         from_data(InputRequest, {"messages": [{"role": "user", "content": "x"}]})
     assert info.value.field == "custom_id"
@@ -239,12 +315,30 @@ def test_structuring_errors_name_the_field() -> None:
         loads(InputRequest, b"{nope")
 
 
-@pytest.mark.parametrize("obj", [o for o in ROUND_TRIPS if isinstance(o, RequestResult)] + [
-    RequestResult(custom_id="u", status=ResultStatus.SUCCEEDED, text="t", finish_reason="stop",
-                  usage=UsageInfo(prompt_tokens=1, completion_tokens=1, total_tokens=2, cached_tokens=0,
-                                  cache_creation_tokens=3, reasoning_tokens=4)),
-    RequestResult(custom_id="x", status=ResultStatus.EXPIRED, error=RequestError(message="late")),
-], ids=lambda o: o.custom_id)
+@pytest.mark.parametrize(
+    "obj",
+    [o for o in ROUND_TRIPS if isinstance(o, RequestResult)]
+    + [
+        RequestResult(
+            custom_id="u",
+            status=ResultStatus.SUCCEEDED,
+            text="t",
+            finish_reason="stop",
+            usage=UsageInfo(
+                prompt_tokens=1,
+                completion_tokens=1,
+                total_tokens=2,
+                cached_tokens=0,
+                cache_creation_tokens=3,
+                reasoning_tokens=4,
+            ),
+        ),
+        RequestResult(
+            custom_id="x", status=ResultStatus.EXPIRED, error=RequestError(message="late")
+        ),
+    ],
+    ids=lambda o: o.custom_id,
+)
 def test_fast_result_lines_match_the_converter(obj: RequestResult) -> None:
     import orjson
 
@@ -261,8 +355,17 @@ def test_fast_request_lines_match_the_converter() -> None:
 
     from batch_router_core.formats.unified import request_line
 
-    for req in (InputRequest(custom_id="t", messages=[InputMessage.user("a"), InputMessage.assistant("b")]),
-                InputRequest(custom_id="i", messages=[InputMessage(role="user", contents=[
-                    TextContent(text="see"), ImageContent(url="https://x/y.png")])],
-                    params=InferenceParams(temperature=0.5))):
+    for req in (
+        InputRequest(custom_id="t", messages=[InputMessage.user("a"), InputMessage.assistant("b")]),
+        InputRequest(
+            custom_id="i",
+            messages=[
+                InputMessage(
+                    role="user",
+                    contents=[TextContent(text="see"), ImageContent(url="https://x/y.png")],
+                )
+            ],
+            params=InferenceParams(temperature=0.5),
+        ),
+    ):
         assert from_data(InputRequest, orjson.loads(request_line(req))) == req

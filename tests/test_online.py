@@ -24,7 +24,9 @@ from batch_router_core.online import (
 
 
 def engine(**cfg: Any) -> BatchEngine:
-    return BatchEngine(BatchConfig(**cfg), input_limit=lambda m: {"small": 1000, "big": 100000}.get(m))
+    return BatchEngine(
+        BatchConfig(**cfg), input_limit=lambda m: {"small": 1000, "big": 100000}.get(m)
+    )
 
 
 def test_eligible_request_gets_group_and_wait() -> None:
@@ -97,8 +99,10 @@ def test_input_limit_from_provider_yaml(batch_router_files) -> None:  # type: ig
     from batch_router_core import BatchProviderRegistry
     from batch_router_core.online.engine import input_limit_from_registry
 
-    reg = BatchProviderRegistry(files=batch_router_files, overrides={
-        "fake": {"limits": {"model_input_tokens": {"fake-small*": 500}}}})
+    reg = BatchProviderRegistry(
+        files=batch_router_files,
+        overrides={"fake": {"limits": {"model_input_tokens": {"fake-small*": 500}}}},
+    )
     lookup = input_limit_from_registry(reg)
     assert lookup("fake-small-1") == 500 and lookup("fake-other") is None
 
@@ -209,7 +213,10 @@ class Recorder:
             self.calls.append([r.request_id for r in batch])
         if self.fail_group and len(batch) > 1:
             raise RuntimeError("group call failed")
-        return [ValueError("bad request") if r.request_id in self.bad else f"answer:{r.prompt}" for r in batch]
+        return [
+            ValueError("bad request") if r.request_id in self.bad else f"answer:{r.prompt}"
+            for r in batch
+        ]
 
     def single(self, r: QueuedRequest) -> str:
         if r.request_id in self.bad:
@@ -287,7 +294,10 @@ def test_one_bad_request_is_isolated() -> None:
     for r in reqs:
         s.queue.enqueue(r)
     s.tick()
-    assert reqs[0].future.result(5) == "answer:prompt 0" and reqs[2].future.result(5) == "answer:prompt 2"
+    assert (
+        reqs[0].future.result(5) == "answer:prompt 0"
+        and reqs[2].future.result(5) == "answer:prompt 2"
+    )
     with pytest.raises(ValueError, match="r1 is invalid"):
         reqs[1].future.result(5)
     s.stop()

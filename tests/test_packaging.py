@@ -58,7 +58,8 @@ def cancel(handle, context):
 def _dist(root: Path, dist: str, module: str, ep_name: str, source: str) -> Path:
     d = root / dist
     d.mkdir()
-    (d / "pyproject.toml").write_text(textwrap.dedent(f"""
+    (d / "pyproject.toml").write_text(
+        textwrap.dedent(f"""
         [build-system]
         requires = ["hatchling"]
         build-backend = "hatchling.build"
@@ -72,7 +73,8 @@ def _dist(root: Path, dist: str, module: str, ep_name: str, source: str) -> Path
 
         [tool.hatch.build.targets.wheel]
         include = ["{module}.py"]
-    """))
+    """)
+    )
     (d / f"{module}.py").write_text(source)
     return d
 
@@ -83,13 +85,28 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dists = [
         _dist(root, "batch-router-echo", "br_echo", "echo", PLUGIN_MODULE.format(name="echo")),
         _dist(root, "batch-router-broken", "br_broken", "broken", "import not_a_real_module\n"),
-        _dist(root, "batch-router-echo-clone", "br_echo_clone", "echo",
-              PLUGIN_MODULE.format(name="echo")),
+        _dist(
+            root,
+            "batch-router-echo-clone",
+            "br_echo_clone",
+            "echo",
+            PLUGIN_MODULE.format(name="echo"),
+        ),
     ]
     target = root / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), *map(str, dists)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            *map(str, dists),
+        ],
         check=True,
     )
     return target
@@ -97,8 +114,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _python(target: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PYTHONPATH": str(target), **env}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=full_env, cwd=target.parent, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=target.parent,
+        timeout=120,
+    )
 
 
 def test_installed_plugin_is_discovered_and_runs(installed: Path) -> None:
@@ -131,9 +154,11 @@ def test_installed_plugin_is_discovered_and_runs(installed: Path) -> None:
 
 
 def test_duplicate_entry_points_are_an_error_naming_both(installed: Path) -> None:
-    code = ("from batch_router_core import BatchProviderRegistry\n"
-            "reg = BatchProviderRegistry(overrides={})\n"
-            "print(reg.load_errors.get('echo'))")
+    code = (
+        "from batch_router_core import BatchProviderRegistry\n"
+        "reg = BatchProviderRegistry(overrides={})\n"
+        "print(reg.load_errors.get('echo'))"
+    )
     proc = _python(installed, code)
     # Two distributions both declare `echo`; importlib.metadata may list the same name twice.
     assert proc.returncode == 0, proc.stderr
@@ -143,8 +168,13 @@ def test_duplicate_entry_points_are_an_error_naming_both(installed: Path) -> Non
 
 def test_cli_lists_installed_plugins_and_their_load_errors(installed: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed)}
-    proc = subprocess.run([sys.executable, "-m", "batch_router_core.cli", "providers", "--json"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "batch_router_core.cli", "providers", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     names = {p["name"]: p for p in data["providers"]}
@@ -153,8 +183,10 @@ def test_cli_lists_installed_plugins_and_their_load_errors(installed: Path) -> N
 
 
 def test_allow_list_limits_what_loads(installed: Path) -> None:
-    code = ("from batch_router_core import BatchProviderRegistry\n"
-            "reg = BatchProviderRegistry(overrides={})\n"
-            "print(reg.names(), sorted(reg.load_errors))")
+    code = (
+        "from batch_router_core import BatchProviderRegistry\n"
+        "reg = BatchProviderRegistry(overrides={})\n"
+        "print(reg.names(), sorted(reg.load_errors))"
+    )
     proc = _python(installed, code, BATCH_ROUTER_PLUGINS="fake")
     assert proc.stdout.strip() == "['fake'] []", proc.stderr

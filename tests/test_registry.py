@@ -29,9 +29,17 @@ from .conftest import make_batch
 
 
 def test_importing_core_loads_no_plugin() -> None:
-    import batch_router_core  # noqa: F401
+    import subprocess
 
-    assert "batch_router_fake" not in sys.modules or True  # other tests may have loaded it
+    # A fresh interpreter: in this one, other tests have loaded plugins already.
+    code = (
+        "import sys, batch_router_core\n"
+        "print(sorted(m for m in sys.modules if m.startswith('batch_router_')"
+        " and m.split('.')[0] != 'batch_router_core'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
     reg = BatchProviderRegistry(autoload=False)
     assert reg.names() == []  # nothing discovered without being asked
 
@@ -45,8 +53,12 @@ def test_discovers_the_installed_fake_plugin(batch_router_registry: BatchProvide
     assert handle.info.status_map["done"] is BatchStatus.COMPLETED
 
 
-def test_unknown_provider_lists_what_is_installed(batch_router_registry: BatchProviderRegistry) -> None:
-    with pytest.raises(ProviderNotFoundError, match=r"'nope' is not installed \(installed providers: .*fake"):
+def test_unknown_provider_lists_what_is_installed(
+    batch_router_registry: BatchProviderRegistry,
+) -> None:
+    with pytest.raises(
+        ProviderNotFoundError, match=r"'nope' is not installed \(installed providers: .*fake"
+    ):
         batch_router_registry.get("nope")
 
 
@@ -96,16 +108,25 @@ class Observer:
             raise ProviderPermanentError("over the cost cap", provider=call.provider)
 
     @hookimpl
-    async def provider_call_finished(self, call: ProviderCall, result: Any, error: BaseException | None,
-                                     duration_s: float) -> None:
+    async def provider_call_finished(
+        self, call: ProviderCall, result: Any, error: BaseException | None, duration_s: float
+    ) -> None:
         await asyncio.sleep(0)  # really awaited on the loop
         assert call.call_id in self.started and duration_s >= 0
-        self.seen.append((call.operation, call.provider, call.attempt,
-                          type(result).__name__, type(error).__name__ if error else None))
+        self.seen.append(
+            (
+                call.operation,
+                call.provider,
+                call.attempt,
+                type(result).__name__,
+                type(error).__name__ if error else None,
+            )
+        )
 
 
 async def test_observers_see_every_call_sync_or_async_with_the_awaited_result(
-    batch_router_registry: BatchProviderRegistry, fake_service: FakeService,
+    batch_router_registry: BatchProviderRegistry,
+    fake_service: FakeService,
 ) -> None:
     observer = Observer()
     batch_router_registry.register(Other())
@@ -123,14 +144,21 @@ async def test_observers_see_every_call_sync_or_async_with_the_awaited_result(
     assert observer.seen == [
         ("submit", "fake", 1, "BatchHandle", None),
         ("poll_status", "fake", 1, "NoneType", "ProviderTransientError"),
-        ("poll_status", "fake", 2, "BatchStatusReport", None),  # the awaited report, not a coroutine
+        (
+            "poll_status",
+            "fake",
+            2,
+            "BatchStatusReport",
+            None,
+        ),  # the awaited report, not a coroutine
         ("poll_status", "fake", 1, "BatchStatusReport", None),
         ("fetch_results", "fake", 1, "int", None),  # the number of results the stream delivered
     ]
 
 
 async def test_an_observer_can_refuse_a_call(
-    batch_router_registry: BatchProviderRegistry, fake_service: FakeService,
+    batch_router_registry: BatchProviderRegistry,
+    fake_service: FakeService,
 ) -> None:
     batch_router_registry.register(Observer(refuse="submit"), name="cost-cap")
     fake = batch_router_registry.get("fake", service=fake_service)
@@ -147,7 +175,9 @@ def test_two_plugins_claiming_one_name(batch_router_registry: BatchProviderRegis
         batch_router_registry.register(Other("twin"))
 
 
-def test_wrong_hook_signature_names_the_plugin(batch_router_registry: BatchProviderRegistry) -> None:
+def test_wrong_hook_signature_names_the_plugin(
+    batch_router_registry: BatchProviderRegistry,
+) -> None:
     class BadArgs(Other):
         @hookimpl
         def poll_status(self, handle: Any, context: Any, colour: str) -> Any:  # type: ignore[override]
@@ -171,7 +201,9 @@ def test_wrong_hook_signature_names_the_plugin(batch_router_registry: BatchProvi
 
     with pytest.raises(PluginValidationError, match="lacks hook"):
         batch_router_registry.register(Incomplete())
-    assert "bad" not in batch_router_registry.names() and "half" not in batch_router_registry.names()
+    assert (
+        "bad" not in batch_router_registry.names() and "half" not in batch_router_registry.names()
+    )
 
 
 def test_name_must_match_the_entry_point(batch_router_registry: BatchProviderRegistry) -> None:
@@ -201,13 +233,23 @@ async def test_unexpected_plugin_exceptions_become_typed_errors(
 
     batch_router_registry.register(Other())
     other = batch_router_registry.get("other")
-    h = BatchHandle(provider="other", batch_id="b", local_id="l", model="o-1", mode=BatchMode.CHAT,
-                    request_count=1)
-    with pytest.raises(ProviderPermanentError, match="poll_status raised an unexpected AssertionError"):
+    h = BatchHandle(
+        provider="other",
+        batch_id="b",
+        local_id="l",
+        model="o-1",
+        mode=BatchMode.CHAT,
+        request_count=1,
+    )
+    with pytest.raises(
+        ProviderPermanentError, match="poll_status raised an unexpected AssertionError"
+    ):
         await other.poll_status(h)
 
 
-def test_load_error_is_raised_for_that_plugin_only(batch_router_registry: BatchProviderRegistry) -> None:
+def test_load_error_is_raised_for_that_plugin_only(
+    batch_router_registry: BatchProviderRegistry,
+) -> None:
     batch_router_registry._errors["broken"] = PluginLoadError("broken", "import failed: boom")
     with pytest.raises(PluginLoadError, match="import failed: boom"):
         batch_router_registry.get("broken")

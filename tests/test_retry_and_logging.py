@@ -17,7 +17,10 @@ def test_delay_honours_retry_after_and_backs_off() -> None:
     assert policy.delay_for(1, None) == 1 and policy.delay_for(3, None) == 4
     assert policy.delay_for(9, None) == 10  # capped
     assert policy.delay_for(1, ProviderTransientError("x", retry_after=7.5)) == 7.5
-    assert RetryPolicy(max_retry_after=5).delay_for(1, ProviderTransientError("x", retry_after=99)) == 5
+    assert (
+        RetryPolicy(max_retry_after=5).delay_for(1, ProviderTransientError("x", retry_after=99))
+        == 5
+    )
     jittered = RetryPolicy(initial=1, jitter=0.5)
     assert all(1 <= jittered.delay_for(1, None) <= 1.5 for _ in range(50))
     assert RetryPolicy.no_wait().delay_for(5, ProviderTransientError("x", retry_after=30)) == 0
@@ -72,10 +75,16 @@ def test_retries_give_up_after_the_attempts() -> None:
 def test_logs_are_named_bound_and_redacted(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="batch_router")
     log = get_logger("test", provider="openai", batch_id="batch_1")
-    log.info("batch_submitted", api_key="sk-live-abcdefghijklmnop", note="Bearer abc.def",
-             headers={"Authorization": "Bearer xyz", "x": "sk-proj-1234567890abcdef"})
+    log.info(
+        "batch_submitted",
+        api_key="sk-live-abcdefghijklmnop",
+        note="Bearer abc.def",
+        headers={"Authorization": "Bearer xyz", "x": "sk-proj-1234567890abcdef"},
+    )
     text = caplog.text
-    assert "batch_submitted" in text and "provider='openai'" in text and "batch_id='batch_1'" in text
+    assert (
+        "batch_submitted" in text and "provider='openai'" in text and "batch_id='batch_1'" in text
+    )
     for secret in ("sk-live-abcdefghijklmnop", "abc.def", "xyz", "sk-proj-1234567890abcdef"):
         assert secret not in text
     assert "[REDACTED]" in text
@@ -87,7 +96,9 @@ def test_library_does_not_configure_logging() -> None:
     get_logger("x").warning("event_happened")
     assert root.handlers == before
     # only the NullHandler a library adds (so that nothing reaches the last-resort stderr handler)
-    assert all(isinstance(h, logging.NullHandler) for h in logging.getLogger("batch_router").handlers)
+    assert all(
+        isinstance(h, logging.NullHandler) for h in logging.getLogger("batch_router").handlers
+    )
 
 
 def test_an_unconfigured_script_prints_nothing_when_a_call_is_retried() -> None:

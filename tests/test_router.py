@@ -1,4 +1,5 @@
-"""BatchRouter on the fake provider: parallel runs, validation, sharding, cancel, retries, resume."""
+"""BatchRouter on the fake provider: parallel runs, validation, sharding, cancel, retries,
+resume."""
 
 from __future__ import annotations
 
@@ -26,18 +27,32 @@ from batch_router_core.testing.fake_provider import FakeService
 
 
 def batch(prefix: str, n: int, **params: object) -> InputBatch:
-    reqs = [InputRequest(custom_id=f"{prefix}-{i}", messages=[InputMessage.user(f"{prefix} question {i}")])
-            for i in range(n)]
+    reqs = [
+        InputRequest(
+            custom_id=f"{prefix}-{i}", messages=[InputMessage.user(f"{prefix} question {i}")]
+        )
+        for i in range(n)
+    ]
     return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="fake", model_id="fake-1", **params))  # type: ignore[arg-type]
+        InferenceParams(provider_id="fake", model_id="fake-1", **params)
+    )  # type: ignore[arg-type]
 
 
 def make_router(tmp_path: Path, service: FakeService, **kwargs: object) -> BatchRouter:
     overrides = kwargs.pop("overrides", {})
-    registry = BatchProviderRegistry(files=GeneratedFiles(tmp_path / ".br"), overrides=overrides,  # type: ignore[arg-type]
-                                     retry=RetryPolicy.no_wait())
-    return BatchRouter(registry, root=tmp_path / ".br", initial_interval=0.0, max_interval=0.0,
-                       provider_options={"fake": {"service": service}}, **kwargs)  # type: ignore[arg-type]
+    registry = BatchProviderRegistry(
+        files=GeneratedFiles(tmp_path / ".br"),
+        overrides=overrides,  # type: ignore[arg-type]
+        retry=RetryPolicy.no_wait(),
+    )
+    return BatchRouter(
+        registry,
+        root=tmp_path / ".br",
+        initial_interval=0.0,
+        max_interval=0.0,
+        provider_options={"fake": {"service": service}},
+        **kwargs,
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -62,7 +77,9 @@ def service(clock: ManualClock) -> FakeService:
 async def test_parallel_run_streams_every_result_once(tmp_path: Path, service: FakeService) -> None:
     router = make_router(tmp_path, service)
     ids = await router.run_batches([batch("a", 3), batch("b", 4), batch("c", 2)])
-    assert len(ids) == 3 and all(router.recorded_status(i).status is BatchStatus.COMPLETED for i in ids)
+    assert len(ids) == 3 and all(
+        router.recorded_status(i).status is BatchStatus.COMPLETED for i in ids
+    )
     seen = [(job, r.custom_id) async for job, r in router.get_all_results(ids)]
     assert len(seen) == 9 and len({cid for _, cid in seen}) == 9
     assert {cid for job, cid in seen if job == ids[1]} == {f"b-{i}" for i in range(4)}
@@ -76,8 +93,13 @@ async def test_validation_before_anything_is_sent(tmp_path: Path, service: FakeS
     with pytest.raises(ValidationError, match="used in batches #0 and #1"):
         await router.run_batches([batch("a", 2), batch("a", 1)])
     with pytest.raises(ProviderNotFoundError):
-        await router.run_batches([InputBatch(requests=batch("x", 1).requests).with_params(
-            InferenceParams(provider_id="nowhere", model_id="m"))])
+        await router.run_batches(
+            [
+                InputBatch(requests=batch("x", 1).requests).with_params(
+                    InferenceParams(provider_id="nowhere", model_id="m")
+                )
+            ]
+        )
     small = make_router(tmp_path, service, overrides={"fake": {"limits": {"max_requests": 3}}})
     with pytest.raises(ValidationError, match="exceed fake's limit of 3"):
         await small.run_batches([batch("a", 5)])
@@ -85,14 +107,16 @@ async def test_validation_before_anything_is_sent(tmp_path: Path, service: FakeS
 
 
 async def test_sharding_by_count_and_by_bytes(tmp_path: Path, service: FakeService) -> None:
-    by_count = make_router(tmp_path / "c", service, shard=True,
-                           overrides={"fake": {"limits": {"max_requests": 4}}})
+    by_count = make_router(
+        tmp_path / "c", service, shard=True, overrides={"fake": {"limits": {"max_requests": 4}}}
+    )
     [job] = await by_count.run_batches([batch("n", 10)])
     assert len(by_count.ledger.jobs_of(job)) == 3
     ids = [r.custom_id async for r in by_count.get_results(job)]
     assert sorted(ids) == sorted(f"n-{i}" for i in range(10))
-    by_bytes = make_router(tmp_path / "b", service, shard=True,
-                           overrides={"fake": {"limits": {"max_bytes": 600}}})
+    by_bytes = make_router(
+        tmp_path / "b", service, shard=True, overrides={"fake": {"limits": {"max_bytes": 600}}}
+    )
     [job] = await by_bytes.run_batches([batch("s", 9)])
     shards = by_bytes.ledger.jobs_of(job)
     assert len(shards) > 1 and all(s.input_path.stat().st_size <= 600 for s in shards)
@@ -109,7 +133,10 @@ async def test_cancel_all_accounts_for_every_request(tmp_path: Path, service: Fa
     statuses = await router.wait_for_all(ids)
     assert all(s.status is BatchStatus.CANCELLED for s in statuses.values())
     results = [r async for _, r in router.get_all_results(ids)]
-    assert len(results) == 7 and {r.status for r in results} <= {ResultStatus.CANCELLED, ResultStatus.SUCCEEDED}
+    assert len(results) == 7 and {r.status for r in results} <= {
+        ResultStatus.CANCELLED,
+        ResultStatus.SUCCEEDED,
+    }
 
 
 async def test_retry_failed_merges_new_outcomes(tmp_path: Path, service: FakeService) -> None:
@@ -125,23 +152,42 @@ async def test_retry_failed_merges_new_outcomes(tmp_path: Path, service: FakeSer
     assert [j.attempt for j in router.ledger.jobs_of(job)] == [0, 1]
 
 
-async def test_resume_adopts_a_created_job_and_submits_a_missing_one(tmp_path: Path, service: FakeService) -> None:
+async def test_resume_adopts_a_created_job_and_submits_a_missing_one(
+    tmp_path: Path, service: FakeService
+) -> None:
     router = make_router(tmp_path, service)
     # Record intent only, as if the process died right after writing it.
     provider = router.get_provider("fake")
-    shards = router._write_shards(provider, batch("a", 3)) + router._write_shards(provider, batch("b", 2))
-    router.ledger.create_job(job_id="job-x", provider="fake", model="fake-1", mode=batch("a", 1).mode,
-                             request_count=5, params={"provider_id": "fake", "model_id": "fake-1"},
-                             shards=shards)
-    # The first shard's job was created before the crash, its id never recorded; the crashed claimant
+    shards = router._write_shards(provider, batch("a", 3)) + router._write_shards(
+        provider, batch("b", 2)
+    )
+    router.ledger.create_job(
+        job_id="job-x",
+        provider="fake",
+        model="fake-1",
+        mode=batch("a", 1).mode,
+        request_count=5,
+        params={"provider_id": "fake", "model_id": "fake-1"},
+        shards=shards,
+    )
+    # The first shard's job was created before the crash, its id never recorded; the crashed
+    # claimant
     # had marked it submitting (as the router always does before a create call).
     [first, second] = router.ledger.jobs_of("job-x")
     router.ledger.begin_submit(first.local_id)
     from batch_router_core.models import PreparedBatch
 
-    await provider.submit(PreparedBatch(provider="fake", local_id=first.local_id, model="fake-1",
-                                        mode=first.mode, path=first.input_path, request_count=3,
-                                        byte_size=first.input_path.stat().st_size))
+    await provider.submit(
+        PreparedBatch(
+            provider="fake",
+            local_id=first.local_id,
+            model="fake-1",
+            mode=first.mode,
+            path=first.input_path,
+            request_count=3,
+            byte_size=first.input_path.stat().st_size,
+        )
+    )
     assert len(service.jobs) == 1
     assert await router.resume() == ["job-x"]
     assert len(service.jobs) == 2  # one adopted, one submitted: nothing twice
@@ -151,7 +197,9 @@ async def test_resume_adopts_a_created_job_and_submits_a_missing_one(tmp_path: P
     assert await router.resume() == []
 
 
-async def test_results_download_is_atomic_and_redone_if_lost(tmp_path: Path, service: FakeService) -> None:
+async def test_results_download_is_atomic_and_redone_if_lost(
+    tmp_path: Path, service: FakeService
+) -> None:
     router = make_router(tmp_path, service)
     [job] = await router.run_batches([batch("a", 3)])
     [pj] = router.ledger.jobs_of(job)

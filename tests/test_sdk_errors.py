@@ -1,4 +1,5 @@
-"""The declarative SDK error map, against real SDK exceptions raised by real calls where possible."""
+"""The declarative SDK error map, against real SDK exceptions raised by real calls where
+possible."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ from batch_router_core.plugin import (
 def _openai_tables() -> dict[str, tuple[type[BaseException], ...]]:
     import openai
 
-    return {"status": (openai.APIStatusError,), "transient": (openai.APIConnectionError,),
-            "permanent": (openai.OpenAIError,)}
+    return {
+        "status": (openai.APIStatusError,),
+        "transient": (openai.APIConnectionError,),
+        "permanent": (openai.OpenAIError,),
+    }
 
 
 OPENAI = SdkErrorMap("openai", _openai_tables)
@@ -49,7 +53,11 @@ def test_an_illegal_header_is_permanent_not_a_connection_failure() -> None:
         server.listen()
         port = server.getsockname()[1]
         with pytest.raises(ProviderPermanentError, match="could not be sent") as caught:
-            asyncio.run(_retrieve(base_url=f"http://127.0.0.1:{port}/v1", default_headers={"X-Team": "a\nb"}))
+            asyncio.run(
+                _retrieve(
+                    base_url=f"http://127.0.0.1:{port}/v1", default_headers={"X-Team": "a\nb"}
+                )
+            )
     assert caught.value.provider == "openai" and caught.value.batch_id == "batch_1"
 
 
@@ -62,10 +70,12 @@ def test_google_api_errors_map_by_their_status_code() -> None:
     from google.genai import errors as genai_errors
 
     google = SdkErrorMap("google", lambda: {"status": (genai_errors.APIError,)})
-    busy = genai_errors.APIError(429, {"error": {"code": 429, "message": "slow down",
-                                                 "status": "RESOURCE_EXHAUSTED"}})
-    missing = genai_errors.APIError(404, {"error": {"code": 404, "message": "no such batch",
-                                                    "status": "NOT_FOUND"}})
+    busy = genai_errors.APIError(
+        429, {"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}
+    )
+    missing = genai_errors.APIError(
+        404, {"error": {"code": 404, "message": "no such batch", "status": "NOT_FOUND"}}
+    )
     transient = google.translate(busy, "poll_status")
     permanent = google.translate(missing, "poll_status")
     assert isinstance(transient, ProviderTransientError) and transient.status_code == 429
@@ -101,6 +111,9 @@ def test_unknown_exceptions_pass_through_and_tables_are_checked() -> None:
 def test_the_01_mapper_still_works() -> None:
     import openai
 
-    mapper = SdkErrorMapper("openai", lambda: (openai.APIStatusError, (openai.APIConnectionError,),
-                                               openai.OpenAIError))
-    assert isinstance(mapper.translate(openai.OpenAIError("boom"), "submit"), ProviderPermanentError)
+    mapper = SdkErrorMapper(
+        "openai", lambda: (openai.APIStatusError, (openai.APIConnectionError,), openai.OpenAIError)
+    )
+    assert isinstance(
+        mapper.translate(openai.OpenAIError("boom"), "submit"), ProviderPermanentError
+    )

@@ -24,8 +24,12 @@ INFO = ProviderInfo(
     models=("good-*",),
     limits=ProviderLimits(max_requests=3, custom_id_max_length=8, custom_id_pattern=r"[a-z0-9-]+"),
     capabilities=Capabilities(
-        alternating_roles=True, first_role_user=True, content={"chat": ["text", "image"]},
-        unsupported_params=["top_k"], required_params=["max_output_tokens"], max_stop_sequences=2,
+        alternating_roles=True,
+        first_role_user=True,
+        content={"chat": ["text", "image"]},
+        unsupported_params=["top_k"],
+        required_params=["max_output_tokens"],
+        max_stop_sequences=2,
     ),
     status_map={"done": "completed"},
 )
@@ -38,7 +42,9 @@ def batch(*requests: InputRequest, **params: object) -> InputBatch:
 
 
 def req(cid: str, *messages: InputMessage, params: InferenceParams | None = None) -> InputRequest:
-    return InputRequest(custom_id=cid, messages=messages or (InputMessage.user("hi"),), params=params)
+    return InputRequest(
+        custom_id=cid, messages=messages or (InputMessage.user("hi"),), params=params
+    )
 
 
 def issues(b: InputBatch) -> list[tuple[str | None, str | None]]:
@@ -62,7 +68,9 @@ def test_custom_id_length_and_pattern() -> None:
 
 
 def test_limits_and_model_and_mode() -> None:
-    found = issues(batch(req("a"), req("b"), req("c"), req("d"), model_id="bad-1", mode="embedding"))
+    found = issues(
+        batch(req("a"), req("b"), req("c"), req("d"), model_id="bad-1", mode="embedding")
+    )
     assert (None, "requests") in found
     assert (None, "params.model_id") in found
     assert (None, "params.mode") in found
@@ -70,7 +78,11 @@ def test_limits_and_model_and_mode() -> None:
 
 def test_required_and_unsupported_params() -> None:
     found = issues(batch(req("a"), max_output_tokens=None, top_k=3, stop_sequences=["a", "b", "c"]))
-    assert sorted(f for _, f in found) == ["params.max_output_tokens", "params.stop_sequences", "params.top_k"]
+    assert sorted(f for _, f in found) == [
+        "params.max_output_tokens",
+        "params.stop_sequences",
+        "params.top_k",
+    ]
     # per-request overrides are checked with the request's id
     found = issues(batch(req("a", params=InferenceParams(top_k=2))))
     assert found == [("a", "params.top_k")]
@@ -89,7 +101,9 @@ def test_role_order_rules() -> None:
 
 
 def test_content_the_provider_cannot_take() -> None:
-    msg = InputMessage(role="user", contents=[TextContent(text="see"), ImageContent(url="https://x/y.png")])
+    msg = InputMessage(
+        role="user", contents=[TextContent(text="see"), ImageContent(url="https://x/y.png")]
+    )
     with pytest.raises(UnsupportedContentError, match="cannot take image_url content") as exc:
         validate_batch(batch(req("a", msg)), INFO)
     assert exc.value.issues[0].field == "messages[0].contents[1]"
@@ -106,13 +120,18 @@ def test_all_problems_are_reported_together() -> None:
 
 def test_wrong_provider_is_reported() -> None:
     b = InputBatch(requests=[req("a")]).with_params(
-        InferenceParams(provider_id="other", model_id="good-1", max_output_tokens=1))
+        InferenceParams(provider_id="other", model_id="good-1", max_output_tokens=1)
+    )
     assert issues(b) == [(None, "params.provider_id")]
 
 
 def test_embedding_mode_uses_its_own_content_rules() -> None:
-    info = ProviderInfo(name="strict", modes=("embedding",), models=("*",),
-                        capabilities=Capabilities(content={"embedding": ["text"]}))
+    info = ProviderInfo(
+        name="strict",
+        modes=("embedding",),
+        models=("*",),
+        capabilities=Capabilities(content={"embedding": ["text"]}),
+    )
     b = InputBatch(requests=[req("a", InputMessage(role="user", contents=[ImageContent(url="u")]))])
     b = b.with_params(InferenceParams(provider_id="strict", model_id="m", mode=BatchMode.EMBEDDING))
     with pytest.raises(UnsupportedContentError):

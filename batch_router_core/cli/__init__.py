@@ -1,4 +1,5 @@
-"""The ``batch-router`` command (``app``: the click commands; ``python -m batch_router_core.cli``)."""
+"""The ``batch-router`` command (``app``: the click commands; ``python -m
+batch_router_core.cli``)."""
 
 from batch_router_core.cli.app import main
 

@@ -88,7 +88,9 @@ def _errors(as_json: bool) -> Iterator[None]:
         sys.exit(_exit_code(exc))
 
 
-def _run_async(coro: Coroutine[Any, Any, T], router: Any = None, *, job_ids: list[str] | None = None) -> T:
+def _run_async(
+    coro: Coroutine[Any, Any, T], router: Any = None, *, job_ids: list[str] | None = None
+) -> T:
     """Run a coroutine; Ctrl-C or SIGTERM stop it cleanly (claims given back, partial downloads
     removed) and print how to re-attach to the job."""
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -98,9 +100,13 @@ def _run_async(coro: Coroutine[Any, Any, T], router: Any = None, *, job_ids: lis
         if router is not None:
             router.release_claims()  # already done unless the signal cut that short; idempotent
         ids = job_ids or (list(router.recorded_job_ids) if router is not None else [])
-        how = (f"re-attach with `batch-router wait {' '.join(ids)}` (or `batch-router resume`)" if ids
-               else "nothing was recorded" if router is not None and not router.ledger.unfinished()
-               else "continue with `batch-router resume`")
+        how = (
+            f"re-attach with `batch-router wait {' '.join(ids)}` (or `batch-router resume`)"
+            if ids
+            else "nothing was recorded"
+            if router is not None and not router.ledger.unfinished()
+            else "continue with `batch-router resume`"
+        )
         click.echo(f"interrupted: the jobs are safe in the ledger; {how}", err=True)
         sys.exit(EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_SIGINT)
     finally:
@@ -152,20 +158,25 @@ def providers(as_json: bool) -> None:
         for rec in reg.providers():
             info = rec.info
             caps = info.capabilities
-            rows.append({
-                "name": rec.name,
-                "distribution": rec.distribution,
-                "version": rec.version,
-                "display_name": info.display_name,
-                "modes": [m.value for m in info.modes],
-                "models": list(info.models),
-                "limits": {"max_requests": info.limits.max_requests, "max_bytes": info.limits.max_bytes},
-                "capabilities": {
-                    "cancel": caps.cancel,
-                    "list_jobs": caps.list_jobs,
-                    "content": {k: list(v) for k, v in caps.content.items()},
-                },
-            })
+            rows.append(
+                {
+                    "name": rec.name,
+                    "distribution": rec.distribution,
+                    "version": rec.version,
+                    "display_name": info.display_name,
+                    "modes": [m.value for m in info.modes],
+                    "models": list(info.models),
+                    "limits": {
+                        "max_requests": info.limits.max_requests,
+                        "max_bytes": info.limits.max_bytes,
+                    },
+                    "capabilities": {
+                        "cancel": caps.cancel,
+                        "list_jobs": caps.list_jobs,
+                        "content": {k: list(v) for k, v in caps.content.items()},
+                    },
+                }
+            )
         errors = {name: str(err) for name, err in reg.load_errors.items()}
         if as_json:
             click.echo(orjson.dumps({"providers": rows, "errors": errors}).decode())
@@ -173,9 +184,13 @@ def providers(as_json: bool) -> None:
         if not rows:
             click.echo("no provider plugins installed (try: pip install batch-router-openai)")
         for r in rows:
-            dist = f"{r['distribution']} {r['version']}" if r["distribution"] else "registered in code"
-            click.echo(f"{r['name']:<12} {dist:<28} modes={','.join(r['modes'])} "
-                       f"max_requests={r['limits']['max_requests']} cancel={r['capabilities']['cancel']}")
+            dist = (
+                f"{r['distribution']} {r['version']}" if r["distribution"] else "registered in code"
+            )
+            click.echo(
+                f"{r['name']:<12} {dist:<28} modes={','.join(r['modes'])} "
+                f"max_requests={r['limits']['max_requests']} cancel={r['capabilities']['cancel']}"
+            )
         for name, err in errors.items():
             click.echo(f"{name:<12} FAILED TO LOAD: {err}", err=True)
 
@@ -184,13 +199,28 @@ def providers(as_json: bool) -> None:
 @click.argument("provider")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--speed", default=1.0, show_default=True, type=float,
-              help="How much faster than real time the emulated clock runs (3600 = an hour a second).")
-@click.option("--chaos", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="RATE",
-              help="Fail this share of all API calls at random (429 with retry-after, 500, 503, dropped "
-                   "connections, truncated bodies), to test a pipeline against an unreliable service.")
-@click.option("--chaos-seed", type=int, default=None, help="Seed for --chaos (repeatable fault sequences).")
-def emulate(provider: str, host: str, port: int, speed: float, chaos: float, chaos_seed: int | None) -> None:
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="How much faster than real time the emulated clock runs (3600 = an hour a second).",
+)
+@click.option(
+    "--chaos",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    metavar="RATE",
+    help="Fail this share of all API calls at random (429 with retry-after, 500, 503, dropped "
+    "connections, truncated bodies), to test a pipeline against an unreliable service.",
+)
+@click.option(
+    "--chaos-seed", type=int, default=None, help="Seed for --chaos (repeatable fault sequences)."
+)
+def emulate(
+    provider: str, host: str, port: int, speed: float, chaos: float, chaos_seed: int | None
+) -> None:
     """Run PROVIDER's local emulator of its batch API until interrupted."""
     with _errors(False):
         handle = _registry().get(provider)
@@ -198,13 +228,17 @@ def emulate(provider: str, host: str, port: int, speed: float, chaos: float, cha
         if chaos:
             faults = getattr(app, "faults", None)
             if faults is None:
-                raise click.UsageError(f"the {provider} emulator has no fault injector: --chaos needs one")
+                raise click.UsageError(
+                    f"the {provider} emulator has no fault injector: --chaos needs one"
+                )
             faults.chaos(chaos, seed=chaos_seed)
         from batch_router_core.emulation.server import serve_forever
 
-        click.echo(f"{provider} emulator on http://{host}:{port} "
-                   f"(base path {handle.info.emulator_base_path or '/'}); Ctrl-C stops it",
-                   err=True)
+        click.echo(
+            f"{provider} emulator on http://{host}:{port} "
+            f"(base path {handle.info.emulator_base_path or '/'}); Ctrl-C stops it",
+            err=True,
+        )
         serve_forever(app, host=host, port=port)
 
 
@@ -212,9 +246,15 @@ def _params_options(fn: Any) -> Any:
     options = [
         click.option("--provider", "-p", required=True, help="Provider name (see `providers`)."),
         click.option("--model", "-m", required=True, help="Model id."),
-        click.option("--mode", type=click.Choice(["chat", "completion", "embedding"]), default="chat",
-                     show_default=True),
-        click.option("--system", "system_prompt", default=None, help="System prompt for every request."),
+        click.option(
+            "--mode",
+            type=click.Choice(["chat", "completion", "embedding"]),
+            default="chat",
+            show_default=True,
+        ),
+        click.option(
+            "--system", "system_prompt", default=None, help="System prompt for every request."
+        ),
         click.option("--max-output-tokens", type=int, default=None),
         click.option("--temperature", type=float, default=None),
         click.option("--top-p", type=float, default=None),
@@ -226,15 +266,29 @@ def _params_options(fn: Any) -> Any:
     return fn
 
 
-def _load_batch(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
-                max_output_tokens: int | None, temperature: float | None, top_p: float | None,
-                top_k: int | None) -> Any:
+def _load_batch(
+    input_path: Path,
+    provider: str,
+    model: str,
+    mode: str,
+    system_prompt: str | None,
+    max_output_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
+) -> Any:
     from batch_router_core.formats.unified import read_input
     from batch_router_core.models import InferenceParams, InputBatch
 
     params = InferenceParams(
-        provider_id=provider, model_id=model, mode=mode, system_prompt=system_prompt,
-        max_output_tokens=max_output_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+        provider_id=provider,
+        model_id=model,
+        mode=mode,
+        system_prompt=system_prompt,
+        max_output_tokens=max_output_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
     )
     return InputBatch(requests=tuple(read_input(input_path, provider=provider))).with_params(params)
 
@@ -242,18 +296,44 @@ def _load_batch(input_path: Path, provider: str, model: str, mode: str, system_p
 @main.command()
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
-def prepare(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
-            max_output_tokens: int | None, temperature: float | None, top_p: float | None,
-            top_k: int | None, as_json: bool) -> None:
+def prepare(
+    input_path: Path,
+    provider: str,
+    model: str,
+    mode: str,
+    system_prompt: str | None,
+    max_output_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
+    as_json: bool,
+) -> None:
     """Validate INPUT and write the provider-native file. No network: a dry run."""
     with _errors(as_json):
-        batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
-                            temperature, top_p, top_k)
+        batch = _load_batch(
+            input_path,
+            provider,
+            model,
+            mode,
+            system_prompt,
+            max_output_tokens,
+            temperature,
+            top_p,
+            top_k,
+        )
         prepared = _registry().get(provider).prepare(batch)
-        info = {"local_id": prepared.local_id, "path": str(prepared.path),
-                "requests": prepared.request_count, "bytes": prepared.byte_size}
-        click.echo(orjson.dumps(info).decode() if as_json else
-                   f"wrote {prepared.request_count} requests ({prepared.byte_size} bytes) to {prepared.path}")
+        info = {
+            "local_id": prepared.local_id,
+            "path": str(prepared.path),
+            "requests": prepared.request_count,
+            "bytes": prepared.byte_size,
+        }
+        click.echo(
+            orjson.dumps(info).decode()
+            if as_json
+            else f"wrote {prepared.request_count} requests ({prepared.byte_size} bytes) to "
+            f"{prepared.path}"
+        )
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -266,8 +346,13 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | None = None,
-            provider: str | None = None) -> Any:
+def _router(
+    options: tuple[str, ...],
+    *,
+    shard: bool = False,
+    interval: float | None = None,
+    provider: str | None = None,
+) -> Any:
     """A router over the installed plugins; ``--option`` values go to every provider it uses.
 
     Without ``--poll-interval``, a provider's own ``poll_interval_s`` (a local engine's jobs
@@ -281,16 +366,28 @@ def _router(options: tuple[str, ...], *, shard: bool = False, interval: float | 
         suggested = BatchProviderRegistry().info(provider).poll_interval_s
         interval = float(suggested) if suggested else None
 
-    return BatchRouter(shard=shard, initial_interval=60.0 if interval is None else interval,
-                       max_interval=300.0 if interval is None else max(interval, 5.0),
-                       default_options=_parse_options(options),
-                       on_notice=lambda message: click.echo(f"  {message}", err=True))
+    return BatchRouter(
+        shard=shard,
+        initial_interval=60.0 if interval is None else interval,
+        max_interval=300.0 if interval is None else max(interval, 5.0),
+        default_options=_parse_options(options),
+        on_notice=lambda message: click.echo(f"  {message}", err=True),
+    )
 
 
-_OPTION = click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-                       help="Provider option, e.g. base_url=...; keys come from here or the environment.")
-_INTERVAL = click.option("--poll-interval", type=float, default=None,
-                         help="First polling interval in seconds (default 60; backs off x1.5 to 300).")
+_OPTION = click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Provider option, e.g. base_url=...; keys come from here or the environment.",
+)
+_INTERVAL = click.option(
+    "--poll-interval",
+    type=float,
+    default=None,
+    help="First polling interval in seconds (default 60; backs off x1.5 to 300).",
+)
 _JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -304,20 +401,40 @@ def _say(quiet: bool) -> Any:
 
 def _status_dict(st: Any) -> dict[str, Any]:
     c = st.request_counts
-    return {"job_id": st.job_id, "status": st.status.value,
-            "counts": {"total": c.total, "succeeded": c.succeeded, "errored": c.errored,
-                       "cancelled": c.cancelled, "expired": c.expired, "processing": c.processing},
-            "provider_jobs": [{"local_id": j.local_id, "provider": j.provider, "batch_id": j.batch_id,
-                               "state": j.state.value, "status": j.status.value if j.status else None,
-                               "error": j.error} for j in st.provider_jobs]}
+    return {
+        "job_id": st.job_id,
+        "status": st.status.value,
+        "counts": {
+            "total": c.total,
+            "succeeded": c.succeeded,
+            "errored": c.errored,
+            "cancelled": c.cancelled,
+            "expired": c.expired,
+            "processing": c.processing,
+        },
+        "provider_jobs": [
+            {
+                "local_id": j.local_id,
+                "provider": j.provider,
+                "batch_id": j.batch_id,
+                "state": j.state.value,
+                "status": j.status.value if j.status else None,
+                "error": j.error,
+            }
+            for j in st.provider_jobs
+        ],
+    }
 
 
 def _reasons(st: Any) -> list[str]:
     """One line per provider job that was refused or parked, with its reason."""
     from batch_router_core.jobs.ledger import JobState
 
-    return [f"  {j.local_id}: {j.state.value}: {j.error}" for j in st.provider_jobs
-            if j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)]
+    return [
+        f"  {j.local_id}: {j.state.value}: {j.error}"
+        for j in st.provider_jobs
+        if j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)
+    ]
 
 
 def _exit_if_refused(router: Any, job_ids: list[str]) -> None:
@@ -325,10 +442,14 @@ def _exit_if_refused(router: Any, job_ids: list[str]) -> None:
     in the results as errored, but the run did not do what was asked)."""
     from batch_router_core.jobs.ledger import JobState
 
-    refused = [j for job_id in job_ids for j in router.ledger.jobs_of(job_id) if j.state is JobState.FAILED]
+    refused = [
+        j for job_id in job_ids for j in router.ledger.jobs_of(job_id) if j.state is JobState.FAILED
+    ]
     if refused:
         for j in refused:
-            click.echo(f"error: {j.provider} refused provider job {j.local_id}: {j.error}", err=True)
+            click.echo(
+                f"error: {j.provider} refused provider job {j.local_id}: {j.error}", err=True
+            )
         sys.exit(EXIT_PROVIDER)
 
 
@@ -374,8 +495,9 @@ def _total(router: Any, job_ids: list[str]) -> int:
     return sum(router.ledger.logical(j).request_count for j in job_ids)
 
 
-async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
-                         quiet: bool = False, show: int = 0) -> dict[str, int]:
+async def _write_results(
+    router: Any, job_ids: list[str], out: Path, say: Any, quiet: bool = False, show: int = 0
+) -> dict[str, int]:
     from batch_router_core.formats.unified import write_results_async
 
     counts: dict[str, int] = {}
@@ -389,8 +511,14 @@ async def _write_results(router: Any, job_ids: list[str], out: Path, say: Any,
                 counts[r.status.value] = counts.get(r.status.value, 0) + 1
                 n += 1
                 if n <= show:
-                    answer = r.text if r.text is not None else (r.error.message if r.error else r.status.value)
-                    shown.append(f"{r.custom_id}: {' '.join(answer.split())}")  # one line per answer
+                    answer = (
+                        r.text
+                        if r.text is not None
+                        else (r.error.message if r.error else r.status.value)
+                    )
+                    shown.append(
+                        f"{r.custom_id}: {' '.join(answer.split())}"
+                    )  # one line per answer
                 if n % 256 == 0:
                     progress.advance_to(n)
                 yield r
@@ -417,24 +545,64 @@ async def _wait(router: Any, job_ids: list[str], say: Any, quiet: bool, timeout:
 @main.command()
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write unified results (default: results_<job id>.jsonl).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write unified results (default: results_<job id>.jsonl).",
+)
 @_OPTION
-@click.option("--emulator", is_flag=True,
-              help="Start the provider's local emulator in-process and run against it (no key, no network).")
-@click.option("--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs.")
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="Start the provider's local emulator in-process and run against it (no key, no network).",
+)
+@click.option(
+    "--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs."
+)
 @_INTERVAL
 @click.option("--timeout", type=float, default=86400.0, show_default=True)
-@click.option("--show", type=int, default=0, metavar="N",
-              help="Also print the first N answers (custom_id: text) once the results are written.")
-def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
-        max_output_tokens: int | None, temperature: float | None, top_p: float | None,
-        top_k: int | None, as_json: bool, output: Path | None, options: tuple[str, ...],
-        emulator: bool, shard: bool, poll_interval: float | None, timeout: float, show: int) -> None:
-    """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the ledger."""
+@click.option(
+    "--show",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Also print the first N answers (custom_id: text) once the results are written.",
+)
+def run(
+    input_path: Path,
+    provider: str,
+    model: str,
+    mode: str,
+    system_prompt: str | None,
+    max_output_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
+    as_json: bool,
+    output: Path | None,
+    options: tuple[str, ...],
+    emulator: bool,
+    shard: bool,
+    poll_interval: float | None,
+    timeout: float,
+    show: int,
+) -> None:
+    """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the
+    ledger."""
     with _errors(as_json):
-        batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
-                            temperature, top_p, top_k)
+        batch = _load_batch(
+            input_path,
+            provider,
+            model,
+            mode,
+            system_prompt,
+            max_output_tokens,
+            temperature,
+            top_p,
+            top_k,
+        )
         say = _say(as_json)
         server = None
         extra: list[str] = []
@@ -448,16 +616,24 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
             say(f"started the local {provider} emulator at {server.url} (no network, no key)")
             poll_interval = 0.2 if poll_interval is None else poll_interval
         try:
-            router = _router((*extra, *options), shard=shard, interval=poll_interval, provider=provider)
+            router = _router(
+                (*extra, *options), shard=shard, interval=poll_interval, provider=provider
+            )
 
             async def go() -> dict[str, Any]:
                 job_id = await router.submit_batch(batch)
                 say(f"submitted job {job_id}")
                 final = (await _wait(router, [job_id], say, as_json, timeout))[job_id]
                 out = output or Path(f"results_{job_id}.jsonl")
-                counts = await _write_results(router, [job_id], out, say, as_json, 0 if as_json else show)
-                return {**_status_dict(final), "results": sum(counts.values()), "output": str(out),
-                        "counts": counts}
+                counts = await _write_results(
+                    router, [job_id], out, say, as_json, 0 if as_json else show
+                )
+                return {
+                    **_status_dict(final),
+                    "results": sum(counts.values()),
+                    "output": str(out),
+                    "counts": counts,
+                }
 
             summary = _run_async(go(), router)
         finally:
@@ -472,14 +648,36 @@ def run(input_path: Path, provider: str, model: str, mode: str, system_prompt: s
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
 @_OPTION
-@click.option("--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs.")
-def submit(input_path: Path, provider: str, model: str, mode: str, system_prompt: str | None,
-           max_output_tokens: int | None, temperature: float | None, top_p: float | None,
-           top_k: int | None, as_json: bool, options: tuple[str, ...], shard: bool) -> None:
+@click.option(
+    "--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs."
+)
+def submit(
+    input_path: Path,
+    provider: str,
+    model: str,
+    mode: str,
+    system_prompt: str | None,
+    max_output_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    top_k: int | None,
+    as_json: bool,
+    options: tuple[str, ...],
+    shard: bool,
+) -> None:
     """Validate and submit INPUT; prints the job id (then use status / wait / results)."""
     with _errors(as_json):
-        batch = _load_batch(input_path, provider, model, mode, system_prompt, max_output_tokens,
-                            temperature, top_p, top_k)
+        batch = _load_batch(
+            input_path,
+            provider,
+            model,
+            mode,
+            system_prompt,
+            max_output_tokens,
+            temperature,
+            top_p,
+            top_k,
+        )
         router = _router(options, shard=shard)
         job_id = _run_async(router.submit_batch(batch), router)
         click.echo(orjson.dumps({"job_id": job_id}).decode() if as_json else job_id)
@@ -497,8 +695,12 @@ def status(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) ->
         statuses = _run_async(router.get_all_statuses(job_ids), router, job_ids=list(job_ids))
         for st in statuses.values():
             d = _status_dict(st)
-            click.echo(orjson.dumps(d).decode() if as_json else
-                       f"{d['job_id']}: {d['status']} {st.request_counts.done}/{st.request_counts.total} done")
+            click.echo(
+                orjson.dumps(d).decode()
+                if as_json
+                else f"{d['job_id']}: {d['status']} "
+                f"{st.request_counts.done}/{st.request_counts.total} done"
+            )
             if not as_json:
                 for line in _reasons(st):
                     click.echo(line)
@@ -510,13 +712,21 @@ def status(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) ->
 @_INTERVAL
 @click.option("--timeout", type=float, default=86400.0, show_default=True)
 @_JSON
-def wait(job_ids: tuple[str, ...], options: tuple[str, ...], poll_interval: float | None,
-         timeout: float, as_json: bool) -> None:
+def wait(
+    job_ids: tuple[str, ...],
+    options: tuple[str, ...],
+    poll_interval: float | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
     """Wait until jobs end, showing progress."""
     with _errors(as_json):
         router = _router(options, interval=poll_interval)
-        statuses = _run_async(_wait(router, list(job_ids), _say(as_json), as_json, timeout), router,
-                              job_ids=list(job_ids))
+        statuses = _run_async(
+            _wait(router, list(job_ids), _say(as_json), as_json, timeout),
+            router,
+            job_ids=list(job_ids),
+        )
         if as_json:
             click.echo(orjson.dumps([_status_dict(s) for s in statuses.values()]).decode())
 
@@ -526,12 +736,17 @@ def wait(job_ids: tuple[str, ...], options: tuple[str, ...], poll_interval: floa
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @_OPTION
 @_JSON
-def results(job_ids: tuple[str, ...], output: Path, options: tuple[str, ...], as_json: bool) -> None:
+def results(
+    job_ids: tuple[str, ...], output: Path, options: tuple[str, ...], as_json: bool
+) -> None:
     """Write the unified results of ended jobs (downloaded once, then served from disk)."""
     with _errors(as_json):
         router = _router(options)
-        counts = _run_async(_write_results(router, list(job_ids), output, _say(as_json), as_json), router,
-                            job_ids=list(job_ids))
+        counts = _run_async(
+            _write_results(router, list(job_ids), output, _say(as_json), as_json),
+            router,
+            job_ids=list(job_ids),
+        )
         if as_json:
             click.echo(orjson.dumps({"output": str(output), "counts": counts}).decode())
 
@@ -545,8 +760,13 @@ def cancel(job_ids: tuple[str, ...], options: tuple[str, ...], as_json: bool) ->
     with _errors(as_json):
         router = _router(options)
         done = _run_async(router.cancel_all(job_ids), router, job_ids=list(job_ids))
-        click.echo(orjson.dumps(done).decode() if as_json else
-                   "\n".join(f"{k}: {'cancel requested' if v else 'nothing to cancel'}" for k, v in done.items()))
+        click.echo(
+            orjson.dumps(done).decode()
+            if as_json
+            else "\n".join(
+                f"{k}: {'cancel requested' if v else 'nothing to cancel'}" for k, v in done.items()
+            )
+        )
 
 
 @main.command()
@@ -556,14 +776,19 @@ def jobs(as_json: bool) -> None:
     with _errors(as_json):
         router = _router(())
         listed = [(j, router.recorded_status(j.id)) for j in router.ledger.logical_jobs()]
-        rows = [_status_dict(st) | {"provider": j.provider, "model": j.model, "requests": j.request_count}
-                for j, st in listed]
+        rows = [
+            _status_dict(st)
+            | {"provider": j.provider, "model": j.model, "requests": j.request_count}
+            for j, st in listed
+        ]
         if as_json:
             click.echo(orjson.dumps(rows).decode())
             return
         for r, (_, st) in zip(rows, listed, strict=True):
-            click.echo(f"{r['job_id']}  {r['provider']:<10} {r['model']:<24} {r['requests']:>7} requests  "
-                       f"{r['status']}")
+            click.echo(
+                f"{r['job_id']}  {r['provider']:<10} {r['model']:<24} {r['requests']:>7} requests  "
+                f"{r['status']}"
+            )
             for line in _reasons(st):
                 click.echo(line)
 
@@ -571,17 +796,24 @@ def jobs(as_json: bool) -> None:
 @main.command()
 @_OPTION
 @_INTERVAL
-@click.option("--no-wait", is_flag=True, help="Only re-attach and re-submit; do not wait for the jobs.")
+@click.option(
+    "--no-wait", is_flag=True, help="Only re-attach and re-submit; do not wait for the jobs."
+)
 @_JSON
-def resume(options: tuple[str, ...], poll_interval: float | None, no_wait: bool, as_json: bool) -> None:
+def resume(
+    options: tuple[str, ...], poll_interval: float | None, no_wait: bool, as_json: bool
+) -> None:
     """Continue every unfinished job after a crash: never submits a job twice."""
     with _errors(as_json):
         router = _router(options, interval=poll_interval)
         ids = _run_async(router.resume(wait=not no_wait), router)
         parked = [st for st in (router.recorded_status(i) for i in ids) if st.needs_attention]
         if as_json:
-            click.echo(orjson.dumps({"resumed": ids,
-                                     "needs_attention": [_status_dict(st) for st in parked]}).decode())
+            click.echo(
+                orjson.dumps(
+                    {"resumed": ids, "needs_attention": [_status_dict(st) for st in parked]}
+                ).decode()
+            )
         else:
             click.echo("\n".join(f"resumed {i}" for i in ids) or "nothing to resume")
             for st in parked:
@@ -598,26 +830,39 @@ def resume(options: tuple[str, ...], poll_interval: float | None, no_wait: bool,
 @click.option("--model", "-m", default=None, help="Re-run with another model.")
 @_OPTION
 @_JSON
-def retry_failed(job_id: str, provider: str | None, model: str | None, options: tuple[str, ...],
-                 as_json: bool) -> None:
+def retry_failed(
+    job_id: str, provider: str | None, model: str | None, options: tuple[str, ...], as_json: bool
+) -> None:
     """Re-submit only the requests of JOB_ID that errored or expired."""
     with _errors(as_json):
         router = _router(options)
-        ids = _run_async(router.retry_failed(job_id, provider=provider, model=model), router, job_ids=[job_id])
-        click.echo(orjson.dumps({"retried": ids}).decode() if as_json else f"retried {len(ids)} requests")
+        ids = _run_async(
+            router.retry_failed(job_id, provider=provider, model=model), router, job_ids=[job_id]
+        )
+        click.echo(
+            orjson.dumps({"retried": ids}).decode() if as_json else f"retried {len(ids)} requests"
+        )
 
 
 @main.command("new-plugin")
 @click.argument("name")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Where to create batch-router-NAME/.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create batch-router-NAME/.",
+)
 def new_plugin(name: str, directory: Path) -> None:
     """Create a new provider plugin distribution from the template (with an emulator and tests)."""
     with _errors(False):
         from batch_router_core.template import render_plugin
 
         root = render_plugin(name, directory)
-        click.echo(f"created {root}\nnext: pip install -e '{root}[test]' && pytest {root}/{name}_tests")
+        click.echo(
+            f"created {root}\nnext: pip install -e '{root}[test]' && pytest {root}/{name}_tests"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,5 @@
-"""Deterministic stand-in answers for emulators: text derived from the prompt, realistic token counts."""
+"""Deterministic stand-in answers for emulators: text derived from the prompt, realistic token
+counts."""
 
 from __future__ import annotations
 

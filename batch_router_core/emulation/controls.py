@@ -1,6 +1,7 @@
 """What an emulator offers tests: the controls the conformance suite drives it through.
 
-An emulator returned by a plugin's ``create_emulator`` hook that implements :class:`EmulatorControls`
+An emulator returned by a plugin's ``create_emulator`` hook that implements
+:class:`EmulatorControls`
 can be tested by the conformance suite with no code of the plugin author's beyond one line (see
 :func:`batch_router_core.testing.conformance.conformance_suite`). Emulators built on the core kit
 (a clock, a :class:`~.faults.FaultInjector`, a set of custom_ids to fail and a per-request time for
@@ -16,7 +17,13 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from batch_router_core.emulation.clock import Clock, ManualClock
 from batch_router_core.emulation.faults import FaultInjector
 
-__all__ = ["FAULT_OPERATIONS", "EmulatorControls", "EmulatorControlsMixin", "FaultKind", "check_fault_routes"]
+__all__ = [
+    "FAULT_OPERATIONS",
+    "EmulatorControls",
+    "EmulatorControlsMixin",
+    "FaultKind",
+    "check_fault_routes",
+]
 
 #: ``transient`` - a retryable failure (429 with retry-after, 5xx); ``permanent`` - a 401.
 FaultKind = Literal["transient", "permanent"]
@@ -43,7 +50,8 @@ class EmulatorControls(Protocol):
         ...
 
     def stall_next_job(self) -> None:
-        """Make the next job submitted too slow to finish inside its completion window (it expires)."""
+        """Make the next job submitted too slow to finish inside its completion window (it
+        expires)."""
         ...
 
 
@@ -53,15 +61,20 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def check_fault_routes(owner: str, routes: Mapping[str, str]) -> None:
-    """Refuse a route table with an unknown operation or a route that is not ``"METHOD /path-glob"``."""
+    """Refuse a route table with an unknown operation or a route that is not ``"METHOD
+    /path-glob"``."""
     for operation, route in routes.items():
         if operation not in FAULT_OPERATIONS:
-            raise TypeError(f"{owner}.fault_routes: unknown operation {operation!r}; "
-                            f"expected one of {', '.join(FAULT_OPERATIONS)}")
+            raise TypeError(
+                f"{owner}.fault_routes: unknown operation {operation!r}; "
+                f"expected one of {', '.join(FAULT_OPERATIONS)}"
+            )
         method, _, path = str(route).partition(" ")
         if method not in _METHODS or not path.startswith("/") or " " in path:
-            raise TypeError(f"{owner}.fault_routes[{operation!r}]: {route!r} is not \"METHOD /path\" "
-                            f"(METHOD one of {', '.join(_METHODS)}; * matches within the path)")
+            raise TypeError(
+                f'{owner}.fault_routes[{operation!r}]: {route!r} is not "METHOD /path" '
+                f"(METHOD one of {', '.join(_METHODS)}; * matches within the path)"
+            )
 
 
 class EmulatorControlsMixin:
@@ -71,9 +84,11 @@ class EmulatorControlsMixin:
     (a :class:`FaultInjector`) and ``clock``, ``error_ids`` (a set) and ``next_per_request_s``
     (read once by the next job created), either on itself or on its ``state`` attribute.
 
-    **Which call a fault hits.** ``inject_fault(operation, kind)`` adds one rule for the route declared
+    **Which call a fault hits.** ``inject_fault(operation, kind)`` adds one rule for the route
+    declared
     for ``operation``: the *next HTTP request* whose method and path match it fails, once, whatever
-    sends it. So declare the first request the operation makes (for an upload-then-create submit, the
+    sends it. So declare the first request the operation makes (for an upload-then-create submit,
+    the
     upload: ``"POST /v1/files"``), and make the glob specific enough that no other operation's
     requests match it (``GET /jobs/*`` also matches ``GET /jobs/1/results``; write
     ``GET /jobs/*/results`` for the download and keep polls on a path the download does not share,
@@ -81,7 +96,8 @@ class EmulatorControlsMixin:
     defined: an unknown operation or a malformed route is a ``TypeError`` naming the entry.
     """
 
-    #: operation (one of :data:`FAULT_OPERATIONS`) -> ``"METHOD /path"`` glob of the first HTTP request
+    #: operation (one of :data:`FAULT_OPERATIONS`) -> ``"METHOD /path"`` glob of the first HTTP
+    #: request
     #: that operation makes.
     fault_routes: ClassVar[Mapping[str, str]] = {}
     #: fault kinds used for ``transient`` and ``permanent`` injections.
@@ -108,7 +124,9 @@ class EmulatorControlsMixin:
         """Move the manual clock; an emulator on the wall clock cannot be moved."""
         clock: Clock = self._controlled.clock
         if not isinstance(clock, ManualClock):
-            raise TypeError("this emulator runs on the wall clock; start it without 'speed' to move time")
+            raise TypeError(
+                "this emulator runs on the wall clock; start it without 'speed' to move time"
+            )
         clock.advance(seconds)
 
     def inject_fault(self, operation: str, kind: FaultKind) -> None:
@@ -116,7 +134,9 @@ class EmulatorControlsMixin:
         try:
             route = self.fault_routes[operation]
         except KeyError:
-            raise ValueError(f"no route declared for {operation!r}; known: {sorted(self.fault_routes)}") from None
+            raise ValueError(
+                f"no route declared for {operation!r}; known: {sorted(self.fault_routes)}"
+            ) from None
         if kind == "transient":
             self.faults.add(route, self.transient_kind, retry_after=1)
         else:

@@ -1,6 +1,7 @@
 """Fault injection for emulators: an ASGI middleware that makes chosen requests fail.
 
-A test (or a user, through the emulator's control route) adds :class:`FaultRule` objects; each matches
+A test (or a user, through the emulator's control route) adds :class:`FaultRule` objects; each
+matches
 requests by ``"METHOD /path"`` glob (e.g. ``"GET /v1/batches/*"``) and fires ``times`` times:
 
 * ``rate_limit`` - 429 with ``retry-after`` / ``retry-after-ms`` headers
@@ -14,7 +15,8 @@ A *chaos* rule (:meth:`FaultInjector.chaos`) instead fires at random on a share 
 request, with a kind drawn from a list, for as long as it is installed: ``batch-router emulate
 PROVIDER --chaos 0.2`` serves the API with a fifth of all calls failing.
 
-The error body is the provider's own error shape, produced by the ``error_body`` callable the emulator
+The error body is the provider's own error shape, produced by the ``error_body`` callable the
+emulator
 passes in.
 """
 
@@ -37,8 +39,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_STATUS = {"rate_limit": 429, "server_error": 500, "unavailable": 503, "overloaded": 529,
-           "unauthorized": 401}
+_STATUS = {
+    "rate_limit": 429,
+    "server_error": 500,
+    "unavailable": 503,
+    "overloaded": 529,
+    "unauthorized": 401,
+}
 KINDS = (*_STATUS, "drop", "truncate")
 
 
@@ -51,7 +58,8 @@ class FaultRule:
     times: int = 1
     retry_after: float | None = None
     fired: int = 0
-    #: with a rate, the rule fires on that share of matching requests (at random) instead of the next
+    #: with a rate, the rule fires on that share of matching requests (at random) instead of the
+    #: next
     #: ``times`` ones, drawing its kind from ``kinds``
     rate: float | None = None
     kinds: tuple[str, ...] = ()
@@ -75,9 +83,17 @@ class FaultInjector:
         #: faults injected so far, by kind
         self.injected: dict[str, int] = {}
 
-    def chaos(self, rate: float, *, route: str = "*", kinds: tuple[str, ...] = CHAOS_KINDS,
-              seed: int | None = None, retry_after: float = 0.2) -> FaultRule:
-        """Fail a share ``rate`` of the requests matching ``route`` with a random one of ``kinds``."""
+    def chaos(
+        self,
+        rate: float,
+        *,
+        route: str = "*",
+        kinds: tuple[str, ...] = CHAOS_KINDS,
+        seed: int | None = None,
+        retry_after: float = 0.2,
+    ) -> FaultRule:
+        """Fail a share ``rate`` of the requests matching ``route`` with a random one of
+        ``kinds``."""
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"a chaos rate is a share between 0 and 1, not {rate}")
         for kind in kinds:
@@ -85,13 +101,21 @@ class FaultInjector:
                 raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
         if seed is not None:
             self._random.seed(seed)
-        rule = FaultRule(route=route, kind=kinds[0], times=1 << 62, rate=rate, kinds=tuple(kinds),
-                         retry_after=retry_after)
+        rule = FaultRule(
+            route=route,
+            kind=kinds[0],
+            times=1 << 62,
+            rate=rate,
+            kinds=tuple(kinds),
+            retry_after=retry_after,
+        )
         with self._lock:
             self._rules.append(rule)
         return rule
 
-    def add(self, route: str, kind: str, *, times: int = 1, retry_after: float | None = None) -> FaultRule:
+    def add(
+        self, route: str, kind: str, *, times: int = 1, retry_after: float | None = None
+    ) -> FaultRule:
         """Add a rule; returns it (its ``fired`` count shows how often it fired)."""
         rule = FaultRule(route=route, kind=kind, times=times, retry_after=retry_after)
         with self._lock:
@@ -122,9 +146,14 @@ class FaultInjector:
 class FaultMiddleware:
     """ASGI middleware applying a :class:`FaultInjector` to every HTTP request."""
 
-    def __init__(self, app: ASGIApp, injector: FaultInjector,
-                 error_body: Callable[[str, int], dict[str, Any]], *,
-                 exempt_prefix: str = "/_emulator") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        injector: FaultInjector,
+        error_body: Callable[[str, int], dict[str, Any]],
+        *,
+        exempt_prefix: str = "/_emulator",
+    ) -> None:
         self.app = app
         self.injector = injector
         self.error_body = error_body
@@ -140,15 +169,23 @@ class FaultMiddleware:
             return
         if rule.kind == "drop":
             # Promise a body, send none, and abort: the server closes the connection mid-response.
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+                }
+            )
             raise ConnectionAbortedError("fault injection: connection dropped")
         if rule.kind == "truncate":
             await self.app(scope, receive, _Truncating(send))
             raise ConnectionAbortedError("fault injection: response truncated")
         status = _STATUS[rule.kind]
         body = orjson.dumps(self.error_body(rule.kind, status))
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
         if rule.retry_after is not None:
             headers.append((b"retry-after", str(max(0, round(rule.retry_after))).encode()))
             headers.append((b"retry-after-ms", str(int(rule.retry_after * 1000)).encode()))

@@ -8,8 +8,11 @@ from typing import Any
 __all__ = ["counting"]
 
 
-def counting(app: Any, counts: MutableMapping[str, int], key: Callable[[str, str], str | None]) -> Any:
-    """Count requests by ``key(method, path)`` (None: not counted) before anything else runs, so that
+def counting(
+    app: Any, counts: MutableMapping[str, int], key: Callable[[str, str], str | None]
+) -> Any:
+    """Count requests by ``key(method, path)`` (None: not counted) before anything else runs, so
+    that
     tests can assert on what reached the service, faulted and refused requests included."""
 
     async def middleware(scope: Any, receive: Any, send: Any) -> None:

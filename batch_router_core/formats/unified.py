@@ -1,7 +1,8 @@
 """The unified JSONL formats: requests in, results out (documented in docs/formats.md).
 
 Reading streams line by line; a bad line raises a ValidationError naming the file, the line, the
-``custom_id`` (when it could be read) and the field. Writing streams too and creates user-only files.
+``custom_id`` (when it could be read) and the field. Writing streams too and creates user-only
+files.
 """
 
 from __future__ import annotations
@@ -41,10 +42,16 @@ def read_requests(path: Path | str) -> Iterator[InputRequest]:
 
 
 _OPENAI_PARAMS = {
-    "max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens",
-    "max_output_tokens": "max_output_tokens", "temperature": "temperature", "top_p": "top_p",
-    "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty", "seed": "seed",
-    "stop": "stop_sequences", "dimensions": "embedding_dimensions",
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "max_output_tokens": "max_output_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "seed": "seed",
+    "stop": "stop_sequences",
+    "dimensions": "embedding_dimensions",
 }
 
 
@@ -57,7 +64,11 @@ def _openai_parts(content: Any) -> Any:
         if kind in ("text", "input_text"):
             parts.append({"type": "text", "text": part["text"]})
         elif kind in ("image_url", "input_image"):
-            url = part["image_url"]["url"] if isinstance(part.get("image_url"), dict) else part["image_url"]
+            url = (
+                part["image_url"]["url"]
+                if isinstance(part.get("image_url"), dict)
+                else part["image_url"]
+            )
             if url.startswith("data:"):
                 head, _, data = url.partition(",")
                 parts.append({"type": "image", "media_type": head[5:].split(";")[0], "data": data})
@@ -65,8 +76,13 @@ def _openai_parts(content: Any) -> Any:
                 parts.append({"type": "image", "url": url})
         elif kind == "input_audio":
             fmt = part["input_audio"]["format"]
-            parts.append({"type": "audio", "data": part["input_audio"]["data"],
-                          "media_type": {"mp3": "audio/mpeg"}.get(fmt, f"audio/{fmt}")})
+            parts.append(
+                {
+                    "type": "audio",
+                    "data": part["input_audio"]["data"],
+                    "media_type": {"mp3": "audio/mpeg"}.get(fmt, f"audio/{fmt}"),
+                }
+            )
         else:
             raise ValidationError(f"content part type {kind!r} has no unified equivalent")
     return parts
@@ -83,15 +99,26 @@ def _from_openai(data: dict[str, Any], passthrough: bool) -> dict[str, Any]:
         for m in body.pop("messages"):
             if m.get("role") in ("system", "developer"):
                 content = m.get("content")
-                system.append(content if isinstance(content, str) else
-                              "".join(p.get("text", "") for p in content))
+                system.append(
+                    content
+                    if isinstance(content, str)
+                    else "".join(p.get("text", "") for p in content)
+                )
             else:
                 messages.append({"role": m["role"], "contents": _openai_parts(m.get("content"))})
     for key in ("input", "prompt"):
         if key in body:
             value = body.pop(key)
-            messages.append({"role": "user", "contents": value if isinstance(value, str) else
-                             _openai_parts(value) if isinstance(value, list) else str(value)})
+            messages.append(
+                {
+                    "role": "user",
+                    "contents": value
+                    if isinstance(value, str)
+                    else _openai_parts(value)
+                    if isinstance(value, list)
+                    else str(value),
+                }
+            )
     if "instructions" in body:
         system.append(body.pop("instructions"))
     if system:
@@ -103,8 +130,10 @@ def _from_openai(data: dict[str, Any], passthrough: bool) -> dict[str, Any]:
     if body:
         if not passthrough:
             raise ValidationError(
-                f"OpenAI-specific field(s) {sorted(body)} cannot run on another provider; remove them",
-                field="body")
+                f"OpenAI-specific field(s) {sorted(body)} cannot run on another provider; remove "
+                f"them",
+                field="body",
+            )
         params["provider_kwargs"] = body
     out: dict[str, Any] = {"custom_id": data.get("custom_id"), "messages": messages}
     if params:
@@ -112,16 +141,19 @@ def _from_openai(data: dict[str, Any], passthrough: bool) -> dict[str, Any]:
     return out
 
 
-def read_input(path: Path | str, *, provider: str | None = None,
-               accept_openai: bool = True) -> Iterator[InputRequest]:
+def read_input(
+    path: Path | str, *, provider: str | None = None, accept_openai: bool = True
+) -> Iterator[InputRequest]:
     """Stream requests from a unified JSONL file or an OpenAI batch input file (detected per line).
 
     OpenAI lines (``{"custom_id", "method", "url", "body"}``) become unified requests: system
-    messages become the system prompt, generation fields become params, the ``model`` is ignored (the
+    messages become the system prompt, generation fields become params, the ``model`` is ignored
+    (the
     batch's model applies). Other OpenAI-only fields pass through only when ``provider`` is openai.
     """
     label = str(path)
-    # Every problem of the file in one pass: the valid lines stream on, the issues are raised together
+    # Every problem of the file in one pass: the valid lines stream on, the issues are raised
+    # together
     # at the end (capped, so a file of garbage does not build an unbounded list).
     issues: list[ValidationIssue] = []
     for number, raw in iter_jsonl_lines(path):
@@ -131,8 +163,13 @@ def read_input(path: Path | str, *, provider: str | None = None,
             issues.append(ValidationIssue(f"invalid JSON: {exc}", path=label, line=number))
             continue
         if not isinstance(data, dict):
-            issues.append(ValidationIssue(
-                f"expected a JSON object per line, got {type(data).__name__}", path=label, line=number))
+            issues.append(
+                ValidationIssue(
+                    f"expected a JSON object per line, got {type(data).__name__}",
+                    path=label,
+                    line=number,
+                )
+            )
             continue
         cid = data.get("custom_id") if isinstance(data.get("custom_id"), str) else None
         try:
@@ -140,16 +177,25 @@ def read_input(path: Path | str, *, provider: str | None = None,
                 data = _from_openai(data, passthrough=provider == "openai")
             request = from_data(InputRequest, data)
         except ValidationError as exc:
-            issues.extend(ValidationIssue(i.message, custom_id=i.custom_id or cid, field=i.field,
-                                          path=label, line=number) for i in exc.issues)
+            issues.extend(
+                ValidationIssue(
+                    i.message, custom_id=i.custom_id or cid, field=i.field, path=label, line=number
+                )
+                for i in exc.issues
+            )
         except (KeyError, TypeError, AttributeError) as exc:
-            issues.append(ValidationIssue(f"malformed OpenAI batch line: {exc!r}",
-                                          custom_id=cid, path=label, line=number))
+            issues.append(
+                ValidationIssue(
+                    f"malformed OpenAI batch line: {exc!r}", custom_id=cid, path=label, line=number
+                )
+            )
         else:
             if not issues:
                 yield request
         if len(issues) >= _MAX_ISSUES:
-            issues.append(ValidationIssue(f"stopped after {_MAX_ISSUES} problems", path=label, line=number))
+            issues.append(
+                ValidationIssue(f"stopped after {_MAX_ISSUES} problems", path=label, line=number)
+            )
             break
     if issues:
         raise ValidationError(issues)
@@ -166,13 +212,26 @@ def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:
     """
     e = result.error
     data: dict[str, Any] = {
-        "custom_id": result.custom_id, "status": result.status, "provider": result.provider,
-        "model": result.model, "text": result.text,
-        "embedding": result.embedding, "finish_reason": result.finish_reason,
+        "custom_id": result.custom_id,
+        "status": result.status,
+        "provider": result.provider,
+        "model": result.model,
+        "text": result.text,
+        "embedding": result.embedding,
+        "finish_reason": result.finish_reason,
         "usage": _usage_data(result.usage) if result.usage is not None else None,
-        "error": None if e is None else {k: v for k, v in (
-            ("message", e.message), ("code", e.code), ("type", e.type),
-            ("status_code", e.status_code)) if v is not None or k == "message"},
+        "error": None
+        if e is None
+        else {
+            k: v
+            for k, v in (
+                ("message", e.message),
+                ("code", e.code),
+                ("type", e.type),
+                ("status_code", e.status_code),
+            )
+            if v is not None or k == "message"
+        },
     }
     if include_raw:
         data["raw"] = result.raw
@@ -188,12 +247,31 @@ def result_from_data(data: dict[str, Any]) -> RequestResult:
     e = data.get("error")
     emb = data.get("embedding")
     return new_result(
-        data["custom_id"], _RESULT_STATUS[data["status"]], data.get("provider"), data.get("model"),
-        data.get("text"), tuple(emb) if emb is not None else None, data.get("finish_reason"),
-        new_usage(u["prompt_tokens"], u["completion_tokens"], u["total_tokens"], u.get("cached_tokens"),
-                  u.get("cache_creation_tokens"), u.get("reasoning_tokens")) if u else None,
-        RequestError(message=e["message"], code=e.get("code"), type=e.get("type"),
-                     status_code=e.get("status_code")) if e else None,
+        data["custom_id"],
+        _RESULT_STATUS[data["status"]],
+        data.get("provider"),
+        data.get("model"),
+        data.get("text"),
+        tuple(emb) if emb is not None else None,
+        data.get("finish_reason"),
+        new_usage(
+            u["prompt_tokens"],
+            u["completion_tokens"],
+            u["total_tokens"],
+            u.get("cached_tokens"),
+            u.get("cache_creation_tokens"),
+            u.get("reasoning_tokens"),
+        )
+        if u
+        else None,
+        RequestError(
+            message=e["message"],
+            code=e.get("code"),
+            type=e.get("type"),
+            status_code=e.get("status_code"),
+        )
+        if e
+        else None,
         data.get("raw"),
     )
 
@@ -201,14 +279,31 @@ def result_from_data(data: dict[str, Any]) -> RequestResult:
 def request_line(request: InputRequest) -> bytes:
     """One request as a unified JSONL line (text-only requests without the converter's overhead)."""
     if request.params is None and all(m.is_text_only for m in request.messages):
-        return orjson.dumps({"custom_id": request.custom_id, "messages": [
-            {"role": m.role, "contents": [{"type": "text", "text": c.text} for c in m.contents]}  # type: ignore[union-attr]
-            for m in request.messages]})
+        return orjson.dumps(
+            {
+                "custom_id": request.custom_id,
+                "messages": [
+                    {
+                        "role": m.role,
+                        "contents": [
+                            {"type": "text", "text": c.text}  # type: ignore[union-attr]
+                            for c in m.contents
+                        ],
+                    }
+                    for m in request.messages
+                ],
+            }
+        )
     return orjson.dumps(to_data(request))
 
 
-def write_results(path: Path | str, results: Iterable[RequestResult], *,
-                  include_raw: bool = False, overwrite: bool = True) -> int:
+def write_results(
+    path: Path | str,
+    results: Iterable[RequestResult],
+    *,
+    include_raw: bool = False,
+    overwrite: bool = True,
+) -> int:
     """Write results as unified JSONL (user-only file); returns how many were written."""
     count, _ = write_jsonl_lines(
         path, (result_line(r, include_raw=include_raw) for r in results), overwrite=overwrite
@@ -216,8 +311,9 @@ def write_results(path: Path | str, results: Iterable[RequestResult], *,
     return count
 
 
-async def write_results_async(path: Path | str, results: AsyncIterable[RequestResult], *,
-                              include_raw: bool = False) -> int:
+async def write_results_async(
+    path: Path | str, results: AsyncIterable[RequestResult], *, include_raw: bool = False
+) -> int:
     """Write an async stream of results as unified JSONL, streaming; returns the count."""
     import os
     import secrets
@@ -236,4 +332,3 @@ async def write_results_async(path: Path | str, results: AsyncIterable[RequestRe
         tmp.unlink(missing_ok=True)
         raise
     return count
-

@@ -1,7 +1,8 @@
 """Who holds a job: claimant identities, and whether the process behind one is still alive.
 
 A claim in the ledger is an owner id plus a lease expiry. Leases are the rule that works across
-machines (a claim whose lease has run out may be taken over); on the machine that took a claim we can
+machines (a claim whose lease has run out may be taken over); on the machine that took a claim we
+can
 also tell at once that its process has died, so a ``resume`` right after a ``kill -9`` need not wait
 for the lease to run out. The owner id records the host, the pid and the process's start time, so a
 pid reused by an unrelated process is not mistaken for the claimant.
@@ -40,7 +41,9 @@ class Claimant:
         """A new identity for this process (a fresh nonce each time: two routers in one process are
         two claimants)."""
         pid = os.getpid()
-        return cls(host=socket.gethostname(), pid=pid, start=_start_ticks(pid), nonce=secrets.token_hex(4))
+        return cls(
+            host=socket.gethostname(), pid=pid, start=_start_ticks(pid), nonce=secrets.token_hex(4)
+        )
 
     @property
     def id(self) -> str:

@@ -5,17 +5,20 @@ calling the provider, marks it ``submitting`` before the first call that may cre
 provider's job id right after, then each status, and finally where the downloaded results are. After
 a crash at any point, :meth:`Ledger.unfinished` says what to continue.
 
-Every provider call for a provider job is made by the one process holding a **claim** on it: an owner
+Every provider call for a provider job is made by the one process holding a **claim** on it: an
+owner
 id and a lease expiry, taken in one short ``BEGIN IMMEDIATE`` transaction (:meth:`Ledger.claim`),
 renewed by a heartbeat (:meth:`Ledger.renew`) and checked by every write the claimant makes (a write
 by a process that lost its claim raises :class:`ClaimLostError` instead of overwriting the new
 holder's work). Claims of a process that has died on this host are taken over at once; otherwise the
 lease decides. The same protocol maps onto PostgreSQL (``SELECT ... FOR UPDATE SKIP LOCKED``).
 
-Several processes may share one ledger: it runs in WAL mode, every write is one short transaction, and
+Several processes may share one ledger: it runs in WAL mode, every write is one short transaction,
+and
 readers never block writers. Nothing secret is stored: handles hold provider ids and file locations
 only, and options such as API keys are never passed here. A ledger that cannot be used (damaged,
-emptied, read-only, on a full disk, locked too long, deleted while in use) raises :class:`LedgerError`
+emptied, read-only, on a full disk, locked too long, deleted while in use) raises
+:class:`LedgerError`
 naming the file and what to do; it is never silently reset.
 """
 
@@ -42,8 +45,15 @@ from batch_router_core.models.provider import BatchHandle
 from batch_router_core.models.results import BatchStatusReport, RequestCounts, UsageInfo
 from batch_router_core.serialization import from_data, to_data
 
-__all__ = ["ClaimLostError", "JobState", "Ledger", "LedgerError", "LogicalJob", "ProviderJob",
-           "SCHEMA_VERSION"]
+__all__ = [
+    "ClaimLostError",
+    "JobState",
+    "Ledger",
+    "LedgerError",
+    "LogicalJob",
+    "ProviderJob",
+    "SCHEMA_VERSION",
+]
 
 #: Bumped whenever the tables change; :class:`Ledger` migrates older files forward.
 SCHEMA_VERSION = 2
@@ -101,7 +111,8 @@ UPDATE provider_jobs SET state = 'submitting' WHERE state = 'prepared'
 
 
 class LedgerError(BatchRouterError):
-    """The ledger file is unusable (damaged, read-only, full, locked, newer) or a job id is unknown."""
+    """The ledger file is unusable (damaged, read-only, full, locked, newer) or a job id is
+    unknown."""
 
 
 class ClaimLostError(LedgerError):
@@ -189,27 +200,46 @@ def _row_job(row: sqlite3.Row) -> ProviderJob:
         return from_data(cls, orjson.loads(raw)) if raw else None
 
     return ProviderJob(
-        local_id=row["local_id"], logical_id=row["logical_id"], attempt=row["attempt"],
-        shard=row["shard"], provider=row["provider"], model=row["model"],
-        mode=BatchMode(row["mode"]), state=JobState(row["state"]), request_count=row["request_count"],
-        input_path=Path(row["input_path"]), requests_path=Path(row["requests_path"]),
+        local_id=row["local_id"],
+        logical_id=row["logical_id"],
+        attempt=row["attempt"],
+        shard=row["shard"],
+        provider=row["provider"],
+        model=row["model"],
+        mode=BatchMode(row["mode"]),
+        state=JobState(row["state"]),
+        request_count=row["request_count"],
+        input_path=Path(row["input_path"]),
+        requests_path=Path(row["requests_path"]),
         batch_id=row["batch_id"],
         handle=load("handle_json", BatchHandle),
-        status=BatchStatus(row["status"]) if row["status"] else None, raw_status=row["raw_status"],
-        counts=load("counts_json", RequestCounts), usage=load("usage_json", UsageInfo),
-        results_path=Path(row["results_path"]) if row["results_path"] else None, error=row["error"],
-        created_at=row["created_at"], updated_at=row["updated_at"],
-        owner=row["owner"], lease_until=row["lease_until"],
+        status=BatchStatus(row["status"]) if row["status"] else None,
+        raw_status=row["raw_status"],
+        counts=load("counts_json", RequestCounts),
+        usage=load("usage_json", UsageInfo),
+        results_path=Path(row["results_path"]) if row["results_path"] else None,
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        owner=row["owner"],
+        lease_until=row["lease_until"],
         candidates=tuple(from_data(BatchHandle, c) for c in orjson.loads(row["candidates_json"]))
-        if row["candidates_json"] else (),
+        if row["candidates_json"]
+        else (),
     )
 
 
 def _row_logical(row: sqlite3.Row) -> LogicalJob:
     return LogicalJob(
-        id=row["id"], provider=row["provider"], model=row["model"], mode=BatchMode(row["mode"]),
-        request_count=row["request_count"], params=orjson.loads(row["params_json"]), created_at=row["created_at"],
-        updated_at=row["updated_at"], cancelled=bool(row["cancelled"]),
+        id=row["id"],
+        provider=row["provider"],
+        model=row["model"],
+        mode=BatchMode(row["mode"]),
+        request_count=row["request_count"],
+        params=orjson.loads(row["params_json"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        cancelled=bool(row["cancelled"]),
         options=orjson.loads(row["options_json"]) if row["options_json"] else {},
     )
 
@@ -218,19 +248,31 @@ def _advice(path: Path, exc: BaseException) -> str:
     """What went wrong with the ledger file and what the user can do, in one message."""
     text = str(exc).lower()
     code = getattr(exc, "errno", None) or getattr(exc, "sqlite_errorcode", None)
-    if "readonly" in text or "read-only" in text or code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"cannot write the ledger {path}: the file or its directory is read-only "
-                "(fix the permissions, or point batch-router at a writable directory)")
+    if (
+        "readonly" in text
+        or "read-only" in text
+        or code in (errno.EACCES, errno.EPERM, errno.EROFS)
+    ):
+        return (
+            f"cannot write the ledger {path}: the file or its directory is read-only "
+            "(fix the permissions, or point batch-router at a writable directory)"
+        )
     if "full" in text or code == errno.ENOSPC:
-        return (f"the disk holding the ledger {path} is full: free some space, then run "
-                "`batch-router resume` (nothing recorded so far is lost)")
+        return (
+            f"the disk holding the ledger {path} is full: free some space, then run "
+            "`batch-router resume` (nothing recorded so far is lost)"
+        )
     if "locked" in text or "busy" in text:
-        return (f"the ledger {path} stayed locked by another process for too long; "
-                "try again when it is less busy")
+        return (
+            f"the ledger {path} stayed locked by another process for too long; "
+            "try again when it is less busy"
+        )
     if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return (f"the ledger {path} is damaged ({exc}); it was left untouched: move it aside "
-                "(e.g. `mv ledger.sqlite3 ledger.sqlite3.damaged`) to start a new one, and look up "
-                "its provider jobs on the provider by their br-... tags")
+        return (
+            f"the ledger {path} is damaged ({exc}); it was left untouched: move it aside "
+            "(e.g. `mv ledger.sqlite3 ledger.sqlite3.damaged`) to start a new one, and look up "
+            "its provider jobs on the provider by their br-... tags"
+        )
     return f"the ledger {path} cannot be used: {exc}"
 
 
@@ -254,8 +296,9 @@ class Ledger:
     # -- opening ---------------------------------------------------------------------------------
 
     def _connect(self, path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=self.busy_timeout_s, isolation_level=None,
-                             check_same_thread=False)
+        db = sqlite3.connect(
+            path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
         # On a file already in WAL mode (every ledger this class creates) this takes no lock.
@@ -281,7 +324,11 @@ class Ledger:
             except FileExistsError:
                 pass  # another process created it first: use theirs
         finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            for leftover in (
+                tmp,
+                tmp.with_name(tmp.name + "-wal"),
+                tmp.with_name(tmp.name + "-shm"),
+            ):
                 leftover.unlink(missing_ok=True)
 
     def _check_header(self) -> None:
@@ -291,9 +338,11 @@ class Ledger:
             return
         what = "is empty (0 bytes)" if not head else "is not a SQLite database"
         raise LedgerError(
-            f"the ledger {self.path} {what}: it was truncated or overwritten, and batch-router will "
+            f"the ledger {self.path} {what}: it was truncated or overwritten, and batch-router "
+            f"will "
             "not start a new ledger over it (that would forget every job it held). Move it aside "
-            "to start afresh, or restore it from a backup")
+            "to start afresh, or restore it from a backup"
+        )
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -318,7 +367,8 @@ class Ledger:
         if inode != self._inode:
             raise LedgerError(
                 f"the ledger {self.path} was deleted or replaced while this process was using it; "
-                "its jobs keep running at the provider and can be found there by their br-... tags")
+                "its jobs keep running at the provider and can be found there by their br-... tags"
+            )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -343,13 +393,17 @@ class Ledger:
     def _migrate_db(self, db: sqlite3.Connection) -> None:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise LedgerError(f"{self.path} was written by a newer batch-router (schema {version}, "
-                              f"this one knows {SCHEMA_VERSION}); upgrade batch-router-core")
+            raise LedgerError(
+                f"{self.path} was written by a newer batch-router (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade batch-router-core"
+            )
         if version == SCHEMA_VERSION:
             return
         db.execute("BEGIN IMMEDIATE")
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+            version = db.execute("PRAGMA user_version").fetchone()[
+                0
+            ]  # another process may have won
             if version < 1:
                 for statement in _SCHEMA.split(";"):
                     db.execute(statement)
@@ -364,8 +418,9 @@ class Ledger:
 
     # -- logical jobs ----------------------------------------------------------------------------
 
-    def create_jobs(self, jobs: Iterable[dict[str, Any]], *, owner: str | None = None,
-                    lease_s: float = 0.0) -> None:
+    def create_jobs(
+        self, jobs: Iterable[dict[str, Any]], *, owner: str | None = None, lease_s: float = 0.0
+    ) -> None:
         """Record several logical jobs and the intent of each of their provider jobs, in ONE
         transaction: either every job is recorded or none is.
 
@@ -380,55 +435,144 @@ class Ledger:
             for job in jobs:
                 job_id = job["job_id"]
                 db.execute(
-                    "INSERT INTO logical_jobs (id, provider, model, mode, request_count, params_json,"
+                    "INSERT INTO logical_jobs (id, provider, model, mode, request_count, "
+                    "params_json,"
                     " created_at, updated_at, options_json) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (job_id, job["provider"], job["model"], job["mode"].value, job["request_count"],
-                     orjson.dumps(job["params"]).decode(), now, now,
-                     orjson.dumps(job.get("options") or {}).decode()),
+                    (
+                        job_id,
+                        job["provider"],
+                        job["model"],
+                        job["mode"].value,
+                        job["request_count"],
+                        orjson.dumps(job["params"]).decode(),
+                        now,
+                        now,
+                        orjson.dumps(job.get("options") or {}).decode(),
+                    ),
                 )
                 for index, shard in enumerate(job["shards"]):
-                    self._insert_intent(db, logical_id=job_id, provider=job["provider"], model=job["model"],
-                                        mode=job["mode"], shard=index, attempt=0, now=now, owner=owner,
-                                        lease_until=lease, **shard)
+                    self._insert_intent(
+                        db,
+                        logical_id=job_id,
+                        provider=job["provider"],
+                        model=job["model"],
+                        mode=job["mode"],
+                        shard=index,
+                        attempt=0,
+                        now=now,
+                        owner=owner,
+                        lease_until=lease,
+                        **shard,
+                    )
 
-    def create_job(self, *, job_id: str, provider: str, model: str, mode: BatchMode,
-                   request_count: int, params: dict[str, Any], shards: list[dict[str, Any]],
-                   owner: str | None = None, lease_s: float = 0.0) -> LogicalJob:
+    def create_job(
+        self,
+        *,
+        job_id: str,
+        provider: str,
+        model: str,
+        mode: BatchMode,
+        request_count: int,
+        params: dict[str, Any],
+        shards: list[dict[str, Any]],
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> LogicalJob:
         """Record a logical job and the intent of each of its provider jobs, in one transaction.
 
         Each shard is ``{local_id, request_count, input_path, requests_path}``; their files are
         already written. Nothing has been sent to the provider yet.
         """
-        self.create_jobs([{"job_id": job_id, "provider": provider, "model": model, "mode": mode,
-                           "request_count": request_count, "params": params, "shards": shards}],
-                         owner=owner, lease_s=lease_s)
+        self.create_jobs(
+            [
+                {
+                    "job_id": job_id,
+                    "provider": provider,
+                    "model": model,
+                    "mode": mode,
+                    "request_count": request_count,
+                    "params": params,
+                    "shards": shards,
+                }
+            ],
+            owner=owner,
+            lease_s=lease_s,
+        )
         return self.logical(job_id)
 
-    def add_attempt(self, *, logical_id: str, provider: str, model: str, mode: BatchMode,
-                    attempt: int, shards: list[dict[str, Any]], owner: str | None = None,
-                    lease_s: float = 0.0) -> list[ProviderJob]:
+    def add_attempt(
+        self,
+        *,
+        logical_id: str,
+        provider: str,
+        model: str,
+        mode: BatchMode,
+        attempt: int,
+        shards: list[dict[str, Any]],
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> list[ProviderJob]:
         """Record the intent of a retry's provider jobs (same logical job, a later attempt)."""
         now = time.time()
         lease = now + lease_s if owner else None
         with self._write() as db:
             for index, shard in enumerate(shards):
-                self._insert_intent(db, logical_id=logical_id, provider=provider, model=model,
-                                    mode=mode, shard=index, attempt=attempt, now=now, owner=owner,
-                                    lease_until=lease, **shard)
+                self._insert_intent(
+                    db,
+                    logical_id=logical_id,
+                    provider=provider,
+                    model=model,
+                    mode=mode,
+                    shard=index,
+                    attempt=attempt,
+                    now=now,
+                    owner=owner,
+                    lease_until=lease,
+                    **shard,
+                )
         return [self.job(s["local_id"]) for s in shards]
 
     @staticmethod
-    def _insert_intent(db: sqlite3.Connection, *, local_id: str, logical_id: str, provider: str,
-                       model: str, mode: BatchMode, request_count: int, input_path: Path,
-                       requests_path: Path, shard: int, attempt: int, now: float,
-                       owner: str | None, lease_until: float | None) -> None:
+    def _insert_intent(
+        db: sqlite3.Connection,
+        *,
+        local_id: str,
+        logical_id: str,
+        provider: str,
+        model: str,
+        mode: BatchMode,
+        request_count: int,
+        input_path: Path,
+        requests_path: Path,
+        shard: int,
+        attempt: int,
+        now: float,
+        owner: str | None,
+        lease_until: float | None,
+    ) -> None:
         db.execute(
-            "INSERT INTO provider_jobs (local_id, logical_id, attempt, shard, provider, model, mode,"
-            " state, request_count, input_path, requests_path, created_at, updated_at, owner, lease_until)"
+            "INSERT INTO provider_jobs (local_id, logical_id, attempt, shard, provider, model, "
+            "mode,"
+            " state, request_count, input_path, requests_path, created_at, updated_at, owner, "
+            "lease_until)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (local_id, logical_id, attempt, shard, provider, model, mode.value,
-             JobState.PREPARED.value, request_count, str(input_path), str(requests_path), now, now,
-             owner, lease_until),
+            (
+                local_id,
+                logical_id,
+                attempt,
+                shard,
+                provider,
+                model,
+                mode.value,
+                JobState.PREPARED.value,
+                request_count,
+                str(input_path),
+                str(requests_path),
+                now,
+                now,
+                owner,
+                lease_until,
+            ),
         )
 
     def logical(self, job_id: str) -> LogicalJob:
@@ -440,13 +584,18 @@ class Ledger:
 
     def logical_jobs(self) -> list[LogicalJob]:
         """Every logical job, newest first."""
-        return [_row_logical(r) for r in self._read("SELECT * FROM logical_jobs ORDER BY created_at DESC")]
+        return [
+            _row_logical(r)
+            for r in self._read("SELECT * FROM logical_jobs ORDER BY created_at DESC")
+        ]
 
     def mark_cancelled(self, job_id: str) -> None:
         """Remember that the user cancelled this job (resume will not resubmit its shards)."""
         with self._write() as db:
-            db.execute("UPDATE logical_jobs SET cancelled = 1, updated_at = ? WHERE id = ?",
-                       (time.time(), job_id))
+            db.execute(
+                "UPDATE logical_jobs SET cancelled = 1, updated_at = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
 
     # -- claims ----------------------------------------------------------------------------------
 
@@ -457,33 +606,53 @@ class Ledger:
         """
         now = time.time()
         with self._write() as db:
-            row = db.execute("SELECT owner, lease_until FROM provider_jobs WHERE local_id = ?",
-                             (local_id,)).fetchone()
+            row = db.execute(
+                "SELECT owner, lease_until FROM provider_jobs WHERE local_id = ?", (local_id,)
+            ).fetchone()
             if row is None:
                 raise LedgerError(f"no provider job {local_id!r} in {self.path}")
             holder = row["owner"]
-            if holder and holder != owner and (row["lease_until"] or 0.0) > now and not owner_is_dead(holder):
+            if (
+                holder
+                and holder != owner
+                and (row["lease_until"] or 0.0) > now
+                and not owner_is_dead(holder)
+            ):
                 return None
-            db.execute("UPDATE provider_jobs SET owner = ?, lease_until = ? WHERE local_id = ?",
-                       (owner, now + lease_s, local_id))
+            db.execute(
+                "UPDATE provider_jobs SET owner = ?, lease_until = ? WHERE local_id = ?",
+                (owner, now + lease_s, local_id),
+            )
         return self.job(local_id)
 
     def renew(self, owner: str, lease_s: float) -> set[str]:
         """Extend every claim ``owner`` holds; returns the local ids it still holds."""
         with self._write() as db:
-            db.execute("UPDATE provider_jobs SET lease_until = ? WHERE owner = ?", (time.time() + lease_s, owner))
-            rows = db.execute("SELECT local_id FROM provider_jobs WHERE owner = ?", (owner,)).fetchall()
+            db.execute(
+                "UPDATE provider_jobs SET lease_until = ? WHERE owner = ?",
+                (time.time() + lease_s, owner),
+            )
+            rows = db.execute(
+                "SELECT local_id FROM provider_jobs WHERE owner = ?", (owner,)
+            ).fetchall()
         return {r["local_id"] for r in rows}
 
     def release(self, owner: str, local_ids: Iterable[str] | None = None) -> None:
-        """Give up claims (all of ``owner``'s, or just these) so others need not wait for the lease."""
+        """Give up claims (all of ``owner``'s, or just these) so others need not wait for the
+        lease."""
         with self._write() as db:
             if local_ids is None:
-                db.execute("UPDATE provider_jobs SET owner = NULL, lease_until = NULL WHERE owner = ?", (owner,))
+                db.execute(
+                    "UPDATE provider_jobs SET owner = NULL, lease_until = NULL WHERE owner = ?",
+                    (owner,),
+                )
                 return
             for local_id in local_ids:
-                db.execute("UPDATE provider_jobs SET owner = NULL, lease_until = NULL"
-                           " WHERE owner = ? AND local_id = ?", (owner, local_id))
+                db.execute(
+                    "UPDATE provider_jobs SET owner = NULL, lease_until = NULL"
+                    " WHERE owner = ? AND local_id = ?",
+                    (owner, local_id),
+                )
 
     # -- provider jobs ---------------------------------------------------------------------------
 
@@ -495,27 +664,49 @@ class Ledger:
         """The provider refused the create outright (e.g. 429): certainly nothing was created."""
         return self._update(local_id, owner, state=JobState.PREPARED.value)
 
-    def record_submitted(self, local_id: str, handle: BatchHandle, owner: str | None = None) -> ProviderJob:
-        """The provider created the job (or it was found and proven to be this one): keep its handle."""
-        return self._update(local_id, owner, state=JobState.SUBMITTED.value, batch_id=handle.batch_id,
-                            handle_json=orjson.dumps(to_data(handle)).decode(), candidates_json=None)
+    def record_submitted(
+        self, local_id: str, handle: BatchHandle, owner: str | None = None
+    ) -> ProviderJob:
+        """The provider created the job (or it was found and proven to be this one): keep its
+        handle."""
+        return self._update(
+            local_id,
+            owner,
+            state=JobState.SUBMITTED.value,
+            batch_id=handle.batch_id,
+            handle_json=orjson.dumps(to_data(handle)).decode(),
+            candidates_json=None,
+        )
 
-    def record_candidates(self, local_id: str, candidates: Iterable[BatchHandle],
-                          owner: str | None = None) -> ProviderJob:
+    def record_candidates(
+        self, local_id: str, candidates: Iterable[BatchHandle], owner: str | None = None
+    ) -> ProviderJob:
         """Provider jobs that may be this one, to verify (by their results) before adopting any."""
         data = [to_data(c) for c in candidates]
-        return self._update(local_id, owner, candidates_json=orjson.dumps(data).decode() if data else None)
+        return self._update(
+            local_id, owner, candidates_json=orjson.dumps(data).decode() if data else None
+        )
 
     def record_refused(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
         """The provider permanently refused to create the job: it ends FAILED with the reason."""
-        return self._update(local_id, owner, state=JobState.FAILED.value, status=BatchStatus.FAILED.value,
-                            raw_status="refused", error=reason, candidates_json=None,
-                            counts_json=orjson.dumps({"total": 0}).decode())
+        return self._update(
+            local_id,
+            owner,
+            state=JobState.FAILED.value,
+            status=BatchStatus.FAILED.value,
+            raw_status="refused",
+            error=reason,
+            candidates_json=None,
+            counts_json=orjson.dumps({"total": 0}).decode(),
+        )
 
-    def record_status(self, local_id: str, report: BatchStatusReport, owner: str | None = None) -> ProviderJob:
+    def record_status(
+        self, local_id: str, report: BatchStatusReport, owner: str | None = None
+    ) -> ProviderJob:
         """A polled status; a terminal one moves a submitted (or never-created) job to ENDED."""
         fields: dict[str, Any] = {
-            "status": report.status.value, "raw_status": report.raw_status,
+            "status": report.status.value,
+            "raw_status": report.raw_status,
             "counts_json": orjson.dumps(to_data(report.request_counts)).decode(),
             "error": report.error,
         }
@@ -525,11 +716,17 @@ class Ledger:
                 fields["state"] = JobState.ENDED.value
         return self._update(local_id, owner, **fields)
 
-    def record_results(self, local_id: str, results_path: Path, usage: UsageInfo | None,
-                       owner: str | None = None) -> ProviderJob:
+    def record_results(
+        self, local_id: str, results_path: Path, usage: UsageInfo | None, owner: str | None = None
+    ) -> ProviderJob:
         """Results are downloaded (completely) at ``results_path``."""
-        return self._update(local_id, owner, state=JobState.FETCHED.value, results_path=str(results_path),
-                            usage_json=orjson.dumps(to_data(usage)).decode() if usage else None)
+        return self._update(
+            local_id,
+            owner,
+            state=JobState.FETCHED.value,
+            results_path=str(results_path),
+            usage_json=orjson.dumps(to_data(usage)).decode() if usage else None,
+        )
 
     def needs_attention(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
         """Park a job that cannot continue safely without the user."""
@@ -544,13 +741,19 @@ class Ledger:
             where += " AND owner = ?"
             params.append(owner)
         with self._write() as db:
-            cur = db.execute(f"UPDATE provider_jobs SET {cols} WHERE {where}", (*fields.values(), *params))
+            cur = db.execute(
+                f"UPDATE provider_jobs SET {cols} WHERE {where}", (*fields.values(), *params)
+            )
             if cur.rowcount != 1:
-                exists = db.execute("SELECT owner FROM provider_jobs WHERE local_id = ?", (local_id,)).fetchone()
+                exists = db.execute(
+                    "SELECT owner FROM provider_jobs WHERE local_id = ?", (local_id,)
+                ).fetchone()
                 if exists is None:
                     raise LedgerError(f"no provider job {local_id!r} in {self.path}")
-                raise ClaimLostError(f"provider job {local_id} is now held by {exists['owner'] or 'nobody'}, "
-                                     "not by this process (its claim ran out)")
+                raise ClaimLostError(
+                    f"provider job {local_id} is now held by {exists['owner'] or 'nobody'}, "
+                    "not by this process (its claim ran out)"
+                )
         return self.job(local_id)
 
     def job(self, local_id: str) -> ProviderJob:
@@ -562,21 +765,29 @@ class Ledger:
 
     def jobs_of(self, logical_id: str) -> list[ProviderJob]:
         """The provider jobs of one logical job, by attempt then shard."""
-        rows = self._read("SELECT * FROM provider_jobs WHERE logical_id = ? ORDER BY attempt, shard",
-                          (logical_id,))
+        rows = self._read(
+            "SELECT * FROM provider_jobs WHERE logical_id = ? ORDER BY attempt, shard",
+            (logical_id,),
+        )
         return [_row_job(r) for r in rows]
 
     def known_batch_ids(self, provider: str) -> frozenset[str]:
         """Every provider job id this ledger holds for ``provider`` (never adopted twice)."""
-        rows = self._read("SELECT batch_id FROM provider_jobs WHERE provider = ? AND batch_id IS NOT NULL",
-                          (provider,))
+        rows = self._read(
+            "SELECT batch_id FROM provider_jobs WHERE provider = ? AND batch_id IS NOT NULL",
+            (provider,),
+        )
         return frozenset(r["batch_id"] for r in rows)
 
     def unfinished(self) -> list[ProviderJob]:
         """Provider jobs not yet FETCHED (nor failed, nor parked for the user), oldest first."""
         rows = self._read(
             "SELECT * FROM provider_jobs WHERE state IN (?, ?, ?, ?) ORDER BY created_at",
-            (JobState.PREPARED.value, JobState.SUBMITTING.value, JobState.SUBMITTED.value,
-             JobState.ENDED.value),
+            (
+                JobState.PREPARED.value,
+                JobState.SUBMITTING.value,
+                JobState.SUBMITTED.value,
+                JobState.ENDED.value,
+            ),
         )
         return [_row_job(r) for r in rows]

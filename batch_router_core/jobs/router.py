@@ -1,11 +1,15 @@
 """``BatchRouter``: many batches across providers, in parallel, durably.
 
-Every batch becomes a *logical job* recorded in the :class:`~batch_router_core.jobs.ledger.Ledger`. A logical
-job is one or more provider jobs: shards when a batch is over a provider's limits (with sharding on),
+Every batch becomes a *logical job* recorded in the :class:`~batch_router_core.jobs.ledger.Ledger`.
+A logical
+job is one or more provider jobs: shards when a batch is over a provider's limits (with sharding
+on),
 and later attempts when failed requests are re-run. The intent of every provider job is recorded
 before the provider is called and each job is tagged with its local id. Every provider call for a
-provider job is made by the one process holding the ledger's claim on it, so :meth:`BatchRouter.resume`
-(or any number of them, beside a live run) can continue after a crash at any point without submitting
+provider job is made by the one process holding the ledger's claim on it, so
+:meth:`BatchRouter.resume`
+(or any number of them, beside a live run) can continue after a crash at any point without
+submitting
 anything twice. ``docs/reliability.md`` describes the lifecycle and what each failure leaves behind.
 """
 
@@ -79,7 +83,12 @@ __all__ = ["BatchRouter", "JobNeedsAttentionError", "JobStatus", "LEASE_ENV"]
 #: Environment variable overriding the claim lease (seconds) of routers that do not set one.
 LEASE_ENV = "BATCH_ROUTER_LEASE_S"
 
-_TERMINAL_ORDER = (BatchStatus.FAILED, BatchStatus.EXPIRED, BatchStatus.CANCELLED, BatchStatus.COMPLETED)
+_TERMINAL_ORDER = (
+    BatchStatus.FAILED,
+    BatchStatus.EXPIRED,
+    BatchStatus.CANCELLED,
+    BatchStatus.COMPLETED,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -127,7 +136,9 @@ def _remove_shard_files(shards: Iterable[Mapping[str, Any]]) -> None:
 
 
 def _aggregate(job_id: str, jobs: Sequence[ProviderJob]) -> JobStatus:
-    statuses = [j.status or BatchStatus.VALIDATING for j in jobs if j.state is not JobState.NEEDS_ATTENTION]
+    statuses = [
+        j.status or BatchStatus.VALIDATING for j in jobs if j.state is not JobState.NEEDS_ATTENTION
+    ]
     statuses = statuses or [BatchStatus.FAILED]
     running = [s for s in statuses if not s.is_terminal]
     if running:
@@ -140,9 +151,12 @@ def _aggregate(job_id: str, jobs: Sequence[ProviderJob]) -> JobStatus:
     for j in jobs:
         c = j.counts or RequestCounts(total=j.request_count, processing=j.request_count)
         total = RequestCounts(
-            total=total.total + (c.total or j.request_count), processing=total.processing + c.processing,
-            succeeded=total.succeeded + c.succeeded, errored=total.errored + c.errored,
-            cancelled=total.cancelled + c.cancelled, expired=total.expired + c.expired,
+            total=total.total + (c.total or j.request_count),
+            processing=total.processing + c.processing,
+            succeeded=total.succeeded + c.succeeded,
+            errored=total.errored + c.errored,
+            cancelled=total.cancelled + c.cancelled,
+            expired=total.expired + c.expired,
         )
     return JobStatus(job_id=job_id, status=status, request_counts=total, provider_jobs=tuple(jobs))
 
@@ -153,13 +167,15 @@ class BatchRouter:
     :param registry: the provider registry (default: discover installed plugins).
     :param root: batch-router's working directory (generated files, ledger): ``./.batch_router``.
     :param ledger: a ledger to use instead of ``<root>/ledger.sqlite3``.
-    :param initial_interval, multiplier, max_interval: polling backoff (seed 000: 60 s, ×1.5, 300 s).
+    :param initial_interval, multiplier, max_interval: polling backoff (seed 000: 60 s, ×1.5, 300
+    s).
     :param timeout: how long :meth:`wait_for_all` waits (24 h) before :class:`BatchTimeoutError`.
     :param shard: split over-limit batches into several provider jobs instead of refusing them.
     :param provider_options: per-provider options (``{"openai": {"base_url": ...}}``); secrets may
         go here, they are only handed to the provider plugins.
     :param default_options: options for providers without an entry in ``provider_options``.
-    :param max_concurrent_submits: provider jobs created at once. Some APIs take a whole batch as one
+    :param max_concurrent_submits: provider jobs created at once. Some APIs take a whole batch as
+    one
         request body (Anthropic), so this bounds memory when a large batch is sharded.
     :param lease_s: how long a claim on a provider job lasts unless renewed (a heartbeat renews it
         every third of that while this router works); default 120 s or ``$BATCH_ROUTER_LEASE_S``.
@@ -201,7 +217,8 @@ class BatchRouter:
         self.owner = Claimant.current().id
         self.lease_s = float(lease_s if lease_s is not None else os.environ.get(LEASE_ENV, 120.0))
         self.on_notice = on_notice
-        #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is interrupted)
+        #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is
+        #: interrupted)
         self.recorded_job_ids: list[str] = []
         self._held: set[str] = set()
         self._active = 0  # operations in progress; claims are given back when the last one ends
@@ -217,7 +234,8 @@ class BatchRouter:
     # -- providers -------------------------------------------------------------------------------
 
     def register_provider(self, name: str, **options: Any) -> ProviderHandle:
-        """Use provider ``name`` with these options (API key, base URL...); replaces earlier ones."""
+        """Use provider ``name`` with these options (API key, base URL...); replaces earlier
+        ones."""
         handle = self.registry.get(name, **options)
         self._options[name] = dict(options)
         self._providers[name] = handle
@@ -232,7 +250,9 @@ class BatchRouter:
         """A provider handle; installed plugins are available without registering them."""
         handle = self._providers.get(str(name))
         if handle is None:
-            handle = self.registry.get(str(name), **self._options.get(str(name), self._default_options))
+            handle = self.registry.get(
+                str(name), **self._options.get(str(name), self._default_options)
+            )
             self._providers[str(name)] = handle
         return handle
 
@@ -240,7 +260,8 @@ class BatchRouter:
         return dict(self._options.get(str(name), self._default_options))
 
     def _provider_for(self, job: ProviderJob) -> ProviderHandle:
-        """The provider handle for a recorded job: the options it was created with (secrets excepted,
+        """The provider handle for a recorded job: the options it was created with (secrets
+        excepted,
         they were never stored) under the ones given to this router, which win."""
         known = self._stored_options.get(job.logical_id)
         if known is None:
@@ -269,7 +290,9 @@ class BatchRouter:
         issues: list[ValidationIssue] = []
         seen: dict[str, int] = {}
         for index, batch in enumerate(batches):
-            provider = self.get_provider(batch.provider)  # ProviderNotFoundError names what is installed
+            provider = self.get_provider(
+                batch.provider
+            )  # ProviderNotFoundError names what is installed
             try:
                 if self.shard:
                     for piece in self._count_shards(provider, batch):
@@ -277,15 +300,26 @@ class BatchRouter:
                 else:
                     provider.validate(batch)
             except ValidationError as exc:
-                issues.extend(ValidationIssue(i.message, custom_id=i.custom_id,
-                                              field=f"batches[{index}].{i.field}" if i.field else f"batches[{index}]")
-                              for i in exc.issues)
+                issues.extend(
+                    ValidationIssue(
+                        i.message,
+                        custom_id=i.custom_id,
+                        field=f"batches[{index}].{i.field}" if i.field else f"batches[{index}]",
+                    )
+                    for i in exc.issues
+                )
             for req in batch.requests:
                 first = seen.setdefault(req.custom_id, index)
                 if first != index:
-                    issues.append(ValidationIssue(
-                        f"custom_id is used in batches #{first} and #{index}; ids must be unique "
-                        "across the batches of one run", custom_id=req.custom_id, field="custom_id"))
+                    issues.append(
+                        ValidationIssue(
+                            f"custom_id is used in batches #{first} and #{index}; ids must be "
+                            f"unique "
+                            "across the batches of one run",
+                            custom_id=req.custom_id,
+                            field="custom_id",
+                        )
+                    )
         if issues:
             raise ValidationError(issues)
 
@@ -295,8 +329,10 @@ class BatchRouter:
         reqs = batch.requests
         if limit is None or len(reqs) <= limit:
             return [batch]
-        return [InputBatch(requests=reqs[i:i + limit], params=batch.params)
-                for i in range(0, len(reqs), limit)]
+        return [
+            InputBatch(requests=reqs[i : i + limit], params=batch.params)
+            for i in range(0, len(reqs), limit)
+        ]
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -318,13 +354,21 @@ class BatchRouter:
                     too_big = any("would exceed" in i.message for i in exc.issues)
                     if self.shard and too_big and len(piece.requests) > 1:
                         half = len(piece.requests) // 2
-                        queue[:0] = [InputBatch(requests=piece.requests[:half], params=piece.params),
-                                     InputBatch(requests=piece.requests[half:], params=piece.params)]
+                        queue[:0] = [
+                            InputBatch(requests=piece.requests[:half], params=piece.params),
+                            InputBatch(requests=piece.requests[half:], params=piece.params),
+                        ]
                         continue
                     raise
                 requests_path = self.files.path(provider.name, local_id, "requests")
-                shards.append({"local_id": local_id, "request_count": prepared.request_count,
-                               "input_path": prepared.path, "requests_path": requests_path})
+                shards.append(
+                    {
+                        "local_id": local_id,
+                        "request_count": prepared.request_count,
+                        "input_path": prepared.path,
+                        "requests_path": requests_path,
+                    }
+                )
                 write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
         except BaseException:
             _remove_shard_files(shards)
@@ -333,9 +377,14 @@ class BatchRouter:
 
     def _prepared(self, job: ProviderJob) -> PreparedBatch:
         return PreparedBatch(
-            provider=job.provider, local_id=job.local_id, model=job.model, mode=job.mode,
-            path=job.input_path, request_count=job.request_count,
-            byte_size=job.input_path.stat().st_size, metadata=self._prepared_metadata(job),
+            provider=job.provider,
+            local_id=job.local_id,
+            model=job.model,
+            mode=job.mode,
+            path=job.input_path,
+            request_count=job.request_count,
+            byte_size=job.input_path.stat().st_size,
+            metadata=self._prepared_metadata(job),
             resubmission=job.state is JobState.SUBMITTING,
         )
 
@@ -354,9 +403,16 @@ class BatchRouter:
         """Validate, record and submit one batch; returns its logical job id (no waiting)."""
         return (await self.run_batches([batch], wait_for_completion=False))[0]
 
-    async def run_batches(self, batches: Sequence[InputBatch], *, wait_for_completion: bool = True,
-                          poll_interval: float | None = None, timeout: float | None = None) -> list[str]:
-        """Validate everything, record it, then send all batches in parallel; job ids in input order.
+    async def run_batches(
+        self,
+        batches: Sequence[InputBatch],
+        *,
+        wait_for_completion: bool = True,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+    ) -> list[str]:
+        """Validate everything, record it, then send all batches in parallel; job ids in input
+        order.
 
         Nothing is recorded or sent if any batch is invalid, including the provider's own checks of
         every shard: the intent of every job is recorded in one transaction, after all of them were
@@ -372,11 +428,20 @@ class BatchRouter:
             for batch in batches:
                 provider = self.get_provider(batch.provider)
                 shards = self._write_shards(provider, batch)
-                job_id = f"job-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"
-                records.append({"job_id": job_id, "provider": provider.name, "model": batch.model,
-                                "mode": batch.mode, "request_count": len(batch.requests),
-                                "params": to_data(batch.configured_params), "shards": shards,
-                                "options": storable_options(self._given_options(provider.name))})
+                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+                job_id = f"job-{stamp}-{secrets.token_hex(4)}"
+                records.append(
+                    {
+                        "job_id": job_id,
+                        "provider": provider.name,
+                        "model": batch.model,
+                        "mode": batch.mode,
+                        "request_count": len(batch.requests),
+                        "params": to_data(batch.configured_params),
+                        "shards": shards,
+                        "options": storable_options(self._given_options(provider.name)),
+                    }
+                )
             self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
         except BaseException:
             for record in records:
@@ -385,27 +450,42 @@ class BatchRouter:
         job_ids = [r["job_id"] for r in records]
         self.recorded_job_ids = list(job_ids)
         async with self._working():
-            await self._send_recorded(records, poll_interval=poll_interval, timeout=timeout,
-                                      wait=wait_for_completion)
+            await self._send_recorded(
+                records, poll_interval=poll_interval, timeout=timeout, wait=wait_for_completion
+            )
         return job_ids
 
-    async def _send_recorded(self, records: Sequence[Mapping[str, Any]], *, poll_interval: float | None,
-                             timeout: float | None, wait: bool) -> None:
+    async def _send_recorded(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        poll_interval: float | None,
+        timeout: float | None,
+        wait: bool,
+    ) -> None:
         job_ids = [r["job_id"] for r in records]
         for record in records:
             self._held.update(s["local_id"] for s in record["shards"])
-            self._log.info("job_recorded", job_id=record["job_id"], provider=record["provider"],
-                           shards=len(record["shards"]), requests=record["request_count"])
+            self._log.info(
+                "job_recorded",
+                job_id=record["job_id"],
+                provider=record["provider"],
+                shards=len(record["shards"]),
+                requests=record["request_count"],
+            )
         self._ensure_heartbeat()
         crash_point("after_intent")
         await self._drive(job_ids, until=_Goal.SUBMITTED, timeout=timeout)
         if wait:
             await self.wait_for_all(job_ids, poll_interval=poll_interval, timeout=timeout)
 
-    async def run_single_batch(self, batch: InputBatch, *, wait_for_completion: bool = True,
-                               **kwargs: Any) -> str:
+    async def run_single_batch(
+        self, batch: InputBatch, *, wait_for_completion: bool = True, **kwargs: Any
+    ) -> str:
         """:meth:`run_batches` for one batch; returns its job id."""
-        return (await self.run_batches([batch], wait_for_completion=wait_for_completion, **kwargs))[0]
+        return (await self.run_batches([batch], wait_for_completion=wait_for_completion, **kwargs))[
+            0
+        ]
 
     # -- claims ----------------------------------------------------------------------------------
 
@@ -468,7 +548,10 @@ class BatchRouter:
     # -- driving jobs through their lifecycle ----------------------------------------------------
 
     def _settled(self, job: ProviderJob, goal: _Goal) -> bool:
-        if job.state in (JobState.FAILED, JobState.NEEDS_ATTENTION) or job.local_id in self._blocked:
+        if (
+            job.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)
+            or job.local_id in self._blocked
+        ):
             return True
         if job.state is JobState.FETCHED:
             return goal is not _Goal.FETCHED or self._downloaded(job) is not None
@@ -478,9 +561,15 @@ class BatchRouter:
             return job.state is JobState.ENDED
         return False
 
-    async def _drive(self, job_ids: Sequence[str], *, until: _Goal, timeout: float | None = None,
-                     poll_interval: float | None = None,
-                     on_status: Callable[[JobStatus], None] | None = None) -> dict[str, JobStatus]:
+    async def _drive(
+        self,
+        job_ids: Sequence[str],
+        *,
+        until: _Goal,
+        timeout: float | None = None,
+        poll_interval: float | None = None,
+        on_status: Callable[[JobStatus], None] | None = None,
+    ) -> dict[str, JobStatus]:
         """Move every provider job of these jobs on until each reached ``until`` (or a final state).
 
         Each round claims what it can, then takes one step for every held job (create, reconcile,
@@ -491,14 +580,24 @@ class BatchRouter:
         async with self._working():
             return await self._drive_rounds(job_ids, until, timeout, poll_interval, on_status)
 
-    async def _drive_rounds(self, job_ids: Sequence[str], until: _Goal, timeout: float | None,
-                            poll_interval: float | None,
-                            on_status: Callable[[JobStatus], None] | None) -> dict[str, JobStatus]:
+    async def _drive_rounds(
+        self,
+        job_ids: Sequence[str],
+        until: _Goal,
+        timeout: float | None,
+        poll_interval: float | None,
+        on_status: Callable[[JobStatus], None] | None,
+    ) -> dict[str, JobStatus]:
         interval = self.initial_interval if poll_interval is None else poll_interval
         limit = self.timeout if timeout is None else timeout
         start = time.monotonic()
         # A missing key is a configuration error here, before any job is touched (never "failed").
-        unsettled = [j for job_id in job_ids for j in self.ledger.jobs_of(job_id) if not self._settled(j, until)]
+        unsettled = [
+            j
+            for job_id in job_ids
+            for j in self.ledger.jobs_of(job_id)
+            if not self._settled(j, until)
+        ]
         for handle in {id(h): h for h in map(self._provider_for, unsettled)}.values():
             handle.check_credentials()
         while True:
@@ -508,7 +607,10 @@ class BatchRouter:
             steps = []
             for group in jobs.values():
                 for job in group:
-                    if self._settled(job, until) or self._retry_at.get(job.local_id, 0.0) > time.monotonic():
+                    if (
+                        self._settled(job, until)
+                        or self._retry_at.get(job.local_id, 0.0) > time.monotonic()
+                    ):
                         continue
                     held = self._claim(job)
                     if held is not None:
@@ -523,14 +625,20 @@ class BatchRouter:
             if all(self._settled(j, until) for group in jobs.values() for j in group):
                 for group in jobs.values():
                     self._let_go(j for j in group if j.state.is_final)
-                blocked = [self._blocked.pop(j.local_id) for g in jobs.values() for j in g
-                           if j.local_id in self._blocked]
+                blocked = [
+                    self._blocked.pop(j.local_id)
+                    for g in jobs.values()
+                    for j in g
+                    if j.local_id in self._blocked
+                ]
                 if blocked:
                     raise blocked[0]
                 return statuses
             elapsed = time.monotonic() - start
             if elapsed >= limit:
-                raise BatchTimeoutError(",".join(i for i, s in statuses.items() if not s.is_terminal), limit)
+                raise BatchTimeoutError(
+                    ",".join(i for i, s in statuses.items() if not s.is_terminal), limit
+                )
             pause = interval
             due = [t - time.monotonic() for t in self._retry_at.values()]
             if due:
@@ -570,8 +678,10 @@ class BatchRouter:
             self._retries[job.local_id] = attempt
             delay = self.registry.retry.delay_for(attempt, exc)
             self._retry_at[job.local_id] = time.monotonic() + delay
-            self._notice(f"{job.provider} {job.state.value} {job.local_id}: {exc}; retrying "
-                         f"(attempt {attempt + 1}) in {delay:.1f}s")
+            self._notice(
+                f"{job.provider} {job.state.value} {job.local_id}: {exc}; retrying "
+                f"(attempt {attempt + 1}) in {delay:.1f}s"
+            )
 
     def _notice(self, message: str) -> None:
         self._log.warning("retrying", message=message)
@@ -579,18 +689,29 @@ class BatchRouter:
             self.on_notice(message)
 
     async def _submit_step(self, provider: ProviderHandle, job: ProviderJob) -> None:
-        """Create the provider job of a held intent, reconciling first if a create may have landed."""
+        """Create the provider job of a held intent, reconciling first if a create may have
+        landed."""
         logical = self.ledger.logical(job.logical_id)
         if job.state is JobState.SUBMITTING:
             if await self._reconcile(provider, job):
                 return
         if logical.cancelled:
             now = datetime.now(timezone.utc)
-            self.ledger.record_status(job.local_id, BatchStatusReport(
-                provider=job.provider, batch_id="", status=BatchStatus.CANCELLED,
-                raw_status="never_submitted", created_at=now, ended_at=now,
-                request_counts=RequestCounts(total=job.request_count, cancelled=job.request_count)),
-                owner=self.owner)
+            self.ledger.record_status(
+                job.local_id,
+                BatchStatusReport(
+                    provider=job.provider,
+                    batch_id="",
+                    status=BatchStatus.CANCELLED,
+                    raw_status="never_submitted",
+                    created_at=now,
+                    ended_at=now,
+                    request_counts=RequestCounts(
+                        total=job.request_count, cancelled=job.request_count
+                    ),
+                ),
+                owner=self.owner,
+            )
             return
         prepared = self._prepared(job)
         try:
@@ -617,17 +738,25 @@ class BatchRouter:
         if job.candidates:
             return await self._verify_candidates(provider, job)
         try:
-            found = await provider.find_job(job.local_id, job.request_count,
-                                            known_batch_ids=self.ledger.known_batch_ids(job.provider))
+            found = await provider.find_job(
+                job.local_id,
+                job.request_count,
+                known_batch_ids=self.ledger.known_batch_ids(job.provider),
+            )
         except UnverifiedCandidatesError as exc:
             self.ledger.record_candidates(job.local_id, exc.candidates, self.owner)
-            self._notice(f"{job.provider} {job.local_id}: {len(exc.candidates)} provider job(s) may be this "
-                         "one; waiting for them to end to verify them by their custom_ids")
+            self._notice(
+                f"{job.provider} {job.local_id}: {len(exc.candidates)} provider job(s) may be this "
+                "one; waiting for them to end to verify them by their custom_ids"
+            )
             return True
         except UnsupportedOperationError:
             self.ledger.needs_attention(
-                job.local_id, f"{job.provider} cannot look jobs up, and a create call for {job.local_id} "
-                "may have reached it: check its console before re-running", self.owner)
+                job.local_id,
+                f"{job.provider} cannot look jobs up, and a create call for {job.local_id} "
+                "may have reached it: check its console before re-running",
+                self.owner,
+            )
             return True
         if found is None:
             return False
@@ -637,13 +766,20 @@ class BatchRouter:
     def _adopt(self, job: ProviderJob, found: BatchHandle) -> None:
         # The ledger knows the shard better than a listing does (counts, the local input file).
         data = {**found.data, "input_path": str(job.input_path)}
-        handle = attrs.evolve(found, local_id=job.local_id, request_count=job.request_count,
-                              model=found.model or job.model, mode=job.mode, data=data)
+        handle = attrs.evolve(
+            found,
+            local_id=job.local_id,
+            request_count=job.request_count,
+            model=found.model or job.model,
+            mode=job.mode,
+            data=data,
+        )
         self.ledger.record_submitted(job.local_id, handle, self.owner)
         self._log.info("job_adopted", local_id=job.local_id, batch_id=found.batch_id)
 
     async def _verify_candidates(self, provider: ProviderHandle, job: ProviderJob) -> bool:
-        """Adopt the one candidate whose results hold exactly this job's custom_ids, once all ended."""
+        """Adopt the one candidate whose results hold exactly this job's custom_ids, once all
+        ended."""
         for candidate in job.candidates:
             if not (await provider.poll_status(candidate)).is_terminal:
                 return True  # still running: look again next round
@@ -663,9 +799,12 @@ class BatchRouter:
             return True
         if matches:
             self.ledger.needs_attention(
-                job.local_id, f"{len(matches)} {job.provider} jobs hold exactly the requests of {job.local_id} "
-                f"({', '.join(c.batch_id for c in matches)}); batch-router cannot tell which one it created",
-                self.owner)
+                job.local_id,
+                f"{len(matches)} {job.provider} jobs hold exactly the requests of {job.local_id} "
+                f"({', '.join(c.batch_id for c in matches)}); batch-router cannot tell which one "
+                f"it created",
+                self.owner,
+            )
             return True
         self.ledger.record_candidates(job.local_id, (), self.owner)
         return False  # none of them is this job: it was never created
@@ -710,24 +849,38 @@ class BatchRouter:
         return dict(zip(ids, await asyncio.gather(*(self.get_status(i) for i in ids)), strict=True))
 
     async def wait_for_all(
-        self, job_ids: Iterable[str], *, poll_interval: float | None = None,
-        timeout: float | None = None, on_status: Callable[[JobStatus], None] | None = None,
+        self,
+        job_ids: Iterable[str],
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        on_status: Callable[[JobStatus], None] | None = None,
     ) -> dict[str, JobStatus]:
         """Poll until every job ended, backing off (initial interval ×multiplier, capped).
 
         Jobs not yet created are created first (a wait re-attaches to an interrupted run). Transient
         provider errors are retried for as long as ``timeout`` allows. Raises
-        :class:`BatchTimeoutError` if ``timeout`` passes first. A FAILED job is a status here, not an
+        :class:`BatchTimeoutError` if ``timeout`` passes first. A FAILED job is a status here, not
+        an
         exception: its requests come back errored from :meth:`get_results`; a job parked as needing
         attention counts as settled (see :attr:`JobStatus.needs_attention`).
         """
-        return await self._drive(list(job_ids), until=_Goal.ENDED, timeout=timeout,
-                                 poll_interval=poll_interval, on_status=on_status)
+        return await self._drive(
+            list(job_ids),
+            until=_Goal.ENDED,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_status=on_status,
+        )
 
     # -- results ---------------------------------------------------------------------------------
 
     def _downloaded(self, job: ProviderJob) -> Path | None:
-        if job.state is JobState.FETCHED and job.results_path is not None and job.results_path.exists():
+        if (
+            job.state is JobState.FETCHED
+            and job.results_path is not None
+            and job.results_path.exists()
+        ):
             return job.results_path
         return None
 
@@ -742,7 +895,8 @@ class BatchRouter:
         return path
 
     async def _results_of(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
-        """One provider job's results: from the local copy, or downloaded (and kept) as they stream."""
+        """One provider job's results: from the local copy, or downloaded (and kept) as they
+        stream."""
         if job.state is JobState.FAILED:
             # Refused by the provider: nothing to download, and the job stays marked refused.
             for result in self._unsent_results(job):
@@ -783,7 +937,9 @@ class BatchRouter:
         """
         path = self.files.path(job.provider, job.local_id, "unified")
         for stale in path.parent.glob(f".{path.name}.*.part"):
-            stale.unlink(missing_ok=True)  # a download a crashed (or superseded) claimant left half-written
+            stale.unlink(
+                missing_ok=True
+            )  # a download a crashed (or superseded) claimant left half-written
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
         tokens = [0, 0, 0, 0, 0, 0]  # summed as ints: a UsageInfo per addition costs per line
         any_usage = False
@@ -812,14 +968,26 @@ class BatchRouter:
             os.replace(tmp, path)  # only a complete download ever has the final name
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise FileOperationError(f"results of {job.local_id}: {disk_error_message(exc, tmp)}; the provider "
-                                     "still holds them", path=str(path)) from exc
+            raise FileOperationError(
+                f"results of {job.local_id}: {disk_error_message(exc, tmp)}; the provider "
+                "still holds them",
+                path=str(path),
+            ) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        usage = UsageInfo(prompt_tokens=tokens[0], completion_tokens=tokens[1], total_tokens=tokens[2],
-                          cached_tokens=tokens[3], cache_creation_tokens=tokens[4],
-                          reasoning_tokens=tokens[5]) if any_usage else None
+        usage = (
+            UsageInfo(
+                prompt_tokens=tokens[0],
+                completion_tokens=tokens[1],
+                total_tokens=tokens[2],
+                cached_tokens=tokens[3],
+                cache_creation_tokens=tokens[4],
+                reasoning_tokens=tokens[5],
+            )
+            if any_usage
+            else None
+        )
         self.ledger.record_results(job.local_id, path, usage, self.owner)
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
@@ -834,15 +1002,26 @@ class BatchRouter:
 
     @staticmethod
     def _unsent_results(job: ProviderJob) -> Iterator[RequestResult]:
-        """A result per request of a provider job that was never created: errored with the provider's
+        """A result per request of a provider job that was never created: errored with the
+        provider's
         refusal, or cancelled before submission."""
         refused = job.state is JobState.FAILED
-        error = (RequestError(message=job.error or "the provider refused the batch", code="batch_refused")
-                 if refused else RequestError(message="cancelled before it was submitted", code="batch_cancelled"))
+        error = (
+            RequestError(
+                message=job.error or "the provider refused the batch", code="batch_refused"
+            )
+            if refused
+            else RequestError(message="cancelled before it was submitted", code="batch_cancelled")
+        )
         status = ResultStatus.ERRORED if refused else ResultStatus.CANCELLED
         for _, data in iter_jsonl(job.requests_path):
-            yield RequestResult(custom_id=data["custom_id"], provider=job.provider, model=job.model,
-                                status=status, error=error)
+            yield RequestResult(
+                custom_id=data["custom_id"],
+                provider=job.provider,
+                model=job.model,
+                status=status,
+                error=error,
+            )
 
     async def _ensure_ended(self, job_id: str) -> list[ProviderJob]:
         status = await self.get_status(job_id)
@@ -850,7 +1029,8 @@ class BatchRouter:
             raise JobNeedsAttentionError(job_id, status.needs_attention)
         if not status.is_terminal:
             raise UnsupportedOperationError(
-                f"job {job_id} has not ended ({status.status.value}); wait for it first")
+                f"job {job_id} has not ended ({status.status.value}); wait for it first"
+            )
         return list(status.provider_jobs)
 
     async def get_results(self, job_id: str) -> AsyncIterator[RequestResult]:
@@ -875,7 +1055,9 @@ class BatchRouter:
                     yield result
             superseded |= this_round
 
-    async def get_all_results(self, job_ids: Iterable[str]) -> AsyncIterator[tuple[str, RequestResult]]:
+    async def get_all_results(
+        self, job_ids: Iterable[str]
+    ) -> AsyncIterator[tuple[str, RequestResult]]:
         """Results of several jobs as ``(job_id, result)``, each job's as soon as it has ended."""
         ids = list(job_ids)
 
@@ -918,7 +1100,9 @@ class BatchRouter:
                 continue
             provider = self._provider_for(held)
             if held.state in (JobState.PREPARED, JobState.SUBMITTING):
-                await self._submit_step(provider, held)  # reconciles, then records it never submitted
+                await self._submit_step(
+                    provider, held
+                )  # reconciles, then records it never submitted
                 held = self.ledger.job(job.local_id)
                 cancelled = cancelled or held.state is JobState.ENDED
             if held.state is JobState.SUBMITTED and held.handle is not None:
@@ -932,12 +1116,15 @@ class BatchRouter:
     async def cancel_all(self, job_ids: Iterable[str]) -> dict[str, bool]:
         """:meth:`cancel_batch` for several jobs, in parallel."""
         ids = list(job_ids)
-        return dict(zip(ids, await asyncio.gather(*(self.cancel_batch(i) for i in ids)), strict=True))
+        return dict(
+            zip(ids, await asyncio.gather(*(self.cancel_batch(i) for i in ids)), strict=True)
+        )
 
     # -- recovery --------------------------------------------------------------------------------
 
-    async def resume(self, *, wait: bool = True, poll_interval: float | None = None,
-                     timeout: float | None = None) -> list[str]:
+    async def resume(
+        self, *, wait: bool = True, poll_interval: float | None = None, timeout: float | None = None
+    ) -> list[str]:
         """Continue every unfinished job in the ledger after a crash; returns their job ids.
 
         An intent that was certainly never sent is submitted; one whose create may have reached
@@ -949,14 +1136,24 @@ class BatchRouter:
         """
         ids = list(dict.fromkeys(job.logical_id for job in self.ledger.unfinished()))
         if ids:
-            await self._drive(ids, until=_Goal.FETCHED if wait else _Goal.SUBMITTED, timeout=timeout,
-                              poll_interval=poll_interval)
+            await self._drive(
+                ids,
+                until=_Goal.FETCHED if wait else _Goal.SUBMITTED,
+                timeout=timeout,
+                poll_interval=poll_interval,
+            )
         return ids
 
     # -- re-running failures ---------------------------------------------------------------------
 
-    async def retry_failed(self, job_id: str, *, provider: str | None = None, model: str | None = None,
-                           wait_for_completion: bool = False) -> list[str]:
+    async def retry_failed(
+        self,
+        job_id: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        wait_for_completion: bool = False,
+    ) -> list[str]:
         """Re-submit only the requests that errored or expired, optionally elsewhere.
 
         The new provider jobs join the same logical job as a later attempt; :meth:`get_results` then
@@ -971,8 +1168,11 @@ class BatchRouter:
         logical: LogicalJob = self.ledger.logical(job_id)
         params = from_data(InferenceParams, logical.params)
         if provider is not None or model is not None:
-            params = attrs.evolve(params, provider_id=provider or params.provider_id,
-                                  model_id=model or params.model_id)
+            params = attrs.evolve(
+                params,
+                provider_id=provider or params.provider_id,
+                model_id=model or params.model_id,
+            )
         requests: list[InputRequest] = []
         for job in self.ledger.jobs_of(job_id):
             requests.extend(r for r in read_requests(job.requests_path) if r.custom_id in failed)
@@ -983,10 +1183,19 @@ class BatchRouter:
         attempt = 1 + max(j.attempt for j in self.ledger.jobs_of(job_id))
         shards = self._write_shards(handle, batch)
         async with self._working():
-            jobs = self.ledger.add_attempt(logical_id=job_id, provider=handle.name, model=batch.model,
-                                           mode=batch.mode, attempt=attempt, shards=shards, owner=self.owner,
-                                           lease_s=self.lease_s)
+            jobs = self.ledger.add_attempt(
+                logical_id=job_id,
+                provider=handle.name,
+                model=batch.model,
+                mode=batch.mode,
+                attempt=attempt,
+                shards=shards,
+                owner=self.owner,
+                lease_s=self.lease_s,
+            )
             self._held.update(j.local_id for j in jobs)
             self._ensure_heartbeat()
-            await self._drive([job_id], until=_Goal.ENDED if wait_for_completion else _Goal.SUBMITTED)
+            await self._drive(
+                [job_id], until=_Goal.ENDED if wait_for_completion else _Goal.SUBMITTED
+            )
         return [r.custom_id for r in requests]

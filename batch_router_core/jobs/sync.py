@@ -1,13 +1,16 @@
-"""The synchronous, one-provider API of seed 001: ``send_batch`` / ``poll_status`` / ``get_results``.
+"""The synchronous, one-provider API of seed 001: ``send_batch`` / ``poll_status`` /
+``get_results``.
 
-    provider = Provider("openai")                  # or a plugin's alias, e.g. OpenAIChatCompletionsProvider()
+    provider = Provider("openai")                  # or a plugin's alias, e.g.
+    OpenAIChatCompletionsProvider()
     batch_id = provider.send_batch(batch.with_params(params))
     while provider.poll_status(batch_id) != BatchStatus.COMPLETED:
         time.sleep(5)
     for request in provider.get_results(batch_id).requests:
         print(request.custom_id, request.messages[0].contents[0].text)
 
-It runs the same :class:`~batch_router_core.jobs.router.BatchRouter` (and ledger) underneath; each call
+It runs the same :class:`~batch_router_core.jobs.router.BatchRouter` (and ledger) underneath; each
+call
 runs the router on its own event loop, so it works from any plain script.
 """
 
@@ -49,11 +52,17 @@ class OutputBatch:
 
 
 def _output(result: RequestResult) -> OutputRequest:
-    text = result.text if result.text is not None else (
-        result.error.message if result.error is not None else "")
+    text = (
+        result.text
+        if result.text is not None
+        else (result.error.message if result.error is not None else "")
+    )
     return OutputRequest(
-        custom_id=result.custom_id, result=result,
-        messages=(InputMessage(role=InputMessageRole.ASSISTANT, contents=(TextContent(text=text),)),),
+        custom_id=result.custom_id,
+        result=result,
+        messages=(
+            InputMessage(role=InputMessageRole.ASSISTANT, contents=(TextContent(text=text),)),
+        ),
     )
 
 
@@ -67,13 +76,18 @@ class Provider:
 
     provider_name: str = ""
 
-    def __init__(self, name: str | None = None, *, root: Path | str = ".batch_router",
-                 **options: Any) -> None:
+    def __init__(
+        self, name: str | None = None, *, root: Path | str = ".batch_router", **options: Any
+    ) -> None:
         self.name = name or self.provider_name
         if not self.name:
             raise TypeError("Provider needs a provider name")
-        self.router = BatchRouter(root=root, initial_interval=1.0, max_interval=30.0,
-                                  provider_options={self.name: options})
+        self.router = BatchRouter(
+            root=root,
+            initial_interval=1.0,
+            max_interval=30.0,
+            provider_options={self.name: options},
+        )
         self.router.get_provider(self.name)  # fail now if it is not installed
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -93,7 +107,9 @@ class Provider:
         """Every request's outcome (the batch must have ended)."""
 
         async def collect() -> OutputBatch:
-            return OutputBatch(requests=tuple([_output(r) async for r in self.router.get_results(batch_id)]))
+            return OutputBatch(
+                requests=tuple([_output(r) async for r in self.router.get_results(batch_id)])
+            )
 
         return self._run(collect())
 

@@ -49,15 +49,21 @@ def _check_source(inst: _MediaContent, attribute: attrs.Attribute[Any], value: A
     if has_data:
         if inst.media_type not in inst.accepted:
             raise ValidationError(
-                f"{type(inst).__name__} media_type {inst.media_type!r} is not one batch-router can send; "
-                f"expected one of {sorted(inst.accepted)}", field="media_type")
+                f"{type(inst).__name__} media_type {inst.media_type!r} is not one batch-router can "
+                f"send; "
+                f"expected one of {sorted(inst.accepted)}",
+                field="media_type",
+            )
         if not isinstance(inst.data, str):
-            raise ValidationError(f"`data` must be a base64 string, got {type(inst.data).__name__}",
-                                  field="data")
+            raise ValidationError(
+                f"`data` must be a base64 string, got {type(inst.data).__name__}", field="data"
+            )
         try:
             base64.b64decode(inst.data, validate=True)
         except (binascii.Error, ValueError):
-            raise ValidationError(f"{type(inst).__name__} `data` is not valid base64", field="data") from None
+            raise ValidationError(
+                f"{type(inst).__name__} `data` is not valid base64", field="data"
+            ) from None
 
 
 @attrs.frozen(kw_only=True)

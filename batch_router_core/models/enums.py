@@ -17,7 +17,8 @@ class ProviderId(StrEnum):
 
 
 class BatchMode(StrEnum):
-    """What a batch asks for: chat turns, raw completions, embeddings, or a provider-specific body."""
+    """What a batch asks for: chat turns, raw completions, embeddings, or a provider-specific
+    body."""
 
     CHAT = "chat"
     COMPLETION = "completion"
@@ -26,7 +27,8 @@ class BatchMode(StrEnum):
 
 
 class InputMessageRole(StrEnum):
-    """Who speaks a message. The system prompt is not a message: see ``InferenceParams.system_prompt``."""
+    """Who speaks a message. The system prompt is not a message: see
+    ``InferenceParams.system_prompt``."""
 
     USER = "user"
     ASSISTANT = "assistant"

@@ -45,7 +45,11 @@ def _to_role(value: InputMessageRole | str) -> InputMessageRole:
     try:
         return InputMessageRole(value)
     except ValueError:
-        hint = " (the system prompt goes in InferenceParams.system_prompt)" if value == "system" else ""
+        hint = (
+            " (the system prompt goes in InferenceParams.system_prompt)"
+            if value == "system"
+            else ""
+        )
         raise ValidationError(
             f"role must be 'user' or 'assistant', got {value!r}{hint}", field="role"
         ) from None

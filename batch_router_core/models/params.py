@@ -29,8 +29,10 @@ def _range(lo: float | None, hi: float | None, *, integer: bool = False):  # typ
         if value is None:
             return
         kind = int if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kind) or (
-            isinstance(value, float) and math.isnan(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kind)
+            or (isinstance(value, float) and math.isnan(value))
         ):
             raise ValidationError(
                 f"expected {'an integer' if integer else 'a number'}, got {value!r}",
@@ -107,7 +109,9 @@ class InferenceParams:
     system_prompt: str | tuple[str, ...] | None = attrs.field(
         default=None, converter=_system_prompt, validator=_check_system_prompt
     )
-    max_output_tokens: int | None = attrs.field(default=None, validator=_range(1, None, integer=True))
+    max_output_tokens: int | None = attrs.field(
+        default=None, validator=_range(1, None, integer=True)
+    )
     temperature: float | None = attrs.field(default=None, validator=_range(0, 2))
     top_p: float | None = attrs.field(default=None, validator=_range(0, 1))
     top_k: int | None = attrs.field(default=None, validator=_range(1, None, integer=True))

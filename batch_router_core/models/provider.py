@@ -82,7 +82,9 @@ class Capabilities:
     delete: bool = False
     alternating_roles: bool = False
     first_role_user: bool = False
-    content: Mapping[str, tuple[str, ...]] = attrs.field(factory=_default_content, converter=_content_map)
+    content: Mapping[str, tuple[str, ...]] = attrs.field(
+        factory=_default_content, converter=_content_map
+    )
     unsupported_params: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     required_params: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     max_stop_sequences: int | None = None
@@ -107,7 +109,8 @@ class ProviderInfo:
     capabilities: Capabilities = attrs.field(factory=Capabilities)
     status_map: Mapping[str, BatchStatus] = attrs.field(factory=dict, converter=_status_map)
     idempotent_submit: bool = False
-    #: Added to the emulator's URL to make the SDK's base URL (e.g. ``/v1`` for an OpenAI-style SDK).
+    #: Added to the emulator's URL to make the SDK's base URL (e.g. ``/v1`` for an OpenAI-style
+    #: SDK).
     emulator_base_path: str = ""
     #: How often to poll this provider's jobs when the user gives no ``--poll-interval`` (a local
     #: engine finishes in seconds; a cloud batch in minutes); None means core's default.
@@ -175,8 +178,10 @@ class PreparedBatch:
     request_count: int
     byte_size: int
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
-    #: True when an earlier ``submit`` for this ``local_id`` may have reached the provider (a crash or a
-    #: lost answer; the router has already made sure no job was created). A plugin that uploads input
+    #: True when an earlier ``submit`` for this ``local_id`` may have reached the provider (a crash
+    #: or a
+    #: lost answer; the router has already made sure no job was created). A plugin that uploads
+    #: input
     #: files looks for that attempt's upload and deletes it instead of leaving it behind.
     resubmission: bool = False
 
@@ -193,7 +198,8 @@ class PreparedBatch:
 class BatchHandle:
     """A submitted provider job: enough to poll, fetch and cancel it, even from another process.
 
-    ``batch_id`` is the provider's id; ``local_id`` is batch-router's tag; ``data`` is what the plugin
+    ``batch_id`` is the provider's id; ``local_id`` is batch-router's tag; ``data`` is what the
+    plugin
     needs besides (file ids, endpoint, result locations). All of it is JSON-serialisable and holds
     no secrets, so handles can be stored in the ledger.
     """

@@ -86,7 +86,9 @@ class InputBatch:
         return attrs.evolve(self, params=params)
 
     @classmethod
-    def of(cls, requests: Iterable[InputRequest], params: InferenceParams | None = None) -> InputBatch:
+    def of(
+        cls, requests: Iterable[InputRequest], params: InferenceParams | None = None
+    ) -> InputBatch:
         """Build a batch from any iterable of requests."""
         return cls(requests=tuple(requests), params=params)
 
@@ -122,4 +124,3 @@ class InputBatch:
     def params_for(self, request: InputRequest) -> InferenceParams:
         """The effective params of one request: the batch's, overridden by the request's own."""
         return self.configured_params.merged(request.params)
-

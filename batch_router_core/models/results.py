@@ -154,11 +154,18 @@ def new_usage(
     regular constructor either). The result equals ``UsageInfo(...)`` with the same fields.
     """
     obj = _new(UsageInfo)
-    _set(obj, "__dict__", {
-        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-        "total_tokens": total_tokens, "cached_tokens": cached_tokens,
-        "cache_creation_tokens": cache_creation_tokens, "reasoning_tokens": reasoning_tokens,
-    })
+    _set(
+        obj,
+        "__dict__",
+        {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": total_tokens,
+            "cached_tokens": cached_tokens,
+            "cache_creation_tokens": cache_creation_tokens,
+            "reasoning_tokens": reasoning_tokens,
+        },
+    )
     return obj
 
 
@@ -179,9 +186,20 @@ def new_result(
     For plugins' result parsers; equal to ``RequestResult(...)`` with the same fields.
     """
     obj = _new(RequestResult)
-    _set(obj, "__dict__", {
-        "custom_id": custom_id, "status": status, "provider": provider, "model": model,
-        "text": text, "embedding": embedding, "finish_reason": finish_reason, "usage": usage,
-        "error": error, "raw": raw,
-    })
+    _set(
+        obj,
+        "__dict__",
+        {
+            "custom_id": custom_id,
+            "status": status,
+            "provider": provider,
+            "model": model,
+            "text": text,
+            "embedding": embedding,
+            "finish_reason": finish_reason,
+            "usage": usage,
+            "error": error,
+            "raw": raw,
+        },
+    )
     return obj

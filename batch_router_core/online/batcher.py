@@ -1,6 +1,7 @@
 """``OnlineBatcher``: the online path end to end, on the provider plugins.
 
-``await batcher.submit(prompt, task_type=..., provider=..., model=..., latency_budget_ms=...)`` returns
+``await batcher.submit(prompt, task_type=..., provider=..., model=..., latency_budget_ms=...)``
+returns
 a :class:`RequestResult`. Eligible requests wait in the queue and run grouped (the provider's
 ``execute_now`` hook: one call for embeddings, concurrent calls otherwise); the others run at once.
 Provider calls run on the batcher's own event loop thread, so callers on any loop (or threads) share
@@ -48,31 +49,51 @@ class _Rejected(Exception):
 class OnlineBatcher:
     """Micro-batching of live requests through the provider plugins, within latency budgets."""
 
-    def __init__(self, registry: BatchProviderRegistry | None = None, *, config: BatchConfig | None = None,
-                 provider_options: Mapping[str, Mapping[str, Any]] | None = None,
-                 cost_model: CostModel | None = None, router: BatchRouter | None = None,
-                 batch_tier_after_ms: int = 3_600_000, batch_tier_window_s: float = 60.0,
-                 batch_tier_max_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        registry: BatchProviderRegistry | None = None,
+        *,
+        config: BatchConfig | None = None,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        cost_model: CostModel | None = None,
+        router: BatchRouter | None = None,
+        batch_tier_after_ms: int = 3_600_000,
+        batch_tier_window_s: float = 60.0,
+        batch_tier_max_size: int = 10_000,
+    ) -> None:
         self.registry = registry or BatchProviderRegistry()
         #: requests whose budget is at least this go to a provider batch job (the 50% tier)
         self.batch_tier_after_ms = batch_tier_after_ms
         self.batch_tier_window_s = batch_tier_window_s
         self.batch_tier_max_size = batch_tier_max_size
         self._router = router
-        self._deferred: dict[tuple[str, str, bytes], list[tuple[InputRequest, float, Future[Any]]]] = {}
+        self._deferred: dict[
+            tuple[str, str, bytes], list[tuple[InputRequest, float, Future[Any]]]
+        ] = {}
         self._deferred_lock = threading.Lock()
         self.deferred = 0
         self.config = config or BatchConfig()
         self._options = {k: dict(v) for k, v in (provider_options or {}).items()}
         self._handles: dict[str, ProviderHandle] = {}
         self.latencies = LatencyTracker()
-        self.engine = BatchEngine(self.config, input_limit=input_limit_from_registry(self.registry),
-                                  latencies=self.latencies)
+        self.engine = BatchEngine(
+            self.config,
+            input_limit=input_limit_from_registry(self.registry),
+            latencies=self.latencies,
+        )
         self.queue = RequestQueue()
-        self.scheduler = BatchScheduler(self.queue, self._run_group, self.config, individual=self._run_one,
-                                        latencies=self.latencies, cost_model=cost_model)
+        self.scheduler = BatchScheduler(
+            self.queue,
+            self._run_group,
+            self.config,
+            individual=self._run_one,
+            latencies=self.latencies,
+            cost_model=cost_model,
+        )
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="online-provider-calls", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="online-provider-calls", daemon=True
+        )
         self._ids = itertools.count()
         self.immediate = 0
 
@@ -94,7 +115,9 @@ class OnlineBatcher:
             self._handles[provider] = self.registry.get(provider, **self._options.get(provider, {}))
         return self._handles[provider]
 
-    def _call(self, provider: str, requests: Sequence[InputRequest], params: InferenceParams) -> list[RequestResult]:
+    def _call(
+        self, provider: str, requests: Sequence[InputRequest], params: InferenceParams
+    ) -> list[RequestResult]:
         coro = self._handle(provider).execute_now(requests, params)
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
@@ -107,8 +130,16 @@ class OnlineBatcher:
         provider, params, input_request = request.payload
         return self._call(provider, [input_request], params)[0]
 
-    async def submit(self, prompt: str, *, task_type: str, provider: str, model: str, latency_budget_ms: int,
-                     params: InferenceParams | None = None) -> RequestResult:
+    async def submit(
+        self,
+        prompt: str,
+        *,
+        task_type: str,
+        provider: str,
+        model: str,
+        latency_budget_ms: int,
+        params: InferenceParams | None = None,
+    ) -> RequestResult:
         """Answer one prompt within ``latency_budget_ms``, grouped with others when it can wait."""
         base = params or InferenceParams()
         eff = attrs.evolve(base, provider_id=provider, model_id=model)
@@ -120,11 +151,19 @@ class OnlineBatcher:
         if not decision.eligible:
             self.immediate += 1
             future: Future[list[RequestResult]] = asyncio.run_coroutine_threadsafe(
-                self._handle(provider).execute_now([input_request], eff), self._loop)
+                self._handle(provider).execute_now([input_request], eff), self._loop
+            )
             return (await asyncio.wrap_future(future))[0]
-        queued = QueuedRequest.create(request_id, prompt, model, f"{decision.batch_group}@{provider}",
-                                      decision.max_wait_ms, task_type=task_type,
-                                      latency_budget_ms=latency_budget_ms, payload=(provider, eff, input_request))
+        queued = QueuedRequest.create(
+            request_id,
+            prompt,
+            model,
+            f"{decision.batch_group}@{provider}",
+            decision.max_wait_ms,
+            task_type=task_type,
+            latency_budget_ms=latency_budget_ms,
+            payload=(provider, eff, input_request),
+        )
         self.queue.enqueue(queued)
         result: RequestResult = await asyncio.wrap_future(queued.future)
         return result
@@ -140,8 +179,9 @@ class OnlineBatcher:
             self._router = BatchRouter(self.registry, provider_options=self._options)
         return self._router
 
-    async def _defer(self, provider: str, params: InferenceParams, request: InputRequest,
-                     budget_ms: int) -> RequestResult:
+    async def _defer(
+        self, provider: str, params: InferenceParams, request: InputRequest, budget_ms: int
+    ) -> RequestResult:
         """Collect the request into a provider batch job; resolve it when the job ends."""
         from batch_router_core.serialization import dumps
 
@@ -158,7 +198,8 @@ class OnlineBatcher:
             self._loop.call_soon_threadsafe(self._flush_deferred_soon, key)
         elif first:
             self._loop.call_soon_threadsafe(
-                self._loop.call_later, self.batch_tier_window_s, self._flush_deferred_soon, key)
+                self._loop.call_later, self.batch_tier_window_s, self._flush_deferred_soon, key
+            )
         result: RequestResult = await asyncio.wrap_future(future)
         return result
 
@@ -168,8 +209,9 @@ class OnlineBatcher:
         if items:
             self._loop.create_task(self._run_deferred(key, items))
 
-    async def _run_deferred(self, key: tuple[str, str, bytes],
-                            items: list[tuple[InputRequest, float, Future[Any]]]) -> None:
+    async def _run_deferred(
+        self, key: tuple[str, str, bytes], items: list[tuple[InputRequest, float, Future[Any]]]
+    ) -> None:
         from batch_router_core.models.requests import InputBatch
         from batch_router_core.serialization import loads
 
@@ -179,8 +221,9 @@ class OnlineBatcher:
             job_id = await self.router.submit_batch(batch)
             # Never past a request's budget: wait at most until the earliest deadline.
             timeout = max(0.0, min(d for _, d, _ in items) - time.monotonic())
-            await self.router.wait_for_all([job_id], timeout=timeout,
-                                           poll_interval=min(60.0, max(0.05, timeout / 100)))
+            await self.router.wait_for_all(
+                [job_id], timeout=timeout, poll_interval=min(60.0, max(0.05, timeout / 100))
+            )
             by_id = {r.custom_id: f for r, _, f in items}
             async for result in self.router.get_results(job_id):
                 fut = by_id.pop(result.custom_id, None)
@@ -188,13 +231,19 @@ class OnlineBatcher:
                     fut.set_result(result)
             for fut in by_id.values():
                 if not fut.done():
-                    fut.set_exception(RuntimeError("the batch job returned no result for this request"))
+                    fut.set_exception(
+                        RuntimeError("the batch job returned no result for this request")
+                    )
         except Exception as exc:
             for _, _, fut in items:
                 if not fut.done():
                     fut.set_exception(exc)
 
     def stats(self) -> dict[str, Any]:
-        """The scheduler's counters, requests sent at once (not eligible) and deferred to batch jobs."""
-        return {**self.scheduler.stats(), "immediate_requests": self.immediate,
-                "deferred_to_batch_tier": self.deferred}
+        """The scheduler's counters, requests sent at once (not eligible) and deferred to batch
+        jobs."""
+        return {
+            **self.scheduler.stats(),
+            "immediate_requests": self.immediate,
+            "deferred_to_batch_tier": self.deferred,
+        }

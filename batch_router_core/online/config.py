@@ -29,11 +29,14 @@ class BatchConfig:
     max_wait_ms: int = attrs.field(default=500, validator=_positive)
     latency_threshold_ms: int = 200
     eligible_task_types: tuple[str, ...] = attrs.field(
-        default=("summarization", "faq", "translation"), converter=tuple)
+        default=("summarization", "faq", "translation"), converter=tuple
+    )
     tick_ms: float = 5.0
     #: characters per token for the prompt-size estimate (no tokenizer dependency)
     chars_per_token: float = 4.0
 
     def __attrs_post_init__(self) -> None:
         if self.min_batch_size > self.max_batch_size:
-            raise ValidationError("min_batch_size cannot exceed max_batch_size", field="min_batch_size")
+            raise ValidationError(
+                "min_batch_size cannot exceed max_batch_size", field="min_batch_size"
+            )

@@ -59,9 +59,13 @@ class BatchEngine:
         :func:`input_limit_from_registry`), or None when unknown (then size is not a reason).
     """
 
-    def __init__(self, config: BatchConfig | None = None, *,
-                 input_limit: Callable[[str], int | None] | None = None,
-                 latencies: LatencyTracker | None = None) -> None:
+    def __init__(
+        self,
+        config: BatchConfig | None = None,
+        *,
+        input_limit: Callable[[str], int | None] | None = None,
+        latencies: LatencyTracker | None = None,
+    ) -> None:
         self.config = config or BatchConfig()
         self.input_limit = input_limit or (lambda model: None)
         self.latencies = latencies or LatencyTracker()
@@ -70,29 +74,50 @@ class BatchEngine:
         """A tokenizer-free estimate of the prompt's tokens."""
         return int(len(prompt) / self.config.chars_per_token) + 1
 
-    def evaluate(self, prompt: str, task_type: str, model: str, latency_budget_ms: int) -> BatchEligibility:
+    def evaluate(
+        self, prompt: str, task_type: str, model: str, latency_budget_ms: int
+    ) -> BatchEligibility:
         """Decide for one request."""
         cfg = self.config
         if latency_budget_ms < cfg.latency_threshold_ms:
-            return BatchEligibility(eligible=False, reason=(
-                f"latency budget {latency_budget_ms} ms is under the {cfg.latency_threshold_ms} ms threshold"))
+            return BatchEligibility(
+                eligible=False,
+                reason=(
+                    f"latency budget {latency_budget_ms} ms is under the "
+                    f"{cfg.latency_threshold_ms} ms threshold"
+                ),
+            )
         if task_type not in cfg.eligible_task_types:
-            return BatchEligibility(eligible=False, reason=f"task type {task_type!r} is not batched")
+            return BatchEligibility(
+                eligible=False, reason=f"task type {task_type!r} is not batched"
+            )
         limit = self.input_limit(model)
         if limit is not None:
             per_request = limit // cfg.max_batch_size
             tokens = self.estimate_tokens(prompt)
             if tokens > per_request:
-                return BatchEligibility(eligible=False, reason=(
-                    f"prompt of ~{tokens} tokens exceeds {per_request} ({model}'s {limit} input tokens / "
-                    f"max_batch_size {cfg.max_batch_size})"))
+                return BatchEligibility(
+                    eligible=False,
+                    reason=(
+                        f"prompt of ~{tokens} tokens exceeds {per_request} ({model}'s {limit} "
+                        f"input tokens / "
+                        f"max_batch_size {cfg.max_batch_size})"
+                    ),
+                )
         group = f"{task_type}:{model}"
         wait = int(min(latency_budget_ms - self.latencies.estimate(group), cfg.max_wait_ms))
         if wait <= 0:
-            return BatchEligibility(eligible=False, reason=(
-                f"no time to wait: inference takes ~{self.latencies.estimate(group):.0f} ms of the "
-                f"{latency_budget_ms} ms budget"))
-        return BatchEligibility(eligible=True, reason="eligible", batch_group=group, max_wait_ms=wait)
+            return BatchEligibility(
+                eligible=False,
+                reason=(
+                    f"no time to wait: inference takes ~{self.latencies.estimate(group):.0f} ms of "
+                    f"the "
+                    f"{latency_budget_ms} ms budget"
+                ),
+            )
+        return BatchEligibility(
+            eligible=True, reason="eligible", batch_group=group, max_wait_ms=wait
+        )
 
 
 def input_limit_from_registry(registry: object) -> Callable[[str], int | None]:

@@ -15,7 +15,8 @@ __all__ = ["QueuedRequest", "RequestQueue"]
 
 @attrs.define(kw_only=True, eq=False)
 class QueuedRequest:
-    """One waiting request. ``future`` resolves with its result (await it with ``asyncio.wrap_future``).
+    """One waiting request. ``future`` resolves with its result (await it with
+    ``asyncio.wrap_future``).
 
     Times are ``time.monotonic()`` seconds; ``deadline`` is when it must be sent at the latest.
     """
@@ -32,12 +33,26 @@ class QueuedRequest:
     future: Future[Any] = attrs.field(factory=Future)
 
     @classmethod
-    def create(cls, request_id: str, prompt: str, model: str, batch_group: str, max_wait_ms: float,
-               **kwargs: Any) -> QueuedRequest:
+    def create(
+        cls,
+        request_id: str,
+        prompt: str,
+        model: str,
+        batch_group: str,
+        max_wait_ms: float,
+        **kwargs: Any,
+    ) -> QueuedRequest:
         """A request enqueued now, with a deadline ``max_wait_ms`` from now."""
         now = time.monotonic()
-        return cls(request_id=request_id, prompt=prompt, model=model, batch_group=batch_group,
-                   enqueued_at=now, deadline=now + max_wait_ms / 1000.0, **kwargs)
+        return cls(
+            request_id=request_id,
+            prompt=prompt,
+            model=model,
+            batch_group=batch_group,
+            enqueued_at=now,
+            deadline=now + max_wait_ms / 1000.0,
+            **kwargs,
+        )
 
 
 class RequestQueue:
@@ -109,9 +124,14 @@ class RequestQueue:
             return True
 
     def snapshot(self) -> list[tuple[str, int, float, float]]:
-        """``(group, size, oldest enqueue time, earliest deadline)`` per group, for the scheduler."""
+        """``(group, size, oldest enqueue time, earliest deadline)`` per group, for the
+        scheduler."""
         with self._lock:
-            return [(g, len(q), q[0].enqueued_at, self._earliest[g]) for g, q in self._groups.items() if q]
+            return [
+                (g, len(q), q[0].enqueued_at, self._earliest[g])
+                for g, q in self._groups.items()
+                if q
+            ]
 
     def drain(self) -> list[QueuedRequest]:
         """Remove and return every request."""

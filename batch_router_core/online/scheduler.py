@@ -1,6 +1,8 @@
-"""``BatchScheduler``: watches the queue, forms groups, executes them, resolves each request's future.
+"""``BatchScheduler``: watches the queue, forms groups, executes them, resolves each request's
+future.
 
-Flush rules (seed 004), checked every ``tick_ms``: a group reaching ``max_batch_size``; a group whose
+Flush rules (seed 004), checked every ``tick_ms``: a group reaching ``max_batch_size``; a group
+whose
 earliest deadline falls before the next tick (so no request waits past its deadline); a group of at
 least ``min_batch_size`` whose oldest request has waited 70% of ``max_wait_ms``.
 
@@ -55,9 +57,17 @@ class BatchScheduler:
     :param individual: runs one request (defaults to ``executor([request])[0]``).
     """
 
-    def __init__(self, queue: RequestQueue, executor: GroupExecutor, config: BatchConfig | None = None, *,
-                 individual: SingleExecutor | None = None, latencies: LatencyTracker | None = None,
-                 cost_model: CostModel | None = None, workers: int = 8) -> None:
+    def __init__(
+        self,
+        queue: RequestQueue,
+        executor: GroupExecutor,
+        config: BatchConfig | None = None,
+        *,
+        individual: SingleExecutor | None = None,
+        latencies: LatencyTracker | None = None,
+        cost_model: CostModel | None = None,
+        workers: int = 8,
+    ) -> None:
         self.queue = queue
         self.executor = executor
         self.config = config or BatchConfig()
@@ -68,11 +78,22 @@ class BatchScheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._stats: dict[str, Any] = {"batches": 0, "batched_requests": 0, "individual_requests": 0,
-                                       "fallbacks": 0, "isolated_retries": 0, "deadline_misses": 0,
-                                       "restarts": 0, "wait_ms_total": 0.0, "wait_ms_max": 0.0,
-                                       "tokens": 0, "cost": 0.0, "cost_if_individual": 0.0,
-                                       "iterations": 0, "iteration_ms_max": 0.0}
+        self._stats: dict[str, Any] = {
+            "batches": 0,
+            "batched_requests": 0,
+            "individual_requests": 0,
+            "fallbacks": 0,
+            "isolated_retries": 0,
+            "deadline_misses": 0,
+            "restarts": 0,
+            "wait_ms_total": 0.0,
+            "wait_ms_max": 0.0,
+            "tokens": 0,
+            "cost": 0.0,
+            "cost_if_individual": 0.0,
+            "iterations": 0,
+            "iteration_ms_max": 0.0,
+        }
         self._log = get_logger("online.scheduler")
         #: test hook: raise this from the next loop iteration (simulates a scheduler crash)
         self.crash_next: BaseException | None = None
@@ -120,7 +141,9 @@ class BatchScheduler:
             elapsed = time.perf_counter() - started
             with self._lock:
                 self._stats["iterations"] += 1
-                self._stats["iteration_ms_max"] = max(self._stats["iteration_ms_max"], elapsed * 1000)
+                self._stats["iteration_ms_max"] = max(
+                    self._stats["iteration_ms_max"], elapsed * 1000
+                )
             self._stop.wait(max(0.0, tick - elapsed))
 
     # -- flushing --------------------------------------------------------------------------------
@@ -133,14 +156,18 @@ class BatchScheduler:
         near = cfg.max_wait_ms * 0.7 / 1000.0
         dispatched = 0
         for group, size, oldest, earliest in self.queue.snapshot():
-            if size >= cfg.max_batch_size or earliest <= horizon or (
-                    size >= cfg.min_batch_size and t - oldest >= near):
+            if (
+                size >= cfg.max_batch_size
+                or earliest <= horizon
+                or (size >= cfg.min_batch_size and t - oldest >= near)
+            ):
                 self.flush_group(group, now=t)
                 dispatched += 1
         return dispatched
 
     def flush_group(self, group: str, *, now: float | None = None) -> None:
-        """Dispatch up to ``max_batch_size`` requests of ``group`` now (repeat for larger groups)."""
+        """Dispatch up to ``max_batch_size`` requests of ``group`` now (repeat for larger
+        groups)."""
         t = time.monotonic() if now is None else now
         while True:
             batch = self.queue.get_batch(group, self.config.max_batch_size)
@@ -164,9 +191,13 @@ class BatchScheduler:
         try:
             results = list(self.executor(batch))
             if len(results) != len(batch):
-                raise RuntimeError(f"executor returned {len(results)} results for {len(batch)} requests")
+                raise RuntimeError(
+                    f"executor returned {len(results)} results for {len(batch)} requests"
+                )
         except Exception as exc:
-            self._log.warning("group_failed_falling_back", group=group, size=len(batch), error=repr(exc))
+            self._log.warning(
+                "group_failed_falling_back", group=group, size=len(batch), error=repr(exc)
+            )
             with self._lock:
                 self._stats["fallbacks"] += 1
             for request in batch:
@@ -177,9 +208,13 @@ class BatchScheduler:
         with self._lock:
             self._stats["batches"] += 1
             self._stats["batched_requests"] += len(batch)
-            self._stats["tokens"] += int(sum(len(p) for p in prompts) / self.cost_model.chars_per_token)
+            self._stats["tokens"] += int(
+                sum(len(p) for p in prompts) / self.cost_model.chars_per_token
+            )
             self._stats["cost"] += self.cost_model.call_cost(prompts)
-            self._stats["cost_if_individual"] += sum(self.cost_model.call_cost([p]) for p in prompts)
+            self._stats["cost_if_individual"] += sum(
+                self.cost_model.call_cost([p]) for p in prompts
+            )
         for request, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 with self._lock:
@@ -210,6 +245,8 @@ class BatchScheduler:
         s["avg_batch_size"] = s["batched_requests"] / s["batches"] if s["batches"] else 0.0
         s["avg_wait_ms"] = s.pop("wait_ms_total") / waited if waited else 0.0
         s["savings"] = s["cost_if_individual"] - s["cost"]
-        s["savings_ratio"] = s["savings"] / s["cost_if_individual"] if s["cost_if_individual"] else 0.0
+        s["savings_ratio"] = (
+            s["savings"] / s["cost_if_individual"] if s["cost_if_individual"] else 0.0
+        )
         s["queued"] = self.queue.size()
         return s

@@ -3,7 +3,8 @@
 ::
 
     from batch_router_core.plugin import (
-        BatchHandle, BatchStatusReport, InputBatch, PreparedBatch, PreparedPayloads, ProviderContext,
+        BatchHandle, BatchStatusReport, InputBatch, PreparedBatch, PreparedPayloads,
+        ProviderContext,
         ProviderInfo, RequestCounts, RequestResult, hookimpl, load_provider_defaults, new_result,
     )
 

@@ -1,7 +1,8 @@
 """SDK clients cached per event loop, for plugins.
 
 Async SDK clients hold connection pools bound to the loop that created them; a plugin called from
-several loops (``asyncio.run`` per call, the online path's loop thread) needs one client per loop and
+several loops (``asyncio.run`` per call, the online path's loop thread) needs one client per loop
+and
 per set of options. Entries go away with their loop.
 """
 
@@ -14,11 +15,14 @@ from typing import Any
 
 __all__ = ["per_loop"]
 
-_CACHE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Any]] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def per_loop(key: Hashable, build: Callable[[], Any]) -> Any:
-    """The object cached under ``key`` for the running loop, built with ``build()`` the first time."""
+    """The object cached under ``key`` for the running loop, built with ``build()`` the first
+    time."""
     cache = _CACHE.setdefault(asyncio.get_running_loop(), {})
     if key not in cache:
         cache[key] = build()

@@ -27,7 +27,8 @@ class ProviderContext:
     """The effective provider info, the user's options, where generated files go, and a logger.
 
     ``options`` are what the user passed for this provider (``api_key``, ``base_url``,
-    ``organization``...). They may hold secrets: plugins must never log or write them. When an option
+    ``organization``...). They may hold secrets: plugins must never log or write them. When an
+    option
     is absent, plugins fall back to their SDK's standard environment variables.
     """
 
@@ -54,7 +55,8 @@ class ProviderContext:
         """The ``custom_id`` of every request submitted in ``handle``'s job, in input order, from
         batch-router's local copy of the job's requests; None when this machine has no copy (the job
         was submitted elsewhere, or without the router). ``fetch_results`` uses it to account for
-        requests that appear in no result file (cancelled, expired) without downloading its input."""
+        requests that appear in no result file (cancelled, expired) without downloading its
+        input."""
         path = self.files.path(self.provider, handle.local_id, "requests")
         if not path.is_file():
             return None

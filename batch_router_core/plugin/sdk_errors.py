@@ -14,6 +14,8 @@ import attrs
 
 from batch_router_core.errors import BatchRouterError as BatchRouterErrorBase
 from batch_router_core.errors import ProviderError, ProviderPermanentError, ProviderTransientError
+from batch_router_core.models.enums import ResultStatus
+from batch_router_core.models.results import RequestError, RequestResult
 
 __all__ = [
     "TRANSIENT_STATUS",
@@ -28,11 +30,24 @@ __all__ = [
 #: Statuses a retry can fix: timeout, conflict (a concurrent change), rate limit, server errors.
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 
-_TRANSPORT_NAMES = {"TransportError", "NetworkError", "RemoteProtocolError", "ReadError",
-                    "WriteError", "ConnectError", "TimeoutException", "ReadTimeout", "StreamError",
-                    "IncompleteRead", "ConnectionError", "ProtocolError",
-                    # aiohttp (google-genai's async transport): a dropped connection or a cut body
-                    "ClientPayloadError", "ClientConnectionError", "ServerTimeoutError"}
+_TRANSPORT_NAMES = {
+    "TransportError",
+    "NetworkError",
+    "RemoteProtocolError",
+    "ReadError",
+    "WriteError",
+    "ConnectError",
+    "TimeoutException",
+    "ReadTimeout",
+    "StreamError",
+    "IncompleteRead",
+    "ConnectionError",
+    "ProtocolError",
+    # aiohttp (google-genai's async transport): a dropped connection or a cut body
+    "ClientPayloadError",
+    "ClientConnectionError",
+    "ServerTimeoutError",
+}
 
 
 def retry_after_from_headers(headers: Mapping[str, str] | Any) -> float | None:
@@ -52,7 +67,8 @@ def retry_after_from_headers(headers: Mapping[str, str] | Any) -> float | None:
 
 
 def is_transport_error(exc: BaseException) -> bool:
-    """True for connection drops, truncated bodies and timeouts from any httpx-like client (not for an
+    """True for connection drops, truncated bodies and timeouts from any httpx-like client (not for
+    an
     error in the request itself, such as an illegal header value: sending it again cannot help)."""
     if _client_side(exc) is not None:
         return False
@@ -61,14 +77,29 @@ def is_transport_error(exc: BaseException) -> bool:
     return any(cls.__name__ in _TRANSPORT_NAMES for cls in type(exc).__mro__)
 
 
-def error_for_status(status: int, message: str, *, provider: str, headers: Any = None,
-                     code: str | None = None, batch_id: str | None = None) -> ProviderError:
-    """The core error for an HTTP error status: transient for 408/409/425/429/5xx, else permanent."""
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    headers: Any = None,
+    code: str | None = None,
+    batch_id: str | None = None,
+) -> ProviderError:
+    """The core error for an HTTP error status: transient for 408/409/425/429/5xx, else
+    permanent."""
     if status in TRANSIENT_STATUS or status >= 500:
-        return ProviderTransientError(message, provider=provider, status_code=status, code=code,
-                                      batch_id=batch_id, retry_after=retry_after_from_headers(headers))
-    return ProviderPermanentError(message, provider=provider, status_code=status, code=code,
-                                  batch_id=batch_id)
+        return ProviderTransientError(
+            message,
+            provider=provider,
+            status_code=status,
+            code=code,
+            batch_id=batch_id,
+            retry_after=retry_after_from_headers(headers),
+        )
+    return ProviderPermanentError(
+        message, provider=provider, status_code=status, code=code, batch_id=batch_id
+    )
 
 
 def _body_error(exc: Any) -> tuple[str | None, str | None]:
@@ -81,9 +112,13 @@ def _body_error(exc: Any) -> tuple[str | None, str | None]:
             code = err.get("code") or err.get("type") or err.get("status")
             return (str(message) if message else None), (str(code) if code else None)
     message = getattr(exc, "message", None)
-    status = getattr(exc, "status", None)  # google-genai: the gRPC-style name, e.g. RESOURCE_EXHAUSTED
-    return ((str(message) if isinstance(message, str) and message else None),
-            (status if isinstance(status, str) and status else None))
+    status = getattr(
+        exc, "status", None
+    )  # google-genai: the gRPC-style name, e.g. RESOURCE_EXHAUSTED
+    return (
+        (str(message) if isinstance(message, str) and message else None),
+        (status if isinstance(status, str) and status else None),
+    )
 
 
 def _status_of(exc: Any, attributes: tuple[str, ...]) -> int | None:
@@ -104,8 +139,13 @@ def _headers_of(exc: Any) -> Any:
 
 
 #: Exceptions raised before anything was sent: a retry sends the same bad request again.
-_CLIENT_SIDE_NAMES = {"LocalProtocolError", "InvalidURL", "UnsupportedProtocol", "InvalidHeader",
-                      "UnicodeEncodeError"}
+_CLIENT_SIDE_NAMES = {
+    "LocalProtocolError",
+    "InvalidURL",
+    "UnsupportedProtocol",
+    "InvalidHeader",
+    "UnicodeEncodeError",
+}
 
 
 def _client_side(exc: BaseException) -> BaseException | None:
@@ -125,10 +165,12 @@ class SdkErrorMap:
     """A declarative map from one SDK's exceptions to the core error tree; works for any SDK.
 
     :param provider: the provider name put on the errors.
-    :param load: returns the table ``{"status": classes, "transient": classes, "permanent": classes}``;
+    :param load: returns the table ``{"status": classes, "transient": classes, "permanent":
+    classes}``;
         called on first use, so that plugins do not import their SDK at import time.
 
-        * ``status``: exceptions carrying an HTTP status (read from ``status_attributes``); the status
+        * ``status``: exceptions carrying an HTTP status (read from ``status_attributes``); the
+        status
           decides, through ``transient_status``.
         * ``transient``: exceptions a retry can fix (connection errors, timeouts).
         * ``permanent``: everything else the SDK raises (its base error class).
@@ -154,16 +196,21 @@ class SdkErrorMap:
     load: Callable[[], Mapping[str, tuple[type[BaseException], ...]]] = attrs.field(repr=False)
     status_attributes: tuple[str, ...] = ("status_code", "status", "code", "response.status_code")
     transient_status: frozenset[int] = TRANSIENT_STATUS
-    _tables: dict[str, tuple[type[BaseException], ...]] = attrs.field(factory=dict, init=False, eq=False,
-                                                                      repr=False)
+    _tables: dict[str, tuple[type[BaseException], ...]] = attrs.field(
+        factory=dict, init=False, eq=False, repr=False
+    )
 
     def _table(self, kind: str) -> tuple[type[BaseException], ...]:
         if not self._tables:
             loaded = self.load()
             unknown = set(loaded) - {"status", "transient", "permanent"}
             if unknown:
-                raise ValueError(f"SdkErrorMap tables are status/transient/permanent, not {sorted(unknown)}")
-            self._tables.update({k: tuple(loaded.get(k, ())) for k in ("status", "transient", "permanent")})
+                raise ValueError(
+                    f"SdkErrorMap tables are status/transient/permanent, not {sorted(unknown)}"
+                )
+            self._tables.update(
+                {k: tuple(loaded.get(k, ())) for k in ("status", "transient", "permanent")}
+            )
         return self._tables[kind]
 
     def map(self, operation: str, **ids: Any) -> AbstractContextManager[None]:
@@ -171,31 +218,54 @@ class SdkErrorMap:
         return _Mapping(self, operation, ids)
 
     def translate(self, exc: BaseException, operation: str, **ids: Any) -> BaseException:
-        """The core error for one exception (core's own errors and unknown ones come back unchanged)."""
+        """The core error for one exception (core's own errors and unknown ones come back
+        unchanged)."""
         if isinstance(exc, BatchRouterErrorBase):
             return exc
         batch_id = ids.get("batch_id")
-        where = f"{operation} ({', '.join(f'{k}={v}' for k, v in ids.items())})" if ids else operation
+        where = (
+            f"{operation} ({', '.join(f'{k}={v}' for k, v in ids.items())})" if ids else operation
+        )
         client_side = _client_side(exc)
         if client_side is not None:
             return ProviderPermanentError(
-                f"{where}: the request could not be sent ({type(client_side).__name__}: {client_side}); "
-                "check the options (API key, base URL)", provider=self.provider, batch_id=batch_id)
-        status = _status_of(exc, self.status_attributes) if isinstance(exc, self._table("status")) else None
+                f"{where}: the request could not be sent ({type(client_side).__name__}: "
+                f"{client_side}); "
+                "check the options (API key, base URL)",
+                provider=self.provider,
+                batch_id=batch_id,
+            )
+        status = (
+            _status_of(exc, self.status_attributes)
+            if isinstance(exc, self._table("status"))
+            else None
+        )
         if status is not None:
             message, code = _body_error(exc)
             if status in self.transient_status or status >= 500:
-                return ProviderTransientError(f"{where}: {message or exc}", provider=self.provider,
-                                              status_code=status, code=code, batch_id=batch_id,
-                                              retry_after=retry_after_from_headers(_headers_of(exc)))
-            return ProviderPermanentError(f"{where}: {message or exc}", provider=self.provider,
-                                          status_code=status, code=code, batch_id=batch_id)
+                return ProviderTransientError(
+                    f"{where}: {message or exc}",
+                    provider=self.provider,
+                    status_code=status,
+                    code=code,
+                    batch_id=batch_id,
+                    retry_after=retry_after_from_headers(_headers_of(exc)),
+                )
+            return ProviderPermanentError(
+                f"{where}: {message or exc}",
+                provider=self.provider,
+                status_code=status,
+                code=code,
+                batch_id=batch_id,
+            )
         if isinstance(exc, self._table("transient")) or is_transport_error(exc):
-            return ProviderTransientError(f"{where}: connection failed: {exc}", provider=self.provider,
-                                          batch_id=batch_id)
+            return ProviderTransientError(
+                f"{where}: connection failed: {exc}", provider=self.provider, batch_id=batch_id
+            )
         if isinstance(exc, self._table("permanent") + self._table("status")):
-            return ProviderPermanentError(f"{where}: {type(exc).__name__}: {exc}", provider=self.provider,
-                                          batch_id=batch_id)
+            return ProviderPermanentError(
+                f"{where}: {type(exc).__name__}: {exc}", provider=self.provider, batch_id=batch_id
+            )
         return exc
 
 
@@ -222,10 +292,14 @@ def SdkErrorMapper(provider: str, load: Callable[[], tuple[Any, Any, Any]]) -> S
     return SdkErrorMap(provider, tables)
 
 
-def result_for_error(custom_id: str, exc: ProviderError, *, provider: str, model: str | None) -> Any:
+def result_for_error(
+    custom_id: str, exc: ProviderError, *, provider: str, model: str | None
+) -> RequestResult:
     """A provider's refusal of one request (in ``execute_now``) as that request's ERRORED result."""
-    from batch_router_core.models.enums import ResultStatus
-    from batch_router_core.models.results import RequestError, RequestResult
-
-    return RequestResult(custom_id=custom_id, status=ResultStatus.ERRORED, provider=provider, model=model,
-                         error=RequestError(message=str(exc), code=exc.code, status_code=exc.status_code))
+    return RequestResult(
+        custom_id=custom_id,
+        status=ResultStatus.ERRORED,
+        provider=provider,
+        model=model,
+        error=RequestError(message=str(exc), code=exc.code, status_code=exc.status_code),
+    )

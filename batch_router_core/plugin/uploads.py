@@ -8,7 +8,8 @@ create did land); certainly absent, the upload is discarded and the error raised
 
 Core reads a 429 out of ``submit`` as "nothing was created and nothing is left behind" (the next try
 needs no reconciliation). When an upload could not be deleted, the error that leaves ``submit`` is
-therefore :func:`cleanup_pending`: transient, without a status, so the next try is a resubmission that
+therefore :func:`cleanup_pending`: transient, without a status, so the next try is a resubmission
+that
 finds and deletes the leftover first.
 """
 
@@ -27,18 +28,27 @@ T = TypeVar("T")
 def is_refusal(exc: ProviderError) -> bool:
     """True when the provider certainly did not act on the call (a permanent error or any 4xx)."""
     return isinstance(exc, ProviderPermanentError) or (
-        exc.status_code is not None and 400 <= exc.status_code < 500)
+        exc.status_code is not None and 400 <= exc.status_code < 500
+    )
 
 
 def cleanup_pending(exc: ProviderError, what: str) -> ProviderTransientError:
-    """A transient error (no status: never read as a refusal) saying an upload is still to delete."""
-    return ProviderTransientError(f"{exc}; {what} could not be deleted yet (retried)", provider=exc.provider)
+    """A transient error (no status: never read as a refusal) saying an upload is still to
+    delete."""
+    return ProviderTransientError(
+        f"{exc}; {what} could not be deleted yet (retried)", provider=exc.provider
+    )
 
 
-async def create_from_upload(create: Callable[[], Awaitable[T]], *,
-                             lookup: Callable[[], Awaitable[T | None]],
-                             discard: Callable[[], Awaitable[Any]], log: Any) -> T:
-    """``create()``; on failure, settle what happened to the job and to the upload, then re-raise."""
+async def create_from_upload(
+    create: Callable[[], Awaitable[T]],
+    *,
+    lookup: Callable[[], Awaitable[T | None]],
+    discard: Callable[[], Awaitable[Any]],
+    log: Any,
+) -> T:
+    """``create()``; on failure, settle what happened to the job and to the upload, then
+    re-raise."""
     try:
         return await create()
     except ProviderError as exc:
@@ -47,7 +57,9 @@ async def create_from_upload(create: Callable[[], Awaitable[T]], *,
                 found = await lookup()
             except ProviderError as lookup_error:
                 # Cannot tell whether the job exists: the upload may be in use, so it stays.
-                log.warning("create_outcome_unknown", error=str(exc), lookup_error=str(lookup_error))
+                log.warning(
+                    "create_outcome_unknown", error=str(exc), lookup_error=str(lookup_error)
+                )
                 raise exc from None
             if found is not None:
                 log.info("create_landed_despite_error", error=str(exc))

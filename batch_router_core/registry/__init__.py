@@ -1,4 +1,5 @@
-"""The provider registry: plugin discovery through entry points, and the typed facade over each plugin.
+"""The provider registry: plugin discovery through entry points, and the typed facade over each
+plugin.
 
 :class:`BatchProviderRegistry` finds the installed plugins (``discovery``) and hands out a
 :class:`ProviderHandle` (``handle``), the one place core calls a provider's hooks.

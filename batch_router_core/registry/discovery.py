@@ -1,7 +1,9 @@
-"""``BatchProviderRegistry``: finds provider plugins through entry points and hands out typed handles.
+"""``BatchProviderRegistry``: finds provider plugins through entry points and hands out typed
+handles.
 
 Discovery is lazy: nothing is imported until a registry is asked for providers. Each registry owns
-its own :class:`pluggy.PluginManager` (there is no global one). A plugin that fails to import, claims
+its own :class:`pluggy.PluginManager` (there is no global one). A plugin that fails to import,
+claims
 a name another plugin already has, or implements a hook wrongly is recorded as a load error naming
 it; the other plugins still load, and asking for the broken one raises that error.
 
@@ -50,7 +52,14 @@ ALLOW_ENV = "BATCH_ROUTER_PLUGINS"
 BLOCK_ENV = "BATCH_ROUTER_BLOCK_PLUGINS"
 
 #: The hooks every provider plugin must implement.
-REQUIRED_HOOKS = ("provider_info", "prepare_payloads", "submit", "poll_status", "fetch_results", "cancel")
+REQUIRED_HOOKS = (
+    "provider_info",
+    "prepare_payloads",
+    "submit",
+    "poll_status",
+    "fetch_results",
+    "cancel",
+)
 
 
 def _env_names(var: str) -> set[str] | None:
@@ -122,7 +131,9 @@ class BatchProviderRegistry:
             dist = getattr(ep, "dist", None)
             dist_name = dist.name if dist is not None else None
             version = dist.version if dist is not None else None
-            label = f"{ep.name} ({ep.value}" + (f", from {dist_name} {version})" if dist_name else ")")
+            label = f"{ep.name} ({ep.value}" + (
+                f", from {dist_name} {version})" if dist_name else ")"
+            )
             try:
                 plugin = ep.load()
             except Exception as exc:  # any import failure must not stop the other plugins
@@ -156,7 +167,9 @@ class BatchProviderRegistry:
         label = name if entry_point is None else f"{name} ({entry_point})"
         if name in self._records:
             first = self._records[name]
-            raise DuplicateProviderError(name, first.entry_point or first.name, entry_point or label)
+            raise DuplicateProviderError(
+                name, first.entry_point or first.name, entry_point or label
+            )
         try:
             pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
@@ -193,36 +206,56 @@ class BatchProviderRegistry:
             implemented.add(caller.name)
         if "provider_info" not in implemented:
             # A cross-cutting plugin: it may only wrap the operations.
-            return PluginRecord(name=name, plugin=plugin, distribution=distribution,
-                                version=version, entry_point=entry_point)
+            return PluginRecord(
+                name=name,
+                plugin=plugin,
+                distribution=distribution,
+                version=version,
+                entry_point=entry_point,
+            )
         missing = [h for h in REQUIRED_HOOKS if h not in implemented]
         if missing:
-            raise PluginValidationError(label, f"provider plugin lacks hook(s): {', '.join(missing)}")
+            raise PluginValidationError(
+                label, f"provider plugin lacks hook(s): {', '.join(missing)}"
+            )
         impl = next(i for i in pm.hook.provider_info.get_hookimpls() if i.plugin is plugin)
         try:
             info = impl.function()
         except Exception as exc:
-            raise PluginLoadError(label, f"provider_info() failed: {type(exc).__name__}: {exc}") from None
+            raise PluginLoadError(
+                label, f"provider_info() failed: {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(info, ProviderInfo):
             raise PluginValidationError(
                 label, f"provider_info() must return ProviderInfo, got {type(info).__name__}"
             )
         if info.name != name:
             raise PluginValidationError(
-                label, f"provider_info().name is {info.name!r} but the plugin is registered as {name!r}"
+                label,
+                f"provider_info().name is {info.name!r} but the plugin is registered as {name!r}",
             )
         for other in self._records.values():
             if other.info is not None and other.info.name == info.name:
                 raise DuplicateProviderError(info.name, other.entry_point or other.name, label)
         return PluginRecord(
-            name=name, plugin=plugin, distribution=distribution, version=version,
-            entry_point=entry_point, info=apply_overrides(info, self._user_overrides().get(name)),
+            name=name,
+            plugin=plugin,
+            distribution=distribution,
+            version=version,
+            entry_point=entry_point,
+            info=apply_overrides(info, self._user_overrides().get(name)),
         )
 
     # -- public API -----------------------------------------------------------------------------
 
-    def register(self, plugin: Any, name: str | None = None, *, distribution: str | None = None,
-                 version: str | None = None) -> PluginRecord:
+    def register(
+        self,
+        plugin: Any,
+        name: str | None = None,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginRecord:
         """Register a plugin object by hand (a provider, or a wrapper plugin).
 
         ``name`` defaults to the provider's ``provider_info().name`` (required for wrappers).
@@ -280,9 +313,14 @@ class BatchProviderRegistry:
     def get(self, name: str, **options: Any) -> ProviderHandle:
         """A typed handle to one provider; ``options`` (api_key, base_url...) go to its hooks."""
         record = self.record(str(name))
-        return ProviderHandle(record, options, callers=lambda hook: self.subset_caller(hook, record),
-                              observers=CallObservers(self.plugin_manager.hook), retry=self.retry,
-                              files=self.files)
+        return ProviderHandle(
+            record,
+            options,
+            callers=lambda hook: self.subset_caller(hook, record),
+            observers=CallObservers(self.plugin_manager.hook),
+            retry=self.retry,
+            files=self.files,
+        )
 
     def subset_caller(self, hook: str, record: PluginRecord) -> pluggy.HookCaller:
         """A hook caller reaching only ``record``'s provider plugin, plus every wrapper plugin."""
@@ -293,4 +331,6 @@ class BatchProviderRegistry:
 
 
 def _spec_names() -> set[str]:
-    return {n for n, v in vars(hookspecs).items() if callable(v) and hasattr(v, "batch_router_spec")}
+    return {
+        n for n, v in vars(hookspecs).items() if callable(v) and hasattr(v, "batch_router_spec")
+    }

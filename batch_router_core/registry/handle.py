@@ -62,9 +62,16 @@ class ProviderHandle:
     synchronous and touch no network.
     """
 
-    def __init__(self, record: PluginRecord, options: Mapping[str, Any], *,
-                 callers: Callable[[str], pluggy.HookCaller], observers: CallObservers,
-                 retry: RetryPolicy, files: GeneratedFiles) -> None:
+    def __init__(
+        self,
+        record: PluginRecord,
+        options: Mapping[str, Any],
+        *,
+        callers: Callable[[str], pluggy.HookCaller],
+        observers: CallObservers,
+        retry: RetryPolicy,
+        files: GeneratedFiles,
+    ) -> None:
         assert record.info is not None
         self._record = record
         self._subset_caller = callers
@@ -115,10 +122,7 @@ class ProviderHandle:
         if caller is None:
             caller = self._subset_caller(hook)
             self._callers[hook] = caller
-            impls = [
-                i for i in caller.get_hookimpls()
-                if i.plugin is self._record.plugin
-            ]
+            impls = [i for i in caller.get_hookimpls() if i.plugin is self._record.plugin]
             fn = impls[0].function if impls else None
             self._is_async[hook] = bool(
                 fn and (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))
@@ -136,7 +140,8 @@ class ProviderHandle:
         if isinstance(exc, OSError):
             # The local disk, not the provider: say which file and why.
             return FileOperationError(disk_error_message(exc), path=exc.filename)
-        # The contract says plugins map their SDK's errors; one that slipped through is a plugin bug,
+        # The contract says plugins map their SDK's errors; one that slipped through is a plugin
+        # bug,
         # reported as permanent so it is not retried forever.
         return ProviderPermanentError(
             f"{operation} raised an unexpected {type(exc).__name__}: {exc}", provider=self.name
@@ -157,10 +162,24 @@ class ProviderHandle:
             raise ProviderPermanentError(f"{hook} returned nothing", provider=self.name)
         return result
 
-    def _call(self, operation: str, *, batch_id: str | None = None, local_id: str | None = None,
-              request_count: int | None = None, attempt: int = 1) -> ProviderCall:
-        return ProviderCall(call_id=new_local_id(), operation=operation, provider=self.name, attempt=attempt,
-                            batch_id=batch_id, local_id=local_id, request_count=request_count)
+    def _call(
+        self,
+        operation: str,
+        *,
+        batch_id: str | None = None,
+        local_id: str | None = None,
+        request_count: int | None = None,
+        attempt: int = 1,
+    ) -> ProviderCall:
+        return ProviderCall(
+            call_id=new_local_id(),
+            operation=operation,
+            provider=self.name,
+            attempt=attempt,
+            batch_id=batch_id,
+            local_id=local_id,
+            request_count=request_count,
+        )
 
     async def _observed(self, call: ProviderCall, hook_call: Callable[[], Awaitable[T]]) -> T:
         """Run one hook call between the observers' ``started`` and ``finished``."""
@@ -179,15 +198,25 @@ class ProviderHandle:
         await self._observers.finished(call, result, None, time.monotonic() - start)
         return result
 
-    async def _retried(self, hook: str, *, retry: bool = True, allow_none: bool = False, log: Any,
-                       ids: Mapping[str, Any], **kwargs: Any) -> Any:
+    async def _retried(
+        self,
+        hook: str,
+        *,
+        retry: bool = True,
+        allow_none: bool = False,
+        log: Any,
+        ids: Mapping[str, Any],
+        **kwargs: Any,
+    ) -> Any:
         """One operation: each attempt observed, transient errors retried by the policy."""
         attempts = itertools.count(1)
 
         async def attempt() -> Any:
             call = self._call(hook, attempt=next(attempts), **ids)
             return await self._observed(
-                call, lambda: self._invoke(hook, allow_none=allow_none, context=self.context, **kwargs))
+                call,
+                lambda: self._invoke(hook, allow_none=allow_none, context=self.context, **kwargs),
+            )
 
         return await self._retry.call(attempt, operation=hook, retry=retry, log=log)
 
@@ -232,7 +261,8 @@ class ProviderHandle:
                 raise ValidationError(
                     f"the {self.name} input file would exceed {limits.max_bytes} bytes "
                     "(split the batch, or let the router shard it)",
-                    provider=self.name, field="requests",
+                    provider=self.name,
+                    field="requests",
                 ) from None
             raise
         except OSError as exc:
@@ -247,8 +277,14 @@ class ProviderHandle:
             )
         self.context.logger.info("batch_prepared", local_id=local_id, requests=count, bytes=size)
         return PreparedBatch(
-            provider=self.name, local_id=local_id, model=payloads.model, mode=payloads.mode,
-            path=path, request_count=count, byte_size=size, metadata=payloads.metadata,
+            provider=self.name,
+            local_id=local_id,
+            model=payloads.model,
+            mode=payloads.mode,
+            path=path,
+            request_count=count,
+            byte_size=size,
+            metadata=payloads.metadata,
         )
 
     # -- network operations -------------------------------------------------------------------
@@ -257,16 +293,23 @@ class ProviderHandle:
         """Create the provider job. Retried only when the provider declares submit idempotent."""
         log = self.context.logger.bind(local_id=prepared.local_id)
         handle: BatchHandle = await self._retried(
-            "submit", prepared=prepared, retry=self.info.idempotent_submit, log=log,
-            ids={"local_id": prepared.local_id, "request_count": prepared.request_count})
+            "submit",
+            prepared=prepared,
+            retry=self.info.idempotent_submit,
+            log=log,
+            ids={"local_id": prepared.local_id, "request_count": prepared.request_count},
+        )
         log.info("batch_submitted", batch_id=handle.batch_id, requests=handle.request_count)
         return handle
 
     async def poll_status(self, handle: BatchHandle) -> BatchStatusReport:
         """The job's current status (retried on transient errors)."""
         report: BatchStatusReport = await self._retried(
-            "poll_status", handle=handle, log=self.context.logger.bind(batch_id=handle.batch_id),
-            ids=_ids(handle))
+            "poll_status",
+            handle=handle,
+            log=self.context.logger.bind(batch_id=handle.batch_id),
+            ids=_ids(handle),
+        )
         return report
 
     async def cancel(self, handle: BatchHandle) -> BatchStatusReport:
@@ -274,15 +317,19 @@ class ProviderHandle:
         if not self.info.capabilities.cancel:
             raise UnsupportedOperationError("this provider cannot cancel jobs", provider=self.name)
         log = self.context.logger.bind(batch_id=handle.batch_id)
-        report: BatchStatusReport = await self._retried("cancel", handle=handle, log=log, ids=_ids(handle))
+        report: BatchStatusReport = await self._retried(
+            "cancel", handle=handle, log=log, ids=_ids(handle)
+        )
         log.info("batch_cancel_requested", status=report.status.value)
         return report
 
-    async def fetch_results(self, handle: BatchHandle, *,
-                            retry_until: float | None = None) -> AsyncIterator[RequestResult]:
+    async def fetch_results(
+        self, handle: BatchHandle, *, retry_until: float | None = None
+    ) -> AsyncIterator[RequestResult]:
         """Stream unified results, one per request.
 
-        A transient failure mid-stream restarts the plugin's stream (with the retry policy's backoff)
+        A transient failure mid-stream restarts the plugin's stream (with the retry policy's
+        backoff)
         and skips the results already delivered, so every ``custom_id`` comes out exactly once. The
         policy's attempts since the last progress are the limit, or, with ``retry_until`` (a
         :func:`time.monotonic` deadline), that time: a long download then survives an outage of any
@@ -292,8 +339,9 @@ class ProviderHandle:
         stream = _ResultStream(self, handle)
         try:
             while True:
-                chunk = await self._retry.call(stream.next_chunk, operation="fetch_results", log=log,
-                                               until=retry_until)
+                chunk = await self._retry.call(
+                    stream.next_chunk, operation="fetch_results", log=log, until=retry_until
+                )
                 if not chunk:
                     break
                 for result in chunk:
@@ -304,18 +352,26 @@ class ProviderHandle:
 
     # -- optional hooks ------------------------------------------------------------------------
 
-    async def find_job(self, local_id: str, request_count: int = 0,
-                       known_batch_ids: frozenset[str] = frozenset()) -> BatchHandle | None:
+    async def find_job(
+        self, local_id: str, request_count: int = 0, known_batch_ids: frozenset[str] = frozenset()
+    ) -> BatchHandle | None:
         """The provider job tagged ``local_id``, or None; UnsupportedOperationError if the provider
         cannot look jobs up (it does not implement ``find_job``); UnverifiedCandidatesError when it
         found jobs that may be this one but cannot prove it. Jobs in ``known_batch_ids`` are never
         returned (the ledger already holds them)."""
         if not self.implements("find_job"):
-            raise UnsupportedOperationError("this provider cannot look up jobs by tag", provider=self.name)
+            raise UnsupportedOperationError(
+                "this provider cannot look up jobs by tag", provider=self.name
+            )
         found: BatchHandle | None = await self._retried(
-            "find_job", allow_none=True, local_id=local_id, request_count=request_count,
-            known_batch_ids=known_batch_ids, log=self.context.logger.bind(local_id=local_id),
-            ids={"local_id": local_id})
+            "find_job",
+            allow_none=True,
+            local_id=local_id,
+            request_count=request_count,
+            known_batch_ids=known_batch_ids,
+            log=self.context.logger.bind(local_id=local_id),
+            ids={"local_id": local_id},
+        )
         if found is not None and found.batch_id in known_batch_ids:
             # A plugin that ignores the argument must still never hand back a job the ledger holds.
             return None
@@ -333,16 +389,26 @@ class ProviderHandle:
         if missing:
             raise ConfigError(f"[{self.name}] {missing}")
 
-    async def execute_now(self, requests: Sequence[InputRequest], params: InferenceParams) -> list[RequestResult]:
+    async def execute_now(
+        self, requests: Sequence[InputRequest], params: InferenceParams
+    ) -> list[RequestResult]:
         """Run a small group now (online path); UnsupportedOperationError if the provider cannot."""
         if not self.implements("execute_now"):
-            raise UnsupportedOperationError("this provider has no synchronous execution", provider=self.name)
+            raise UnsupportedOperationError(
+                "this provider has no synchronous execution", provider=self.name
+            )
         results: list[RequestResult] = await self._retried(
-            "execute_now", requests=list(requests), params=params, log=self.context.logger,
-            ids={"request_count": len(requests)})
+            "execute_now",
+            requests=list(requests),
+            params=params,
+            log=self.context.logger,
+            ids={"request_count": len(requests)},
+        )
         if len(results) != len(requests):
-            raise ProviderPermanentError(f"execute_now returned {len(results)} results for "
-                                         f"{len(requests)} requests", provider=self.name)
+            raise ProviderPermanentError(
+                f"execute_now returned {len(results)} results for {len(requests)} requests",
+                provider=self.name,
+            )
         return results
 
     async def delete_job(self, handle: BatchHandle) -> bool:
@@ -350,7 +416,11 @@ class ProviderHandle:
         if not self.implements("delete_job"):
             raise UnsupportedOperationError("this provider cannot delete jobs", provider=self.name)
         result: bool = await self._retried(
-            "delete_job", handle=handle, log=self.context.logger.bind(batch_id=handle.batch_id), ids=_ids(handle))
+            "delete_job",
+            handle=handle,
+            log=self.context.logger.bind(batch_id=handle.batch_id),
+            ids=_ids(handle),
+        )
         return result
 
     def create_emulator(self, options: Mapping[str, Any] | None = None) -> Any:
@@ -360,7 +430,8 @@ class ProviderHandle:
         return self._caller("create_emulator")(options=dict(options or {}))
 
     def emulator_options(self, url: str) -> dict[str, str]:
-        """Options pointing this provider at its emulator served at ``url``: ``base_url`` (the URL plus
+        """Options pointing this provider at its emulator served at ``url``: ``base_url`` (the URL
+        plus
         the provider's ``emulator_base_path``) and a placeholder ``api_key``."""
         return {"base_url": url + self.info.emulator_base_path, "api_key": "emulator-key"}
 
@@ -372,7 +443,8 @@ def _check_line_sizes(lines: Any, limit: int, batch: InputBatch, provider: str) 
             raise ValidationError(
                 ValidationIssue(
                     f"request is {len(line)} bytes once converted; {provider} allows {limit}",
-                    custom_id=reqs[i].custom_id if i < len(reqs) else None, field="messages",
+                    custom_id=reqs[i].custom_id if i < len(reqs) else None,
+                    field="messages",
                 ),
                 provider=provider,
             )
@@ -385,12 +457,14 @@ def _ids(handle: BatchHandle) -> dict[str, Any]:
 
 class _ResultStream:
     """A plugin's result stream that can be restarted after a transient failure, skipping what was
-    already delivered, and pulled in chunks (one retry-policy call and one worker-thread hop each)."""
+    already delivered, and pulled in chunks (one retry-policy call and one worker-thread hop
+    each)."""
 
     def __init__(self, owner: ProviderHandle, handle: BatchHandle) -> None:
         self._owner = owner
         self._handle = handle
-        # With a stable order, a restarted stream repeats exactly the results already delivered, so a
+        # With a stable order, a restarted stream repeats exactly the results already delivered, so
+        # a
         # count is enough and memory stays flat; otherwise remember the delivered ids.
         self._stable = owner.info.capabilities.stable_result_order
         self._ids: set[str] = set()
@@ -447,8 +521,9 @@ class _ResultStream:
         if aclose is not None:
             await aclose()
         if call is not None and self._owner._observers.active:
-            await self._owner._observers.finished(call, None if error else self.delivered, error,
-                                                  time.monotonic() - self._start)
+            await self._owner._observers.finished(
+                call, None if error else self.delivered, error, time.monotonic() - self._start
+            )
 
     async def close(self) -> None:
         """Close the plugin's stream if the consumer stopped early."""

@@ -8,8 +8,9 @@ from batch_router_core.models.provider import ProviderInfo
 __all__ = ["normalize_provider_status"]
 
 
-def normalize_provider_status(provider: ProviderInfo | str, raw_status: str, *,
-                              registry: object | None = None) -> BatchStatus:
+def normalize_provider_status(
+    provider: ProviderInfo | str, raw_status: str, *, registry: object | None = None
+) -> BatchStatus:
     """Map a provider's raw status to a :class:`BatchStatus` through its YAML ``status_map``.
 
     ``provider`` is a :class:`ProviderInfo` or a provider name, looked up in ``registry`` (a

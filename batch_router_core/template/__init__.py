@@ -31,12 +31,19 @@ _FILES = {
 
 
 def render_plugin(name: str, directory: Path | str) -> Path:
-    """Write a new plugin distribution for provider ``name`` into ``directory/batch-router-<name>``."""
+    """Write a new plugin distribution for provider ``name`` into
+    ``directory/batch-router-<name>``."""
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,30}", name):
-        raise ValidationError("a provider name is 2-31 lowercase letters, digits or _, starting with a letter",
-                              field="name")
-    values = {"name": name, "package": f"batch_router_{name}", "dist": f"batch-router-{name.replace('_', '-')}",
-              "title": name.replace("_", " ").title()}
+        raise ValidationError(
+            "a provider name is 2-31 lowercase letters, digits or _, starting with a letter",
+            field="name",
+        )
+    values = {
+        "name": name,
+        "package": f"batch_router_{name}",
+        "dist": f"batch-router-{name.replace('_', '-')}",
+        "title": name.replace("_", " ").title(),
+    }
     root = Path(directory) / values["dist"]
     if root.exists():
         raise ValidationError(f"{root} already exists", field="directory")

@@ -1,20 +1,26 @@
 """The shared conformance suite: the contract every provider plugin must keep, as pytest tests.
 
 For a plugin whose ``create_emulator`` hook returns an emulator with the
-:class:`~batch_router_core.emulation.controls.EmulatorControls` (every emulator built on the core kit
-with :class:`~batch_router_core.emulation.controls.EmulatorControlsMixin`), one line in a test module
+:class:`~batch_router_core.emulation.controls.EmulatorControls` (every emulator built on the core
+kit
+with :class:`~batch_router_core.emulation.controls.EmulatorControlsMixin`), one line in a test
+module
 enables the whole suite::
 
     TestConformance = conformance_suite("myprovider", chat_model="my-model-1")
 
-The suite serves the plugin's emulator on loopback, points the plugin at it and drives every scenario
-through it: the happy path, rate limits, auth failures, expiry, partial failure, cancel, lookup by tag,
-and one test per capability (embeddings, images, documents). A capability the provider does not declare
+The suite serves the plugin's emulator on loopback, points the plugin at it and drives every
+scenario
+through it: the happy path, rate limits, auth failures, expiry, partial failure, cancel, lookup by
+tag,
+and one test per capability (embeddings, images, documents). A capability the provider does not
+declare
 is skipped with the reason; a declared one is tested.
 
 Plugins without such an emulator subclass :class:`ProviderConformance` and supply three fixtures
 (``conformance_provider``, ``conformance_batch``, ``conformance_driver``; see the fake provider's
-tests). Overriding a suite test needs a stated reason, :func:`override`; an override without one fails.
+tests). Overriding a suite test needs a stated reason, :func:`override`; an override without one
+fails.
 """
 
 from __future__ import annotations
@@ -47,18 +53,29 @@ from batch_router_core.models.results import BatchStatusReport, RequestResult
 from batch_router_core.registry import BatchProviderRegistry
 from batch_router_core.registry.handle import ProviderHandle
 
-__all__ = ["ConformanceDriver", "EmulatedProviderConformance", "EmulatorDriver", "ProviderConformance",
-           "conformance_suite", "override"]
+__all__ = [
+    "ConformanceDriver",
+    "EmulatedProviderConformance",
+    "EmulatorDriver",
+    "ProviderConformance",
+    "conformance_suite",
+    "override",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 # A 1x1 PNG and a one-page PDF: the smallest real files of their kind (magic bytes included).
-_PNG = base64.b64encode(bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-    "0000000d49444154789c63f8cfc0f01f00050001ff89993d1d0000000049454e44ae426082")).decode()
-_PDF = base64.b64encode(b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids"
-                        b"[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 72 72]>>"
-                        b"endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n").decode()
+_PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+        "0000000d49444154789c63f8cfc0f01f00050001ff89993d1d0000000049454e44ae426082"
+    )
+).decode()
+_PDF = base64.b64encode(
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids"
+    b"[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 72 72]>>"
+    b"endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+).decode()
 
 
 def override(reason: str) -> Callable[[_F], _F]:
@@ -114,7 +131,8 @@ class ConformanceDriver(abc.ABC):
 
 
 class EmulatorDriver(ConformanceDriver):
-    """A driver for any emulator with :class:`~batch_router_core.emulation.controls.EmulatorControls`."""
+    """A driver for any emulator with
+    :class:`~batch_router_core.emulation.controls.EmulatorControls`."""
 
     def __init__(self, emulator: EmulatorControls) -> None:
         self.emulator = emulator
@@ -142,7 +160,8 @@ class EmulatorDriver(ConformanceDriver):
 
 
 def _mark_async_tests(cls: type) -> None:
-    """Mark the class's own ``async def`` tests for pytest-asyncio, so that the suite runs whatever the
+    """Mark the class's own ``async def`` tests for pytest-asyncio, so that the suite runs whatever
+    the
     plugin's pytest configuration (``asyncio_mode`` strict, the default, or auto)."""
     for name, value in list(vars(cls).items()):
         if name.startswith("test_") and inspect.iscoroutinefunction(value):
@@ -174,14 +193,17 @@ class ProviderConformance:
             if mine is suite_test or getattr(mine, "__conformance_override__", None):
                 continue
             if name == "test_overrides_say_why":
-                raise TypeError(f"{cls.__qualname__} overrides the conformance suite's own guard, {name}")
+                raise TypeError(
+                    f"{cls.__qualname__} overrides the conformance suite's own guard, {name}"
+                )
             bare.append(name)
         cls.unexplained_overrides = tuple(bare)
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    async def _run_to_end(self, provider: ProviderHandle, driver: ConformanceDriver,
-                          handle: BatchHandle) -> list[BatchStatusReport]:
+    async def _run_to_end(
+        self, provider: ProviderHandle, driver: ConformanceDriver, handle: BatchHandle
+    ) -> list[BatchStatusReport]:
         reports = [await provider.poll_status(handle)]
         step = self.finish_after / 10
         while not reports[-1].is_terminal and len(reports) < self.max_polls:
@@ -192,34 +214,44 @@ class ProviderConformance:
     async def _results(self, provider: ProviderHandle, handle: BatchHandle) -> list[RequestResult]:
         return [r async for r in provider.fetch_results(handle)]
 
-    async def _cycle(self, provider: ProviderHandle, driver: ConformanceDriver,
-                     batch: InputBatch) -> tuple[list[BatchStatusReport], list[RequestResult]]:
+    async def _cycle(
+        self, provider: ProviderHandle, driver: ConformanceDriver, batch: InputBatch
+    ) -> tuple[list[BatchStatusReport], list[RequestResult]]:
         handle = await provider.submit(provider.prepare(batch))
         reports = await self._run_to_end(provider, driver, handle)
         self._assert_monotonic(reports)
         results = await self._results(provider, handle)
-        assert sorted(r.custom_id for r in results) == sorted(r.custom_id for r in batch.requests), \
-            "not every request came back exactly once"
+        assert sorted(r.custom_id for r in results) == sorted(
+            r.custom_id for r in batch.requests
+        ), "not every request came back exactly once"
         return reports, results
 
     @staticmethod
     def _assert_monotonic(reports: list[BatchStatusReport]) -> None:
         ranks = [r.status.rank for r in reports]
-        assert ranks == sorted(ranks), f"status moved backwards: {[r.status.value for r in reports]}"
+        assert ranks == sorted(ranks), (
+            f"status moved backwards: {[r.status.value for r in reports]}"
+        )
 
     @staticmethod
     def _require_faults(driver: ConformanceDriver, operation: str) -> None:
         if operation not in driver.fault_operations:
-            pytest.skip(f"the driver cannot inject faults into {operation} (no remote call to fail)")
+            pytest.skip(
+                f"the driver cannot inject faults into {operation} (no remote call to fail)"
+            )
 
     @staticmethod
-    def _with_first_part(batch: InputBatch, kind: str, part: Any, provider: ProviderHandle) -> InputBatch:
+    def _with_first_part(
+        batch: InputBatch, kind: str, part: Any, provider: ProviderHandle
+    ) -> InputBatch:
         if kind not in provider.info.capabilities.content.get("chat", ()):
             pytest.skip(f"{provider.name} does not declare {kind} content in chat mode")
         first, *rest = batch.requests
         message = InputMessage(role="user", contents=[TextContent(text="Describe this."), part])
         assert batch.params is not None
-        return InputBatch(requests=[attrs.evolve(first, messages=[message]), *rest], params=batch.params)
+        return InputBatch(
+            requests=[attrs.evolve(first, messages=[message]), *rest], params=batch.params
+        )
 
     # -- the tests ------------------------------------------------------------------------------
 
@@ -232,13 +264,17 @@ class ProviderConformance:
         assert BatchStatus.COMPLETED in mapped, "no raw status maps to COMPLETED"
         assert mapped & {BatchStatus.IN_PROGRESS, BatchStatus.VALIDATING}
         # Declared capabilities and implemented optional hooks agree.
-        assert info.capabilities.delete == conformance_provider.implements("delete_job"), \
+        assert info.capabilities.delete == conformance_provider.implements("delete_job"), (
             "capabilities.delete does not match whether the delete_job hook is implemented"
-        assert info.capabilities.list_jobs == conformance_provider.implements("find_job"), \
+        )
+        assert info.capabilities.list_jobs == conformance_provider.implements("find_job"), (
             "capabilities.list_jobs does not match whether the find_job hook is implemented"
+        )
 
     def test_prepare_payloads_is_pure_and_keeps_every_custom_id(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """Two conversions give the same bytes; every request gives one line with its custom_id."""
@@ -250,7 +286,9 @@ class ProviderConformance:
         assert ids == [r.custom_id for r in conformance_batch.requests]
 
     async def test_full_cycle_yields_one_result_per_request(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """prepare -> submit -> poll (never backwards) -> fetch: exactly one result per request."""
@@ -268,7 +306,9 @@ class ProviderConformance:
         assert all(r.text or r.embedding for r in results)
 
     async def test_cancel_works_or_is_declared_unsupported(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """Cancel leads to CANCELLING/CANCELLED and every request is still accounted for."""
@@ -280,7 +320,10 @@ class ProviderConformance:
             return
         report = await conformance_provider.cancel(handle)
         assert report.status in (BatchStatus.CANCELLING, BatchStatus.CANCELLED), report
-        reports = [report, *await self._run_to_end(conformance_provider, conformance_driver, handle)]
+        reports = [
+            report,
+            *await self._run_to_end(conformance_provider, conformance_driver, handle),
+        ]
         self._assert_monotonic(reports)
         assert reports[-1].status is BatchStatus.CANCELLED, reports[-1]
         results = await self._results(conformance_provider, handle)
@@ -290,7 +333,9 @@ class ProviderConformance:
         assert {r.status for r in results} <= {ResultStatus.SUCCEEDED, ResultStatus.CANCELLED}
 
     async def test_transient_errors_are_retried(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """A transient failure of a retryable operation is retried and the call succeeds."""
@@ -304,13 +349,18 @@ class ProviderConformance:
             assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
             conformance_driver.inject_transient("fetch_results")
             results = await self._results(conformance_provider, handle)
-            assert sorted(r.custom_id for r in results) == sorted(r.custom_id for r in conformance_batch.requests)
+            assert sorted(r.custom_id for r in results) == sorted(
+                r.custom_id for r in conformance_batch.requests
+            )
 
     async def test_permanent_errors_are_mapped_and_not_retried(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
-        """A permanent failure (auth) surfaces once as ProviderPermanentError; the next call works."""
+        """A permanent failure (auth) surfaces once as ProviderPermanentError; the next call
+        works."""
         self._require_faults(conformance_driver, "poll_status")
         handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
         conformance_driver.inject_permanent("poll_status")
@@ -320,7 +370,9 @@ class ProviderConformance:
         assert report.batch_id == handle.batch_id
 
     async def test_submit_is_not_retried_unless_idempotent(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """A transient submit failure is raised, not retried, for non-idempotent providers."""
@@ -333,13 +385,16 @@ class ProviderConformance:
             await conformance_provider.submit(prepared)
 
     async def test_find_job_by_tag_or_declared_unsupported(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
     ) -> None:
         """A submitted job is found again by its tag (crash recovery), or offered as an unverified
         candidate by a provider whose jobs carry no tag; a job the ledger already knows never is."""
         if not conformance_provider.implements("find_job"):
             assert not conformance_provider.info.capabilities.list_jobs, (
-                "capabilities.list_jobs is declared but the plugin has no find_job hook")
+                "capabilities.list_jobs is declared but the plugin has no find_job hook"
+            )
             pytest.skip("this provider cannot look jobs up by tag (no find_job hook)")
         handle = await conformance_provider.submit(conformance_provider.prepare(conformance_batch))
         try:
@@ -351,7 +406,9 @@ class ProviderConformance:
         # Known to the ledger: never offered again, tagged or not.
         known = frozenset({handle.batch_id})
         try:
-            again = await conformance_provider.find_job(handle.local_id, handle.request_count, known_batch_ids=known)
+            again = await conformance_provider.find_job(
+                handle.local_id, handle.request_count, known_batch_ids=known
+            )
         except UnverifiedCandidatesError as exc:
             assert handle.batch_id not in {c.batch_id for c in exc.candidates}, exc
         else:
@@ -361,75 +418,108 @@ class ProviderConformance:
         assert await conformance_provider.find_job(other, handle.request_count + 1000) is None
 
     async def test_partial_failure_is_isolated(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
-        """One request the service rejects comes back errored, with its error; the others succeed."""
+        """One request the service rejects comes back errored, with its error; the others
+        succeed."""
         victim = conformance_batch.requests[0].custom_id
         try:
             conformance_driver.fail_requests([victim])
         except NotImplementedError as exc:
             pytest.skip(str(exc))
-        reports, results = await self._cycle(conformance_provider, conformance_driver, conformance_batch)
+        reports, results = await self._cycle(
+            conformance_provider, conformance_driver, conformance_batch
+        )
         assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
         by_id = {r.custom_id: r for r in results}
         failed = by_id[victim]
         assert failed.status is ResultStatus.ERRORED, failed
-        assert failed.error is not None and failed.error.message, "an errored result must say what went wrong"
+        assert failed.error is not None and failed.error.message, (
+            "an errored result must say what went wrong"
+        )
         assert all(r.status is ResultStatus.SUCCEEDED for cid, r in by_id.items() if cid != victim)
 
     async def test_expiry_accounts_for_every_request(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
-        """A job that outlives its window ends (EXPIRED, or ended with expired requests), never stuck,
+        """A job that outlives its window ends (EXPIRED, or ended with expired requests), never
+        stuck,
         and every request is accounted for: expired ones as EXPIRED results."""
         try:
             conformance_driver.stall_next_job()
         except NotImplementedError as exc:
             pytest.skip(str(exc))
-        reports, results = await self._cycle(conformance_provider, conformance_driver, conformance_batch)
+        reports, results = await self._cycle(
+            conformance_provider, conformance_driver, conformance_batch
+        )
         assert reports[-1].status in (BatchStatus.EXPIRED, BatchStatus.COMPLETED), reports[-1]
         statuses = {r.status for r in results}
         assert ResultStatus.EXPIRED in statuses, statuses
         assert statuses <= {ResultStatus.SUCCEEDED, ResultStatus.EXPIRED}, statuses
 
     async def test_embeddings_cycle(
-        self, conformance_provider: ProviderHandle, conformance_driver: ConformanceDriver,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_driver: ConformanceDriver,
     ) -> None:
         """Embedding mode, when declared: one vector per request."""
         if BatchMode.EMBEDDING not in conformance_provider.info.modes:
             pytest.skip(f"{conformance_provider.name} does not declare embedding mode")
         assert self.embedding_model, (
-            f"{conformance_provider.name} declares embedding mode: set embedding_model on the suite to test it")
+            f"{conformance_provider.name} declares embedding mode: set embedding_model on the "
+            f"suite to test it"
+        )
         batch = InputBatch(
-            requests=[InputRequest(custom_id=f"emb-{i}", messages=[InputMessage.user(f"text number {i}")])
-                      for i in range(3)],
-            params=InferenceParams(provider_id=conformance_provider.name, model_id=self.embedding_model,
-                                   mode=BatchMode.EMBEDDING))
+            requests=[
+                InputRequest(custom_id=f"emb-{i}", messages=[InputMessage.user(f"text number {i}")])
+                for i in range(3)
+            ],
+            params=InferenceParams(
+                provider_id=conformance_provider.name,
+                model_id=self.embedding_model,
+                mode=BatchMode.EMBEDDING,
+            ),
+        )
         reports, results = await self._cycle(conformance_provider, conformance_driver, batch)
         assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
         assert all(r.status is ResultStatus.SUCCEEDED and r.embedding for r in results), results
 
     async def test_image_input(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """An inline image, when the provider declares images: accepted and answered."""
-        batch = self._with_first_part(conformance_batch, "image",
-                                      ImageContent(data=_PNG, media_type="image/png"), conformance_provider)
+        batch = self._with_first_part(
+            conformance_batch,
+            "image",
+            ImageContent(data=_PNG, media_type="image/png"),
+            conformance_provider,
+        )
         reports, results = await self._cycle(conformance_provider, conformance_driver, batch)
         assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
         assert all(r.status is ResultStatus.SUCCEEDED for r in results), results
 
     async def test_document_input(
-        self, conformance_provider: ProviderHandle, conformance_batch: InputBatch,
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
         conformance_driver: ConformanceDriver,
     ) -> None:
         """An inline PDF, when the provider declares documents: accepted and answered."""
-        batch = self._with_first_part(conformance_batch, "document",
-                                      DocumentContent(data=_PDF, media_type="application/pdf"),
-                                      conformance_provider)
+        batch = self._with_first_part(
+            conformance_batch,
+            "document",
+            DocumentContent(data=_PDF, media_type="application/pdf"),
+            conformance_provider,
+        )
         reports, results = await self._cycle(conformance_provider, conformance_driver, batch)
         assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
         assert all(r.status is ResultStatus.SUCCEEDED for r in results), results
@@ -437,15 +527,18 @@ class ProviderConformance:
     def test_overrides_say_why(self) -> None:
         """A plugin that overrides a suite test says why, with :func:`override`."""
         assert not self.unexplained_overrides, (
-            f"{type(self).__qualname__} overrides {', '.join(self.unexplained_overrides)} without a reason: "
-            "decorate the override with @batch_router_core.testing.conformance.override('why')")
+            f"{type(self).__qualname__} overrides {', '.join(self.unexplained_overrides)} without "
+            f"a reason: "
+            "decorate the override with @batch_router_core.testing.conformance.override('why')"
+        )
 
 
 _mark_async_tests(ProviderConformance)
 
 
 class EmulatedProviderConformance(ProviderConformance):
-    """The suite wired to a plugin's own emulator (its ``create_emulator`` hook), served on loopback.
+    """The suite wired to a plugin's own emulator (its ``create_emulator`` hook), served on
+    loopback.
 
     Set :attr:`provider_name` and :attr:`chat_model` (and :attr:`embedding_model` when the provider
     declares embeddings), or use :func:`conformance_suite`.
@@ -458,12 +551,19 @@ class EmulatedProviderConformance(ProviderConformance):
     batch_size: ClassVar[int] = 4
 
     @pytest.fixture
-    def conformance_emulator(self, batch_router_registry: BatchProviderRegistry) -> EmulatorControls:
+    def conformance_emulator(
+        self, batch_router_registry: BatchProviderRegistry
+    ) -> EmulatorControls:
         """The plugin's emulator, checked to offer the controls the suite needs."""
-        emulator = batch_router_registry.get(self.provider_name).create_emulator(dict(self.emulator_options))
+        emulator = batch_router_registry.get(self.provider_name).create_emulator(
+            dict(self.emulator_options)
+        )
         if not isinstance(emulator, EmulatorControls):
-            pytest.fail(f"{self.provider_name}'s create_emulator returned {type(emulator).__name__}, which lacks "
-                        "the EmulatorControls (batch_router_core.emulation.controls) the suite drives")
+            pytest.fail(
+                f"{self.provider_name}'s create_emulator returned {type(emulator).__name__}, which "
+                f"lacks "
+                "the EmulatorControls (batch_router_core.emulation.controls) the suite drives"
+            )
         return emulator
 
     @pytest.fixture
@@ -478,20 +578,36 @@ class EmulatedProviderConformance(ProviderConformance):
             server.stop()
 
     @pytest.fixture
-    def conformance_provider(self, batch_router_registry: BatchProviderRegistry,
-                             conformance_emulator: EmulatorControls, conformance_server_url: str) -> ProviderHandle:
+    def conformance_provider(
+        self,
+        batch_router_registry: BatchProviderRegistry,
+        conformance_emulator: EmulatorControls,
+        conformance_server_url: str,
+    ) -> ProviderHandle:
         """The provider pointed at its emulator."""
         provider = batch_router_registry.get(self.provider_name)
-        return batch_router_registry.get(self.provider_name, **provider.emulator_options(conformance_server_url))
+        return batch_router_registry.get(
+            self.provider_name, **provider.emulator_options(conformance_server_url)
+        )
 
     @pytest.fixture
     def conformance_batch(self) -> InputBatch:
         """A few short chat requests for :attr:`chat_model`."""
-        requests = [InputRequest(custom_id=f"conf-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-                    for i in range(self.batch_size)]
-        return InputBatch(requests=requests, params=InferenceParams(
-            provider_id=self.provider_name, model_id=self.chat_model, system_prompt="Be brief.",
-            max_output_tokens=32))
+        requests = [
+            InputRequest(
+                custom_id=f"conf-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")]
+            )
+            for i in range(self.batch_size)
+        ]
+        return InputBatch(
+            requests=requests,
+            params=InferenceParams(
+                provider_id=self.provider_name,
+                model_id=self.chat_model,
+                system_prompt="Be brief.",
+                max_output_tokens=32,
+            ),
+        )
 
     @pytest.fixture
     def conformance_driver(self, conformance_emulator: EmulatorControls) -> ConformanceDriver:
@@ -499,8 +615,13 @@ class EmulatedProviderConformance(ProviderConformance):
         return EmulatorDriver(conformance_emulator)
 
 
-def conformance_suite(provider: str, *, chat_model: str, embedding_model: str | None = None,
-                      emulator_options: Mapping[str, Any] | None = None) -> type[EmulatedProviderConformance]:
+def conformance_suite(
+    provider: str,
+    *,
+    chat_model: str,
+    embedding_model: str | None = None,
+    emulator_options: Mapping[str, Any] | None = None,
+) -> type[EmulatedProviderConformance]:
     """The whole suite for ``provider``, run against its emulator: assign it to a ``Test*`` name.
 
     ::
@@ -510,7 +631,12 @@ def conformance_suite(provider: str, *, chat_model: str, embedding_model: str | 
     """
     if not provider or not chat_model:
         raise ValueError("conformance_suite needs the provider's name and a chat model it serves")
-    attributes = {"provider_name": provider, "chat_model": chat_model, "embedding_model": embedding_model,
-                  "emulator_options": dict(emulator_options or {}), "__module__": __name__}
+    attributes = {
+        "provider_name": provider,
+        "chat_model": chat_model,
+        "embedding_model": embedding_model,
+        "emulator_options": dict(emulator_options or {}),
+        "__module__": __name__,
+    }
     title = "".join(part.capitalize() for part in provider.replace("-", "_").split("_"))
     return type(f"Test{title}Conformance", (EmulatedProviderConformance,), attributes)

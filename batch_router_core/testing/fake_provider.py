@@ -85,7 +85,8 @@ class FakeService:
     """The in-memory "server" behind the fake provider.
 
     Timeline of a job (seconds on ``clock``): ``queued`` for ``validate_s``, ``running`` until
-    ``run_s``, ``wrapping_up`` for ``finalize_s``, then ``done``. A cancel moves it to ``stopping`` and,
+    ``run_s``, ``wrapping_up`` for ``finalize_s``, then ``done``. A cancel moves it to ``stopping``
+    and,
     ``cancel_s`` later, ``stopped``. A stuck job reaches ``timed_out`` after ``expire_after``.
     Requests whose ``custom_id`` is in ``error_ids`` come back errored.
     """
@@ -119,7 +120,8 @@ class FakeService:
     # -- fault injection -------------------------------------------------------------------------
 
     def fail_next(self, operation: str, error: Exception, times: int = 1) -> None:
-        """Make the next ``times`` calls of ``operation`` (submit, poll_status...) raise ``error``."""
+        """Make the next ``times`` calls of ``operation`` (submit, poll_status...) raise
+        ``error``."""
         with self._lock:
             self._faults.append(_Fault(operation, error, times))
 
@@ -127,8 +129,9 @@ class FakeService:
         """Inject a rate-limit-like transient error into ``operation``."""
         self.fail_next(
             operation,
-            ProviderTransientError("rate limited (injected)", provider="fake", status_code=429,
-                                   retry_after=retry_after),
+            ProviderTransientError(
+                "rate limited (injected)", provider="fake", status_code=429, retry_after=retry_after
+            ),
             times,
         )
 
@@ -136,7 +139,9 @@ class FakeService:
         """Inject an authentication-like permanent error into ``operation``."""
         self.fail_next(
             operation,
-            ProviderPermanentError("invalid credentials (injected)", provider="fake", status_code=401),
+            ProviderPermanentError(
+                "invalid credentials (injected)", provider="fake", status_code=401
+            ),
             times,
         )
 
@@ -159,9 +164,14 @@ class FakeService:
         self._enter("submit")
         with self._lock:
             job = FakeJob(
-                id=f"fake_{secrets.token_hex(8)}", local_id=prepared.local_id, model=prepared.model,
-                mode=prepared.mode, input_path=prepared.path, request_count=prepared.request_count,
-                created_at=self.clock.now(), stuck=self.stuck_next,
+                id=f"fake_{secrets.token_hex(8)}",
+                local_id=prepared.local_id,
+                model=prepared.model,
+                mode=prepared.mode,
+                input_path=prepared.path,
+                request_count=prepared.request_count,
+                created_at=self.clock.now(),
+                stuck=self.stuck_next,
             )
             self.stuck_next = False
             self.jobs[job.id] = job
@@ -172,8 +182,9 @@ class FakeService:
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None:
-                raise ProviderPermanentError(f"no such job {job_id!r}", provider="fake",
-                                             status_code=404)
+                raise ProviderPermanentError(
+                    f"no such job {job_id!r}", provider="fake", status_code=404
+                )
             self._advance(job)
             return job
 
@@ -182,8 +193,11 @@ class FakeService:
         with self._lock:
             job = self.get(job_id)
             if job.raw_status in ("done", "broken", "stopped", "timed_out"):
-                raise ProviderPermanentError(f"job {job_id} already ended ({job.raw_status})",
-                                             provider="fake", status_code=409)
+                raise ProviderPermanentError(
+                    f"job {job_id} already ended ({job.raw_status})",
+                    provider="fake",
+                    status_code=409,
+                )
             if job.cancel_at is None:
                 job.cancel_at = self.clock.now()
             self._advance(job)
@@ -236,17 +250,36 @@ class FakeService:
                 cid = line["custom_id"]
                 if i >= processed:
                     if raw_status == "timed_out":
-                        yield orjson.dumps({"custom_id": cid, "response": None, "error": {
-                            "code": "batch_expired",
-                            "message": "not executed before the completion window expired"}})
+                        yield orjson.dumps(
+                            {
+                                "custom_id": cid,
+                                "response": None,
+                                "error": {
+                                    "code": "batch_expired",
+                                    "message": "not executed before the completion window expired",
+                                },
+                            }
+                        )
                     continue  # cancelled: in no file, like OpenAI
                 if cid in self.error_ids:
-                    yield orjson.dumps({"custom_id": cid, "response": {"status_code": 400, "body": None},
-                                        "error": {"code": "invalid_request",
-                                                  "message": "rejected by the fake service"}})
+                    yield orjson.dumps(
+                        {
+                            "custom_id": cid,
+                            "response": {"status_code": 400, "body": None},
+                            "error": {
+                                "code": "invalid_request",
+                                "message": "rejected by the fake service",
+                            },
+                        }
+                    )
                     continue
-                yield orjson.dumps({"custom_id": cid, "response": {"status_code": 200,
-                                    "body": _answer(line["body"], job.mode)}, "error": None})
+                yield orjson.dumps(
+                    {
+                        "custom_id": cid,
+                        "response": {"status_code": 200, "body": _answer(line["body"], job.mode)},
+                        "error": None,
+                    }
+                )
 
         write_jsonl_lines(out, lines(), overwrite=True)
         job.output_path = out
@@ -259,8 +292,9 @@ class FakeService:
         errored = 0
         if job.output_path is not None and self.error_ids:
             errored = sum(
-                1 for _, line in iter_jsonl(job.output_path) if line.get("error")
-                and line["error"].get("code") == "invalid_request"
+                1
+                for _, line in iter_jsonl(job.output_path)
+                if line.get("error") and line["error"].get("code") == "invalid_request"
             )
         rest = job.request_count - processed
         return RequestCounts(
@@ -280,17 +314,23 @@ def _answer(body: dict[str, Any], mode: BatchMode) -> dict[str, Any]:
         seed = sum(text.encode()) or 1
         vec = [((seed * (i + 7)) % 1000) / 1000.0 for i in range(dims)]
         n = len(text.split())
-        return {"embedding": vec, "usage": {"prompt_tokens": n, "completion_tokens": 0, "total_tokens": n}}
+        return {
+            "embedding": vec,
+            "usage": {"prompt_tokens": n, "completion_tokens": 0, "total_tokens": n},
+        }
     if mode is BatchMode.COMPLETION:
         prompt = body["prompt"]
     else:
         last = body["messages"][-1]["content"]
-        prompt = last if isinstance(last, str) else " ".join(
-            p.get("text", "") for p in last if p.get("type") == "text"
+        prompt = (
+            last
+            if isinstance(last, str)
+            else " ".join(p.get("text", "") for p in last if p.get("type") == "text")
         )
     text = f"echo: {prompt}"
     words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", [])) or len(
-        prompt.split())
+        prompt.split()
+    )
     completion = len(text.split())
     limit = body.get("max_tokens")
     finish = "stop"
@@ -298,9 +338,15 @@ def _answer(body: dict[str, Any], mode: BatchMode) -> dict[str, Any]:
         text = " ".join(text.split()[:limit])
         completion = limit
         finish = "length"
-    return {"text": text, "finish_reason": finish,
-            "usage": {"prompt_tokens": words, "completion_tokens": completion,
-                      "total_tokens": words + completion}}
+    return {
+        "text": text,
+        "finish_reason": finish,
+        "usage": {
+            "prompt_tokens": words,
+            "completion_tokens": completion,
+            "total_tokens": words + completion,
+        },
+    }
 
 
 # -- conversion: unified -> fake wire format ------------------------------------------------------
@@ -361,8 +407,12 @@ def _lines(batch: InputBatch) -> Iterator[bytes]:
     for req in batch.requests:
         if req.params is not None or not chat:
             eff = batch.params_for(req)
-            yield dumps({"custom_id": req.custom_id, "body": {**_body_params(eff),
-                         **_payload(req, mode, _system(eff))}})
+            yield dumps(
+                {
+                    "custom_id": req.custom_id,
+                    "body": {**_body_params(eff), **_payload(req, mode, _system(eff))},
+                }
+            )
             continue
         msgs_in = req.messages
         if len(msgs_in) == 1:
@@ -383,7 +433,9 @@ def _one_text_template(line: dict[str, Any], system: dict[str, str] | None) -> t
     """A one-user-text line, cut around its custom_id and its text."""
     msgs: list[Any] = [system] if system is not None else []
     msgs.append({"role": "user", "content": SENTINELS[1]})
-    return split_template({**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2)
+    return split_template(
+        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2
+    )
 
 
 def _payload(req: InputRequest, mode: BatchMode, system: dict[str, str] | None) -> dict[str, Any]:
@@ -400,25 +452,48 @@ def _payload(req: InputRequest, mode: BatchMode, system: dict[str, str] | None) 
 # -- conversion: fake wire format -> unified ----------------------------------------------------
 
 
-def parse_result_line(line: dict[str, Any], provider: str = "fake", model: str | None = None) -> RequestResult:
+def parse_result_line(
+    line: dict[str, Any], provider: str = "fake", model: str | None = None
+) -> RequestResult:
     """Turn one fake output line into a unified result."""
     err = line["error"]
     cid = line["custom_id"]
     if err:
         code = err.get("code")
-        status = (ResultStatus.EXPIRED if code == "batch_expired"
-                  else ResultStatus.CANCELLED if code == "batch_cancelled"
-                  else ResultStatus.ERRORED)
+        status = (
+            ResultStatus.EXPIRED
+            if code == "batch_expired"
+            else ResultStatus.CANCELLED
+            if code == "batch_cancelled"
+            else ResultStatus.ERRORED
+        )
         resp = line.get("response") or {}
-        return new_result(cid, status, provider, model, error=RequestError(
-            message=err.get("message", ""), code=code, status_code=resp.get("status_code")), raw=line)
+        return new_result(
+            cid,
+            status,
+            provider,
+            model,
+            error=RequestError(
+                message=err.get("message", ""), code=code, status_code=resp.get("status_code")
+            ),
+            raw=line,
+        )
     body = line["response"]["body"]
     u = body.get("usage")
     usage = new_usage(u["prompt_tokens"], u["completion_tokens"], u["total_tokens"]) if u else None
     emb = body.get("embedding")
-    return new_result(cid, SUCCEEDED, provider, model, body.get("text"),
-                      tuple(emb) if emb is not None else None, body.get("finish_reason"), usage,
-                      None, line)
+    return new_result(
+        cid,
+        SUCCEEDED,
+        provider,
+        model,
+        body.get("text"),
+        tuple(emb) if emb is not None else None,
+        body.get("finish_reason"),
+        usage,
+        None,
+        line,
+    )
 
 
 # -- the plugin -----------------------------------------------------------------------------------
@@ -434,25 +509,31 @@ def _service(context: ProviderContext) -> FakeService:
     global _DEFAULT_SERVICE
     with _DEFAULT_LOCK:
         if _DEFAULT_SERVICE is None:
-            _DEFAULT_SERVICE = FakeService(clock=SystemClock(), validate_s=0.1, run_s=0.5,
-                                           finalize_s=0.1, cancel_s=0.1)
+            _DEFAULT_SERVICE = FakeService(
+                clock=SystemClock(), validate_s=0.1, run_s=0.5, finalize_s=0.1, cancel_s=0.1
+            )
         return _DEFAULT_SERVICE
 
 
 def _report(svc: FakeService, job: FakeJob, context: ProviderContext) -> BatchStatusReport:
     started = job.created_at + svc.validate_s
     ended = job.raw_status in ("done", "broken", "stopped", "timed_out")
+
     def dt(ts: float | None) -> datetime | None:
         return datetime.fromtimestamp(ts, tz=timezone.utc) if ts is not None else None
 
     now = svc.clock.now()
     return BatchStatusReport(
-        provider=context.provider, batch_id=job.id,
-        status=context.normalize_status(job.raw_status), raw_status=job.raw_status,
-        request_counts=svc.counts(job), created_at=dt(job.created_at),
+        provider=context.provider,
+        batch_id=job.id,
+        status=context.normalize_status(job.raw_status),
+        raw_status=job.raw_status,
+        request_counts=svc.counts(job),
+        created_at=dt(job.created_at),
         started_at=dt(started) if now >= started else None,
         ended_at=dt(now) if ended else None,
-        cancelling_at=dt(job.cancel_at), expires_at=dt(job.created_at + svc.expire_after),
+        cancelling_at=dt(job.cancel_at),
+        expires_at=dt(job.created_at + svc.expire_after),
     )
 
 
@@ -467,18 +548,25 @@ class FakeProvider:
     @hookimpl
     def prepare_payloads(self, batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
         """Unified requests -> fake JSONL lines (lazily)."""
-        return PreparedPayloads(provider=context.provider, model=batch.model, mode=batch.mode,
-                                lines=_lines(batch))
+        return PreparedPayloads(
+            provider=context.provider, model=batch.model, mode=batch.mode, lines=_lines(batch)
+        )
 
     @hookimpl
     def submit(self, prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
         """Create the job in the service."""
         svc = _service(context)
         job = svc.create(prepared)
-        return BatchHandle(provider=context.provider, batch_id=job.id, local_id=prepared.local_id,
-                           model=prepared.model, mode=prepared.mode,
-                           request_count=prepared.request_count, submitted_at=svc.clock.now_dt(),
-                           data={"input_path": str(prepared.path)})
+        return BatchHandle(
+            provider=context.provider,
+            batch_id=job.id,
+            local_id=prepared.local_id,
+            model=prepared.model,
+            mode=prepared.mode,
+            request_count=prepared.request_count,
+            submitted_at=svc.clock.now_dt(),
+            data={"input_path": str(prepared.path)},
+        )
 
     @hookimpl
     async def poll_status(self, handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
@@ -488,36 +576,44 @@ class FakeProvider:
         return _report(svc, svc.get(handle.batch_id), context)
 
     @hookimpl
-    def fetch_results(self, handle: BatchHandle, context: ProviderContext) -> Iterator[RequestResult]:
+    def fetch_results(
+        self, handle: BatchHandle, context: ProviderContext
+    ) -> Iterator[RequestResult]:
         """Stream the output file; requests in no file after a cancel come back cancelled."""
         svc = _service(context)
         svc._enter("fetch_results")
         job = svc.get(handle.batch_id)
         status = context.normalize_status(job.raw_status)
         if not status.is_terminal:
-            raise ProviderPermanentError(f"job {job.id} has not ended ({status.value})",
-                                         provider=context.provider)
+            raise ProviderPermanentError(
+                f"job {job.id} has not ended ({status.value})", provider=context.provider
+            )
         return self._stream(svc, job, handle, context)
 
-    def _stream(self, svc: FakeService, job: FakeJob, handle: BatchHandle,
-                context: ProviderContext) -> Iterator[RequestResult]:
+    def _stream(
+        self, svc: FakeService, job: FakeJob, handle: BatchHandle, context: ProviderContext
+    ) -> Iterator[RequestResult]:
         seen: set[str] = set()
         fail_after = svc._fail_fetch_after
         svc._fail_fetch_after = None
         if job.output_path is not None:
             for n, (_, line) in enumerate(iter_jsonl(job.output_path)):
                 if fail_after is not None and n >= fail_after:
-                    raise ProviderTransientError("connection dropped mid-download (injected)",
-                                                 provider=context.provider)
+                    raise ProviderTransientError(
+                        "connection dropped mid-download (injected)", provider=context.provider
+                    )
                 seen.add(line["custom_id"])
                 yield parse_result_line(line, context.provider, handle.model)
         for _, line in iter_jsonl(job.input_path):
             cid = line["custom_id"]
             if cid not in seen:
-                yield RequestResult(custom_id=cid, status=ResultStatus.CANCELLED,
-                                    provider=context.provider, model=handle.model,
-                                    error=RequestError(message="cancelled before it ran",
-                                                       code="batch_cancelled"))
+                yield RequestResult(
+                    custom_id=cid,
+                    status=ResultStatus.CANCELLED,
+                    provider=context.provider,
+                    model=handle.model,
+                    error=RequestError(message="cancelled before it ran", code="batch_cancelled"),
+                )
 
     @hookimpl
     def find_job(self, local_id: str, context: ProviderContext) -> BatchHandle | None:
@@ -526,9 +622,15 @@ class FakeProvider:
         svc._enter("find_job")
         for job in list(svc.jobs.values()):
             if job.local_id == local_id:
-                return BatchHandle(provider=context.provider, batch_id=job.id, local_id=local_id,
-                                   model=job.model, mode=job.mode, request_count=job.request_count,
-                                   data={"input_path": str(job.input_path)})
+                return BatchHandle(
+                    provider=context.provider,
+                    batch_id=job.id,
+                    local_id=local_id,
+                    model=job.model,
+                    mode=job.mode,
+                    request_count=job.request_count,
+                    data={"input_path": str(job.input_path)},
+                )
         return None
 
     @hookimpl
@@ -541,4 +643,3 @@ class FakeProvider:
 
 #: The plugin object the ``fake`` entry point loads.
 plugin = FakeProvider()
-

@@ -78,7 +78,8 @@ class EmulatorProcess:
                 time.sleep(0.1)
 
     def stats(self) -> dict[str, Any]:
-        """The emulator's counters: ``batches`` created, ``faults`` injected by kind, requests seen."""
+        """The emulator's counters: ``batches`` created, ``faults`` injected by kind, requests
+        seen."""
         with urllib.request.urlopen(self.url + "/_emulator/stats", timeout=5) as response:
             data: dict[str, Any] = json.loads(response.read())
         return data
@@ -87,14 +88,19 @@ class EmulatorProcess:
         """The batch input files on an OpenAI emulator (read without faults: a control-free route is
         not available, so this retries until it gets an answer)."""
         key = next(o.split("=", 1)[1] for o in self.options if o.startswith("api_key="))
-        request = urllib.request.Request(self.url + "/v1/files?purpose=batch",
-                                         headers={"Authorization": f"Bearer {key}"})
+        request = urllib.request.Request(
+            self.url + "/v1/files?purpose=batch", headers={"Authorization": f"Bearer {key}"}
+        )
         for _ in range(50):
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     data: list[dict[str, Any]] = json.loads(response.read())["data"]
                 return data
-            except (OSError, ValueError, http.client.HTTPException):  # a fault injected on the listing
+            except (
+                OSError,
+                ValueError,
+                http.client.HTTPException,
+            ):  # a fault injected on the listing
                 time.sleep(0.05)
         raise RuntimeError("the emulator never answered the file listing")
 
@@ -117,8 +123,11 @@ class EmulatorProcess:
 
 def cli_env(crash: str | None = None, **extra: str) -> dict[str, str]:
     """An environment for CLI runs: no real keys, retries without sleeping, optional crash point."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "BATCH_ROUTER_CRASH"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "BATCH_ROUTER_CRASH"))
+    }
     env["BATCH_ROUTER_RETRY_NO_WAIT"] = "1"
     if crash:
         env["BATCH_ROUTER_CRASH_AT"] = crash
@@ -126,9 +135,16 @@ def cli_env(crash: str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(args: Sequence[str], cwd: Path, emulator: EmulatorProcess, *, crash: str | None = None,
-        timeout: float = 180, background: bool = False,
-        env: Mapping[str, str] | None = None) -> Any:
+def cli(
+    args: Sequence[str],
+    cwd: Path,
+    emulator: EmulatorProcess,
+    *,
+    crash: str | None = None,
+    timeout: float = 180,
+    background: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Any:
     """Run ``batch-router ARGS --option ...`` against ``emulator`` in ``cwd``.
 
     Returns the CompletedProcess, or the running Popen with ``background``.
@@ -138,20 +154,44 @@ def cli(args: Sequence[str], cwd: Path, emulator: EmulatorProcess, *, crash: str
         argv += ["--option", option]
     environment = cli_env(crash, **dict(env or {}))
     if background:
-        return subprocess.Popen(argv, cwd=cwd, env=environment, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout)
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    return subprocess.run(
+        argv, capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout
+    )
 
 
 def write_questions(path: Path, count: int, *, prefix: str = "q") -> list[str]:
     """A unified input file of ``count`` distinct questions in varied scripts; returns the ids."""
-    words = ["capital", "Größe", "évolution", "東京", "قمر", "вода", "río", "κύκλος", "🙂 emoji", "naïve"]
+    words = [
+        "capital",
+        "Größe",
+        "évolution",
+        "東京",
+        "قمر",
+        "вода",
+        "río",
+        "κύκλος",
+        "🙂 emoji",
+        "naïve",
+    ]
     ids = [f"{prefix}{i}" for i in range(count)]
     with path.open("w", encoding="utf-8") as fh:
         for i, cid in enumerate(ids):
             text = f"Question {i}: tell me about {words[i % len(words)]} ({i * 7919 % 1000})."
-            fh.write(json.dumps({"custom_id": cid, "messages": [{"role": "user", "content": text}]},
-                                ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"custom_id": cid, "messages": [{"role": "user", "content": text}]},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     return ids
 
 
@@ -167,25 +207,45 @@ class ChaosFigures:
     shards: int = 0
     duplicates: int = 0
     lost: int = 0
-    #: input uploads left on the provider beside the ones its jobs use (OpenAI's emulator lists them)
+    #: input uploads left on the provider beside the ones its jobs use (OpenAI's emulator lists
+    #: them)
     orphan_uploads: int = 0
     failures: list[str] = attrs.field(factory=list)
 
     def add(self, other: ChaosFigures) -> None:
         """Sum another series into this one."""
-        for name in ("runs", "clean_exits", "retries", "provider_jobs", "shards", "duplicates", "lost",
-                     "orphan_uploads"):
+        for name in (
+            "runs",
+            "clean_exits",
+            "retries",
+            "provider_jobs",
+            "shards",
+            "duplicates",
+            "lost",
+            "orphan_uploads",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for kind, n in other.faults.items():
             self.faults[kind] = self.faults.get(kind, 0) + n
         self.failures += other.failures
 
 
-def chaos_runs(provider: str, workdir: Path, *, runs: int, rate: float, seed: int = 0,
-               requests: int = 10, shard_every: int = 2, shard_size: int = 4) -> ChaosFigures:
-    """``runs`` CLI runs against one emulator failing ``rate`` of all calls; every other run sharded.
+def chaos_runs(
+    provider: str,
+    workdir: Path,
+    *,
+    runs: int,
+    rate: float,
+    seed: int = 0,
+    requests: int = 10,
+    shard_every: int = 2,
+    shard_size: int = 4,
+) -> ChaosFigures:
+    """``runs`` CLI runs against one emulator failing ``rate`` of all calls; every other run
+    sharded.
 
-    Each run must exit 0 on its own, the emulator must hold exactly one provider job per shard, and the
+    Each run must exit 0 on its own, the emulator must hold exactly one provider job per shard, and
+    the
     results must hold every custom_id exactly once, all succeeded.
     """
     import sqlite3
@@ -198,11 +258,22 @@ def chaos_runs(provider: str, workdir: Path, *, runs: int, rate: float, seed: in
             sharded = shard_every > 0 and n % shard_every == 0
             if sharded:
                 (run_dir / "batch-router.yaml").write_text(
-                    f"providers:\n  {provider}:\n    limits: {{max_requests: {shard_size}}}\n")
+                    f"providers:\n  {provider}:\n    limits: {{max_requests: {shard_size}}}\n"
+                )
             ids = write_questions(run_dir / "in.jsonl", requests, prefix=f"r{n}-")
             before = emulator.stats()["batches"]
-            args = ["run", "in.jsonl", "-p", provider, *PROVIDER_ARGS[provider], "--poll-interval", "0.05",
-                    "-o", "out.jsonl", *(["--shard"] if sharded else [])]
+            args = [
+                "run",
+                "in.jsonl",
+                "-p",
+                provider,
+                *PROVIDER_ARGS[provider],
+                "--poll-interval",
+                "0.05",
+                "-o",
+                "out.jsonl",
+                *(["--shard"] if sharded else []),
+            ]
             proc = cli(args, run_dir, emulator)
             created = emulator.stats()["batches"] - before
             figures.runs += 1
@@ -221,7 +292,9 @@ def chaos_runs(provider: str, workdir: Path, *, runs: int, rate: float, seed: in
                     if record["status"] == "succeeded":
                         got.append(record["custom_id"])
             else:
-                figures.failures.append(f"{provider} run {n}: exit {proc.returncode}: {proc.stderr[-600:]}")
+                figures.failures.append(
+                    f"{provider} run {n}: exit {proc.returncode}: {proc.stderr[-600:]}"
+                )
             figures.lost += len(set(ids) - set(got))
             figures.duplicates += len(got) - len(set(got))
             if "Traceback" in proc.stderr:

@@ -31,7 +31,9 @@ def batch_router_files(tmp_path: Path) -> GeneratedFiles:
 @pytest.fixture
 def batch_router_registry(batch_router_files: GeneratedFiles) -> BatchProviderRegistry:
     """A registry of the installed plugins, no user config, retries without sleeping."""
-    return BatchProviderRegistry(files=batch_router_files, retry=RetryPolicy.no_wait(), overrides={})
+    return BatchProviderRegistry(
+        files=batch_router_files, retry=RetryPolicy.no_wait(), overrides={}
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Shared pieces of the lifecycle tests (real emulator processes, real CLI processes, real SQLite)."""
+"""Shared pieces of the lifecycle tests (real emulator processes, real CLI processes, real
+SQLite)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ HOSTED = ["openai", "anthropic", "google"]
 
 
 def shard_config(directory: Path, provider: str, size: int) -> None:
-    """Make ``provider``'s batches at most ``size`` requests in ``directory`` (so --shard splits)."""
-    (directory / "batch-router.yaml").write_text(f"providers:\n  {provider}:\n    limits: {{max_requests: {size}}}\n")
+    """Make ``provider``'s batches at most ``size`` requests in ``directory`` (so --shard
+    splits)."""
+    (directory / "batch-router.yaml").write_text(
+        f"providers:\n  {provider}:\n    limits: {{max_requests: {size}}}\n"
+    )
 
 
 def recorded_shards(directory: Path) -> int:
@@ -26,5 +30,7 @@ def recorded_shards(directory: Path) -> int:
 def result_ids(path: Path) -> list[str]:
     """custom_ids of a unified results file, asserting each one succeeded."""
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    assert all(r["status"] == "succeeded" for r in records), [r for r in records if r["status"] != "succeeded"]
+    assert all(r["status"] == "succeeded" for r in records), [
+        r for r in records if r["status"] != "succeeded"
+    ]
     return [r["custom_id"] for r in records]

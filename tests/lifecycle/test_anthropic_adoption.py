@@ -77,9 +77,16 @@ def test_indistinguishable_candidates_are_parked_not_guessed(tmp_path: Path) -> 
         assert crashed.returncode == -signal.SIGKILL
         resumed = cli(["resume", "--poll-interval", "0.05"], b, emulator)
         assert resumed.returncode == 6, resumed.stderr
-        assert "needs attention" in resumed.stderr and "cannot tell which one it created" in resumed.stderr
-        assert emulator.stats()["batches"] == 2, "nothing may be created while candidates are unverified"
-        [job_id] = [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("resumed")]
+        assert (
+            "needs attention" in resumed.stderr
+            and "cannot tell which one it created" in resumed.stderr
+        )
+        assert emulator.stats()["batches"] == 2, (
+            "nothing may be created while candidates are unverified"
+        )
+        [job_id] = [
+            line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("resumed")
+        ]
         status = cli(["status", job_id], b, emulator)
         assert "needs_attention" in status.stdout
         results = cli(["results", job_id, "-o", "out.jsonl"], b, emulator)

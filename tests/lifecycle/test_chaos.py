@@ -21,4 +21,6 @@ def test_runs_survive_faults_on_every_route(provider: str, tmp_path: Path) -> No
     assert figures.duplicates == 0 and figures.lost == 0
     assert figures.orphan_uploads == 0, "an unused input upload was left on the provider"
     assert figures.provider_jobs == figures.shards
-    assert sum(figures.faults.values()) > 0, "the emulator injected no fault: the test proves nothing"
+    assert sum(figures.faults.values()) > 0, (
+        "the emulator injected no fault: the test proves nothing"
+    )

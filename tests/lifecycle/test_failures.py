@@ -1,4 +1,5 @@
-"""What each failure leaves behind: outages, refusals, interruptions and ledgers that cannot be used.
+"""What each failure leaves behind: outages, refusals, interruptions and ledgers that cannot be
+used.
 
 Real emulator processes, real CLI processes (signalled for real), real SQLite files.
 """
@@ -27,7 +28,15 @@ from batch_router_core.testing.harness import (
 
 from .conftest import result_ids
 
-RUN_OPENAI = ["run", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"], "--poll-interval", "0.05"]
+RUN_OPENAI = [
+    "run",
+    "in.jsonl",
+    "-p",
+    "openai",
+    *PROVIDER_ARGS["openai"],
+    "--poll-interval",
+    "0.05",
+]
 
 
 def _fault(emulator: EmulatorProcess, route: str, kind: str, times: int) -> None:
@@ -37,17 +46,22 @@ def _fault(emulator: EmulatorProcess, route: str, kind: str, times: int) -> None
 
 
 def _wait_for_submission(run: subprocess.Popen[str], directory: Path) -> None:
-    """Until the run's batch is submitted (and still running), or fail saying what the run printed."""
+    """Until the run's batch is submitted (and still running), or fail saying what the run
+    printed."""
     deadline = time.monotonic() + 60
     ledger = directory / ".batch_router" / "ledger.sqlite3"
     while time.monotonic() < deadline:
         if run.poll() is not None:
-            raise AssertionError(f"the run ended (exit {run.returncode}) before the test could act: "
-                                 f"{run.communicate()[1][-2000:]}")
+            raise AssertionError(
+                f"the run ended (exit {run.returncode}) before the test could act: "
+                f"{run.communicate()[1][-2000:]}"
+            )
         if ledger.exists():
             db = sqlite3.connect(ledger)
             try:
-                if db.execute("SELECT count(*) FROM provider_jobs WHERE state = 'submitted'").fetchone()[0]:
+                if db.execute(
+                    "SELECT count(*) FROM provider_jobs WHERE state = 'submitted'"
+                ).fetchone()[0]:
                     return
             except sqlite3.Error:
                 pass  # the run is still creating it
@@ -74,7 +88,9 @@ def test_a_refused_submit_fails_that_job_only(tmp_path: Path) -> None:
     write_questions(tmp_path / "in.jsonl", 3)
     with EmulatorProcess("openai") as emulator:
         _fault(emulator, "POST /v1/files", "unauthorized", 1)
-        refused = cli(["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator)
+        refused = cli(
+            ["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator
+        )
         assert refused.returncode == 4, refused.stderr  # the job id is printed all the same
         assert "refused" in refused.stderr and "401" in refused.stderr
         job_id = refused.stdout.strip()
@@ -106,7 +122,10 @@ def test_interrupting_a_wait_leaves_a_resumable_job(sig: int, code: int, tmp_pat
         assert "Traceback" not in stderr and "batch-router wait job-" in stderr
         job_id = stderr.split("batch-router wait ")[1].split()[0].rstrip("`")
         db = sqlite3.connect(tmp_path / ".batch_router" / "ledger.sqlite3")
-        assert db.execute("SELECT count(*) FROM provider_jobs WHERE owner IS NOT NULL").fetchone()[0] == 0
+        assert (
+            db.execute("SELECT count(*) FROM provider_jobs WHERE owner IS NOT NULL").fetchone()[0]
+            == 0
+        )
         db.close()
         _fault(emulator, "GET /v1/batches/*", "unavailable", 0)
         waited = cli(["wait", job_id, "--poll-interval", "0.05"], tmp_path, emulator, env={})
@@ -120,12 +139,22 @@ def test_interrupting_a_wait_leaves_a_resumable_job(sig: int, code: int, tmp_pat
 
 
 def _jobs(cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "batch_router_core.cli", "jobs"], cwd=cwd, env=cli_env(),
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "batch_router_core.cli", "jobs"],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize("content, what", [(b"", "is empty"), (b"garbage" * 100, "not a SQLite database")])
-def test_an_empty_or_garbage_ledger_is_refused_not_reset(tmp_path: Path, content: bytes, what: str) -> None:
+@pytest.mark.parametrize(
+    "content, what", [(b"", "is empty"), (b"garbage" * 100, "not a SQLite database")]
+)
+def test_an_empty_or_garbage_ledger_is_refused_not_reset(
+    tmp_path: Path, content: bytes, what: str
+) -> None:
     ledger = tmp_path / ".batch_router" / "ledger.sqlite3"
     ledger.parent.mkdir()
     ledger.write_bytes(content)
@@ -142,8 +171,15 @@ def test_a_truncated_ledger_is_refused(tmp_path: Path) -> None:
     path = tmp_path / ".batch_router" / "ledger.sqlite3"
     ledger = Ledger(path)
     for n in range(200):
-        ledger.create_job(job_id=f"j{n}", provider="fake", model="m", mode=BatchMode.CHAT, request_count=1,
-                          params={"pad": "x" * 500}, shards=[])
+        ledger.create_job(
+            job_id=f"j{n}",
+            provider="fake",
+            model="m",
+            mode=BatchMode.CHAT,
+            request_count=1,
+            params={"pad": "x" * 500},
+            shards=[],
+        )
     ledger._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     ledger.close()
     data = path.read_bytes()
@@ -180,8 +216,13 @@ def test_concurrent_first_opens_are_safe(tmp_path: Path) -> None:
 def test_a_ledger_deleted_mid_run_is_reported(tmp_path: Path) -> None:
     write_questions(tmp_path / "in.jsonl", 3)
     with EmulatorProcess("openai", speed=5.0) as emulator:
-        run = cli([*RUN_OPENAI, "-o", "out.jsonl"], tmp_path, emulator, background=True,
-                  env={"BATCH_ROUTER_LEASE_S": "0.6"})
+        run = cli(
+            [*RUN_OPENAI, "-o", "out.jsonl"],
+            tmp_path,
+            emulator,
+            background=True,
+            env={"BATCH_ROUTER_LEASE_S": "0.6"},
+        )
         _wait_for_submission(run, tmp_path)
         (tmp_path / ".batch_router" / "ledger.sqlite3").unlink()
         _, stderr = run.communicate(timeout=60)
@@ -191,30 +232,53 @@ def test_a_ledger_deleted_mid_run_is_reported(tmp_path: Path) -> None:
 
 def _unshare_works() -> bool:
     try:
-        return subprocess.run(["unshare", "-Urm", "true"], capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(["unshare", "-Urm", "true"], capture_output=True, timeout=10).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
-@pytest.mark.skipif(not _unshare_works(), reason="needs `unshare -Urm` (user + mount namespaces) to mount "
-                    "a read-only or a tiny file system for real")
-@pytest.mark.parametrize("mount, expected", [
-    ("mount --bind {d} {d} && mount -o remount,ro,bind {d}", "read-only"),
-    ("mount -t tmpfs -o size=48k tmpfs {d}", "full"),
-])
-def test_read_only_or_full_ledger_storage_gives_a_clear_error(tmp_path: Path, mount: str, expected: str) -> None:
+@pytest.mark.skipif(
+    not _unshare_works(),
+    reason="needs `unshare -Urm` (user + mount namespaces) to mount "
+    "a read-only or a tiny file system for real",
+)
+@pytest.mark.parametrize(
+    "mount, expected",
+    [
+        ("mount --bind {d} {d} && mount -o remount,ro,bind {d}", "read-only"),
+        ("mount -t tmpfs -o size=48k tmpfs {d}", "full"),
+    ],
+)
+def test_read_only_or_full_ledger_storage_gives_a_clear_error(
+    tmp_path: Path, mount: str, expected: str
+) -> None:
     d = tmp_path / "state"
     d.mkdir()
     write_questions(tmp_path / "in.jsonl", 400)
     if expected == "read-only":  # a ledger that exists but can no longer be written
-        subprocess.run([sys.executable, "-m", "batch_router_core.cli", "jobs"], cwd=d, env=cli_env(), check=True,
-                       capture_output=True)
-    script = (f"{mount.format(d=d)} && cd {d} && exec {sys.executable} -m batch_router_core.cli prepare "
-              f"{tmp_path / 'in.jsonl'} -p openai -m gpt-4o-mini >/dev/null && exec {sys.executable} -m "
-              f"batch_router_core.cli submit {tmp_path / 'in.jsonl'} -p openai -m gpt-4o-mini "
-              "--option base_url=http://127.0.0.1:9/v1 --option api_key=k")
-    proc = subprocess.run(["unshare", "-Urm", "sh", "-c", script], env=cli_env(), capture_output=True,
-                          text=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "batch_router_core.cli", "jobs"],
+            cwd=d,
+            env=cli_env(),
+            check=True,
+            capture_output=True,
+        )
+    script = (
+        f"{mount.format(d=d)} && cd {d} && exec {sys.executable} -m batch_router_core.cli prepare "
+        f"{tmp_path / 'in.jsonl'} -p openai -m gpt-4o-mini >/dev/null && exec {sys.executable} -m "
+        f"batch_router_core.cli submit {tmp_path / 'in.jsonl'} -p openai -m gpt-4o-mini "
+        "--option base_url=http://127.0.0.1:9/v1 --option api_key=k"
+    )
+    proc = subprocess.run(
+        ["unshare", "-Urm", "sh", "-c", script],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode in (1, 3, 7), proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 
@@ -222,12 +286,19 @@ def test_read_only_or_full_ledger_storage_gives_a_clear_error(tmp_path: Path, mo
 def test_a_job_refused_while_polling_does_not_hold_up_the_others(tmp_path: Path) -> None:
     write_questions(tmp_path / "in.jsonl", 3)
     with EmulatorProcess("openai", speed=5.0) as emulator:
-        first = cli(["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator)
-        second = cli(["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator)
+        first = cli(
+            ["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator
+        )
+        second = cli(
+            ["submit", "in.jsonl", "-p", "openai", *PROVIDER_ARGS["openai"]], tmp_path, emulator
+        )
         assert first.returncode == second.returncode == 0, first.stderr + second.stderr
         db = sqlite3.connect(tmp_path / ".batch_router" / "ledger.sqlite3")
-        [(stuck_batch,)] = db.execute("SELECT batch_id FROM provider_jobs p JOIN logical_jobs l ON l.id = "
-                                      "p.logical_id WHERE l.id = ?", (first.stdout.strip(),)).fetchall()
+        [(stuck_batch,)] = db.execute(
+            "SELECT batch_id FROM provider_jobs p JOIN logical_jobs l ON l.id = "
+            "p.logical_id WHERE l.id = ?",
+            (first.stdout.strip(),),
+        ).fetchall()
         db.close()
         _fault(emulator, f"GET /v1/batches/{stuck_batch}", "unauthorized", 1000)
         resumed = cli(["resume", "--poll-interval", "0.05"], tmp_path, emulator)
@@ -256,18 +327,34 @@ def test_resume_finds_the_base_url_in_the_ledger_and_no_secret_is_stored(tmp_pat
     ids = write_questions(tmp_path / "in.jsonl", 3)
     secret = "sk-test-not-a-real-key-0123456789"
     with EmulatorProcess("openai") as emulator:
-        crashed = cli([*RUN_OPENAI, "-o", "out.jsonl", "--option", f"api_key={secret}"], tmp_path, emulator,
-                      crash="after_create")
+        crashed = cli(
+            [*RUN_OPENAI, "-o", "out.jsonl", "--option", f"api_key={secret}"],
+            tmp_path,
+            emulator,
+            crash="after_create",
+        )
         assert crashed.returncode == -signal.SIGKILL
         # No --option at all: the base URL comes from the ledger, the key from the environment.
         env = {**cli_env(), "OPENAI_API_KEY": "k"}
         bare = [sys.executable, "-m", "batch_router_core.cli"]
-        resumed = subprocess.run([*bare, "resume", "--poll-interval", "0.05", "--json"], cwd=tmp_path, env=env,
-                                 capture_output=True, text=True, timeout=120)
+        resumed = subprocess.run(
+            [*bare, "resume", "--poll-interval", "0.05", "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert resumed.returncode == 0, resumed.stderr
         [job_id] = json.loads(resumed.stdout)["resumed"]
-        got = subprocess.run([*bare, "results", job_id, "-o", "out.jsonl"], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=120)
+        got = subprocess.run(
+            [*bare, "results", job_id, "-o", "out.jsonl"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert got.returncode == 0, got.stderr
         assert emulator.stats()["batches"] == 1
     assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(ids)

@@ -39,14 +39,22 @@ def server() -> Iterator[RunningServer]:
 
 def _router(tmp_path: Path, options: dict[str, str]) -> BatchRouter:
     reg = BatchProviderRegistry(files=GeneratedFiles(tmp_path / ".br"), retry=RetryPolicy.no_wait())
-    return BatchRouter(reg, root=tmp_path / ".br", initial_interval=0.02, max_interval=0.05,
-                       provider_options={"openai": options})
+    return BatchRouter(
+        reg,
+        root=tmp_path / ".br",
+        initial_interval=0.02,
+        max_interval=0.05,
+        provider_options={"openai": options},
+    )
 
 
 def _batch(prefix: str, n: int, **params: object) -> InputBatch:
-    return InputBatch(requests=[InputRequest(custom_id=f"{prefix}-{i}", messages=[InputMessage.user(f"{prefix} {i}")])
-                                for i in range(n)]).with_params(
-        InferenceParams(provider_id="openai", model_id="gpt-4o-mini", **params))  # type: ignore[arg-type]
+    return InputBatch(
+        requests=[
+            InputRequest(custom_id=f"{prefix}-{i}", messages=[InputMessage.user(f"{prefix} {i}")])
+            for i in range(n)
+        ]
+    ).with_params(InferenceParams(provider_id="openai", model_id="gpt-4o-mini", **params))  # type: ignore[arg-type]
 
 
 def _nothing_recorded(tmp_path: Path) -> None:
@@ -57,11 +65,14 @@ def _nothing_recorded(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / ".br").rglob("*.jsonl")], "a batch's files were left behind"
 
 
-async def test_a_provider_check_failing_on_a_later_batch_records_nothing(tmp_path: Path,
-                                                                       server: RunningServer) -> None:
+async def test_a_provider_check_failing_on_a_later_batch_records_nothing(
+    tmp_path: Path, server: RunningServer
+) -> None:
     router = _router(tmp_path, {"base_url": server.url + "/v1", "api_key": "k"})
     good = _batch("a", 3)
-    refused = _batch("b", 2, provider_kwargs={"stream": True})  # refused by the OpenAI plugin's prepare
+    refused = _batch(
+        "b", 2, provider_kwargs={"stream": True}
+    )  # refused by the OpenAI plugin's prepare
     with pytest.raises(ValidationError, match="stream is not allowed"):
         await router.run_batches([good, refused], wait_for_completion=False)
     _nothing_recorded(tmp_path)
@@ -70,7 +81,8 @@ async def test_a_provider_check_failing_on_a_later_batch_records_nothing(tmp_pat
 
 
 async def test_missing_credentials_are_a_configuration_error_before_anything_is_recorded(
-        tmp_path: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     router = _router(tmp_path, {"base_url": server.url + "/v1"})
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
@@ -82,8 +94,9 @@ async def test_missing_credentials_are_a_configuration_error_before_anything_is_
     _nothing_recorded(tmp_path)
 
 
-async def test_resume_without_credentials_touches_no_job(tmp_path: Path, server: RunningServer,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_resume_without_credentials_touches_no_job(
+    tmp_path: Path, server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     keyed = _router(tmp_path, {"base_url": server.url + "/v1", "api_key": "k"})
     [job_id] = await keyed.run_batches([_batch("a", 2)], wait_for_completion=False)
@@ -93,7 +106,9 @@ async def test_resume_without_credentials_touches_no_job(tmp_path: Path, server:
     assert {j.state.value for j in keyless.ledger.jobs_of(job_id)} == {"submitted"}
 
 
-async def test_raw_records_are_kept_and_a_second_read_is_local(tmp_path: Path, server: RunningServer) -> None:
+async def test_raw_records_are_kept_and_a_second_read_is_local(
+    tmp_path: Path, server: RunningServer
+) -> None:
     router = _router(tmp_path, {"base_url": server.url + "/v1", "api_key": "k"})
     [job_id] = await router.run_batches([_batch("a", 3)])
     first = [r async for r in router.get_results(job_id)]
@@ -101,8 +116,9 @@ async def test_raw_records_are_kept_and_a_second_read_is_local(tmp_path: Path, s
     [pj] = router.ledger.jobs_of(job_id)
     assert pj.results_path is not None
     stored = [json.loads(line) for line in pj.results_path.read_text().splitlines()]
-    assert [s["raw"]["response"]["body"]["choices"] for s in stored] == [r.raw["response"]["body"]["choices"]
-                                                                          for r in first]
+    assert [s["raw"]["response"]["body"]["choices"] for s in stored] == [
+        r.raw["response"]["body"]["choices"] for r in first
+    ]
     seen = dict(server.emulator.requests_seen)  # type: ignore[attr-defined]
     again = [r async for r in router.get_results(job_id)]
     assert [r.raw for r in again] == [r.raw for r in first]

@@ -29,8 +29,13 @@ CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
 EMBEDDINGS = "/v1/embeddings"
 COMPLETIONS = "/v1/completions"
-_ENDPOINT_ALIASES = {"responses": RESPONSES, RESPONSES: RESPONSES, "chat": CHAT, CHAT: CHAT,
-                     "chat/completions": CHAT}
+_ENDPOINT_ALIASES = {
+    "responses": RESPONSES,
+    RESPONSES: RESPONSES,
+    "chat": CHAT,
+    CHAT: CHAT,
+    "chat/completions": CHAT,
+}
 _AUDIO_FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3"}
 
 
@@ -47,7 +52,8 @@ def endpoint_for(params: InferenceParams) -> str:
     if endpoint is None:
         raise ValidationError(
             f"unknown OpenAI endpoint {wanted!r}; chat batches run on {CHAT} or {RESPONSES}",
-            provider="openai", field="params.provider_kwargs.endpoint",
+            provider="openai",
+            field="params.provider_kwargs.endpoint",
         )
     return endpoint
 
@@ -72,14 +78,23 @@ def _chat_part(part: Any, cid: str, field: str) -> dict[str, Any]:
     if isinstance(part, AudioContent):
         fmt = _AUDIO_FORMATS.get(part.media_type or "")
         if part.data is None or fmt is None:
-            raise _issue("chat completions take audio as base64 WAV or MP3 data "
-                         f"(got {'a URL' if part.data is None else part.media_type})", cid, field,
-                         content=True)
+            raise _issue(
+                "chat completions take audio as base64 WAV or MP3 data "
+                f"(got {'a URL' if part.data is None else part.media_type})",
+                cid,
+                field,
+                content=True,
+            )
         return {"type": "input_audio", "input_audio": {"data": part.data, "format": fmt}}
     if isinstance(part, DocumentContent):
         if part.data is None:
-            raise _issue("chat completions take PDFs as base64 data, not URLs (use the responses "
-                         "endpoint for file URLs)", cid, field, content=True)
+            raise _issue(
+                "chat completions take PDFs as base64 data, not URLs (use the responses "
+                "endpoint for file URLs)",
+                cid,
+                field,
+                content=True,
+            )
         return {"type": "file", "file": {"filename": "document.pdf", "file_data": part.data_url()}}
     raise _issue(f"unsupported content part {type(part).__name__}", cid, field, content=True)
 
@@ -93,12 +108,14 @@ def _responses_part(part: Any, cid: str, field: str) -> dict[str, Any]:
         if part.data is None:
             return {"type": "input_file", "file_url": part.url}
         return {"type": "input_file", "filename": "document.pdf", "file_data": part.data_url()}
-    raise _issue("the responses endpoint does not take audio input in batches", cid, field,
-                 content=True)
+    raise _issue(
+        "the responses endpoint does not take audio input in batches", cid, field, content=True
+    )
 
 
 def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
-    """Messages in OpenAI's shape; ``part`` converts one non-trivial content part for the endpoint."""
+    """Messages in OpenAI's shape; ``part`` converts one non-trivial content part for the
+    endpoint."""
     out: list[dict[str, Any]] = []
     for mi, m in enumerate(req.messages):
         parts = m.contents
@@ -106,11 +123,21 @@ def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
             out.append({"role": m.role, "content": parts[0].text})
             continue
         if m.role != "user" and not m.is_text_only:
-            raise _issue("assistant messages can only hold text", req.custom_id,
-                         f"messages[{mi}].contents", content=True)
-        out.append({"role": m.role, "content": [
-            part(p, req.custom_id, f"messages[{mi}].contents[{ci}]") for ci, p in enumerate(parts)
-        ]})
+            raise _issue(
+                "assistant messages can only hold text",
+                req.custom_id,
+                f"messages[{mi}].contents",
+                content=True,
+            )
+        out.append(
+            {
+                "role": m.role,
+                "content": [
+                    part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
+                    for ci, p in enumerate(parts)
+                ],
+            }
+        )
     return out
 
 
@@ -122,19 +149,29 @@ def _chat_messages(req: InputRequest, system: dict[str, Any] | None) -> list[dic
 def _joined_text(req: InputRequest, what: str) -> str:
     for mi, m in enumerate(req.messages):
         if not m.is_text_only:
-            raise _issue(f"{what} take text only", req.custom_id, f"messages[{mi}].contents",
-                         content=True)
+            raise _issue(
+                f"{what} take text only", req.custom_id, f"messages[{mi}].contents", content=True
+            )
     return "\n".join(m.text for m in req.messages)
 
 
 # -- params --------------------------------------------------------------------------------------
 
-_NOT_FOR_EMBEDDINGS = ("system_prompt", "max_output_tokens", "temperature", "top_p", "stop_sequences",
-                       "presence_penalty", "frequency_penalty", "seed")
+_NOT_FOR_EMBEDDINGS = (
+    "system_prompt",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "stop_sequences",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+)
 
 
-def _body_params(params: InferenceParams, endpoint: str, settings: Mapping[str, Any],
-                 cid: str | None) -> dict[str, Any]:
+def _body_params(
+    params: InferenceParams, endpoint: str, settings: Mapping[str, Any], cid: str | None
+) -> dict[str, Any]:
     """Everything in a body that comes from params, in OpenAI's names."""
     body: dict[str, Any] = {"model": params.model_id}
     where = "params."
@@ -147,8 +184,11 @@ def _body_params(params: InferenceParams, endpoint: str, settings: Mapping[str, 
         body["encoding_format"] = "float"
     else:
         if params.embedding_dimensions is not None:
-            raise _issue("embedding_dimensions only applies to embedding batches", cid or "",
-                         where + "embedding_dimensions")
+            raise _issue(
+                "embedding_dimensions only applies to embedding batches",
+                cid or "",
+                where + "embedding_dimensions",
+            )
         if params.max_output_tokens is not None:
             if endpoint == RESPONSES:
                 key = "max_output_tokens"
@@ -167,8 +207,11 @@ def _body_params(params: InferenceParams, endpoint: str, settings: Mapping[str, 
         if endpoint == RESPONSES:
             for name in ("stop_sequences", "presence_penalty", "frequency_penalty", "seed"):
                 if getattr(params, name) is not None:
-                    raise _issue(f"the responses endpoint has no {name}; use chat completions",
-                                 cid or "", where + name)
+                    raise _issue(
+                        f"the responses endpoint has no {name}; use chat completions",
+                        cid or "",
+                        where + name,
+                    )
             if params.system_prompt is not None:
                 body["instructions"] = _system_text(params.system_prompt)
         else:
@@ -179,8 +222,11 @@ def _body_params(params: InferenceParams, endpoint: str, settings: Mapping[str, 
             if params.stop_sequences is not None:
                 body["stop"] = list(params.stop_sequences)
             if endpoint == COMPLETIONS and params.system_prompt is not None:
-                raise _issue("completions have no system prompt; put it in the prompt", cid or "",
-                             where + "system_prompt")
+                raise _issue(
+                    "completions have no system prompt; put it in the prompt",
+                    cid or "",
+                    where + "system_prompt",
+                )
     extra = {k: v for k, v in params.provider_kwargs.items() if k != "endpoint"}
     if extra.get("stream"):
         raise _issue("stream is not allowed in batches", cid or "", "params.provider_kwargs.stream")
@@ -208,7 +254,9 @@ def _one_text_template(line: dict[str, Any], system: dict[str, Any] | None) -> t
     """A one-user-text line, cut around its custom_id and its text (see core's ``fastjson``)."""
     msgs: list[Any] = [system] if system is not None else []
     msgs.append({"role": "user", "content": SENTINELS[1]})
-    return split_template({**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2)
+    return split_template(
+        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2
+    )
 
 
 def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:
@@ -227,7 +275,9 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
             eff = batch.params_for(req)
             one = _body_params(eff, endpoint, settings, req.custom_id)
             one.update(_payload(req, endpoint, _system_message(eff, endpoint)))
-            yield dumps({"custom_id": req.custom_id, "method": "POST", "url": endpoint, "body": one})
+            yield dumps(
+                {"custom_id": req.custom_id, "method": "POST", "url": endpoint, "body": one}
+            )
             continue
         if one_text is not None:
             msgs_in = req.messages
@@ -237,8 +287,15 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
                 if len(parts) == 1 and type(parts[0]) is TextContent and m.role == "user":
                     # The most common request by far (one user text): splice the two strings that
                     # differ into bytes serialised once for the whole batch.
-                    yield b"".join((one_text[0], dumps(req.custom_id), one_text[1],
-                                    dumps(parts[0].text), one_text[2]))
+                    yield b"".join(
+                        (
+                            one_text[0],
+                            dumps(req.custom_id),
+                            one_text[1],
+                            dumps(parts[0].text),
+                            one_text[2],
+                        )
+                    )
                     continue
             body["messages"] = _chat_messages(req, system)
         else:
@@ -246,6 +303,8 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
         line["custom_id"] = req.custom_id
         yield dumps(line)
     if endpoint == EMBEDDINGS and max_inputs is not None and len(batch.requests) > max_inputs:
-        raise ValidationError(f"embedding batches take at most {max_inputs} inputs",
-                              provider="openai", field="requests")
-
+        raise ValidationError(
+            f"embedding batches take at most {max_inputs} inputs",
+            provider="openai",
+            field="requests",
+        )

@@ -16,7 +16,10 @@ __all__ = ["parse_line"]
 
 SUCCEEDED = ResultStatus.SUCCEEDED
 ERRORED = ResultStatus.ERRORED
-_STATUS_FOR_CODE = {"batch_expired": ResultStatus.EXPIRED, "batch_cancelled": ResultStatus.CANCELLED}
+_STATUS_FOR_CODE = {
+    "batch_expired": ResultStatus.EXPIRED,
+    "batch_cancelled": ResultStatus.CANCELLED,
+}
 
 
 def _usage(u: dict[str, Any] | None) -> Any:
@@ -27,16 +30,26 @@ def _usage(u: dict[str, Any] | None) -> Any:
         completion = u.get("completion_tokens", 0)
         details = u.get("prompt_tokens_details")
         out_details = u.get("completion_tokens_details")
-        return new_usage(prompt, completion, u.get("total_tokens", prompt + completion),
-                         details.get("cached_tokens") if details else None, None,
-                         out_details.get("reasoning_tokens") if out_details else None)
+        return new_usage(
+            prompt,
+            completion,
+            u.get("total_tokens", prompt + completion),
+            details.get("cached_tokens") if details else None,
+            None,
+            out_details.get("reasoning_tokens") if out_details else None,
+        )
     prompt = u.get("input_tokens", 0)  # responses
     completion = u.get("output_tokens", 0)
     details = u.get("input_tokens_details")
     out_details = u.get("output_tokens_details")
-    return new_usage(prompt, completion, u.get("total_tokens", prompt + completion),
-                     details.get("cached_tokens") if details else None, None,
-                     out_details.get("reasoning_tokens") if out_details else None)
+    return new_usage(
+        prompt,
+        completion,
+        u.get("total_tokens", prompt + completion),
+        details.get("cached_tokens") if details else None,
+        None,
+        out_details.get("reasoning_tokens") if out_details else None,
+    )
 
 
 def _output(body: dict[str, Any]) -> tuple[str | None, tuple[float, ...] | None, str | None]:
@@ -60,16 +73,26 @@ def _output(body: dict[str, Any]) -> tuple[str | None, tuple[float, ...] | None,
         return None, None, None  # e.g. vLLM score/rerank lists: kept in ``raw``
     output = body.get("output")
     if output is not None:  # responses
-        texts = [c.get("text", "") for item in output if item.get("type") == "message"
-                 for c in item.get("content", []) if c.get("type") == "output_text"]
+        texts = [
+            c.get("text", "")
+            for item in output
+            if item.get("type") == "message"
+            for c in item.get("content", [])
+            if c.get("type") == "output_text"
+        ]
         incomplete = (body.get("incomplete_details") or {}).get("reason")
-        finish = "length" if incomplete == "max_output_tokens" else (
-            "stop" if body.get("status") == "completed" else body.get("status"))
+        finish = (
+            "length"
+            if incomplete == "max_output_tokens"
+            else ("stop" if body.get("status") == "completed" else body.get("status"))
+        )
         return "".join(texts), None, finish
     return None, None, None
 
 
-def parse_line(line: dict[str, Any], model: str | None = None, provider: str = "openai") -> RequestResult:
+def parse_line(
+    line: dict[str, Any], model: str | None = None, provider: str = "openai"
+) -> RequestResult:
     """One line of an output or error file as a unified result (the line is kept as ``raw``).
 
     Also reads vLLM's ``run_batch`` lines (``provider="vllm"``), whose request errors nest the error
@@ -80,14 +103,32 @@ def parse_line(line: dict[str, Any], model: str | None = None, provider: str = "
     response = line.get("response")
     if err and isinstance(err.get("error"), dict):  # vLLM: the HTTP error body, whole
         e = err["error"]
-        status_code = (response or {}).get("status_code") or (e.get("code") if isinstance(e.get("code"), int) else None)
-        return new_result(cid, ERRORED, provider, model, error=RequestError(
-            message=e.get("message") or f"HTTP {status_code}", code=str(e["code"]) if e.get("code") is not None else None,
-            type=e.get("type"), status_code=status_code), raw=line)
+        status_code = (response or {}).get("status_code") or (
+            e.get("code") if isinstance(e.get("code"), int) else None
+        )
+        return new_result(
+            cid,
+            ERRORED,
+            provider,
+            model,
+            error=RequestError(
+                message=e.get("message") or f"HTTP {status_code}",
+                code=str(e["code"]) if e.get("code") is not None else None,
+                type=e.get("type"),
+                status_code=status_code,
+            ),
+            raw=line,
+        )
     if err:  # failed outside HTTP: expiry, cancellation
         code = err.get("code")
-        return new_result(cid, _STATUS_FOR_CODE.get(code, ERRORED), provider, model,
-                          error=RequestError(message=err.get("message") or "", code=code), raw=line)
+        return new_result(
+            cid,
+            _STATUS_FOR_CODE.get(code, ERRORED),
+            provider,
+            model,
+            error=RequestError(message=err.get("message") or "", code=code),
+            raw=line,
+        )
     if response and "status_code" not in response and "body" not in response:
         # Older vLLM run-batch output puts the response body itself here, with no envelope.
         status_code, body = 200, response
@@ -96,9 +137,29 @@ def parse_line(line: dict[str, Any], model: str | None = None, provider: str = "
         body = (response or {}).get("body") or {}
     if not 200 <= status_code < 300:
         e = body.get("error") or {}
-        return new_result(cid, ERRORED, provider, body.get("model", model), error=RequestError(
-            message=e.get("message") or f"HTTP {status_code}", code=e.get("code"), type=e.get("type"),
-            status_code=status_code or None), raw=line)
+        return new_result(
+            cid,
+            ERRORED,
+            provider,
+            body.get("model", model),
+            error=RequestError(
+                message=e.get("message") or f"HTTP {status_code}",
+                code=e.get("code"),
+                type=e.get("type"),
+                status_code=status_code or None,
+            ),
+            raw=line,
+        )
     text, embedding, finish = _output(body)
-    return new_result(cid, SUCCEEDED, provider, body.get("model", model), text, embedding, finish,
-                      _usage(body.get("usage")), None, line)
+    return new_result(
+        cid,
+        SUCCEEDED,
+        provider,
+        body.get("model", model),
+        text,
+        embedding,
+        finish,
+        _usage(body.get("usage")),
+        None,
+        line,
+    )

@@ -1,4 +1,5 @@
-"""Fixtures: the Anthropic emulator over real loopback HTTP, and a provider handle pointing at it."""
+"""Fixtures: the Anthropic emulator over real loopback HTTP, and a provider handle pointing at
+it."""
 
 from __future__ import annotations
 
@@ -42,13 +43,20 @@ def server(emulator: AnthropicEmulator) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def anthropic_provider(batch_router_registry: BatchProviderRegistry, server: RunningServer) -> ProviderHandle:
-    return batch_router_registry.get("anthropic", base_url=server.url, api_key="sk-ant-test-emulator")
+def anthropic_provider(
+    batch_router_registry: BatchProviderRegistry, server: RunningServer
+) -> ProviderHandle:
+    return batch_router_registry.get(
+        "anthropic", base_url=server.url, api_key="sk-ant-test-emulator"
+    )
 
 
 def chat_batch(n: int = 3, model: str = "claude-sonnet-4-5", **params: object) -> InputBatch:
     params.setdefault("max_output_tokens", 256)
-    reqs = [InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-            for i in range(n)]
+    reqs = [
+        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
+        for i in range(n)
+    ]
     return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="anthropic", model_id=model, **params))  # type: ignore[arg-type]
+        InferenceParams(provider_id="anthropic", model_id=model, **params)
+    )  # type: ignore[arg-type]

@@ -21,8 +21,9 @@ from batch_router_core.registry.handle import ProviderHandle
 from .conftest import chat_batch
 
 
-async def test_cycle_counts_and_results(anthropic_provider: ProviderHandle, clock: ManualClock,
-                                        emulator: AnthropicEmulator) -> None:
+async def test_cycle_counts_and_results(
+    anthropic_provider: ProviderHandle, clock: ManualClock, emulator: AnthropicEmulator
+) -> None:
     emulator.state.error_ids = {"req-2"}
     handle = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(5)))
     early = await anthropic_provider.poll_status(handle)
@@ -42,7 +43,9 @@ async def test_cycle_counts_and_results(anthropic_provider: ProviderHandle, cloc
 
 
 async def test_all_expired_is_expired_and_partial_is_completed(
-    anthropic_provider: ProviderHandle, clock: ManualClock, emulator: AnthropicEmulator,
+    anthropic_provider: ProviderHandle,
+    clock: ManualClock,
+    emulator: AnthropicEmulator,
 ) -> None:
     emulator.state.next_per_request_s = 100000  # nothing finishes within 24 h
     h1 = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(3)))
@@ -57,8 +60,9 @@ async def test_all_expired_is_expired_and_partial_is_completed(
     assert statuses.count(ResultStatus.EXPIRED) == 3 and statuses.count(ResultStatus.SUCCEEDED) == 2
 
 
-async def test_cancel_mid_run(anthropic_provider: ProviderHandle, clock: ManualClock,
-                              emulator: AnthropicEmulator) -> None:
+async def test_cancel_mid_run(
+    anthropic_provider: ProviderHandle, clock: ManualClock, emulator: AnthropicEmulator
+) -> None:
     emulator.state.next_per_request_s = 10
     handle = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(10)))
     clock.advance(35)
@@ -69,12 +73,15 @@ async def test_cancel_mid_run(anthropic_provider: ProviderHandle, clock: ManualC
     assert report.status is BatchStatus.CANCELLED and report.raw_status == "ended.cancelled"
     statuses = [r.status async for r in anthropic_provider.fetch_results(handle)]
     assert len(statuses) == 10
-    assert statuses.count(ResultStatus.SUCCEEDED) == 3 and statuses.count(ResultStatus.CANCELLED) == 7
+    assert (
+        statuses.count(ResultStatus.SUCCEEDED) == 3 and statuses.count(ResultStatus.CANCELLED) == 7
+    )
 
 
 @pytest.mark.parametrize("kind", ["rate_limit", "overloaded", "server_error", "drop"])
-async def test_transient_faults_are_survived(kind: str, anthropic_provider: ProviderHandle, clock: ManualClock,
-                                             emulator: AnthropicEmulator) -> None:
+async def test_transient_faults_are_survived(
+    kind: str, anthropic_provider: ProviderHandle, clock: ManualClock, emulator: AnthropicEmulator
+) -> None:
     handle = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(6)))
     clock.advance(60)
     emulator.faults.add("GET /v1/messages/batches/*", kind, times=2, retry_after=1)
@@ -84,8 +91,9 @@ async def test_transient_faults_are_survived(kind: str, anthropic_provider: Prov
     assert sorted(r.custom_id for r in results) == [f"req-{i}" for i in range(6)]
 
 
-async def test_rate_limit_hint_and_no_submit_retry(anthropic_provider: ProviderHandle,
-                                                   emulator: AnthropicEmulator) -> None:
+async def test_rate_limit_hint_and_no_submit_retry(
+    anthropic_provider: ProviderHandle, emulator: AnthropicEmulator
+) -> None:
     emulator.faults.add("POST /v1/messages/batches", "overloaded", retry_after=4)
     with pytest.raises(ProviderTransientError) as exc:
         await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(2)))
@@ -97,16 +105,22 @@ async def test_rate_limit_hint_and_no_submit_retry(anthropic_provider: ProviderH
     assert denied.value.status_code == 401 and "sk-ant-test-emulator" not in str(denied.value)
 
 
-async def test_bad_input_never_reaches_the_service(anthropic_provider: ProviderHandle,
-                                                   emulator: AnthropicEmulator) -> None:
-    for batch in (chat_batch(2, max_output_tokens=None), chat_batch(2, presence_penalty=1.0),
-                  InputBatch(requests=chat_batch(2).requests * 2, params=chat_batch(1).params)):
+async def test_bad_input_never_reaches_the_service(
+    anthropic_provider: ProviderHandle, emulator: AnthropicEmulator
+) -> None:
+    for batch in (
+        chat_batch(2, max_output_tokens=None),
+        chat_batch(2, presence_penalty=1.0),
+        InputBatch(requests=chat_batch(2).requests * 2, params=chat_batch(1).params),
+    ):
         with pytest.raises(ValidationError):
             anthropic_provider.prepare(batch)
     assert emulator.requests_seen == {}
 
 
-async def test_delete_and_x_api_key(anthropic_provider: ProviderHandle, clock: ManualClock, server: Any) -> None:
+async def test_delete_and_x_api_key(
+    anthropic_provider: ProviderHandle, clock: ManualClock, server: Any
+) -> None:
     import httpx2 as httpx
 
     handle = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(1)))
@@ -116,17 +130,29 @@ async def test_delete_and_x_api_key(anthropic_provider: ProviderHandle, clock: M
     assert early.status_code == 400 and early.json()["error"]["type"] == "invalid_request_error"
     clock.advance(60)
     assert httpx.get(url, headers=headers).json()["processing_status"] == "ended"
-    assert httpx.delete(url, headers=headers).json() == {"id": handle.batch_id, "type": "message_batch_deleted"}
+    assert httpx.delete(url, headers=headers).json() == {
+        "id": handle.batch_id,
+        "type": "message_batch_deleted",
+    }
 
 
 async def test_find_job_offers_candidates_by_time_and_size_never_a_proven_match(
-        anthropic_provider: ProviderHandle, clock: ManualClock) -> None:
+    anthropic_provider: ProviderHandle, clock: ManualClock
+) -> None:
     from batch_router_core.errors import UnverifiedCandidatesError
     from batch_router_core.files import new_local_id
 
     local = new_local_id()
-    h = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(3), ))
-    h2 = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(3), ))
+    h = await anthropic_provider.submit(
+        anthropic_provider.prepare(
+            chat_batch(3),
+        )
+    )
+    h2 = await anthropic_provider.submit(
+        anthropic_provider.prepare(
+            chat_batch(3),
+        )
+    )
     with pytest.raises(UnverifiedCandidatesError) as info:
         await anthropic_provider.find_job(local, 3)
     assert {c.batch_id for c in info.value.candidates} == {h.batch_id, h2.batch_id}
@@ -134,12 +160,18 @@ async def test_find_job_offers_candidates_by_time_and_size_never_a_proven_match(
     with pytest.raises(UnverifiedCandidatesError) as info:
         await anthropic_provider.find_job(local, 3, known_batch_ids=frozenset({h.batch_id}))
     assert [c.batch_id for c in info.value.candidates] == [h2.batch_id]
-    assert await anthropic_provider.find_job(local, 3, known_batch_ids=frozenset({h.batch_id, h2.batch_id})) is None
+    assert (
+        await anthropic_provider.find_job(
+            local, 3, known_batch_ids=frozenset({h.batch_id, h2.batch_id})
+        )
+        is None
+    )
     assert await anthropic_provider.find_job(local, 7) is None
 
 
-async def test_delete_ended_batches_through_the_plugin(anthropic_provider: ProviderHandle, clock: ManualClock,
-                                                       emulator: AnthropicEmulator) -> None:
+async def test_delete_ended_batches_through_the_plugin(
+    anthropic_provider: ProviderHandle, clock: ManualClock, emulator: AnthropicEmulator
+) -> None:
     handle = await anthropic_provider.submit(anthropic_provider.prepare(chat_batch(2)))
     with pytest.raises(ProviderPermanentError, match="HTTP 400"):
         await anthropic_provider.delete_job(handle)  # not ended yet
@@ -148,15 +180,25 @@ async def test_delete_ended_batches_through_the_plugin(anthropic_provider: Provi
     assert handle.batch_id not in emulator.state.batches
 
 
-async def test_online_group_execution(anthropic_provider: ProviderHandle, emulator: AnthropicEmulator) -> None:
+async def test_online_group_execution(
+    anthropic_provider: ProviderHandle, emulator: AnthropicEmulator
+) -> None:
     from batch_router_core import InferenceParams, InputMessage, InputRequest
 
-    reqs = [InputRequest(custom_id=f"o{i}", messages=[InputMessage.user(f"ping {i}")]) for i in range(3)]
+    reqs = [
+        InputRequest(custom_id=f"o{i}", messages=[InputMessage.user(f"ping {i}")]) for i in range(3)
+    ]
     reqs.append(InputRequest(custom_id="bad", messages=[InputMessage.user("x")]))
-    params = InferenceParams(provider_id="anthropic", model_id="claude-haiku-4-5", max_output_tokens=20)
+    params = InferenceParams(
+        provider_id="anthropic", model_id="claude-haiku-4-5", max_output_tokens=20
+    )
     results = await anthropic_provider.execute_now(reqs[:3], params)
     assert [r.text for r in results] == [f"Emulated answer to: ping {i}" for i in range(3)]
     assert emulator.state.sync_calls == 3
-    bad = await anthropic_provider.execute_now(reqs[3:], InferenceParams(
-        provider_id="anthropic", model_id="claude-nonexistent", max_output_tokens=5))
+    bad = await anthropic_provider.execute_now(
+        reqs[3:],
+        InferenceParams(
+            provider_id="anthropic", model_id="claude-nonexistent", max_output_tokens=5
+        ),
+    )
     assert bad[0].status is ResultStatus.ERRORED and bad[0].error.status_code == 404  # type: ignore[union-attr]

@@ -33,31 +33,48 @@ def _part(part: Any, cid: str, field: str) -> dict[str, Any]:
         else:
             source = {"type": "url", "url": part.url}
         return {"type": kind, "source": source}
-    raise UnsupportedContentError(ValidationIssue(
-        f"Anthropic batches cannot take {type(part).__name__}", custom_id=cid, field=field),
-        provider="anthropic")
+    raise UnsupportedContentError(
+        ValidationIssue(
+            f"Anthropic batches cannot take {type(part).__name__}", custom_id=cid, field=field
+        ),
+        provider="anthropic",
+    )
 
 
 def _messages(req: InputRequest) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for mi, m in enumerate(req.messages):
         parts = m.contents
         if len(parts) == 1 and type(parts[0]) is TextContent:
             out.append({"role": m.role, "content": parts[0].text})
         else:
-            out.append({"role": m.role, "content": [
-                _part(p, req.custom_id, f"messages[{mi}].contents[{ci}]") for ci, p in enumerate(parts)]})
+            out.append(
+                {
+                    "role": m.role,
+                    "content": [
+                        _part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
+                        for ci, p in enumerate(parts)
+                    ],
+                }
+            )
     return out
 
 
-def _params(params: InferenceParams, settings: Mapping[str, Any], cid: str | None) -> dict[str, Any]:
+def _params(
+    params: InferenceParams, settings: Mapping[str, Any], cid: str | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"model": params.model_id}
     max_tokens = params.max_output_tokens or settings.get("default_max_tokens")
     if max_tokens is None:
-        raise ValidationError(ValidationIssue(
-            "Anthropic requires max_output_tokens (max_tokens); set it, or configure "
-            "providers.anthropic.settings.default_max_tokens", custom_id=cid,
-            field="params.max_output_tokens"), provider="anthropic")
+        raise ValidationError(
+            ValidationIssue(
+                "Anthropic requires max_output_tokens (max_tokens); set it, or configure "
+                "providers.anthropic.settings.default_max_tokens",
+                custom_id=cid,
+                field="params.max_output_tokens",
+            ),
+            provider="anthropic",
+        )
     out["max_tokens"] = max_tokens
     sp = params.system_prompt
     if sp is not None:
@@ -69,12 +86,23 @@ def _params(params: InferenceParams, settings: Mapping[str, Any], cid: str | Non
     if params.stop_sequences is not None:
         out["stop_sequences"] = list(params.stop_sequences)
     if params.temperature is not None and params.temperature > 1:
-        raise ValidationError(ValidationIssue(
-            f"Anthropic's temperature range is 0-1, got {params.temperature}", custom_id=cid,
-            field="params.temperature"), provider="anthropic")
+        raise ValidationError(
+            ValidationIssue(
+                f"Anthropic's temperature range is 0-1, got {params.temperature}",
+                custom_id=cid,
+                field="params.temperature",
+            ),
+            provider="anthropic",
+        )
     if params.provider_kwargs.get("stream"):
-        raise ValidationError(ValidationIssue("stream is not allowed in batches", custom_id=cid,
-                                              field="params.provider_kwargs.stream"), provider="anthropic")
+        raise ValidationError(
+            ValidationIssue(
+                "stream is not allowed in batches",
+                custom_id=cid,
+                field="params.provider_kwargs.stream",
+            ),
+            provider="anthropic",
+        )
     out.update(params.provider_kwargs)
     return out
 
@@ -85,7 +113,12 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
     base = _params(batch.configured_params, settings, None)
     # One-user-text requests are spliced into bytes serialised once (see core's fastjson).
     head, mid, tail = split_template(
-        {"custom_id": SENTINELS[0], "params": {**base, "messages": [{"role": "user", "content": SENTINELS[1]}]}}, 2)
+        {
+            "custom_id": SENTINELS[0],
+            "params": {**base, "messages": [{"role": "user", "content": SENTINELS[1]}]},
+        },
+        2,
+    )
     line: dict[str, Any] = {"custom_id": None, "params": base}
     for req in batch.requests:
         if req.params is not None:

@@ -14,8 +14,12 @@ from batch_router_core.plugin import (
 
 __all__ = ["parse_line"]
 
-_STATUS = {"succeeded": ResultStatus.SUCCEEDED, "errored": ResultStatus.ERRORED,
-           "canceled": ResultStatus.CANCELLED, "expired": ResultStatus.EXPIRED}
+_STATUS = {
+    "succeeded": ResultStatus.SUCCEEDED,
+    "errored": ResultStatus.ERRORED,
+    "canceled": ResultStatus.CANCELLED,
+    "expired": ResultStatus.EXPIRED,
+}
 
 
 def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
@@ -26,7 +30,9 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
     status = _STATUS.get(kind, ResultStatus.ERRORED)
     if kind == "succeeded":
         message = result["message"]
-        text = "".join(b.get("text", "") for b in message.get("content", ()) if b.get("type") == "text")
+        text = "".join(
+            b.get("text", "") for b in message.get("content", ()) if b.get("type") == "text"
+        )
         u = message.get("usage") or {}
         inp = u.get("input_tokens", 0)
         cache_read = u.get("cache_read_input_tokens")
@@ -34,15 +40,37 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
         out = u.get("output_tokens", 0)
         # Anthropic's input_tokens excludes cached tokens; the unified prompt count includes them.
         prompt = inp + (cache_read or 0) + (cache_write or 0)
-        return new_result(cid, status, "anthropic", message.get("model", model), text, None,
-                          message.get("stop_reason"),
-                          new_usage(prompt, out, prompt + out, cache_read, cache_write, None), None, line)
+        return new_result(
+            cid,
+            status,
+            "anthropic",
+            message.get("model", model),
+            text,
+            None,
+            message.get("stop_reason"),
+            new_usage(prompt, out, prompt + out, cache_read, cache_write, None),
+            None,
+            line,
+        )
     if kind == "errored":
         outer = result.get("error") or {}
         inner = outer.get("error", outer) if isinstance(outer.get("error"), dict) else outer
-        return new_result(cid, status, "anthropic", model, error=RequestError(
-            message=inner.get("message") or "errored", type=inner.get("type"), code=inner.get("type")),
-            raw=line)
-    message = {"canceled": "The batch was cancelled before this request ran.",
-               "expired": "The request was not processed before the batch expired."}.get(kind, kind)
-    return new_result(cid, status, "anthropic", model, error=RequestError(message=message, code=kind), raw=line)
+        return new_result(
+            cid,
+            status,
+            "anthropic",
+            model,
+            error=RequestError(
+                message=inner.get("message") or "errored",
+                type=inner.get("type"),
+                code=inner.get("type"),
+            ),
+            raw=line,
+        )
+    message = {
+        "canceled": "The batch was cancelled before this request ran.",
+        "expired": "The request was not processed before the batch expired.",
+    }.get(kind, kind)
+    return new_result(
+        cid, status, "anthropic", model, error=RequestError(message=message, code=kind), raw=line
+    )

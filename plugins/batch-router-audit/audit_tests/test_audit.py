@@ -19,8 +19,23 @@ def test_every_call_is_recorded_with_its_outcome(tmp_path: Path) -> None:
     audit = tmp_path / "audit.jsonl"
     ids = write_questions(tmp_path / "in.jsonl", 8)
     with EmulatorProcess("openai", chaos=0.25, seed=7) as emulator:
-        proc = cli(["run", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--poll-interval", "0.05",
-                    "-o", "out.jsonl"], tmp_path, emulator, env={"BATCH_ROUTER_AUDIT_LOG": str(audit)})
+        proc = cli(
+            [
+                "run",
+                "in.jsonl",
+                "-p",
+                "openai",
+                "-m",
+                "gpt-4o-mini",
+                "--poll-interval",
+                "0.05",
+                "-o",
+                "out.jsonl",
+            ],
+            tmp_path,
+            emulator,
+            env={"BATCH_ROUTER_AUDIT_LOG": str(audit)},
+        )
         faults = sum(emulator.stats()["faults"].values())
         key = next(o.split("=", 1)[1] for o in emulator.options if o.startswith("api_key="))
     assert proc.returncode == 0, proc.stderr
@@ -30,7 +45,9 @@ def test_every_call_is_recorded_with_its_outcome(tmp_path: Path) -> None:
     records = _lines(audit)
     started = {r["call_id"]: r for r in records if r["event"] == "started"}
     finished = {r["call_id"]: r for r in records if r["event"] == "finished"}
-    assert started.keys() == finished.keys()  # every call that started ended, and was seen by both hooks
+    assert (
+        started.keys() == finished.keys()
+    )  # every call that started ended, and was seen by both hooks
     for call_id, end in finished.items():
         assert end["operation"] == started[call_id]["operation"] and end["provider"] == "openai"
         assert isinstance(end["duration_s"], float) and end["duration_s"] >= 0
@@ -46,7 +63,8 @@ def test_every_call_is_recorded_with_its_outcome(tmp_path: Path) -> None:
     downloads = [r for r in ok if r["operation"] == "fetch_results"]
     assert downloads and downloads[-1]["result"] == {"results": len(ids)}
 
-    # The emulator failed some calls; each failure is one call the observer saw fail (a fault can also
+    # The emulator failed some calls; each failure is one call the observer saw fail (a fault can
+    # also
     # land on a call the plugin makes outside a hook's first request, so at most, and at least one).
     failed = [r for r in finished.values() if r["outcome"] != "ok"]
     assert faults > 0 and 1 <= len(failed) <= faults, (faults, failed)
@@ -58,8 +76,22 @@ def test_every_call_is_recorded_with_its_outcome(tmp_path: Path) -> None:
 def test_nothing_is_written_without_a_path(tmp_path: Path) -> None:
     ids = write_questions(tmp_path / "in.jsonl", 2)
     with EmulatorProcess("openai") as emulator:
-        proc = cli(["run", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--poll-interval", "0.05",
-                    "-o", "out.jsonl"], tmp_path, emulator)
+        proc = cli(
+            [
+                "run",
+                "in.jsonl",
+                "-p",
+                "openai",
+                "-m",
+                "gpt-4o-mini",
+                "--poll-interval",
+                "0.05",
+                "-o",
+                "out.jsonl",
+            ],
+            tmp_path,
+            emulator,
+        )
     assert proc.returncode == 0, proc.stderr
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == len(ids)
     assert not list(tmp_path.rglob("*audit*"))

@@ -46,8 +46,15 @@ def _summary(result: Any) -> Any:
         return {"batch_id": result.batch_id, "request_count": result.request_count}
     if isinstance(result, BatchStatusReport):
         counts = result.request_counts
-        return {"status": result.status.value, "raw_status": result.raw_status,
-                "counts": {"total": counts.total, "succeeded": counts.succeeded, "errored": counts.errored}}
+        return {
+            "status": result.status.value,
+            "raw_status": result.raw_status,
+            "counts": {
+                "total": counts.total,
+                "succeeded": counts.succeeded,
+                "errored": counts.errored,
+            },
+        }
     if isinstance(result, bool) or result is None:
         return result
     if isinstance(result, int):
@@ -58,7 +65,8 @@ def _summary(result: Any) -> Any:
 
 
 class AuditLog:
-    """Appends one line per call start and per call end to ``path`` (default ``$BATCH_ROUTER_AUDIT_LOG``)."""
+    """Appends one line per call start and per call end to ``path`` (default
+    ``$BATCH_ROUTER_AUDIT_LOG``)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         chosen = path if path is not None else os.environ.get(AUDIT_LOG_ENV)
@@ -78,9 +86,15 @@ class AuditLog:
 
     @staticmethod
     def _call(call: ProviderCall) -> dict[str, Any]:
-        return {"call_id": call.call_id, "operation": call.operation, "provider": call.provider,
-                "attempt": call.attempt, "batch_id": call.batch_id, "local_id": call.local_id,
-                "request_count": call.request_count}
+        return {
+            "call_id": call.call_id,
+            "operation": call.operation,
+            "provider": call.provider,
+            "attempt": call.attempt,
+            "batch_id": call.batch_id,
+            "local_id": call.local_id,
+            "request_count": call.request_count,
+        }
 
     @hookimpl
     def provider_call_started(self, call: ProviderCall) -> None:
@@ -88,11 +102,19 @@ class AuditLog:
         self._write({"event": "started", "at": time.time(), "pid": os.getpid(), **self._call(call)})
 
     @hookimpl
-    async def provider_call_finished(self, call: ProviderCall, result: Any, error: BaseException | None,
-                                     duration_s: float) -> None:
+    async def provider_call_finished(
+        self, call: ProviderCall, result: Any, error: BaseException | None, duration_s: float
+    ) -> None:
         """Record how the call ended."""
-        record = {"event": "finished", "at": time.time(), "pid": os.getpid(), **self._call(call),
-                  "duration_s": round(duration_s, 6), "outcome": _outcome(error),
-                  "error": None if error is None else scrub_secrets(str(error))[:500],
-                  "status_code": getattr(error, "status_code", None), "result": _summary(result)}
+        record = {
+            "event": "finished",
+            "at": time.time(),
+            "pid": os.getpid(),
+            **self._call(call),
+            "duration_s": round(duration_s, 6),
+            "outcome": _outcome(error),
+            "error": None if error is None else scrub_secrets(str(error))[:500],
+            "status_code": getattr(error, "status_code", None),
+            "result": _summary(result),
+        }
         self._write(record)

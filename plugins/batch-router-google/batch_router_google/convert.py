@@ -1,4 +1,5 @@
-"""Unified batch -> Gemini batch lines (``{"key", "request": GenerateContentRequest}``), snake_case."""
+"""Unified batch -> Gemini batch lines (``{"key", "request": GenerateContentRequest}``),
+snake_case."""
 
 from __future__ import annotations
 
@@ -35,14 +36,23 @@ def _part(part: Any) -> dict[str, Any]:
 
 
 def _contents(req: InputRequest) -> list[dict[str, Any]]:
-    return [{"role": _ROLES[m.role.value], "parts": [_part(p) for p in m.contents]} for m in req.messages]
+    return [
+        {"role": _ROLES[m.role.value], "parts": [_part(p) for p in m.contents]}
+        for m in req.messages
+    ]
 
 
 def _generation_config(params: InferenceParams) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    for name, key in (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"),
-                      ("max_output_tokens", "max_output_tokens"), ("presence_penalty", "presence_penalty"),
-                      ("frequency_penalty", "frequency_penalty"), ("seed", "seed")):
+    for name, key in (
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("top_k", "top_k"),
+        ("max_output_tokens", "max_output_tokens"),
+        ("presence_penalty", "presence_penalty"),
+        ("frequency_penalty", "frequency_penalty"),
+        ("seed", "seed"),
+    ):
         value = getattr(params, name)
         if value is not None:
             config[key] = value
@@ -56,17 +66,28 @@ def _request_base(params: InferenceParams, cid: str | None) -> dict[str, Any]:
     if params.mode is BatchMode.EMBEDDING:
         extra = [n for n in params.set_fields() if n != "embedding_dimensions"]
         if extra:
-            raise ValidationError(ValidationIssue(f"{extra[0]} does not apply to embeddings",
-                                                  custom_id=cid, field=f"params.{extra[0]}"), provider="google")
+            raise ValidationError(
+                ValidationIssue(
+                    f"{extra[0]} does not apply to embeddings",
+                    custom_id=cid,
+                    field=f"params.{extra[0]}",
+                ),
+                provider="google",
+            )
         out: dict[str, Any] = {}
         if params.embedding_dimensions is not None:
             out["output_dimensionality"] = params.embedding_dimensions
         out.update(params.provider_kwargs)
         return out
     if params.embedding_dimensions is not None:
-        raise ValidationError(ValidationIssue("embedding_dimensions only applies to embedding batches",
-                                              custom_id=cid, field="params.embedding_dimensions"),
-                              provider="google")
+        raise ValidationError(
+            ValidationIssue(
+                "embedding_dimensions only applies to embedding batches",
+                custom_id=cid,
+                field="params.embedding_dimensions",
+            ),
+            provider="google",
+        )
     out = {}
     sp = params.system_prompt
     if sp is not None:
@@ -74,7 +95,8 @@ def _request_base(params: InferenceParams, cid: str | None) -> dict[str, Any]:
         out["system_instruction"] = {"parts": [{"text": t} for t in texts]}
     gen = _generation_config(params)
     kwargs = dict(params.provider_kwargs)
-    # provider_kwargs may add generation fields (response_schema...) as well as top-level ones (tools).
+    # provider_kwargs may add generation fields (response_schema...) as well as top-level ones
+    # (tools).
     gen.update(kwargs.pop("generation_config", {}))
     if gen:
         out["generation_config"] = gen
@@ -95,12 +117,22 @@ def batch_lines(batch: InputBatch) -> Iterator[bytes]:
     mode = params.mode
     base = _request_base(params, None)
     chat = mode is BatchMode.CHAT
-    head, mid, tail = split_template({"key": SENTINELS[0], "request": {
-        "contents": [{"role": "user", "parts": [{"text": SENTINELS[1]}]}], **base}}, 2)
+    head, mid, tail = split_template(
+        {
+            "key": SENTINELS[0],
+            "request": {"contents": [{"role": "user", "parts": [{"text": SENTINELS[1]}]}], **base},
+        },
+        2,
+    )
     for req in batch.requests:
         if req.params is not None:
             eff = batch.params_for(req)
-            yield dumps({"key": req.custom_id, "request": _request(req, mode, _request_base(eff, req.custom_id))})
+            yield dumps(
+                {
+                    "key": req.custom_id,
+                    "request": _request(req, mode, _request_base(eff, req.custom_id)),
+                }
+            )
             continue
         msgs = req.messages
         if chat and len(msgs) == 1:

@@ -19,24 +19,55 @@ __all__ = ["parse_item"]
 
 
 def parse_item(cid: str, item: dict[str, Any], model: str | None = None) -> RequestResult:
-    """One output (``{"response": ...}`` or ``{"error": ...}``, file line or inline) as a unified result."""
+    """One output (``{"response": ...}`` or ``{"error": ...}``, file line or inline) as a unified
+    result."""
     err = item.get("error")
     if err:
-        return new_result(cid, ResultStatus.ERRORED, "google", model, error=RequestError(
-            message=err.get("message") or "error", code=str(err.get("status") or err.get("code") or ""),
-            status_code=err.get("code") if isinstance(err.get("code"), int) else None), raw=item)
+        return new_result(
+            cid,
+            ResultStatus.ERRORED,
+            "google",
+            model,
+            error=RequestError(
+                message=err.get("message") or "error",
+                code=str(err.get("status") or err.get("code") or ""),
+                status_code=err.get("code") if isinstance(err.get("code"), int) else None,
+            ),
+            raw=item,
+        )
     resp = item.get("response") or {}
     emb = resp.get("embedding")
     if emb is not None:
-        return new_result(cid, ResultStatus.SUCCEEDED, "google", model, None, tuple(emb.get("values", ())),
-                          None, None, None, item)
+        return new_result(
+            cid,
+            ResultStatus.SUCCEEDED,
+            "google",
+            model,
+            None,
+            tuple(emb.get("values", ())),
+            None,
+            None,
+            None,
+            item,
+        )
     candidates = resp.get("candidates")
     if not candidates:
-        return new_result(cid, ResultStatus.ERRORED, "google", resp.get("modelVersion", model), error=RequestError(
-            message=str((resp.get("promptFeedback") or {}).get("blockReason") or "no candidates returned"),
-            code="no_candidates"), raw=item)
+        return new_result(
+            cid,
+            ResultStatus.ERRORED,
+            "google",
+            resp.get("modelVersion", model),
+            error=RequestError(
+                message=str(
+                    (resp.get("promptFeedback") or {}).get("blockReason")
+                    or "no candidates returned"
+                ),
+                code="no_candidates",
+            ),
+            raw=item,
+        )
     first = candidates[0]
-    parts = (first.get("content") or {}).get("parts") or ()
+    parts: list[Any] = (first.get("content") or {}).get("parts") or []
     if len(parts) == 1 and "text" in parts[0]:
         text = parts[0]["text"]
     else:
@@ -49,8 +80,23 @@ def parse_item(cid: str, item: dict[str, Any], model: str | None = None) -> Requ
         thoughts = u.get("thoughtsTokenCount")
         completion = int(u.get("candidatesTokenCount", 0)) + (int(thoughts) if thoughts else 0)
         cached = u.get("cachedContentTokenCount")
-        usage = new_usage(prompt, completion, int(u.get("totalTokenCount") or prompt + completion),
-                          int(cached) if cached is not None else None, None,
-                          int(thoughts) if thoughts is not None else None)
-    return new_result(cid, ResultStatus.SUCCEEDED, "google", resp.get("modelVersion", model), text, None,
-                      first.get("finishReason"), usage, None, item)
+        usage = new_usage(
+            prompt,
+            completion,
+            int(u.get("totalTokenCount") or prompt + completion),
+            int(cached) if cached is not None else None,
+            None,
+            int(thoughts) if thoughts is not None else None,
+        )
+    return new_result(
+        cid,
+        ResultStatus.SUCCEEDED,
+        "google",
+        resp.get("modelVersion", model),
+        text,
+        None,
+        first.get("finishReason"),
+        usage,
+        None,
+        item,
+    )

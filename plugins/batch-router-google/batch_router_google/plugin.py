@@ -60,9 +60,17 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
 def _settings(context: ProviderContext) -> tuple[str | None, str, str]:
     """(api key, base URL, API version) from options, else the SDK's environment variables."""
-    key = context.option("api_key") or os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
-    base = (context.option("base_url") or os.environ.get("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL)
-    version = str(context.option("api_version") or context.info.settings.get("api_version", "v1beta"))
+    key = (
+        context.option("api_key")
+        or os.environ.get("GOOGLE_API_KEY")
+        or os.environ.get("GEMINI_API_KEY")
+    )
+    base = (
+        context.option("base_url") or os.environ.get("GOOGLE_GEMINI_BASE_URL") or DEFAULT_BASE_URL
+    )
+    version = str(
+        context.option("api_version") or context.info.settings.get("api_version", "v1beta")
+    )
     return key, str(base).rstrip("/"), version
 
 
@@ -78,8 +86,9 @@ def _sdk(context: ProviderContext) -> Any:
         from google.genai import types
 
         key, base, version = _settings(context)
-        return genai.Client(api_key=key, http_options=types.HttpOptions(
-            base_url=base, api_version=version)).aio
+        return genai.Client(
+            api_key=key, http_options=types.HttpOptions(base_url=base, api_version=version)
+        ).aio
 
     return _cached(context, "sdk", build)
 
@@ -91,8 +100,11 @@ def _http(context: ProviderContext) -> Any:
         import httpx2
 
         key, base, _ = _settings(context)
-        return httpx2.AsyncClient(base_url=base, headers={"x-goog-api-key": key or ""},
-                                  timeout=float(context.option("timeout", 600)))
+        return httpx2.AsyncClient(
+            base_url=base,
+            headers={"x-goog-api-key": key or ""},
+            timeout=float(context.option("timeout", 600)),
+        )
 
     return _cached(context, "http", build)
 
@@ -104,28 +116,39 @@ def _error_classes() -> dict[str, tuple[type[BaseException], ...]]:
     return {"status": (genai_errors.APIError,), "permanent": (genai_errors.APIError,)}
 
 
-#: google-genai and httpx/aiohttp errors -> the core error tree; nothing from ``google.genai`` escapes.
+#: google-genai and httpx/aiohttp errors -> the core error tree; nothing from ``google.genai``
+#: escapes.
 ERRORS = SdkErrorMap("google", _error_classes)
 map_errors = ERRORS.map
 
 
-async def _request_json(context: ProviderContext, method: str, path: str, operation: str,
-                        body: Any = None, **ids: Any) -> Any:
+async def _request_json(
+    context: ProviderContext, method: str, path: str, operation: str, body: Any = None, **ids: Any
+) -> Any:
     """One REST call (GET, or POST with a JSON body) answered with JSON; errors mapped."""
     _, _, version = _settings(context)
     with map_errors(operation, **ids):
         if body is None:
             response = await _http(context).request(method, f"/{version}/{path}")
         else:
-            response = await _http(context).request(method, f"/{version}/{path}", content=orjson.dumps(body),
-                                                    headers={"Content-Type": "application/json"})
+            response = await _http(context).request(
+                method,
+                f"/{version}/{path}",
+                content=orjson.dumps(body),
+                headers={"Content-Type": "application/json"},
+            )
     if response.status_code != 200:
         try:
             message = response.json()["error"]["message"]
         except Exception:  # noqa: BLE001 - any non-JSON error body
             message = response.text[:200]
-        raise error_for_status(response.status_code, f"{operation}: {message}", provider="google",
-                               headers=response.headers, batch_id=ids.get("batch_id"))
+        raise error_for_status(
+            response.status_code,
+            f"{operation}: {message}",
+            provider="google",
+            headers=response.headers,
+            batch_id=ids.get("batch_id"),
+        )
     return response.json()
 
 
@@ -136,7 +159,7 @@ def _dt(value: Any) -> datetime | None:
     if "." in text:  # nanoseconds -> microseconds, which fromisoformat takes
         head, _, rest = text.partition(".")
         digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
     return datetime.fromisoformat(text)
 
 
@@ -160,7 +183,9 @@ def check_credentials(context: ProviderContext) -> str | None:
 @hookimpl
 def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
     """Unified batch -> ``{"key", "request"}`` lines (lazily)."""
-    return PreparedPayloads(provider="google", model=batch.model, mode=batch.mode, lines=batch_lines(batch))
+    return PreparedPayloads(
+        provider="google", model=batch.model, mode=batch.mode, lines=batch_lines(batch)
+    )
 
 
 def _inline(line: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +203,11 @@ def _input_mode(prepared: PreparedBatch, context: ProviderContext) -> str:
     mode = str(context.option("mode") or context.info.settings.get("mode", "auto"))
     if mode in ("inline", "file"):
         return mode
-    return "inline" if prepared.byte_size <= int(context.info.settings.get("inline_max_bytes", 1 << 20)) else "file"
+    return (
+        "inline"
+        if prepared.byte_size <= int(context.info.settings.get("inline_max_bytes", 1 << 20))
+        else "file"
+    )
 
 
 @hookimpl
@@ -190,26 +219,40 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
     if mode == "inline":
         src: Any = [_inline(orjson.loads(line)) for line in prepared.iter_lines()]
     else:
-        if prepared.resubmission:  # an earlier attempt may have uploaded the file before it was lost
+        if (
+            prepared.resubmission
+        ):  # an earlier attempt may have uploaded the file before it was lost
             await _discard_uploads_named(prepared.local_id, context)
         with map_errors("files.upload"):
-            uploaded = await sdk.files.upload(file=str(prepared.path), config={
-                "mime_type": "jsonl", "display_name": prepared.local_id})
+            uploaded = await sdk.files.upload(
+                file=str(prepared.path),
+                config={"mime_type": "jsonl", "display_name": prepared.local_id},
+            )
         crash_point("after_upload")
         src = uploaded.name
+
     async def create() -> BatchHandle:
         with map_errors("batches.create"):
             if prepared.mode is BatchMode.EMBEDDING:
-                with warnings.catch_warnings():  # the SDK marks this call experimental; it is the only one
+                with (
+                    warnings.catch_warnings()
+                ):  # the SDK marks this call experimental; it is the only one
                     warnings.simplefilter("ignore")
-                    job = await sdk.batches.create_embeddings(model=prepared.model, src={"file_name": src},
-                                                              config=config)
+                    job = await sdk.batches.create_embeddings(
+                        model=prepared.model, src={"file_name": src}, config=config
+                    )
             else:
                 job = await sdk.batches.create(model=prepared.model, src=src, config=config)
-        return BatchHandle(provider="google", batch_id=job.name, local_id=prepared.local_id,
-                           model=prepared.model, mode=prepared.mode, request_count=prepared.request_count,
-                           submitted_at=job.create_time,
-                           data={"input_mode": mode, "input_path": str(prepared.path)})
+        return BatchHandle(
+            provider="google",
+            batch_id=job.name,
+            local_id=prepared.local_id,
+            model=prepared.model,
+            mode=prepared.mode,
+            request_count=prepared.request_count,
+            submitted_at=job.create_time,
+            data={"input_mode": mode, "input_path": str(prepared.path)},
+        )
 
     async def discard() -> None:
         if mode != "inline":
@@ -217,19 +260,28 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
                 await sdk.files.delete(name=src)
 
     return await create_from_upload(
-        create, lookup=lambda: find_job(local_id=prepared.local_id, request_count=prepared.request_count,
-                                        context=context),
-        discard=discard, log=context.logger.bind(local_id=prepared.local_id))
+        create,
+        lookup=lambda: find_job(
+            local_id=prepared.local_id, request_count=prepared.request_count, context=context
+        ),
+        discard=discard,
+        log=context.logger.bind(local_id=prepared.local_id),
+    )
 
 
 async def _discard_uploads_named(display_name: str, context: ProviderContext) -> None:
-    """Delete uploaded files called ``display_name`` (an earlier attempt's upload whose answer was lost);
+    """Delete uploaded files called ``display_name`` (an earlier attempt's upload whose answer was
+    lost);
     a failure is retried by core as a resubmission, never read as a refused create."""
     token = None
     try:
         while True:
-            page = await _request_json(context, "GET", "files?pageSize=100" + (f"&pageToken={token}" if token else ""),
-                                       "files.list")
+            page = await _request_json(
+                context,
+                "GET",
+                "files?pageSize=100" + (f"&pageToken={token}" if token else ""),
+                "files.list",
+            )
             for f in page.get("files") or []:
                 if f.get("displayName") == display_name:
                     await _request_json(context, "DELETE", str(f["name"]), "files.delete")
@@ -258,21 +310,31 @@ def _report(op: dict[str, Any], context: ProviderContext) -> BatchStatusReport:
     status = context.normalize_status(raw)
     error = op.get("error")
     return BatchStatusReport(
-        provider="google", batch_id=str(op.get("name") or meta.get("name")), status=status, raw_status=raw,
+        provider="google",
+        batch_id=str(op.get("name") or meta.get("name")),
+        status=status,
+        raw_status=raw,
         request_counts=RequestCounts(
-            total=total, succeeded=ok, errored=failed,
+            total=total,
+            succeeded=ok,
+            errored=failed,
             processing=0 if status.is_terminal else (pending or max(0, total - ok - failed)),
             expired=total if status is BatchStatus.EXPIRED else 0,
-            cancelled=max(0, total - ok - failed) if status is BatchStatus.CANCELLED else 0),
-        created_at=_dt(meta.get("createTime")), ended_at=_dt(meta.get("endTime")),
-        error=(error or {}).get("message") if error else None, raw=op,
+            cancelled=max(0, total - ok - failed) if status is BatchStatus.CANCELLED else 0,
+        ),
+        created_at=_dt(meta.get("createTime")),
+        ended_at=_dt(meta.get("endTime")),
+        error=(error or {}).get("message") if error else None,
+        raw=op,
     )
 
 
 @hookimpl
 async def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
     """Read the REST batch resource (state, batchStats, error)."""
-    op = await _request_json(context, "GET", handle.batch_id, "batches.get", batch_id=handle.batch_id)
+    op = await _request_json(
+        context, "GET", handle.batch_id, "batches.get", batch_id=handle.batch_id
+    )
     return _report(op, context)
 
 
@@ -303,28 +365,40 @@ async def _file_lines(context: ProviderContext, file_name: str) -> AsyncIterator
     _, _, version = _settings(context)
     file_id = file_name.split("/", 1)[-1]
     with map_errors("files.download", file=file_name):
-        async with _http(context).stream("GET", f"/{version}/files/{file_id}:download",
-                                         params={"alt": "media"}) as response:
+        async with _http(context).stream(
+            "GET", f"/{version}/files/{file_id}:download", params={"alt": "media"}
+        ) as response:
             if response.status_code != 200:
                 await response.aread()
-                raise error_for_status(response.status_code, f"files.download: HTTP {response.status_code}",
-                                       provider="google", headers=response.headers)
+                raise error_for_status(
+                    response.status_code,
+                    f"files.download: HTTP {response.status_code}",
+                    provider="google",
+                    headers=response.headers,
+                )
             async for line in iter_jsonl_chunks(response.aiter_bytes(1 << 16)):
                 yield line
 
 
 @hookimpl
-async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncIterator[RequestResult]:
+async def fetch_results(
+    handle: BatchHandle, context: ProviderContext
+) -> AsyncIterator[RequestResult]:
     """Results from the responses file or the inline responses; one per request in every state."""
-    op = await _request_json(context, "GET", handle.batch_id, "batches.get", batch_id=handle.batch_id)
+    op = await _request_json(
+        context, "GET", handle.batch_id, "batches.get", batch_id=handle.batch_id
+    )
     report = _report(op, context)
     if not report.is_terminal:
-        raise ProviderPermanentError(f"batch {handle.batch_id} has not ended ({report.raw_status})",
-                                     provider="google", batch_id=handle.batch_id)
+        raise ProviderPermanentError(
+            f"batch {handle.batch_id} has not ended ({report.raw_status})",
+            provider="google",
+            batch_id=handle.batch_id,
+        )
     keys = _input_keys(handle)
-    output = ((op.get("metadata") or {}).get("output") or (op.get("response") or {}))
+    output = (op.get("metadata") or {}).get("output") or (op.get("response") or {})
     responses_file = output.get("responsesFile") or output.get("responses_file")
-    inlined = (output.get("inlinedResponses") or output.get("inlined_responses") or {})
+    inlined = output.get("inlinedResponses") or output.get("inlined_responses") or {}
     inlined = inlined.get("inlinedResponses") or inlined.get("inlined_responses") or []
     if report.status is BatchStatus.COMPLETED and responses_file:
         i = 0
@@ -339,18 +413,33 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
             yield parse_item(key, item, handle.model)
         return
     status, code, message = {
-        BatchStatus.EXPIRED: (ResultStatus.EXPIRED, "batch_expired",
-                              "The batch expired (48 h) before this request ran; Gemini returns no results."),
-        BatchStatus.CANCELLED: (ResultStatus.CANCELLED, "batch_cancelled", "The batch was cancelled."),
-    }.get(report.status, (ResultStatus.ERRORED, "batch_failed", report.error or "The batch failed."))
+        BatchStatus.EXPIRED: (
+            ResultStatus.EXPIRED,
+            "batch_expired",
+            "The batch expired (48 h) before this request ran; Gemini returns no results.",
+        ),
+        BatchStatus.CANCELLED: (
+            ResultStatus.CANCELLED,
+            "batch_cancelled",
+            "The batch was cancelled.",
+        ),
+    }.get(
+        report.status, (ResultStatus.ERRORED, "batch_failed", report.error or "The batch failed.")
+    )
     for key in keys:
-        yield RequestResult(custom_id=key, status=status, provider="google", model=handle.model,
-                            error=RequestError(message=message, code=code))
+        yield RequestResult(
+            custom_id=key,
+            status=status,
+            provider="google",
+            model=handle.model,
+            error=RequestError(message=message, code=code),
+        )
 
 
 @hookimpl
-async def execute_now(requests: list[InputRequest], params: InferenceParams,
-                      context: ProviderContext) -> list[RequestResult]:
+async def execute_now(
+    requests: list[InputRequest], params: InferenceParams, context: ProviderContext
+) -> list[RequestResult]:
     """Run a small group now: one ``:batchEmbedContents`` call for embeddings, concurrent
     ``:generateContent`` calls otherwise."""
     from .convert import _request, _request_base
@@ -359,15 +448,27 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
     base = _request_base(params, None)
     if params.mode is BatchMode.EMBEDDING:
         bodies = [{"model": f"models/{model}", **_request(r, params.mode, base)} for r in requests]
-        resp = await _request_json(context, "POST", f"models/{model}:batchEmbedContents",
-                                   "models.batchEmbedContents", {"requests": bodies})
-        return [parse_item(r.custom_id, {"response": {"embedding": e}}, model)
-                for r, e in zip(requests, resp["embeddings"], strict=True)]
+        resp = await _request_json(
+            context,
+            "POST",
+            f"models/{model}:batchEmbedContents",
+            "models.batchEmbedContents",
+            {"requests": bodies},
+        )
+        return [
+            parse_item(r.custom_id, {"response": {"embedding": e}}, model)
+            for r, e in zip(requests, resp["embeddings"], strict=True)
+        ]
 
     async def one(req: InputRequest) -> RequestResult:
         try:
-            resp = await _request_json(context, "POST", f"models/{model}:generateContent",
-                                       "models.generateContent", _request(req, params.mode, base))
+            resp = await _request_json(
+                context,
+                "POST",
+                f"models/{model}:generateContent",
+                "models.generateContent",
+                _request(req, params.mode, base),
+            )
         except ProviderPermanentError as exc:
             return result_for_error(req.custom_id, exc, provider="google", model=model)
         return parse_item(req.custom_id, {"response": resp}, model)
@@ -376,21 +477,33 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
 
 
 @hookimpl
-async def find_job(local_id: str, request_count: int, context: ProviderContext) -> BatchHandle | None:
+async def find_job(
+    local_id: str, request_count: int, context: ProviderContext
+) -> BatchHandle | None:
     """List batches and return the one whose display name is ``local_id``."""
     token = None
     scanned = 0
     limit = context.info.limits.find_job_max_scan
     while scanned < limit:
-        page = await _request_json(context, "GET", "batches?pageSize=100" + (f"&pageToken={token}" if token else ""),
-                               "batches.list")
+        page = await _request_json(
+            context,
+            "GET",
+            "batches?pageSize=100" + (f"&pageToken={token}" if token else ""),
+            "batches.list",
+        )
         for op in page.get("operations") or []:
             meta = op.get("metadata") or {}
             if meta.get("displayName") == local_id:
                 model = str(meta.get("model", "")).removeprefix("models/")
-                return BatchHandle(provider="google", batch_id=op["name"], local_id=local_id, model=model,
-                                   mode=BatchMode.CHAT, request_count=request_count,
-                                   submitted_at=_dt(meta.get("createTime")))
+                return BatchHandle(
+                    provider="google",
+                    batch_id=op["name"],
+                    local_id=local_id,
+                    model=model,
+                    mode=BatchMode.CHAT,
+                    request_count=request_count,
+                    submitted_at=_dt(meta.get("createTime")),
+                )
             scanned += 1
         token = page.get("nextPageToken")
         if not token:

@@ -41,13 +41,21 @@ def server(emulator: GoogleEmulator) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(params=["inline", "file"])
-def google_provider(request: pytest.FixtureRequest, batch_router_registry: BatchProviderRegistry,
-                    server: RunningServer) -> ProviderHandle:
-    return batch_router_registry.get("google", base_url=server.url, api_key="test-key", mode=request.param)
+def google_provider(
+    request: pytest.FixtureRequest,
+    batch_router_registry: BatchProviderRegistry,
+    server: RunningServer,
+) -> ProviderHandle:
+    return batch_router_registry.get(
+        "google", base_url=server.url, api_key="test-key", mode=request.param
+    )
 
 
 def chat_batch(n: int = 3, model: str = "gemini-2.5-flash", **params: object) -> InputBatch:
-    reqs = [InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-            for i in range(n)]
+    reqs = [
+        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
+        for i in range(n)
+    ]
     return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="google", model_id=model, **params))  # type: ignore[arg-type]
+        InferenceParams(provider_id="google", model_id=model, **params)
+    )  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Google plugin: conversion, fixture parsing, and the full cycle through google-genai against the emulator,
+"""Google plugin: conversion, fixture parsing, and the full cycle through google-genai against the
+emulator,
 in inline and file mode, for generation and embeddings."""
 
 from __future__ import annotations
@@ -31,27 +32,62 @@ from batch_router_core.registry.handle import ProviderHandle
 from .conftest import DATA, chat_batch
 
 
-def test_conversion_snake_case_with_system_config_and_parts(batch_router_registry: BatchProviderRegistry) -> None:
+def test_conversion_snake_case_with_system_config_and_parts(
+    batch_router_registry: BatchProviderRegistry,
+) -> None:
     provider = batch_router_registry.get("google")
-    msg = InputMessage(role="user", contents=[TextContent(text="Look"), ImageContent(url="gs://b/cat.png",
-                                                                                      media_type="image/png"),
-                                              ImageContent(data="iVBO", media_type="image/png")])
-    batch = InputBatch(requests=[InputRequest(custom_id="k1", messages=[msg, InputMessage.assistant("Yes"),
-                                                                        InputMessage.user("More")])]).with_params(
-        InferenceParams(provider_id="google", model_id="gemini-2.5-flash", system_prompt="Be kind.", temperature=0.5,
-                        top_p=0.9, top_k=20, max_output_tokens=99, stop_sequences=["X"], presence_penalty=0.1,
-                        frequency_penalty=0.2, provider_kwargs={"tools": [{"google_search": {}}]}))
+    msg = InputMessage(
+        role="user",
+        contents=[
+            TextContent(text="Look"),
+            ImageContent(url="gs://b/cat.png", media_type="image/png"),
+            ImageContent(data="iVBO", media_type="image/png"),
+        ],
+    )
+    batch = InputBatch(
+        requests=[
+            InputRequest(
+                custom_id="k1",
+                messages=[msg, InputMessage.assistant("Yes"), InputMessage.user("More")],
+            )
+        ]
+    ).with_params(
+        InferenceParams(
+            provider_id="google",
+            model_id="gemini-2.5-flash",
+            system_prompt="Be kind.",
+            temperature=0.5,
+            top_p=0.9,
+            top_k=20,
+            max_output_tokens=99,
+            stop_sequences=["X"],
+            presence_penalty=0.1,
+            frequency_penalty=0.2,
+            provider_kwargs={"tools": [{"google_search": {}}]},
+        )
+    )
     provider.validate(batch)
     [line] = [orjson.loads(x) for x in provider.prepare_payloads(batch).lines]
     req = line["request"]
     assert line["key"] == "k1"
     assert req["system_instruction"] == {"parts": [{"text": "Be kind."}]}
-    assert req["generation_config"] == {"temperature": 0.5, "top_p": 0.9, "top_k": 20, "max_output_tokens": 99,
-                                        "presence_penalty": 0.1, "frequency_penalty": 0.2, "stop_sequences": ["X"]}
+    assert req["generation_config"] == {
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "top_k": 20,
+        "max_output_tokens": 99,
+        "presence_penalty": 0.1,
+        "frequency_penalty": 0.2,
+        "stop_sequences": ["X"],
+    }
     assert req["tools"] == [{"google_search": {}}]
     assert [c["role"] for c in req["contents"]] == ["user", "model", "user"]
-    assert req["contents"][0]["parts"][1] == {"file_data": {"file_uri": "gs://b/cat.png", "mime_type": "image/png"}}
-    assert req["contents"][0]["parts"][2] == {"inline_data": {"mime_type": "image/png", "data": "iVBO"}}
+    assert req["contents"][0]["parts"][1] == {
+        "file_data": {"file_uri": "gs://b/cat.png", "mime_type": "image/png"}
+    }
+    assert req["contents"][0]["parts"][2] == {
+        "inline_data": {"mime_type": "image/png", "data": "iVBO"}
+    }
 
 
 def test_every_fixture_line_and_operation_parses() -> None:
@@ -79,9 +115,13 @@ def test_every_fixture_line_and_operation_parses() -> None:
     assert err.status is ResultStatus.ERRORED and err.error.status_code == 400  # type: ignore[union-attr]
 
 
-async def test_generation_cycle(google_provider: ProviderHandle, clock: ManualClock, emulator: GoogleEmulator) -> None:
+async def test_generation_cycle(
+    google_provider: ProviderHandle, clock: ManualClock, emulator: GoogleEmulator
+) -> None:
     emulator.state.error_ids = {"req-1"}
-    handle = await google_provider.submit(google_provider.prepare(chat_batch(4, max_output_tokens=50)))
+    handle = await google_provider.submit(
+        google_provider.prepare(chat_batch(4, max_output_tokens=50))
+    )
     assert handle.batch_id.startswith("batches/")
     first = await google_provider.poll_status(handle)
     assert first.status is BatchStatus.VALIDATING and first.request_counts.total == 4
@@ -96,8 +136,9 @@ async def test_generation_cycle(google_provider: ProviderHandle, clock: ManualCl
     assert job.display_name == handle.local_id  # tagged for crash recovery
 
 
-async def test_embeddings_cycle(batch_router_registry: BatchProviderRegistry, server: RunningServer,
-                                clock: ManualClock) -> None:
+async def test_embeddings_cycle(
+    batch_router_registry: BatchProviderRegistry, server: RunningServer, clock: ManualClock
+) -> None:
     provider = batch_router_registry.get("google", base_url=server.url, api_key="k")
     batch = chat_batch(3, model="gemini-embedding-001", mode="embedding", embedding_dimensions=16)
     handle = await provider.submit(provider.prepare(batch))
@@ -109,10 +150,16 @@ async def test_embeddings_cycle(batch_router_registry: BatchProviderRegistry, se
 
 
 @pytest.mark.parametrize("version", ["v1", "v1beta"])
-async def test_both_api_versions(version: str, batch_router_registry: BatchProviderRegistry,
-                                 server: RunningServer, clock: ManualClock, emulator: GoogleEmulator) -> None:
-    provider = batch_router_registry.get("google", base_url=server.url, api_key="k", api_version=version,
-                                         mode="file")
+async def test_both_api_versions(
+    version: str,
+    batch_router_registry: BatchProviderRegistry,
+    server: RunningServer,
+    clock: ManualClock,
+    emulator: GoogleEmulator,
+) -> None:
+    provider = batch_router_registry.get(
+        "google", base_url=server.url, api_key="k", api_version=version, mode="file"
+    )
     handle = await provider.submit(provider.prepare(chat_batch(2)))
     clock.advance(600)
     assert (await provider.poll_status(handle)).status is BatchStatus.COMPLETED
@@ -120,8 +167,9 @@ async def test_both_api_versions(version: str, batch_router_registry: BatchProvi
     assert any(k.endswith(version) or version in k for k in emulator.requests_seen)
 
 
-async def test_expiry_and_cancel_account_for_every_request(google_provider: ProviderHandle, clock: ManualClock,
-                                                           emulator: GoogleEmulator) -> None:
+async def test_expiry_and_cancel_account_for_every_request(
+    google_provider: ProviderHandle, clock: ManualClock, emulator: GoogleEmulator
+) -> None:
     emulator.state.next_per_request_s = 100000
     expiring = await google_provider.submit(google_provider.prepare(chat_batch(3)))
     emulator.state.next_per_request_s = 100
@@ -130,13 +178,18 @@ async def test_expiry_and_cancel_account_for_every_request(google_provider: Prov
     assert (await google_provider.cancel(cancelled)).status is BatchStatus.CANCELLED
     clock.advance(48 * 3600)
     assert (await google_provider.poll_status(expiring)).status is BatchStatus.EXPIRED
-    assert {r.status async for r in google_provider.fetch_results(expiring)} == {ResultStatus.EXPIRED}
-    assert {r.status async for r in google_provider.fetch_results(cancelled)} == {ResultStatus.CANCELLED}
+    assert {r.status async for r in google_provider.fetch_results(expiring)} == {
+        ResultStatus.EXPIRED
+    }
+    assert {r.status async for r in google_provider.fetch_results(cancelled)} == {
+        ResultStatus.CANCELLED
+    }
 
 
 @pytest.mark.parametrize("kind", ["rate_limit", "server_error", "unavailable", "drop"])
-async def test_transient_faults(kind: str, google_provider: ProviderHandle, clock: ManualClock,
-                                emulator: GoogleEmulator) -> None:
+async def test_transient_faults(
+    kind: str, google_provider: ProviderHandle, clock: ManualClock, emulator: GoogleEmulator
+) -> None:
     handle = await google_provider.submit(google_provider.prepare(chat_batch(5)))
     clock.advance(600)
     emulator.faults.add("GET /v1beta/batches/*", kind, times=2, retry_after=1)
@@ -147,8 +200,9 @@ async def test_transient_faults(kind: str, google_provider: ProviderHandle, cloc
     assert sorted(r.custom_id for r in results) == [f"req-{i}" for i in range(5)]
 
 
-async def test_submit_not_retried_and_auth_is_permanent(google_provider: ProviderHandle,
-                                                        emulator: GoogleEmulator) -> None:
+async def test_submit_not_retried_and_auth_is_permanent(
+    google_provider: ProviderHandle, emulator: GoogleEmulator
+) -> None:
     emulator.faults.add("POST /v1beta/models/*", "rate_limit", retry_after=3)
     with pytest.raises(ProviderTransientError) as exc:
         await google_provider.submit(google_provider.prepare(chat_batch(1)))
@@ -163,15 +217,20 @@ async def test_submit_not_retried_and_auth_is_permanent(google_provider: Provide
 def test_bad_input_before_upload(batch_router_registry: BatchProviderRegistry) -> None:
     provider = batch_router_registry.get("google")
     with pytest.raises(ValidationError, match="does not apply to embeddings"):
-        provider.prepare(chat_batch(1, model="gemini-embedding-001", mode="embedding", temperature=0.2))
+        provider.prepare(
+            chat_batch(1, model="gemini-embedding-001", mode="embedding", temperature=0.2)
+        )
     with pytest.raises(ValidationError, match="not supported by google"):
         provider.prepare(chat_batch(1, model="gpt-4o"))
     with pytest.raises(ValidationError, match="duplicate custom_id"):
-        provider.prepare(InputBatch(requests=chat_batch(2).requests * 2, params=chat_batch(1).params))
+        provider.prepare(
+            InputBatch(requests=chat_batch(2).requests * 2, params=chat_batch(1).params)
+        )
 
 
-def test_seed_001_readme_example(tmp_path: Path, server: RunningServer, emulator: GoogleEmulator,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seed_001_readme_example(
+    tmp_path: Path, server: RunningServer, emulator: GoogleEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Seed 001's README example, as written apart from import paths, against the emulator."""
     import time
 
@@ -189,13 +248,23 @@ def test_seed_001_readme_example(tmp_path: Path, server: RunningServer, emulator
 
     provider = GoogleGenAIProvider()
     requests = [
-        InputRequest(custom_id=f"request_{i+1}",
-                     messages=[InputMessage(role=InputMessageRole.USER, contents=[TextContent(text="Hello, how are you?")])])
+        InputRequest(
+            custom_id=f"request_{i + 1}",
+            messages=[
+                InputMessage(
+                    role=InputMessageRole.USER, contents=[TextContent(text="Hello, how are you?")]
+                )
+            ],
+        )
         for i in range(5)
     ]
     input_batch = InputBatch(requests=requests)
-    google_params = InferenceParams(model_id="gemini-1.5-flash", provider_id=ProviderId.GOOGLE,
-                                    system_prompt="Answer like a pirate.", max_output_tokens=128)
+    google_params = InferenceParams(
+        model_id="gemini-1.5-flash",
+        provider_id=ProviderId.GOOGLE,
+        system_prompt="Answer like a pirate.",
+        max_output_tokens=128,
+    )
     google_genai_batch = input_batch.with_params(google_params)
     batch_id = provider.send_batch(google_genai_batch)
     while provider.poll_status(batch_id) != BatchStatus.COMPLETED:
@@ -211,18 +280,30 @@ def test_seed_001_readme_example(tmp_path: Path, server: RunningServer, emulator
                 for content in msg.contents:
                     if hasattr(content, "text"):
                         seen.append((request.custom_id, content.text))
-    assert sorted(c for c, _ in seen) == [f"request_{i+1}" for i in range(5)]
+    assert sorted(c for c, _ in seen) == [f"request_{i + 1}" for i in range(5)]
     assert all(t.startswith("Emulated answer to: Hello") for _, t in seen)
 
 
-async def test_online_group_execution(batch_router_registry: BatchProviderRegistry, server: RunningServer,
-                                      emulator: GoogleEmulator) -> None:
+async def test_online_group_execution(
+    batch_router_registry: BatchProviderRegistry, server: RunningServer, emulator: GoogleEmulator
+) -> None:
     provider = batch_router_registry.get("google", base_url=server.url, api_key="k")
-    reqs = [InputRequest(custom_id=f"o{i}", messages=[InputMessage.user(f"ping {i}")]) for i in range(3)]
-    chat = await provider.execute_now(reqs, InferenceParams(provider_id="google", model_id="gemini-2.5-flash"))
+    reqs = [
+        InputRequest(custom_id=f"o{i}", messages=[InputMessage.user(f"ping {i}")]) for i in range(3)
+    ]
+    chat = await provider.execute_now(
+        reqs, InferenceParams(provider_id="google", model_id="gemini-2.5-flash")
+    )
     assert [r.text for r in chat] == [f"Emulated answer to: ping {i}" for i in range(3)]
     assert emulator.state.sync_calls == 3
-    emb = await provider.execute_now(reqs, InferenceParams(provider_id="google", model_id="gemini-embedding-001",
-                                                           mode="embedding", embedding_dimensions=4))
+    emb = await provider.execute_now(
+        reqs,
+        InferenceParams(
+            provider_id="google",
+            model_id="gemini-embedding-001",
+            mode="embedding",
+            embedding_dimensions=4,
+        ),
+    )
     assert all(r.embedding is not None and len(r.embedding) == 4 for r in emb)
     assert emulator.state.sync_calls == 4  # three embeddings, one call

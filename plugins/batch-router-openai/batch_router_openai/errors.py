@@ -1,4 +1,5 @@
-"""Mapping ``openai`` SDK exceptions onto batch-router's error tree: nothing from ``openai.*`` escapes."""
+"""Mapping ``openai`` SDK exceptions onto batch-router's error tree: nothing from ``openai.*``
+escapes."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ __all__ = ["ERRORS", "map_errors"]
 def _classes() -> dict[str, tuple[type[BaseException], ...]]:
     import openai
 
-    return {"status": (openai.APIStatusError,), "transient": (openai.APIConnectionError, openai.APITimeoutError),
-            "permanent": (openai.OpenAIError,)}
+    return {
+        "status": (openai.APIStatusError,),
+        "transient": (openai.APIConnectionError, openai.APITimeoutError),
+        "permanent": (openai.OpenAIError,),
+    }
 
 
 ERRORS = SdkErrorMap("openai", _classes)
-#: ``with map_errors("submit", local_id=...):`` re-raises SDK errors as ProviderTransientError / ProviderPermanentError.
+#: ``with map_errors("submit", local_id=...):`` re-raises SDK errors as ProviderTransientError /
+#: ProviderPermanentError.
 map_errors = ERRORS.map

@@ -47,6 +47,7 @@ from .errors import map_errors
 #: Metadata key tagging every job with batch-router's local id (found again after a crash).
 TAG_KEY = "batch_router_local_id"
 
+
 def _client(context: ProviderContext) -> Any:
     """An AsyncOpenAI client for these options, one per event loop (their pools are loop-bound)."""
     opts = context.options
@@ -55,8 +56,13 @@ def _client(context: ProviderContext) -> Any:
     def build() -> Any:
         from openai import AsyncOpenAI
 
-        kwargs = {k: v for k, v in zip(("api_key", "base_url", "organization", "project"), key, strict=True) if v}
-        # Core owns retries (backoff, retry-after, submit never retried): the SDK must not retry too.
+        kwargs = {
+            k: v
+            for k, v in zip(("api_key", "base_url", "organization", "project"), key, strict=True)
+            if v
+        }
+        # Core owns retries (backoff, retry-after, submit never retried): the SDK must not retry
+        # too.
         with map_errors("client"):
             return AsyncOpenAI(max_retries=0, timeout=float(opts.get("timeout", 600)), **kwargs)
 
@@ -85,9 +91,13 @@ def check_credentials(context: ProviderContext) -> str | None:
 def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
     """Unified batch -> OpenAI batch input lines (lazily)."""
     endpoint = endpoint_for(batch.configured_params)
-    return PreparedPayloads(provider="openai", model=batch.model, mode=batch.mode,
-                            lines=batch_lines(batch, context.info.settings),
-                            metadata={"endpoint": endpoint})
+    return PreparedPayloads(
+        provider="openai",
+        model=batch.model,
+        mode=batch.mode,
+        lines=batch_lines(batch, context.info.settings),
+        metadata={"endpoint": endpoint},
+    )
 
 
 @hookimpl
@@ -107,7 +117,8 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
                 uploaded = await client.files.create(file=(prepared.path.name, fh), purpose="batch")
     except ProviderError as exc:
         if not is_refusal(exc):
-            # Best effort; the error (never a 429 here) makes the next try a resubmission that cleans up.
+            # Best effort; the error (never a 429 here) makes the next try a resubmission that
+            # cleans up.
             await _discard_uploads_named(client, prepared.path.name, context)
         raise
     crash_point("after_upload")
@@ -115,13 +126,24 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
     async def create() -> BatchHandle:
         with map_errors("batches.create"):
             batch = await client.batches.create(
-                input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h",
+                input_file_id=uploaded.id,
+                endpoint=endpoint,
+                completion_window="24h",
                 metadata={TAG_KEY: prepared.local_id},
             )
         return BatchHandle(
-            provider="openai", batch_id=batch.id, local_id=prepared.local_id, model=prepared.model,
-            mode=prepared.mode, request_count=prepared.request_count, submitted_at=_dt(batch.created_at),
-            data={"endpoint": endpoint, "input_file_id": uploaded.id, "input_path": str(prepared.path)},
+            provider="openai",
+            batch_id=batch.id,
+            local_id=prepared.local_id,
+            model=prepared.model,
+            mode=prepared.mode,
+            request_count=prepared.request_count,
+            submitted_at=_dt(batch.created_at),
+            data={
+                "endpoint": endpoint,
+                "input_file_id": uploaded.id,
+                "input_path": str(prepared.path),
+            },
         )
 
     async def discard() -> None:
@@ -129,12 +151,16 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
             await client.files.delete(uploaded.id)
 
     return await create_from_upload(
-        create, lookup=lambda: find_job(local_id=prepared.local_id, context=context), discard=discard,
-        log=context.logger.bind(local_id=prepared.local_id))
+        create,
+        lookup=lambda: find_job(local_id=prepared.local_id, context=context),
+        discard=discard,
+        log=context.logger.bind(local_id=prepared.local_id),
+    )
 
 
-async def _discard_uploads_named(client: Any, name: str, context: ProviderContext, *,
-                                 strict: bool = False) -> None:
+async def _discard_uploads_named(
+    client: Any, name: str, context: ProviderContext, *, strict: bool = False
+) -> None:
     """Delete batch files called ``name``: an upload that landed although its answer was lost.
 
     Best effort after a failed upload (that error is what matters, and the next attempt comes back
@@ -160,7 +186,9 @@ def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
     done = rc.completed if rc else 0
     failed = rc.failed if rc else 0
     counts = RequestCounts(
-        total=total, succeeded=done, errored=failed,
+        total=total,
+        succeeded=done,
+        errored=failed,
         processing=0 if status.is_terminal else max(0, total - done - failed),
     )
     error = None
@@ -171,10 +199,19 @@ def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
         )
     ended = batch.completed_at or batch.failed_at or batch.expired_at or batch.cancelled_at
     return BatchStatusReport(
-        provider="openai", batch_id=batch.id, status=status, raw_status=batch.status,
-        request_counts=counts, created_at=_dt(batch.created_at), started_at=_dt(batch.in_progress_at),
-        finalizing_at=_dt(batch.finalizing_at), ended_at=_dt(ended), expires_at=_dt(batch.expires_at),
-        cancelling_at=_dt(batch.cancelling_at), error=error, raw=batch.model_dump(mode="json"),
+        provider="openai",
+        batch_id=batch.id,
+        status=status,
+        raw_status=batch.status,
+        request_counts=counts,
+        created_at=_dt(batch.created_at),
+        started_at=_dt(batch.in_progress_at),
+        finalizing_at=_dt(batch.finalizing_at),
+        ended_at=_dt(ended),
+        expires_at=_dt(batch.expires_at),
+        cancelling_at=_dt(batch.cancelling_at),
+        error=error,
+        raw=batch.model_dump(mode="json"),
     )
 
 
@@ -202,7 +239,9 @@ async def _lines(client: Any, file_id: str) -> AsyncIterator[dict[str, Any]]:
                 yield line
 
 
-async def _input_ids(client: Any, handle: BatchHandle, context: ProviderContext) -> AsyncIterator[str]:
+async def _input_ids(
+    client: Any, handle: BatchHandle, context: ProviderContext
+) -> AsyncIterator[str]:
     """The submitted custom_ids: from batch-router's local copy, else downloaded from the API."""
     local = context.submitted_custom_ids(handle)
     if local is not None:
@@ -214,22 +253,28 @@ async def _input_ids(client: Any, handle: BatchHandle, context: ProviderContext)
 
 
 @hookimpl
-async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncIterator[RequestResult]:
+async def fetch_results(
+    handle: BatchHandle, context: ProviderContext
+) -> AsyncIterator[RequestResult]:
     """Stream the output file, then the error file; account for requests in neither."""
     client = _client(context)
     with map_errors("batches.retrieve", batch_id=handle.batch_id):
         batch = await client.batches.retrieve(handle.batch_id)
     status = context.normalize_status(batch.status)
     if not status.is_terminal:
-        raise ProviderPermanentError(f"batch {batch.id} has not ended ({batch.status})",
-                                     provider="openai", batch_id=batch.id)
+        raise ProviderPermanentError(
+            f"batch {batch.id} has not ended ({batch.status})", provider="openai", batch_id=batch.id
+        )
     from batch_router_core.formats.openai_batch.results import parse_line
 
     rc = batch.request_counts
     # When the counts say every request has a line, nothing can be missing: no need to remember ids
     # (memory stays flat for the common, completed case).
-    complete = status is BatchStatus.COMPLETED and rc is not None and (
-        rc.completed + rc.failed >= handle.request_count)
+    complete = (
+        status is BatchStatus.COMPLETED
+        and rc is not None
+        and (rc.completed + rc.failed >= handle.request_count)
+    )
     seen: set[str] = set()
     for file_id in (batch.output_file_id, batch.error_file_id):
         if file_id:
@@ -241,22 +286,40 @@ async def fetch_results(handle: BatchHandle, context: ProviderContext) -> AsyncI
     if complete:
         return
     missing = {
-        BatchStatus.CANCELLED: (ResultStatus.CANCELLED, "batch_cancelled",
-                                "The batch was cancelled before this request ran."),
-        BatchStatus.EXPIRED: (ResultStatus.EXPIRED, "batch_expired",
-                              "The request was not executed before the completion window expired."),
-    }.get(status, (ResultStatus.ERRORED, "batch_failed" if status is BatchStatus.FAILED else
-                   "missing_result", _report(batch, context).error or "No result was returned."))
+        BatchStatus.CANCELLED: (
+            ResultStatus.CANCELLED,
+            "batch_cancelled",
+            "The batch was cancelled before this request ran.",
+        ),
+        BatchStatus.EXPIRED: (
+            ResultStatus.EXPIRED,
+            "batch_expired",
+            "The request was not executed before the completion window expired.",
+        ),
+    }.get(
+        status,
+        (
+            ResultStatus.ERRORED,
+            "batch_failed" if status is BatchStatus.FAILED else "missing_result",
+            _report(batch, context).error or "No result was returned.",
+        ),
+    )
     async for cid in _input_ids(client, handle, context):
         if cid not in seen:
             seen.add(cid)
-            yield RequestResult(custom_id=cid, status=missing[0], provider="openai", model=handle.model,
-                                error=RequestError(message=missing[2], code=missing[1]))
+            yield RequestResult(
+                custom_id=cid,
+                status=missing[0],
+                provider="openai",
+                model=handle.model,
+                error=RequestError(message=missing[2], code=missing[1]),
+            )
 
 
 @hookimpl
-async def execute_now(requests: list[InputRequest], params: InferenceParams,
-                      context: ProviderContext) -> list[RequestResult]:
+async def execute_now(
+    requests: list[InputRequest], params: InferenceParams, context: ProviderContext
+) -> list[RequestResult]:
     """Run a small group now: one embeddings call for all inputs, concurrent calls otherwise."""
     from batch_router_core.formats.openai_batch.requests import (
         EMBEDDINGS,
@@ -272,8 +335,10 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
     path = endpoint.removeprefix("/v1")
 
     def result(req: InputRequest, body: dict[str, Any]) -> RequestResult:
-        return parse_line({"custom_id": req.custom_id, "response": {"status_code": 200, "body": body}},
-                          str(params.model_id))
+        return parse_line(
+            {"custom_id": req.custom_id, "response": {"status_code": 200, "body": body}},
+            str(params.model_id),
+        )
 
     if endpoint == EMBEDDINGS:
         texts = [_payload(r, endpoint, None)["input"] for r in requests]
@@ -288,9 +353,13 @@ async def execute_now(requests: list[InputRequest], params: InferenceParams,
     async def one(req: InputRequest) -> RequestResult:
         try:
             with map_errors(endpoint.strip("/")):
-                body = await client.post(path, body={**base, **_payload(req, endpoint, system)}, cast_to=object)
+                body = await client.post(
+                    path, body={**base, **_payload(req, endpoint, system)}, cast_to=object
+                )
         except ProviderPermanentError as exc:
-            return result_for_error(req.custom_id, exc, provider="openai", model=str(params.model_id))
+            return result_for_error(
+                req.custom_id, exc, provider="openai", model=str(params.model_id)
+            )
         return result(req, body)
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
@@ -306,7 +375,10 @@ async def find_job(local_id: str, context: ProviderContext) -> BatchHandle | Non
         async for batch in client.batches.list(limit=100):
             if (batch.metadata or {}).get(TAG_KEY) == local_id:
                 return BatchHandle(
-                    provider="openai", batch_id=batch.id, local_id=local_id, model=batch.model or "",
+                    provider="openai",
+                    batch_id=batch.id,
+                    local_id=local_id,
+                    model=batch.model or "",
                     mode=_mode_for(batch.endpoint),
                     request_count=batch.request_counts.total if batch.request_counts else 0,
                     submitted_at=_dt(batch.created_at),
@@ -320,7 +392,8 @@ async def find_job(local_id: str, context: ProviderContext) -> BatchHandle | Non
 
 def _mode_for(endpoint: str) -> BatchMode:
     return {"/v1/embeddings": BatchMode.EMBEDDING, "/v1/completions": BatchMode.COMPLETION}.get(
-        endpoint, BatchMode.CHAT)
+        endpoint, BatchMode.CHAT
+    )
 
 
 @hookimpl

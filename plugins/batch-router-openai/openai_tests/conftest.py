@@ -1,4 +1,5 @@
-"""Fixtures: the OpenAI emulator served over real loopback HTTP, and a provider handle pointing at it."""
+"""Fixtures: the OpenAI emulator served over real loopback HTTP, and a provider handle pointing at
+it."""
 
 from __future__ import annotations
 
@@ -43,15 +44,22 @@ def server(emulator: OpenAIEmulator) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def openai_provider(batch_router_registry: BatchProviderRegistry, server: RunningServer) -> ProviderHandle:
-    return batch_router_registry.get("openai", base_url=server.url + "/v1", api_key="sk-test-emulator")
+def openai_provider(
+    batch_router_registry: BatchProviderRegistry, server: RunningServer
+) -> ProviderHandle:
+    return batch_router_registry.get(
+        "openai", base_url=server.url + "/v1", api_key="sk-test-emulator"
+    )
 
 
 def chat_batch(n: int = 3, model: str = "gpt-4o-mini", **params: object) -> InputBatch:
-    reqs = [InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-            for i in range(n)]
+    reqs = [
+        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
+        for i in range(n)
+    ]
     return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="openai", model_id=model, **params))  # type: ignore[arg-type]
+        InferenceParams(provider_id="openai", model_id=model, **params)
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -16,10 +16,28 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 def test_run_with_the_embedded_emulator(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
-    proc = subprocess.run([*CLI, "run", str(EXAMPLES / "questions.jsonl"), "-p", "openai", "-m",
-                           "gpt-4o-mini", "--emulator", "-o", str(out), "--system", "Be brief.", "--json"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")})
+    proc = subprocess.run(
+        [
+            *CLI,
+            "run",
+            str(EXAMPLES / "questions.jsonl"),
+            "-p",
+            "openai",
+            "-m",
+            "gpt-4o-mini",
+            "--emulator",
+            "-o",
+            str(out),
+            "--system",
+            "Be brief.",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["status"] == "completed" and summary["counts"] == {"succeeded": 4}
@@ -39,8 +57,12 @@ def _free_port() -> int:
 
 def test_emulate_command_serves_the_unmodified_sdk(tmp_path: Path) -> None:
     port = _free_port()
-    server = subprocess.Popen([*CLI, "emulate", "openai", "--port", str(port), "--speed", "100000"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*CLI, "emulate", "openai", "--port", str(port), "--speed", "100000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         from openai import OpenAI
 
@@ -54,13 +76,18 @@ def test_emulate_command_serves_the_unmodified_sdk(tmp_path: Path) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
-                "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}}
+        line = {
+            "custom_id": "a",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]},
+        }
         path = tmp_path / "in.jsonl"
         path.write_text(json.dumps(line) + "\n")
         f = client.files.create(file=path.open("rb"), purpose="batch")
-        batch = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
-                                      completion_window="24h")
+        batch = client.batches.create(
+            input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         for _ in range(100):
             batch = client.batches.retrieve(batch.id)
             if batch.status == "completed":
@@ -68,7 +95,9 @@ def test_emulate_command_serves_the_unmodified_sdk(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert batch.status == "completed" and batch.output_file_id
         content = client.files.content(batch.output_file_id).text
-        assert json.loads(content.splitlines()[0])["response"]["body"]["choices"][0]["message"]["content"]
+        assert json.loads(content.splitlines()[0])["response"]["body"]["choices"][0]["message"][
+            "content"
+        ]
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -78,10 +107,25 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([*CLI, "run", str(EXAMPLES / "questions.jsonl"), "-p", "openai", "-m", "gpt-4o-mini",
-                             "--emulator", "-o", str(tmp_path / "r.jsonl")], stdin=slave, stdout=slave,
-                            stderr=slave, cwd=tmp_path,
-                            env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")})
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "run",
+            str(EXAMPLES / "questions.jsonl"),
+            "-p",
+            "openai",
+            "-m",
+            "gpt-4o-mini",
+            "--emulator",
+            "-o",
+            str(tmp_path / "r.jsonl"),
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -2,4 +2,6 @@
 
 from batch_router_core.testing.conformance import conformance_suite
 
-TestConformance = conformance_suite("openai", chat_model="gpt-4o-mini", embedding_model="text-embedding-3-small")
+TestConformance = conformance_suite(
+    "openai", chat_model="gpt-4o-mini", embedding_model="text-embedding-3-small"
+)

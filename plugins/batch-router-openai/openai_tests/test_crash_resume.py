@@ -1,6 +1,7 @@
 """Crash tests: the CLI is SIGKILLed at each step, then `batch-router resume` finishes the job.
 
-Everything is real: the emulator runs in its own process (`batch-router emulate openai`), the CLI runs
+Everything is real: the emulator runs in its own process (`batch-router emulate openai`), the CLI
+runs
 as subprocesses, the ledger is a SQLite file. Each case asserts that the emulator saw exactly one
 batch (nothing submitted twice) and that every custom_id appears exactly once in the results.
 """
@@ -33,8 +34,11 @@ def _free_port() -> int:
 @pytest.fixture
 def emulator_url() -> Iterator[str]:
     port = _free_port()
-    proc = subprocess.Popen([*CLI, "emulate", "openai", "--port", str(port), "--speed", "100000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*CLI, "emulate", "openai", "--port", str(port), "--speed", "100000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -51,13 +55,21 @@ def emulator_url() -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-def _cli(args: list[str], cwd: Path, url: str, crash: str | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    args: list[str], cwd: Path, url: str, crash: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     env["BATCH_ROUTER_RETRY_NO_WAIT"] = "1"
     if crash:
         env["BATCH_ROUTER_CRASH_AT"] = crash
-    return subprocess.run([*CLI, *args, "--option", f"base_url={url}/v1", "--option", "api_key=k"],
-                          capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [*CLI, *args, "--option", f"base_url={url}/v1", "--option", "api_key=k"],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 def _batches(url: str) -> int:
@@ -65,15 +77,35 @@ def _batches(url: str) -> int:
 
 
 def _input_uploads(url: str) -> int:
-    request = urllib.request.Request(url + "/v1/files?purpose=batch", headers={"Authorization": "Bearer k"})
+    request = urllib.request.Request(
+        url + "/v1/files?purpose=batch", headers={"Authorization": "Bearer k"}
+    )
     return len(json.loads(urllib.request.urlopen(request).read())["data"])
 
 
-@pytest.mark.parametrize("step", ["after_intent", "after_upload", "after_create", "polling", "download"])
-def test_killed_run_is_resumed_without_duplicates(step: str, tmp_path: Path, emulator_url: str) -> None:
-    run = _cli(["run", str(EXAMPLES / "questions.jsonl"), "-p", "openai", "-m", "gpt-4o-mini",
-                "--poll-interval", "0.05", "-o", str(tmp_path / "first.jsonl")], tmp_path, emulator_url,
-               crash=step)
+@pytest.mark.parametrize(
+    "step", ["after_intent", "after_upload", "after_create", "polling", "download"]
+)
+def test_killed_run_is_resumed_without_duplicates(
+    step: str, tmp_path: Path, emulator_url: str
+) -> None:
+    run = _cli(
+        [
+            "run",
+            str(EXAMPLES / "questions.jsonl"),
+            "-p",
+            "openai",
+            "-m",
+            "gpt-4o-mini",
+            "--poll-interval",
+            "0.05",
+            "-o",
+            str(tmp_path / "first.jsonl"),
+        ],
+        tmp_path,
+        emulator_url,
+        crash=step,
+    )
     assert run.returncode == -signal.SIGKILL, (run.returncode, run.stderr)
     assert not (tmp_path / "first.jsonl").exists()
 

@@ -27,8 +27,9 @@ from batch_router_core.registry.handle import ProviderHandle
 from .conftest import chat_batch
 
 
-async def run(provider: ProviderHandle, clock: ManualClock, batch: InputBatch, *,
-              advance: float = 3600) -> tuple[Any, list[Any]]:
+async def run(
+    provider: ProviderHandle, clock: ManualClock, batch: InputBatch, *, advance: float = 3600
+) -> tuple[Any, list[Any]]:
     handle = await provider.submit(provider.prepare(batch))
     clock.advance(advance)
     report = await provider.poll_status(handle)
@@ -36,8 +37,12 @@ async def run(provider: ProviderHandle, clock: ManualClock, batch: InputBatch, *
     return report, results
 
 
-async def test_chat_cycle(openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator) -> None:
-    handle = await openai_provider.submit(openai_provider.prepare(chat_batch(5, max_output_tokens=50)))
+async def test_chat_cycle(
+    openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator
+) -> None:
+    handle = await openai_provider.submit(
+        openai_provider.prepare(chat_batch(5, max_output_tokens=50))
+    )
     batch = emulator.state.batches[handle.batch_id]
     assert batch.metadata == {"batch_router_local_id": handle.local_id}  # tagged for crash recovery
     first = await openai_provider.poll_status(handle)
@@ -53,32 +58,67 @@ async def test_chat_cycle(openai_provider: ProviderHandle, clock: ManualClock, e
     results = [r async for r in openai_provider.fetch_results(handle)]
     assert sorted(r.custom_id for r in results) == [f"req-{i}" for i in range(5)]
     r0 = next(r for r in results if r.custom_id == "req-0")
-    assert r0.status is ResultStatus.SUCCEEDED and r0.text == "Emulated answer to: What is 0 plus 0?"
-    assert r0.usage is not None and r0.usage.total_tokens == r0.usage.prompt_tokens + r0.usage.completion_tokens
+    assert (
+        r0.status is ResultStatus.SUCCEEDED and r0.text == "Emulated answer to: What is 0 plus 0?"
+    )
+    assert (
+        r0.usage is not None
+        and r0.usage.total_tokens == r0.usage.prompt_tokens + r0.usage.completion_tokens
+    )
 
 
 async def test_embeddings_cycle(openai_provider: ProviderHandle, clock: ManualClock) -> None:
-    report, results = await run(openai_provider, clock, chat_batch(
-        3, model="text-embedding-3-small", mode="embedding", embedding_dimensions=64))
+    report, results = await run(
+        openai_provider,
+        clock,
+        chat_batch(3, model="text-embedding-3-small", mode="embedding", embedding_dimensions=64),
+    )
     assert report.status is BatchStatus.COMPLETED
     assert all(r.embedding is not None and len(r.embedding) == 64 for r in results)
-    again = {r.custom_id: r.embedding for r in (await run(openai_provider, clock, chat_batch(
-        3, model="text-embedding-3-small", mode="embedding", embedding_dimensions=64)))[1]}
+    again = {
+        r.custom_id: r.embedding
+        for r in (
+            await run(
+                openai_provider,
+                clock,
+                chat_batch(
+                    3, model="text-embedding-3-small", mode="embedding", embedding_dimensions=64
+                ),
+            )
+        )[1]
+    }
     assert again == {r.custom_id: r.embedding for r in results}  # deterministic
 
 
-async def test_responses_and_completions_cycles(openai_provider: ProviderHandle, clock: ManualClock) -> None:
-    report, results = await run(openai_provider, clock, chat_batch(
-        2, system_prompt="Be brief.", max_output_tokens=200, provider_kwargs={"endpoint": "responses"}))
+async def test_responses_and_completions_cycles(
+    openai_provider: ProviderHandle, clock: ManualClock
+) -> None:
+    report, results = await run(
+        openai_provider,
+        clock,
+        chat_batch(
+            2,
+            system_prompt="Be brief.",
+            max_output_tokens=200,
+            provider_kwargs={"endpoint": "responses"},
+        ),
+    )
     assert report.status is BatchStatus.COMPLETED
-    assert all(r.text and r.text.startswith("Emulated answer") and r.finish_reason == "stop" for r in results)
-    report, results = await run(openai_provider, clock, chat_batch(
-        2, model="gpt-3.5-turbo-instruct", mode="completion", max_output_tokens=3))
+    assert all(
+        r.text and r.text.startswith("Emulated answer") and r.finish_reason == "stop"
+        for r in results
+    )
+    report, results = await run(
+        openai_provider,
+        clock,
+        chat_batch(2, model="gpt-3.5-turbo-instruct", mode="completion", max_output_tokens=3),
+    )
     assert all(r.finish_reason == "length" and r.usage.completion_tokens == 3 for r in results)  # type: ignore[union-attr]
 
 
-async def test_per_request_errors(openai_provider: ProviderHandle, clock: ManualClock,
-                                  emulator: OpenAIEmulator) -> None:
+async def test_per_request_errors(
+    openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator
+) -> None:
     emulator.state.error_ids.add("req-1")
     reqs = [*chat_batch(3).requests]
     batch = InputBatch(requests=reqs, params=chat_batch(1).params)
@@ -91,17 +131,23 @@ async def test_per_request_errors(openai_provider: ProviderHandle, clock: Manual
 
 
 async def test_unknown_model_in_the_service_is_that_requests_error(
-    openai_provider: ProviderHandle, clock: ManualClock,
+    openai_provider: ProviderHandle,
+    clock: ManualClock,
 ) -> None:
     # The model matches the plugin's patterns, so it is sent; the service does not know it.
     report, results = await run(openai_provider, clock, chat_batch(2, model="gpt-nonexistent-1"))
     assert report.status is BatchStatus.COMPLETED and len(results) == 2
-    assert all(r.status is ResultStatus.ERRORED and r.error.status_code == 404  # type: ignore[union-attr]
-               and r.error.code == "model_not_found" for r in results)
+    assert all(
+        r.status is ResultStatus.ERRORED
+        and r.error.status_code == 404  # type: ignore[union-attr]
+        and r.error.code == "model_not_found"
+        for r in results
+    )
 
 
-async def test_expiry_with_partial_results(openai_provider: ProviderHandle, clock: ManualClock,
-                                           emulator: OpenAIEmulator) -> None:
+async def test_expiry_with_partial_results(
+    openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator
+) -> None:
     emulator.state.next_per_request_s = 86400 / 4  # a quarter of the window per request
     handle = await openai_provider.submit(openai_provider.prepare(chat_batch(8)))
     clock.advance(90000)
@@ -113,8 +159,9 @@ async def test_expiry_with_partial_results(openai_provider: ProviderHandle, cloc
     assert statuses.count(ResultStatus.SUCCEEDED) == 3 and statuses.count(ResultStatus.EXPIRED) == 5
 
 
-async def test_cancel_mid_run(openai_provider: ProviderHandle, clock: ManualClock,
-                              emulator: OpenAIEmulator) -> None:
+async def test_cancel_mid_run(
+    openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator
+) -> None:
     emulator.state.next_per_request_s = 10
     handle = await openai_provider.submit(openai_provider.prepare(chat_batch(10)))
     clock.advance(5 + 35)  # validation, then three requests' worth
@@ -126,13 +173,16 @@ async def test_cancel_mid_run(openai_provider: ProviderHandle, clock: ManualCloc
     results = [r async for r in openai_provider.fetch_results(handle)]
     statuses = [r.status for r in results]
     assert len(results) == 10 and len({r.custom_id for r in results}) == 10
-    assert statuses.count(ResultStatus.SUCCEEDED) == 3 and statuses.count(ResultStatus.CANCELLED) == 7
+    assert (
+        statuses.count(ResultStatus.SUCCEEDED) == 3 and statuses.count(ResultStatus.CANCELLED) == 7
+    )
     with pytest.raises(ProviderPermanentError, match="HTTP 400"):
         await openai_provider.cancel(handle)  # already ended
 
 
 async def test_invalid_file_fails_the_batch_with_line_errors(
-    openai_provider: ProviderHandle, clock: ManualClock,
+    openai_provider: ProviderHandle,
+    clock: ManualClock,
 ) -> None:
     # Skip core's validation (it would refuse this) to see the service's own check.
     prepared = openai_provider.prepare(chat_batch(3))
@@ -149,27 +199,33 @@ async def test_invalid_file_fails_the_batch_with_line_errors(
     assert all(r.status is ResultStatus.ERRORED and r.error.code == "batch_failed" for r in results)  # type: ignore[union-attr]
 
 
-async def test_bad_input_is_refused_before_any_upload(openai_provider: ProviderHandle,
-                                                      emulator: OpenAIEmulator) -> None:
-    dup = InputBatch(requests=[*chat_batch(2).requests, *chat_batch(1).requests],
-                     params=chat_batch(1).params)
+async def test_bad_input_is_refused_before_any_upload(
+    openai_provider: ProviderHandle, emulator: OpenAIEmulator
+) -> None:
+    dup = InputBatch(
+        requests=[*chat_batch(2).requests, *chat_batch(1).requests], params=chat_batch(1).params
+    )
     over = chat_batch(3)
-    bad_content = InputBatch(requests=[InputRequest(custom_id="x", messages=[
-        InputMessage(role="user", contents="hi")])],
-        params=InferenceParams(provider_id="openai", model_id="gpt-4o", top_k=3))
+    bad_content = InputBatch(
+        requests=[InputRequest(custom_id="x", messages=[InputMessage(role="user", contents="hi")])],
+        params=InferenceParams(provider_id="openai", model_id="gpt-4o", top_k=3),
+    )
     for batch in (dup, bad_content, chat_batch(1, model="llama-3")):
         with pytest.raises(ValidationError):
             openai_provider.prepare(batch)
     from batch_router_core import BatchProviderRegistry
 
-    small = BatchProviderRegistry(overrides={"openai": {"limits": {"max_requests": 2}}},
-                                  files=openai_provider.context.files)
+    small = BatchProviderRegistry(
+        overrides={"openai": {"limits": {"max_requests": 2}}}, files=openai_provider.context.files
+    )
     with pytest.raises(ValidationError, match="exceed openai's limit of 2"):
         small.get("openai").prepare(over)
     assert emulator.requests_seen == {}  # nothing reached the service
 
 
-async def test_auth_failure_is_permanent(openai_provider: ProviderHandle, emulator: OpenAIEmulator) -> None:
+async def test_auth_failure_is_permanent(
+    openai_provider: ProviderHandle, emulator: OpenAIEmulator
+) -> None:
     emulator.state.api_key = "sk-the-right-one"
     with pytest.raises(ProviderPermanentError, match="Incorrect API key") as exc:
         await openai_provider.submit(openai_provider.prepare(chat_batch(1)))
@@ -177,8 +233,9 @@ async def test_auth_failure_is_permanent(openai_provider: ProviderHandle, emulat
     assert "sk-test-emulator" not in str(exc.value)
 
 
-async def test_listing_finds_tagged_jobs_with_pagination(openai_provider: ProviderHandle,
-                                                         clock: ManualClock, server: Any) -> None:
+async def test_listing_finds_tagged_jobs_with_pagination(
+    openai_provider: ProviderHandle, clock: ManualClock, server: Any
+) -> None:
     from openai import AsyncOpenAI
 
     local_ids = []
@@ -196,7 +253,9 @@ async def test_listing_finds_tagged_jobs_with_pagination(openai_provider: Provid
     await client.close()
 
 
-async def test_find_job_by_tag_after_a_lost_submit(openai_provider: ProviderHandle, clock: ManualClock) -> None:
+async def test_find_job_by_tag_after_a_lost_submit(
+    openai_provider: ProviderHandle, clock: ManualClock
+) -> None:
     handles = []
     for _ in range(3):
         handles.append(await openai_provider.submit(openai_provider.prepare(chat_batch(2))))

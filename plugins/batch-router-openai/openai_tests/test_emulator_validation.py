@@ -14,8 +14,14 @@ from batch_router_core.emulation.server import RunningServer
 
 
 def line(cid: str, model: str = "gpt-4o-mini", url: str = "/v1/chat/completions") -> str:
-    return json.dumps({"custom_id": cid, "method": "POST", "url": url,
-                       "body": {"model": model, "messages": [{"role": "user", "content": "hi"}]}})
+    return json.dumps(
+        {
+            "custom_id": cid,
+            "method": "POST",
+            "url": url,
+            "body": {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        }
+    )
 
 
 @pytest.fixture
@@ -27,7 +33,9 @@ def client(server: RunningServer) -> Any:
 
 def submit(client: Any, text: str, clock: ManualClock) -> Any:
     f = client.files.create(file=("in.jsonl", text.encode()), purpose="batch")
-    b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    b = client.batches.create(
+        input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     assert b.status == "validating" and b.request_counts.total == 0
     clock.advance(10)
     return client.batches.retrieve(b.id)
@@ -43,14 +51,17 @@ def submit(client: Any, text: str, clock: ManualClock) -> Any:
         ("\n", "empty_file", None),
     ],
 )
-def test_invalid_input_files_fail_the_batch(client: Any, clock: ManualClock, text: str, code: str,
-                                            line_no: int | None) -> None:
+def test_invalid_input_files_fail_the_batch(
+    client: Any, clock: ManualClock, text: str, code: str, line_no: int | None
+) -> None:
     b = submit(client, text, clock)
     assert b.status == "failed" and b.failed_at is not None
     assert [(e.code, e.line) for e in b.errors.data][:1] == [(code, line_no)]
 
 
-def test_too_many_requests_and_too_large(client: Any, clock: ManualClock, emulator: OpenAIEmulator) -> None:
+def test_too_many_requests_and_too_large(
+    client: Any, clock: ManualClock, emulator: OpenAIEmulator
+) -> None:
     emulator.state.max_requests = 3
     b = submit(client, "\n".join(line(f"r{i}") for i in range(4)) + "\n", clock)
     assert b.status == "failed" and b.errors.data[0].code == "too_many_tasks"
@@ -68,5 +79,6 @@ def test_upload_rules(client: Any) -> None:
     assert client.files.delete(f.id).deleted is True
     with pytest.raises(BadRequestError, match="completion_window"):
         g = client.files.create(file=("in.jsonl", line("a").encode()), purpose="batch")
-        client.batches.create(input_file_id=g.id, endpoint="/v1/chat/completions",
-                              completion_window="48h")  # type: ignore[arg-type]
+        client.batches.create(
+            input_file_id=g.id, endpoint="/v1/chat/completions", completion_window="48h"
+        )  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Every injected fault: transient ones retried and survived, permanent ones reported once, and every
+"""Every injected fault: transient ones retried and survived, permanent ones reported once, and
+every
 request accounted for (succeeded + errored + cancelled + expired = submitted)."""
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ def accounted(results: list, n: int) -> None:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize("kind", ["rate_limit", "server_error", "unavailable", "drop"])
 async def test_transient_faults_on_polling_are_survived(
-    kind: str, openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator,
+    kind: str,
+    openai_provider: ProviderHandle,
+    clock: ManualClock,
+    emulator: OpenAIEmulator,
 ) -> None:
     handle = await complete_job(openai_provider, clock)
     rule = emulator.faults.add("GET /v1/batches/*", kind, times=3, retry_after=1)
@@ -45,7 +49,10 @@ async def test_transient_faults_on_polling_are_survived(
 
 @pytest.mark.parametrize("kind", ["truncate", "drop", "server_error"])
 async def test_broken_result_downloads_are_redone(
-    kind: str, openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator,
+    kind: str,
+    openai_provider: ProviderHandle,
+    clock: ManualClock,
+    emulator: OpenAIEmulator,
 ) -> None:
     handle = await complete_job(openai_provider, clock, n=40)
     await openai_provider.poll_status(handle)
@@ -57,9 +64,14 @@ async def test_broken_result_downloads_are_redone(
 
 
 async def test_rate_limit_hint_is_read_from_the_response(
-    batch_router_files, server: RunningServer, emulator: OpenAIEmulator, clock: ManualClock,  # type: ignore[no-untyped-def]
+    batch_router_files,
+    server: RunningServer,
+    emulator: OpenAIEmulator,
+    clock: ManualClock,  # type: ignore[no-untyped-def]
 ) -> None:
-    reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait(attempts=1))
+    reg = BatchProviderRegistry(
+        files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait(attempts=1)
+    )
     provider = reg.get("openai", base_url=server.url + "/v1", api_key="k")
     handle = await complete_job(provider, clock)
     emulator.faults.add("GET /v1/batches/*", "rate_limit", retry_after=7.5)
@@ -69,7 +81,8 @@ async def test_rate_limit_hint_is_read_from_the_response(
 
 
 async def test_submit_is_not_retried_on_a_transient_failure(
-    openai_provider: ProviderHandle, emulator: OpenAIEmulator,
+    openai_provider: ProviderHandle,
+    emulator: OpenAIEmulator,
 ) -> None:
     emulator.faults.add("POST /v1/batches", "server_error")
     prepared = openai_provider.prepare(chat_batch(2))
@@ -80,7 +93,9 @@ async def test_submit_is_not_retried_on_a_transient_failure(
 
 
 async def test_permanent_failure_is_reported_once(
-    openai_provider: ProviderHandle, clock: ManualClock, emulator: OpenAIEmulator,
+    openai_provider: ProviderHandle,
+    clock: ManualClock,
+    emulator: OpenAIEmulator,
 ) -> None:
     handle = await complete_job(openai_provider, clock)
     before = emulator.requests_seen.get("GET batches", 0)
@@ -92,7 +107,8 @@ async def test_permanent_failure_is_reported_once(
 
 
 async def test_create_failure_removes_the_uploaded_file(
-    openai_provider: ProviderHandle, emulator: OpenAIEmulator,
+    openai_provider: ProviderHandle,
+    emulator: OpenAIEmulator,
 ) -> None:
     emulator.faults.add("POST /v1/batches", "unauthorized")
     with pytest.raises(ProviderPermanentError):

@@ -14,29 +14,45 @@ from batch_router_core.online import BatchConfig, OnlineBatcher
 from batch_router_core.retry import RetryPolicy
 
 
-async def test_fifty_concurrent_mixed_requests(batch_router_files, server: RunningServer,  # type: ignore[no-untyped-def]
-                                               emulator: OpenAIEmulator) -> None:
+async def test_fifty_concurrent_mixed_requests(
+    batch_router_files,
+    server: RunningServer,  # type: ignore[no-untyped-def]
+    emulator: OpenAIEmulator,
+) -> None:
     emulator.state.reject_marker = "[reject]"
     reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
-    batcher = OnlineBatcher(reg, config=BatchConfig(max_batch_size=8, max_wait_ms=300, tick_ms=2),
-                            provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}}).start()
+    batcher = OnlineBatcher(
+        reg,
+        config=BatchConfig(max_batch_size=8, max_wait_ms=300, tick_ms=2),
+        provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}},
+    ).start()
     try:
         # The first call imports the SDK and opens the connection pool (~0.5 s, once per process).
-        await batcher.submit("warm up", task_type="code-review", provider="openai", model="gpt-4o-mini",
-                             latency_budget_ms=5000)
+        await batcher.submit(
+            "warm up",
+            task_type="code-review",
+            provider="openai",
+            model="gpt-4o-mini",
+            latency_budget_ms=5000,
+        )
 
         async def one(i: int) -> tuple[int, int, float, object]:
             if i % 5 == 0:
-                task, budget = "code-review", 2000           # ineligible: task type
+                task, budget = "code-review", 2000  # ineligible: task type
             elif i % 7 == 0:
-                task, budget = "faq", 150                     # ineligible: tight budget -> sent at once
+                task, budget = "faq", 150  # ineligible: tight budget -> sent at once
             else:
                 task, budget = ("faq", "summarization", "translation")[i % 3], 1500
             prompt = f"question {i}" + (" [reject]" if i == 13 else "")
             t0 = time.perf_counter()
-            result = await batcher.submit(prompt, task_type=task, provider="openai", model="gpt-4o-mini",
-                                          latency_budget_ms=budget,
-                                          params=InferenceParams(max_output_tokens=32))
+            result = await batcher.submit(
+                prompt,
+                task_type=task,
+                provider="openai",
+                model="gpt-4o-mini",
+                latency_budget_ms=budget,
+                params=InferenceParams(max_output_tokens=32),
+            )
             return i, budget, (time.perf_counter() - t0) * 1000, result
 
         outcomes = await asyncio.gather(*(one(i) for i in range(50)))
@@ -44,7 +60,9 @@ async def test_fifty_concurrent_mixed_requests(batch_router_files, server: Runni
         batcher.stop()
     for i, budget, elapsed_ms, result in outcomes:
         if budget >= 1000:
-            assert elapsed_ms <= budget, f"request {i} took {elapsed_ms:.0f} ms of a {budget} ms budget"
+            assert elapsed_ms <= budget, (
+                f"request {i} took {elapsed_ms:.0f} ms of a {budget} ms budget"
+            )
         else:
             # Sub-200 ms budgets bypass the queue entirely: batching adds nothing to them, and what
             # remains is the service's own latency (here, 50 requests at once on one emulator
@@ -64,16 +82,31 @@ async def test_fifty_concurrent_mixed_requests(batch_router_files, server: Runni
     assert emulator.state.sync_calls == 1 + 50 + 1
 
 
-async def test_embeddings_group_is_one_call(batch_router_files, server: RunningServer,  # type: ignore[no-untyped-def]
-                                            emulator: OpenAIEmulator) -> None:
+async def test_embeddings_group_is_one_call(
+    batch_router_files,
+    server: RunningServer,  # type: ignore[no-untyped-def]
+    emulator: OpenAIEmulator,
+) -> None:
     reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
-    batcher = OnlineBatcher(reg, config=BatchConfig(max_batch_size=10, max_wait_ms=200, tick_ms=2),
-                            provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}}).start()
+    batcher = OnlineBatcher(
+        reg,
+        config=BatchConfig(max_batch_size=10, max_wait_ms=200, tick_ms=2),
+        provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}},
+    ).start()
     try:
-        results = await asyncio.gather(*(batcher.submit(
-            f"text {i}", task_type="faq", provider="openai", model="text-embedding-3-small",
-            latency_budget_ms=2000, params=InferenceParams(mode="embedding", embedding_dimensions=8))
-            for i in range(10)))
+        results = await asyncio.gather(
+            *(
+                batcher.submit(
+                    f"text {i}",
+                    task_type="faq",
+                    provider="openai",
+                    model="text-embedding-3-small",
+                    latency_budget_ms=2000,
+                    params=InferenceParams(mode="embedding", embedding_dimensions=8),
+                )
+                for i in range(10)
+            )
+        )
     finally:
         batcher.stop()
     assert all(r.embedding is not None and len(r.embedding) == 8 for r in results)
@@ -81,8 +114,12 @@ async def test_embeddings_group_is_one_call(batch_router_files, server: RunningS
     assert batcher.stats()["savings_ratio"] > 0.3
 
 
-async def test_hours_budgets_go_to_the_batch_tier(tmp_path, batch_router_files, server: RunningServer,  # type: ignore[no-untyped-def]
-                                                  emulator: OpenAIEmulator) -> None:
+async def test_hours_budgets_go_to_the_batch_tier(
+    tmp_path,
+    batch_router_files,
+    server: RunningServer,  # type: ignore[no-untyped-def]
+    emulator: OpenAIEmulator,
+) -> None:
     from batch_router_core.emulation.clock import SystemClock
     from batch_router_core.jobs.router import BatchRouter
 
@@ -90,13 +127,29 @@ async def test_hours_budgets_go_to_the_batch_tier(tmp_path, batch_router_files, 
     reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
     options = {"openai": {"base_url": server.url + "/v1", "api_key": "k"}}
     router = BatchRouter(reg, root=tmp_path / ".br", provider_options=options)
-    batcher = OnlineBatcher(reg, provider_options=options, router=router, batch_tier_window_s=0.05).start()
+    batcher = OnlineBatcher(
+        reg, provider_options=options, router=router, batch_tier_window_s=0.05
+    ).start()
     try:
-        results = await asyncio.gather(*(batcher.submit(
-            f"overnight {i}", task_type="summarization", provider="openai", model="gpt-4o-mini",
-            latency_budget_ms=6 * 3600 * 1000) for i in range(6)))
-        now = await batcher.submit("right now", task_type="faq", provider="openai", model="gpt-4o-mini",
-                                   latency_budget_ms=100)
+        results = await asyncio.gather(
+            *(
+                batcher.submit(
+                    f"overnight {i}",
+                    task_type="summarization",
+                    provider="openai",
+                    model="gpt-4o-mini",
+                    latency_budget_ms=6 * 3600 * 1000,
+                )
+                for i in range(6)
+            )
+        )
+        now = await batcher.submit(
+            "right now",
+            task_type="faq",
+            provider="openai",
+            model="gpt-4o-mini",
+            latency_budget_ms=100,
+        )
     finally:
         batcher.stop()
     assert [r.text for r in results] == [f"Emulated answer to: overnight {i}" for i in range(6)]

@@ -29,7 +29,10 @@ def test_every_output_line_parses_to_a_success(data: Path) -> None:
 
 
 def test_error_and_expired_lines(data: Path) -> None:
-    by_id = {line["custom_id"]: parse_line(line) for line in _lines(data / "fixtures" / "openai_batch_errors.jsonl")}
+    by_id = {
+        line["custom_id"]: parse_line(line)
+        for line in _lines(data / "fixtures" / "openai_batch_errors.jsonl")
+    }
     rejected = by_id["exp:t00010"]
     assert rejected.status is ResultStatus.ERRORED and rejected.error is not None
     assert rejected.error.status_code == 400 and rejected.error.code == "integer_below_min_value"
@@ -57,17 +60,49 @@ def test_vllm_output_lines_share_the_format(data: Path) -> None:
 
 def test_responses_embeddings_and_completions_bodies() -> None:
     def line(body: dict) -> dict:  # type: ignore[type-arg]
-        return {"id": "b", "custom_id": "x", "response": {"status_code": 200, "body": body}, "error": None}
+        return {
+            "id": "b",
+            "custom_id": "x",
+            "response": {"status_code": 200, "body": body},
+            "error": None,
+        }
 
-    resp = parse_line(line({"object": "response", "status": "completed", "model": "gpt-4o",
-                            "output": [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}],
-                            "usage": {"input_tokens": 3, "output_tokens": 1, "total_tokens": 4,
-                                      "input_tokens_details": {"cached_tokens": 2},
-                                      "output_tokens_details": {"reasoning_tokens": 0}}}))
+    resp = parse_line(
+        line(
+            {
+                "object": "response",
+                "status": "completed",
+                "model": "gpt-4o",
+                "output": [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}],
+                "usage": {
+                    "input_tokens": 3,
+                    "output_tokens": 1,
+                    "total_tokens": 4,
+                    "input_tokens_details": {"cached_tokens": 2},
+                    "output_tokens_details": {"reasoning_tokens": 0},
+                },
+            }
+        )
+    )
     assert resp.text == "hi" and resp.finish_reason == "stop" and resp.usage.cached_tokens == 2  # type: ignore[union-attr]
-    emb = parse_line(line({"object": "list", "data": [{"embedding": [0.5, 0.25]}], "model": "e",
-                           "usage": {"prompt_tokens": 2, "total_tokens": 2}}))
+    emb = parse_line(
+        line(
+            {
+                "object": "list",
+                "data": [{"embedding": [0.5, 0.25]}],
+                "model": "e",
+                "usage": {"prompt_tokens": 2, "total_tokens": 2},
+            }
+        )
+    )
     assert emb.embedding == (0.5, 0.25) and emb.usage.completion_tokens == 0  # type: ignore[union-attr]
-    comp = parse_line(line({"object": "text_completion", "choices": [{"text": "t", "finish_reason": "length"}],
-                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}))
+    comp = parse_line(
+        line(
+            {
+                "object": "text_completion",
+                "choices": [{"text": "t", "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        )
+    )
     assert comp.text == "t" and comp.finish_reason == "length"

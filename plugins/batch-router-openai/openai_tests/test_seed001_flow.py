@@ -14,8 +14,9 @@ from batch_router_core.emulation.server import RunningServer
 from batch_router_core.models import InputBatch, InputMessage, InputMessageRole, InputRequest
 
 
-def test_seed_001_readme_flow(tmp_path: Path, server: RunningServer, emulator: OpenAIEmulator,
-                              monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_seed_001_readme_flow(
+    tmp_path: Path, server: RunningServer, emulator: OpenAIEmulator, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     emulator.state.clock = SystemClock(speed=100000.0)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
@@ -26,16 +27,24 @@ def test_seed_001_readme_flow(tmp_path: Path, server: RunningServer, emulator: O
     # 2. Create requests
     requests = [
         InputRequest(
-            custom_id=f"request_{i+1}",
-            messages=[InputMessage(role=InputMessageRole.USER, contents=[TextContent(text="Hello, how are you?")])],
+            custom_id=f"request_{i + 1}",
+            messages=[
+                InputMessage(
+                    role=InputMessageRole.USER, contents=[TextContent(text="Hello, how are you?")]
+                )
+            ],
         )
         for i in range(5)
     ]
     # 3. Create an InputBatch
     input_batch = InputBatch(requests=requests)
     # 4. Configure Inference Parameters
-    params = InferenceParams(model_id="gpt-4o-mini", provider_id=ProviderId.OPENAI,
-                             system_prompt="Answer like a pirate.", max_output_tokens=128)
+    params = InferenceParams(
+        model_id="gpt-4o-mini",
+        provider_id=ProviderId.OPENAI,
+        system_prompt="Answer like a pirate.",
+        max_output_tokens=128,
+    )
     # 5. Apply parameters to the batch
     batch = input_batch.with_params(params)
     # 6. Send the batch
@@ -55,5 +64,5 @@ def test_seed_001_readme_flow(tmp_path: Path, server: RunningServer, emulator: O
             for content in msg.contents:
                 if hasattr(content, "text"):
                     texts[request.custom_id] = content.text
-    assert sorted(texts) == [f"request_{i+1}" for i in range(5)]
+    assert sorted(texts) == [f"request_{i + 1}" for i in range(5)]
     assert all(t.startswith("Emulated answer to: Hello") for t in texts.values())

@@ -1,7 +1,10 @@
-"""Convert a GGUF model file into a model directory vLLM loads: ``PYTHON convert_gguf.py GGUF_DIR FILE OUT``.
+"""Convert a GGUF model file into a model directory vLLM loads: ``PYTHON convert_gguf.py GGUF_DIR
+FILE OUT``.
 
-Run with the interpreter that has vLLM (it brings transformers and torch; ``gguf`` and ``accelerate``
-are the plugin's ``convert`` extra). transformers de-quantizes the GGUF tensors on load; the model is
+Run with the interpreter that has vLLM (it brings transformers and torch; ``gguf`` and
+``accelerate``
+are the plugin's ``convert`` extra). transformers de-quantizes the GGUF tensors on load; the model
+is
 saved in bfloat16 with its tokenizer and chat template. Only the standard library is imported here
 besides those, so batch-router need not be installed in that interpreter.
 """
@@ -19,7 +22,9 @@ def main(argv: list[str]) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=filename)
-    model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=filename, dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(source), gguf_file=filename, dtype=torch.bfloat16
+    )
     # The weights are de-quantized tensors now; the GGUF quantization record only blocks saving.
     model.hf_quantizer = None  # type: ignore[assignment]  # torch types Module attributes as tensors
     if hasattr(model.config, "quantization_config"):

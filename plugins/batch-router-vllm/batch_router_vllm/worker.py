@@ -1,10 +1,14 @@
-"""The offline engine: vLLM's Python API (``vllm.LLM``) over one job's input file, in its own process.
+"""The offline engine: vLLM's Python API (``vllm.LLM``) over one job's input file, in its own
+process.
 
 Run by the job's runner as ``PYTHON path/to/worker.py JOB_DIR`` with the interpreter that has vLLM,
 which need not have batch-router: this file uses only the standard library and vLLM. It reads the
-OpenAI-format input lines the plugin prepared, serves them in chunks, appends one OpenAI-format output
-line per request to the output file as each chunk finishes (the same shape ``run_batch`` writes, so one
-parser reads both) and records its progress in ``progress.json``. A line naming another model than the
+OpenAI-format input lines the plugin prepared, serves them in chunks, appends one OpenAI-format
+output
+line per request to the output file as each chunk finishes (the same shape ``run_batch`` writes, so
+one
+parser reads both) and records its progress in ``progress.json``. A line naming another model than
+the
 one loaded gets that request's own 404 error, as ``run_batch`` does; a line whose parameters vLLM
 refuses gets a 400 for that request alone.
 """
@@ -22,7 +26,16 @@ from typing import Any
 
 #: body fields of a chat request that map to SamplingParams under another name, or not at all
 _RENAMED = {"max_completion_tokens": "max_tokens"}
-_NOT_SAMPLING = {"model", "messages", "input", "stream", "encoding_format", "user", "dimensions", "n"}
+_NOT_SAMPLING = {
+    "model",
+    "messages",
+    "input",
+    "stream",
+    "encoding_format",
+    "user",
+    "dimensions",
+    "n",
+}
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -44,16 +57,32 @@ def _chunks(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
         yield chunk
 
 
-def _error_line(line: dict[str, Any], status: int, message: str, type_: str, param: str | None) -> dict[str, Any]:
-    return {"id": f"vllm-{uuid.uuid4().hex[:16]}", "custom_id": line.get("custom_id"),
-            "response": {"status_code": status, "request_id": f"vllm-batch-{uuid.uuid4().hex[:16]}", "body": None},
-            "error": {"error": {"message": message, "type": type_, "param": param, "code": status}}}
+def _error_line(
+    line: dict[str, Any], status: int, message: str, type_: str, param: str | None
+) -> dict[str, Any]:
+    return {
+        "id": f"vllm-{uuid.uuid4().hex[:16]}",
+        "custom_id": line.get("custom_id"),
+        "response": {
+            "status_code": status,
+            "request_id": f"vllm-batch-{uuid.uuid4().hex[:16]}",
+            "body": None,
+        },
+        "error": {"error": {"message": message, "type": type_, "param": param, "code": status}},
+    }
 
 
 def _ok_line(line: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    return {"id": f"vllm-{uuid.uuid4().hex[:16]}", "custom_id": line["custom_id"],
-            "response": {"status_code": 200, "request_id": f"vllm-batch-{uuid.uuid4().hex[:16]}", "body": body},
-            "error": None}
+    return {
+        "id": f"vllm-{uuid.uuid4().hex[:16]}",
+        "custom_id": line["custom_id"],
+        "response": {
+            "status_code": 200,
+            "request_id": f"vllm-batch-{uuid.uuid4().hex[:16]}",
+            "body": body,
+        },
+        "error": None,
+    }
 
 
 def _sampling(body: dict[str, Any], sampling_params_cls: Any) -> Any:
@@ -71,22 +100,42 @@ def _chat_body(line: dict[str, Any], output: Any, served: str) -> dict[str, Any]
     completion = output.outputs[0]
     prompt_tokens = len(output.prompt_token_ids or ())
     completion_tokens = len(completion.token_ids)
-    return {"id": f"chatcmpl-{uuid.uuid4().hex[:16]}", "object": "chat.completion", "created": int(time.time()),
-            "model": served,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": completion.text},
-                         "logprobs": None, "finish_reason": completion.finish_reason}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": served,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": completion.text},
+                "logprobs": None,
+                "finish_reason": completion.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 
 def _embedding_body(output: Any, served: str) -> dict[str, Any]:
     tokens = len(output.prompt_token_ids or ())
-    return {"id": f"embd-{uuid.uuid4().hex[:16]}", "object": "list", "created": int(time.time()), "model": served,
-            "data": [{"index": 0, "object": "embedding", "embedding": list(output.outputs.embedding)}],
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "id": f"embd-{uuid.uuid4().hex[:16]}",
+        "object": "list",
+        "created": int(time.time()),
+        "model": served,
+        "data": [{"index": 0, "object": "embedding", "embedding": list(output.outputs.embedding)}],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
-def _serve_chunk(llm: Any, chunk: list[dict[str, Any]], job: dict[str, Any], vllm: Any) -> list[dict[str, Any]]:
+def _serve_chunk(
+    llm: Any, chunk: list[dict[str, Any]], job: dict[str, Any], vllm: Any
+) -> list[dict[str, Any]]:
     served = job["served_model_name"]
     embedding = job["mode"] == "embedding"
     out: dict[int, dict[str, Any]] = {}
@@ -94,12 +143,20 @@ def _serve_chunk(llm: Any, chunk: list[dict[str, Any]], job: dict[str, Any], vll
     for i, line in enumerate(chunk):
         body = line.get("body") or {}
         if body.get("model") != served:
-            out[i] = _error_line(line, 404, f"The model `{body.get('model')}` does not exist. "
-                                 f"Valid aliases: {served}.", "NotFoundError", "model")
+            out[i] = _error_line(
+                line,
+                404,
+                f"The model `{body.get('model')}` does not exist. Valid aliases: {served}.",
+                "NotFoundError",
+                "model",
+            )
             continue
         try:
-            params = (vllm.PoolingParams(dimensions=body.get("dimensions")) if embedding
-                      else _sampling(body, vllm.SamplingParams))
+            params = (
+                vllm.PoolingParams(dimensions=body.get("dimensions"))
+                if embedding
+                else _sampling(body, vllm.SamplingParams)
+            )
         except Exception as exc:  # noqa: BLE001 - vLLM's own validation message is the answer
             out[i] = _error_line(line, 400, f"{type(exc).__name__}: {exc}", "BadRequestError", None)
             continue
@@ -112,7 +169,9 @@ def _serve_chunk(llm: Any, chunk: list[dict[str, Any]], job: dict[str, Any], vll
                 out[i] = _ok_line(_line, _embedding_body(result, served))
         else:
             conversations = [line["body"]["messages"] for _, line, _ in todo]
-            results = llm.chat(conversations, sampling_params=[p for _, _, p in todo], use_tqdm=False)
+            results = llm.chat(
+                conversations, sampling_params=[p for _, _, p in todo], use_tqdm=False
+            )
             for (i, _line, _), result in zip(todo, results, strict=True):
                 out[i] = _ok_line(_line, _chat_body(_line, result, served))
     return [out[i] for i in range(len(chunk))]
@@ -133,7 +192,9 @@ def main(argv: list[str]) -> int:
         args.setdefault("convert", "embed")
     llm = vllm.LLM(model=job["model_path"], served_model_name=job["served_model_name"], **args)
     total, done, succeeded = job["request_count"], 0, 0
-    _write_json_atomic(job_dir / "progress.json", {"total": total, "done": 0, "succeeded": 0, "serving": True})
+    _write_json_atomic(
+        job_dir / "progress.json", {"total": total, "done": 0, "succeeded": 0, "serving": True}
+    )
     with open(job["output"], "a", encoding="utf-8") as out:
         for chunk in _chunks(Path(job["input"]), int(job.get("offline_chunk") or 16)):
             for line in _serve_chunk(llm, chunk, job, vllm):
@@ -141,8 +202,10 @@ def main(argv: list[str]) -> int:
                 succeeded += line["error"] is None
             out.flush()
             done += len(chunk)
-            _write_json_atomic(job_dir / "progress.json",
-                               {"total": total, "done": done, "succeeded": succeeded, "serving": True})
+            _write_json_atomic(
+                job_dir / "progress.json",
+                {"total": total, "done": done, "succeeded": succeeded, "serving": True},
+            )
     del llm  # the engine is shut down before the process reports success
     return 0
 

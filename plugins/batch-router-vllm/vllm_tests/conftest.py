@@ -1,7 +1,9 @@
 """Fixtures for the vLLM plugin's tests: a real vLLM, the real SmolLM2 model, real processes.
 
-Tests marked ``vllm`` need vLLM installed (``scripts/install-vllm``). Without it they are skipped with
-that reason, unless ``BATCH_ROUTER_REQUIRE_VLLM=1`` (set by CI), which turns the skip into a failure so
+Tests marked ``vllm`` need vLLM installed (``scripts/install-vllm``). Without it they are skipped
+with
+that reason, unless ``BATCH_ROUTER_REQUIRE_VLLM=1`` (set by CI), which turns the skip into a failure
+so
 that a broken install can never pass as skipped. The built-in model is converted once per session
 (or reused from ``BATCH_ROUTER_MODEL_CACHE``).
 """
@@ -51,10 +53,18 @@ def smollm2_dir(model_cache: Path) -> Path:
     """
     if not HAVE_VLLM:
         if os.environ.get("BATCH_ROUTER_REQUIRE_VLLM") == "1":
-            pytest.fail("BATCH_ROUTER_REQUIRE_VLLM=1 but vLLM is not installed in " + sys.executable)
+            pytest.fail(
+                "BATCH_ROUTER_REQUIRE_VLLM=1 but vLLM is not installed in " + sys.executable
+            )
         pytest.skip("vLLM is not installed (run scripts/install-vllm)")
-    return Path(resolve_model(MODEL, {"models": {MODEL: "builtin:smollm2"}}, {"model_cache": str(model_cache)},
-                              sys.executable))
+    return Path(
+        resolve_model(
+            MODEL,
+            {"models": {MODEL: "builtin:smollm2"}},
+            {"model_cache": str(model_cache)},
+            sys.executable,
+        )
+    )
 
 
 @pytest.fixture
@@ -86,7 +96,9 @@ def vllm_registry(vllm_files: GeneratedFiles) -> BatchProviderRegistry:
 
 
 @pytest.fixture
-def vllm_provider(vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path) -> ProviderHandle:
+def vllm_provider(
+    vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
+) -> ProviderHandle:
     """The vLLM provider with the default engine (run_batch) and the built-in model."""
     return vllm_registry.get("vllm", model_cache=str(model_cache))
 
@@ -95,14 +107,26 @@ def questions(n: int, model: str = MODEL, **params: object) -> InputBatch:
     """``n`` short questions with different answers, greedy decoding."""
     params.setdefault("max_output_tokens", 24)
     params.setdefault("temperature", 0.0)
-    asks = ["What is 2+2?", "What is the capital of France?", "Name a colour.", "Say hello.",
-            "What is water made of?", "Count to three."]
-    reqs = [InputRequest(custom_id=f"q-{i}", messages=[InputMessage.user(asks[i % len(asks)])]) for i in range(n)]
-    return InputBatch(requests=reqs, params=InferenceParams(provider_id="vllm", model_id=model, **params))  # type: ignore[arg-type]
+    asks = [
+        "What is 2+2?",
+        "What is the capital of France?",
+        "Name a colour.",
+        "Say hello.",
+        "What is water made of?",
+        "Count to three.",
+    ]
+    reqs = [
+        InputRequest(custom_id=f"q-{i}", messages=[InputMessage.user(asks[i % len(asks)])])
+        for i in range(n)
+    ]
+    return InputBatch(
+        requests=reqs, params=InferenceParams(provider_id="vllm", model_id=model, **params)
+    )  # type: ignore[arg-type]
 
 
-async def wait_until_ended(provider: ProviderHandle, handle: BatchHandle, timeout: float = 600.0,
-                           every: float = 1.0) -> list[BatchStatusReport]:
+async def wait_until_ended(
+    provider: ProviderHandle, handle: BatchHandle, timeout: float = 600.0, every: float = 1.0
+) -> list[BatchStatusReport]:
     """Poll once a second until the job ends; every report seen, in order."""
     import asyncio
 

@@ -1,6 +1,7 @@
 """The shared conformance suite on the real engine: vLLM on the CPU, SmolLM2, real processes.
 
-vLLM has no remote service: the fault scenarios (rate limits, auth) have no call to fail, a local job
+vLLM has no remote service: the fault scenarios (rate limits, auth) have no call to fail, a local
+job
 has no completion window to expire in, and single requests cannot be made to fail from outside; the
 suite skips those and says so. Time is real: ``advance`` waits.
 """
@@ -33,8 +34,10 @@ class RealTimeDriver(ConformanceDriver):
         raise NotImplementedError("a local engine has no remote call to fail")
 
     def fail_requests(self, custom_ids: Iterable[str]) -> None:
-        raise NotImplementedError("single requests of a local engine cannot be made to fail from outside "
-                                  "(test_real_engines covers a per-request error: an unknown model)")
+        raise NotImplementedError(
+            "single requests of a local engine cannot be made to fail from outside "
+            "(test_real_engines covers a per-request error: an unknown model)"
+        )
 
     def stall_next_job(self) -> None:
         raise NotImplementedError("a local job has no completion window to expire in")
@@ -46,8 +49,9 @@ class TestVllmConformance(ProviderConformance):
     max_polls = 300  # two seconds each: ten minutes at most
 
     @pytest.fixture
-    def conformance_provider(self, vllm_registry: BatchProviderRegistry, model_cache: Path,
-                             smollm2_dir: Path) -> ProviderHandle:
+    def conformance_provider(
+        self, vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
+    ) -> ProviderHandle:
         return vllm_registry.get("vllm", model_cache=str(model_cache))
 
     @pytest.fixture

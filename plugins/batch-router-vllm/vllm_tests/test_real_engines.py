@@ -34,9 +34,11 @@ def _with_unknown_model_line(prepared: PreparedBatch, index: int) -> PreparedBat
 
 
 @pytest.mark.parametrize("engine", ["run_batch", "offline"])
-async def test_chat_batch_end_to_end_with_real_answers(engine: str, vllm_registry: BatchProviderRegistry,
-                                                       model_cache: Path, smollm2_dir: Path) -> None:
-    """prepare -> submit -> poll -> fetch; a line naming an unknown model fails alone, with vLLM's reason."""
+async def test_chat_batch_end_to_end_with_real_answers(
+    engine: str, vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
+) -> None:
+    """prepare -> submit -> poll -> fetch; a line naming an unknown model fails alone, with vLLM's
+    reason."""
     provider = vllm_registry.get("vllm", engine=engine, model_cache=str(model_cache))
     batch = questions(4)
     prepared = _with_unknown_model_line(provider.prepare(batch), 3)
@@ -45,10 +47,16 @@ async def test_chat_batch_end_to_end_with_real_answers(engine: str, vllm_registr
     reports = await wait_until_ended(provider, handle)
     statuses = [r.status for r in reports]
     assert statuses[0] in (BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS), statuses
-    assert [s.rank for s in statuses] == sorted(s.rank for s in statuses), statuses  # never backwards
+    assert [s.rank for s in statuses] == sorted(s.rank for s in statuses), (
+        statuses
+    )  # never backwards
     end = reports[-1]
     assert end.status is BatchStatus.COMPLETED, end
-    assert end.request_counts.total == 4 and end.request_counts.succeeded == 3 and end.request_counts.errored == 1
+    assert (
+        end.request_counts.total == 4
+        and end.request_counts.succeeded == 3
+        and end.request_counts.errored == 1
+    )
     results = {r.custom_id: r async for r in provider.fetch_results(handle)}
     assert sorted(results) == ["q-0", "q-1", "q-2", "q-3"]
     answers = [results[f"q-{i}"] for i in range(3)]
@@ -60,7 +68,9 @@ async def test_chat_batch_end_to_end_with_real_answers(engine: str, vllm_registr
     assert len({r.text for r in answers}) == 3, [r.text for r in answers]
     job_dir = Path(handle.data["job_dir"])
     loose = [p for p in job_dir.rglob("*") if p.stat().st_mode & 0o077]
-    assert not loose and job_dir.stat().st_mode & 0o777 == 0o700, loose  # generated files: this user only
+    assert not loose and job_dir.stat().st_mode & 0o777 == 0o700, (
+        loose
+    )  # generated files: this user only
     bad = results["q-3"]
     assert bad.status is ResultStatus.ERRORED and bad.error is not None
     assert "no-such-model" in bad.error.message and bad.error.status_code == 404, bad.error
@@ -81,7 +91,11 @@ async def test_cancel_terminates_the_process_group(vllm_provider: ProviderHandle
         await asyncio.sleep(1)
     assert running is not None and running.status is BatchStatus.IN_PROGRESS, running
     counts = running.request_counts  # from vLLM's own progress line
-    assert counts.total == 48 and counts.processing == 48 - running.raw["done"] and counts.processing > 0, counts
+    assert (
+        counts.total == 48
+        and counts.processing == 48 - running.raw["done"]
+        and counts.processing > 0
+    ), counts
     report = await vllm_provider.cancel(handle)
     assert report.status in (BatchStatus.CANCELLING, BatchStatus.CANCELLED), report
     reports = await wait_until_ended(vllm_provider, handle, timeout=60)
@@ -92,9 +106,12 @@ async def test_cancel_terminates_the_process_group(vllm_provider: ProviderHandle
     assert {r.status for r in results} <= {ResultStatus.CANCELLED, ResultStatus.SUCCEEDED}
 
 
-async def test_a_bad_engine_argument_is_failed_with_the_reason(vllm_registry: BatchProviderRegistry,
-                                                               model_cache: Path, smollm2_dir: Path) -> None:
-    provider = vllm_registry.get("vllm", model_cache=str(model_cache), engine_args={"max_model_len": "many"})
+async def test_a_bad_engine_argument_is_failed_with_the_reason(
+    vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
+) -> None:
+    provider = vllm_registry.get(
+        "vllm", model_cache=str(model_cache), engine_args={"max_model_len": "many"}
+    )
     handle = await provider.submit(provider.prepare(questions(2)))
     end = (await wait_until_ended(provider, handle, timeout=300))[-1]
     assert end.status is BatchStatus.FAILED, end
@@ -105,8 +122,9 @@ async def test_a_bad_engine_argument_is_failed_with_the_reason(vllm_registry: Ba
 
 
 @pytest.mark.parametrize("engine", ["run_batch", "offline"])
-async def test_an_unknown_model_crashes_the_job_and_is_failed(engine: str, vllm_registry: BatchProviderRegistry,
-                                                             tmp_path: Path, smollm2_dir: Path) -> None:
+async def test_an_unknown_model_crashes_the_job_and_is_failed(
+    engine: str, vllm_registry: BatchProviderRegistry, tmp_path: Path, smollm2_dir: Path
+) -> None:
     provider = vllm_registry.get("vllm", engine=engine, model_path=str(tmp_path / "no-model-here"))
     handle = await provider.submit(provider.prepare(questions(2)))
     end = (await wait_until_ended(provider, handle, timeout=300))[-1]
@@ -118,20 +136,30 @@ async def test_a_job_whose_process_died_is_failed_not_stuck(vllm_provider: Provi
     handle = await vllm_provider.submit(vllm_provider.prepare(questions(2)))
     runner = jobs.read_runner(Path(handle.data["job_dir"]))
     assert runner is not None
-    os.killpg(int(runner["pid"]), signal.SIGKILL)  # the machine's OOM killer, say: no exit status written
+    os.killpg(
+        int(runner["pid"]), signal.SIGKILL
+    )  # the machine's OOM killer, say: no exit status written
     end = (await wait_until_ended(vllm_provider, handle, timeout=30))[-1]
     assert end.status is BatchStatus.FAILED, end
     assert end.error and "died without recording an exit status" in end.error
 
 
-async def test_find_job_after_a_crash_and_poll_from_another_registry(vllm_provider: ProviderHandle,
-                                                                     vllm_registry: BatchProviderRegistry) -> None:
+async def test_find_job_after_a_crash_and_poll_from_another_registry(
+    vllm_provider: ProviderHandle, vllm_registry: BatchProviderRegistry
+) -> None:
     prepared = vllm_provider.prepare(questions(2))
     handle = await vllm_provider.submit(prepared)
     other = BatchProviderRegistry(files=vllm_registry.files, overrides={}).get("vllm")
     found = await other.find_job(prepared.local_id, prepared.request_count)
-    assert found is not None and found.batch_id == handle.batch_id and found.data["job_dir"] == handle.data["job_dir"]
-    assert (await other.poll_status(found)).status in (BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS)
+    assert (
+        found is not None
+        and found.batch_id == handle.batch_id
+        and found.data["job_dir"] == handle.data["job_dir"]
+    )
+    assert (await other.poll_status(found)).status in (
+        BatchStatus.VALIDATING,
+        BatchStatus.IN_PROGRESS,
+    )
     await other.cancel(found)
     assert (await wait_until_ended(other, found, timeout=60))[-1].status is BatchStatus.CANCELLED
 
@@ -143,19 +171,42 @@ def test_model_is_the_converted_builtin(smollm2_dir: Path) -> None:
     assert MODEL in str(smollm2_dir)
 
 
-def test_the_readme_main_job_runs_real_local_inference(tmp_path: Path, model_cache: Path, smollm2_dir: Path) -> None:
-    """The README's main job: `batch-router run` through vLLM, generated files relative to the cwd."""
+def test_the_readme_main_job_runs_real_local_inference(
+    tmp_path: Path, model_cache: Path, smollm2_dir: Path
+) -> None:
+    """The README's main job: `batch-router run` through vLLM, generated files relative to the
+    cwd."""
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[3]
     cli = Path(sys.executable).with_name("batch-router")
     proc = subprocess.run(
-        [str(cli), "run", str(root / "examples" / "questions.jsonl"), "--provider", "vllm", "--model", MODEL,
-         "--system", "Be brief.", "--temperature", "0", "--max-output-tokens", "32", "-o", "results.jsonl",
-         "--show", "10"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "BATCH_ROUTER_MODEL_CACHE": str(model_cache)})
+        [
+            str(cli),
+            "run",
+            str(root / "examples" / "questions.jsonl"),
+            "--provider",
+            "vllm",
+            "--model",
+            MODEL,
+            "--system",
+            "Be brief.",
+            "--temperature",
+            "0",
+            "--max-output-tokens",
+            "32",
+            "-o",
+            "results.jsonl",
+            "--show",
+            "10",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BATCH_ROUTER_MODEL_CACHE": str(model_cache)},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "completed   4/4 done" in proc.stderr, proc.stderr[-3000:]
     results = [orjson.loads(x) for x in (tmp_path / "results.jsonl").read_bytes().splitlines()]

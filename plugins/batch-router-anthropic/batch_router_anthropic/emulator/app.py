@@ -1,6 +1,8 @@
-"""The Anthropic Message Batches emulator: the six ``/v1/messages/batches`` routes, as a Starlette app.
+"""The Anthropic Message Batches emulator: the six ``/v1/messages/batches`` routes, as a Starlette
+app.
 
-Base URL for the SDK: ``http://HOST:PORT`` (no ``/v1``: the SDK's paths carry it). Both ``x-api-key``
+Base URL for the SDK: ``http://HOST:PORT`` (no ``/v1``: the SDK's paths carry it). Both
+``x-api-key``
 and ``Authorization: Bearer`` are accepted, with any ``anthropic-version``. Counts stay zero except
 ``processing`` until a batch ends; ``results_url`` is absolute and null until then; per-request
 problems come back as errored results, not create errors. Control routes live under ``/_emulator``.
@@ -28,14 +30,25 @@ from batch_router_core.emulation.middleware import counting
 
 __all__ = ["AnthropicEmulator", "EmulatorState", "create_app"]
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                500: "api_error", 503: "api_error", 529: "overloaded_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "api_error",
+    529: "overloaded_error",
+}
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message},
-            "request_id": f"req_{secrets.token_hex(8)}"}
+    return {
+        "type": "error",
+        "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message},
+        "request_id": f"req_{secrets.token_hex(8)}",
+    }
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -69,9 +82,17 @@ class Batch:
 class EmulatorState:
     """Batches, the clock and the knobs tests turn (see the OpenAI emulator for the same ideas)."""
 
-    def __init__(self, *, clock: Clock | None = None, per_request_s: float = 0.5, cancel_s: float = 30.0,
-                 window_s: float = 86400.0, max_requests: int = 100_000,
-                 max_bytes: int = 256 * 1024 * 1024, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        per_request_s: float = 0.5,
+        cancel_s: float = 30.0,
+        window_s: float = 86400.0,
+        max_requests: int = 100_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        api_key: str | None = None,
+    ) -> None:
         self.clock = clock or ManualClock()
         self.per_request_s = per_request_s
         self.cancel_s = cancel_s
@@ -89,10 +110,18 @@ class EmulatorState:
     def create(self, requests: list[dict[str, Any]]) -> Batch:
         """Store a new batch (processing starts at once)."""
         with self.lock:
-            per = self.next_per_request_s if self.next_per_request_s is not None else self.per_request_s
+            per = (
+                self.next_per_request_s
+                if self.next_per_request_s is not None
+                else self.per_request_s
+            )
             self.next_per_request_s = None
-            batch = Batch(id=f"msgbatch_{secrets.token_hex(12)}", created_at=self.clock.now(),
-                          requests=requests, per_request_s=per)
+            batch = Batch(
+                id=f"msgbatch_{secrets.token_hex(12)}",
+                created_at=self.clock.now(),
+                requests=requests,
+                per_request_s=per,
+            )
             self.batches[batch.id] = batch
             return batch
 
@@ -107,7 +136,9 @@ class EmulatorState:
             if batch.cancel_initiated_at is not None:
                 end = batch.cancel_initiated_at + self.cancel_s
                 if now >= min(end, run_end):
-                    self._finish(batch, min(end, run_end), cut_at=batch.cancel_initiated_at, rest="canceled")
+                    self._finish(
+                        batch, min(end, run_end), cut_at=batch.cancel_initiated_at, rest="canceled"
+                    )
             elif run_end > deadline and now >= deadline:
                 self._finish(batch, deadline, cut_at=deadline, rest="expired")
             elif now >= run_end:
@@ -138,7 +169,10 @@ class EmulatorState:
         model = params.get("model")
         messages = params.get("messages")
         if req["custom_id"] in self.error_ids:
-            problem = ("invalid_request_error", "This request was rejected (emulated per-request error).")
+            problem = (
+                "invalid_request_error",
+                "This request was rejected (emulated per-request error).",
+            )
         elif not isinstance(model, str) or not model:
             problem = ("invalid_request_error", "model: Field required")
         elif "nonexistent" in model:
@@ -146,12 +180,25 @@ class EmulatorState:
         elif not isinstance(params.get("max_tokens"), int):
             problem = ("invalid_request_error", "max_tokens: Field required")
         elif not isinstance(messages, list) or not messages or messages[0].get("role") != "user":
-            problem = ("invalid_request_error", "messages: first message must use the \"user\" role")
-        elif any(a.get("role") == b.get("role") for a, b in zip(messages, messages[1:], strict=False)):
-            problem = ("invalid_request_error", "messages: roles must alternate between \"user\" and \"assistant\"")
+            problem = ("invalid_request_error", 'messages: first message must use the "user" role')
+        elif any(
+            a.get("role") == b.get("role") for a, b in zip(messages, messages[1:], strict=False)
+        ):
+            problem = (
+                "invalid_request_error",
+                'messages: roles must alternate between "user" and "assistant"',
+            )
         if problem is not None:
-            return {"type": "errored", "error": {"type": "error", "error": {
-                "type": problem[0], "message": problem[1]}, "request_id": None}}
+            return {
+                "type": "errored",
+                "error": {
+                    "type": "error",
+                    "error": {"type": problem[0], "message": problem[1]},
+                    "request_id": None,
+                },
+            }
+
+        assert isinstance(messages, list)  # checked above: a non-empty list of messages
 
         def text_of(content: Any) -> str:
             if isinstance(content, str):
@@ -162,25 +209,58 @@ class EmulatorState:
         prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in messages)
         if system:
             prompt_tokens += estimate_tokens(text_of(system))
-        text, truncated, out_tokens = reply_to(text_of(messages[-1].get("content")), params["max_tokens"])
-        return {"type": "succeeded", "message": {
-            "id": f"msg_{secrets.token_hex(12)}", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "max_tokens" if truncated else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": prompt_tokens, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0, "output_tokens": out_tokens, "service_tier": "batch"}}}
+        text, truncated, out_tokens = reply_to(
+            text_of(messages[-1].get("content")), params["max_tokens"]
+        )
+        return {
+            "type": "succeeded",
+            "message": {
+                "id": f"msg_{secrets.token_hex(12)}",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "max_tokens" if truncated else "end_turn",
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": prompt_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "output_tokens": out_tokens,
+                    "service_tier": "batch",
+                },
+            },
+        }
 
     def to_json(self, batch: Batch, base_url: str) -> dict[str, Any]:
         """The MessageBatch JSON."""
         self.advance(batch)
         ended = batch.ended_at is not None
-        status = "ended" if ended else ("canceling" if batch.cancel_initiated_at is not None else "in_progress")
-        counts = batch.counts if ended else {"processing": len(batch.requests), "succeeded": 0,
-                                             "errored": 0, "canceled": 0, "expired": 0}
+        status = (
+            "ended"
+            if ended
+            else ("canceling" if batch.cancel_initiated_at is not None else "in_progress")
+        )
+        counts = (
+            batch.counts
+            if ended
+            else {
+                "processing": len(batch.requests),
+                "succeeded": 0,
+                "errored": 0,
+                "canceled": 0,
+                "expired": 0,
+            }
+        )
         return {
-            "id": batch.id, "type": "message_batch", "processing_status": status, "request_counts": counts,
-            "created_at": _rfc3339(batch.created_at), "expires_at": _rfc3339(batch.created_at + self.window_s),
-            "ended_at": _rfc3339(batch.ended_at), "cancel_initiated_at": _rfc3339(batch.cancel_initiated_at),
+            "id": batch.id,
+            "type": "message_batch",
+            "processing_status": status,
+            "request_counts": counts,
+            "created_at": _rfc3339(batch.created_at),
+            "expires_at": _rfc3339(batch.created_at + self.window_s),
+            "ended_at": _rfc3339(batch.ended_at),
+            "cancel_initiated_at": _rfc3339(batch.cancel_initiated_at),
             "archived_at": None,
             "results_url": f"{base_url}/v1/messages/batches/{batch.id}/results" if ended else None,
         }
@@ -189,9 +269,12 @@ class EmulatorState:
 class AnthropicEmulator(EmulatorControlsMixin):
     """The emulator: state, fault injector and the ASGI app."""
 
-    fault_routes = {"submit": "POST /v1/messages/batches", "poll_status": "GET /v1/messages/batches/*",
-                    "cancel": "POST /v1/messages/batches/*/cancel",
-                    "fetch_results": "GET /v1/messages/batches/*/results"}
+    fault_routes = {
+        "submit": "POST /v1/messages/batches",
+        "poll_status": "GET /v1/messages/batches/*",
+        "cancel": "POST /v1/messages/batches/*/cancel",
+        "fetch_results": "GET /v1/messages/batches/*/results",
+    }
     transient_kind = "overloaded"
 
     def __init__(self, state: EmulatorState | None = None) -> None:
@@ -199,20 +282,27 @@ class AnthropicEmulator(EmulatorControlsMixin):
         self.faults = FaultInjector()
         self.requests_seen: dict[str, int] = {}
         base = "/v1/messages/batches"
-        inner = Starlette(routes=[
-            Route(base, self.create, methods=["POST"]),
-            Route(base, self.list, methods=["GET"]),
-            Route(base + "/{batch_id}", self.retrieve, methods=["GET"]),
-            Route(base + "/{batch_id}", self.delete, methods=["DELETE"]),
-            Route(base + "/{batch_id}/cancel", self.cancel, methods=["POST"]),
-            Route(base + "/{batch_id}/results", self.results, methods=["GET"]),
-            Route("/v1/messages", self.messages, methods=["POST"]),
-            Route("/_emulator/stats", self.stats, methods=["GET"]),
-        ])
-        self.app = counting(FaultMiddleware(self._authorize(inner), self.faults,
-                                            lambda kind, status: _error_body(status, f"emulated {kind}")),
-                            self.requests_seen,
-                            lambda m, p: f"{m} {p.count('/')}" if p.startswith("/v1/") else None)
+        inner = Starlette(
+            routes=[
+                Route(base, self.create, methods=["POST"]),
+                Route(base, self.list, methods=["GET"]),
+                Route(base + "/{batch_id}", self.retrieve, methods=["GET"]),
+                Route(base + "/{batch_id}", self.delete, methods=["DELETE"]),
+                Route(base + "/{batch_id}/cancel", self.cancel, methods=["POST"]),
+                Route(base + "/{batch_id}/results", self.results, methods=["GET"]),
+                Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/_emulator/stats", self.stats, methods=["GET"]),
+            ]
+        )
+        self.app = counting(
+            FaultMiddleware(
+                self._authorize(inner),
+                self.faults,
+                lambda kind, status: _error_body(status, f"emulated {kind}"),
+            ),
+            self.requests_seen,
+            lambda m, p: f"{m} {p.count('/')}" if p.startswith("/v1/") else None,
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -256,8 +346,12 @@ class AnthropicEmulator(EmulatorControlsMixin):
         seen: set[str] = set()
         for i, req in enumerate(requests):
             cid = req.get("custom_id") if isinstance(req, dict) else None
-            if not isinstance(cid, str) or not cid or len(cid) > 64 or not all(
-                    c.isalnum() or c in "_-" for c in cid):
+            if (
+                not isinstance(cid, str)
+                or not cid
+                or len(cid) > 64
+                or not all(c.isalnum() or c in "_-" for c in cid)
+            ):
                 return _error(400, f"requests.{i}.custom_id: must match ^[a-zA-Z0-9_-]{{1,64}}$")
             if cid in seen:
                 return _error(400, f"requests.{i}.custom_id: duplicate custom_id {cid!r}")
@@ -273,14 +367,22 @@ class AnthropicEmulator(EmulatorControlsMixin):
             return _error(400, "limit: must be between 1 and 1000")
         after = request.query_params.get("after_id")
         with self.state.lock:
-            ordered = sorted(self.state.batches.values(), key=lambda b: (b.created_at, b.id), reverse=True)
+            ordered = sorted(
+                self.state.batches.values(), key=lambda b: (b.created_at, b.id), reverse=True
+            )
             if after is not None:
                 ids = [b.id for b in ordered]
-                ordered = ordered[ids.index(after) + 1:] if after in ids else []
+                ordered = ordered[ids.index(after) + 1 :] if after in ids else []
             page = ordered[:limit]
             data = [self.state.to_json(b, self._base(request)) for b in page]
-        return _json({"data": data, "has_more": len(ordered) > limit,
-                      "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None})
+        return _json(
+            {
+                "data": data,
+                "has_more": len(ordered) > limit,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
 
     async def retrieve(self, request: Request) -> Response:
         batch = self._get(request)
@@ -303,7 +405,9 @@ class AnthropicEmulator(EmulatorControlsMixin):
             return _error(404, f"message batch {request.path_params['batch_id']} not found")
         self.state.advance(batch)
         if batch.ended_at is None:
-            return _error(400, "Message batches can only be deleted once they have finished processing")
+            return _error(
+                400, "Message batches can only be deleted once they have finished processing"
+            )
         del self.state.batches[batch.id]
         return _json({"id": batch.id, "type": "message_batch_deleted"})
 
@@ -330,8 +434,14 @@ class AnthropicEmulator(EmulatorControlsMixin):
         return _json(result["message"])
 
     async def stats(self, request: Request) -> Response:
-        return _json({"batches": len(self.state.batches), "requests": dict(self.requests_seen),
-                      "now": self.state.clock.now(), "faults": dict(self.faults.injected)})
+        return _json(
+            {
+                "batches": len(self.state.batches),
+                "requests": dict(self.requests_seen),
+                "now": self.state.clock.now(),
+                "faults": dict(self.faults.injected),
+            }
+        )
 
 
 def create_app(options: dict[str, Any] | None = None) -> AnthropicEmulator:
@@ -341,4 +451,6 @@ def create_app(options: dict[str, Any] | None = None) -> AnthropicEmulator:
     speed = opts.pop("speed", None)
     clock = SystemClock(speed=float(speed)) if speed else ManualClock()
     known = {"per_request_s", "cancel_s", "window_s", "max_requests", "max_bytes", "api_key"}
-    return AnthropicEmulator(EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known}))
+    return AnthropicEmulator(
+        EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
+    )

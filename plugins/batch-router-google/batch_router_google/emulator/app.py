@@ -1,9 +1,12 @@
-"""The Gemini batch emulator: the routes the ``google-genai`` SDK calls, under ``/v1`` and ``/v1beta``.
+"""The Gemini batch emulator: the routes the ``google-genai`` SDK calls, under ``/v1`` and
+``/v1beta``.
 
 Base URL for the SDK: ``http://HOST:PORT`` (``http_options={"base_url": ...}`` or
 ``GOOGLE_GEMINI_BASE_URL``). Batches are long-running operations whose state and output live in
-``metadata`` (all the SDK reads), mirrored into ``done``/``response``; int64 counts are strings; every
-success is a 200. Files use the resumable upload protocol. snake_case and camelCase are both accepted.
+``metadata`` (all the SDK reads), mirrored into ``done``/``response``; int64 counts are strings;
+every
+success is a 200. Files use the resumable upload protocol. snake_case and camelCase are both
+accepted.
 """
 
 from __future__ import annotations
@@ -30,16 +33,32 @@ from batch_router_core.emulation.middleware import counting
 
 __all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
 
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 529: "UNAVAILABLE"}
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    529: "UNAVAILABLE",
+}
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}}
+    return {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+        }
+    }
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(data), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _error(status: int, message: str) -> Response:
@@ -68,11 +87,19 @@ class StoredFile:
 
     def to_json(self, base: str, version: str) -> dict[str, Any]:
         """The File resource (camelCase)."""
-        return {"name": f"files/{self.id}", "displayName": self.display_name, "mimeType": self.mime_type,
-                "sizeBytes": str(len(self.data)), "createTime": _ts(self.created_at),
-                "updateTime": _ts(self.created_at), "expirationTime": _ts(self.created_at + 48 * 3600),
-                "sha256Hash": hashlib.sha256(self.data).hexdigest(),
-                "uri": f"{base}/{version}/files/{self.id}", "state": "ACTIVE", "source": "UPLOADED"}
+        return {
+            "name": f"files/{self.id}",
+            "displayName": self.display_name,
+            "mimeType": self.mime_type,
+            "sizeBytes": str(len(self.data)),
+            "createTime": _ts(self.created_at),
+            "updateTime": _ts(self.created_at),
+            "expirationTime": _ts(self.created_at + 48 * 3600),
+            "sha256Hash": hashlib.sha256(self.data).hexdigest(),
+            "uri": f"{base}/{version}/files/{self.id}",
+            "state": "ACTIVE",
+            "source": "UPLOADED",
+        }
 
 
 @attrs.define(kw_only=True)
@@ -94,11 +121,21 @@ class Job:
     failed: int = 0
 
 
+_TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main"
+
+
 class EmulatorState:
     """Files, batches, the clock and the knobs tests turn."""
 
-    def __init__(self, *, clock: Clock | None = None, pending_s: float = 5.0, per_request_s: float = 0.5,
-                 window_s: float = 48 * 3600.0, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        pending_s: float = 5.0,
+        per_request_s: float = 0.5,
+        window_s: float = 48 * 3600.0,
+        api_key: str | None = None,
+    ) -> None:
         self.clock = clock or ManualClock()
         self.pending_s = pending_s
         self.per_request_s = per_request_s
@@ -136,10 +173,17 @@ class EmulatorState:
             lines = []
             for (key, _, _), out in zip(job.items, outputs, strict=True):
                 # The real service writes "key" after "response": keep that order.
-                lines.append(orjson.dumps({**out, "key": key}) if key is not None else orjson.dumps(out))
+                lines.append(
+                    orjson.dumps({**out, "key": key}) if key is not None else orjson.dumps(out)
+                )
             fid = f"batch-{job.id}"
-            self.files[fid] = StoredFile(id=fid, display_name=fid, mime_type="application/jsonl",
-                                         data=b"\n".join(lines) + b"\n", created_at=at)
+            self.files[fid] = StoredFile(
+                id=fid,
+                display_name=fid,
+                mime_type="application/jsonl",
+                data=b"\n".join(lines) + b"\n",
+                created_at=at,
+            )
             job.output = {"responsesFile": f"files/{fid}"}
         else:
             items = []
@@ -150,8 +194,13 @@ class EmulatorState:
 
     def _answer(self, job: Job, key: str | None, request: dict[str, Any]) -> dict[str, Any]:
         if key is not None and key in self.error_ids or "nonexistent" in job.model:
-            return {"error": {"code": 400, "message": "Request rejected (emulated per-request error).",
-                              "status": "INVALID_ARGUMENT"}}
+            return {
+                "error": {
+                    "code": 400,
+                    "message": "Request rejected (emulated per-request error).",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
         if job.kind == "embed":
             content = request.get("content") or {}
             text = " ".join(p.get("text", "") for p in content.get("parts", []))
@@ -165,7 +214,13 @@ class EmulatorState:
             return {"response": {"embedding": {"values": [round(v, 6) for v in values[:dims]]}}}
         contents = request.get("contents") or []
         if not contents:
-            return {"error": {"code": 400, "message": "contents is not specified", "status": "INVALID_ARGUMENT"}}
+            return {
+                "error": {
+                    "code": 400,
+                    "message": "contents is not specified",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
 
         def text_of(c: dict[str, Any]) -> str:
             return " ".join(p.get("text", "") for p in c.get("parts", []) if isinstance(p, dict))
@@ -177,12 +232,24 @@ class EmulatorState:
         system = _get(request, "systemInstruction", "system_instruction")
         if system:
             prompt += estimate_tokens(text_of(system))
-        return {"response": {
-            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"},
-                            "finishReason": "MAX_TOKENS" if truncated else "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": out_tokens,
-                              "totalTokenCount": prompt + out_tokens},
-            "modelVersion": job.model, "responseId": secrets.token_hex(8)}}
+        return {
+            "response": {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": "MAX_TOKENS" if truncated else "STOP",
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": prompt,
+                    "candidatesTokenCount": out_tokens,
+                    "totalTokenCount": prompt + out_tokens,
+                },
+                "modelVersion": job.model,
+                "responseId": secrets.token_hex(8),
+            }
+        }
 
     def operation(self, job: Job) -> dict[str, Any]:
         """The Operation JSON for a job."""
@@ -199,9 +266,14 @@ class EmulatorState:
         kind = "GenerateContentBatch" if job.kind == "generate" else "EmbedContentBatch"
         meta: dict[str, Any] = {
             "@type": f"type.googleapis.com/google.ai.generativelanguage.v1main.{kind}",
-            "model": f"models/{job.model}", "displayName": job.display_name, "inputConfig": job.input_config,
-            "createTime": _ts(job.created_at), "updateTime": _ts(job.ended_at or job.created_at),
-            "batchStats": stats, "state": job.state, "name": f"batches/{job.id}",
+            "model": f"models/{job.model}",
+            "displayName": job.display_name,
+            "inputConfig": job.input_config,
+            "createTime": _ts(job.created_at),
+            "updateTime": _ts(job.ended_at or job.created_at),
+            "batchStats": stats,
+            "state": job.state,
+            "name": f"batches/{job.id}",
         }
         out: dict[str, Any] = {"name": f"batches/{job.id}", "metadata": meta}
         if done:
@@ -209,16 +281,22 @@ class EmulatorState:
             out["done"] = True
             if job.output is not None:
                 meta["output"] = job.output
-                out["response"] = {"@type": f"type.googleapis.com/google.ai.generativelanguage.v1main.{kind}Output",
-                                   **job.output}
+                out["response"] = {
+                    "@type": f"{_TYPE_PREFIX}.{kind}Output",
+                    **job.output,
+                }
         return out
 
 
 class GoogleEmulator(EmulatorControlsMixin):
     """The emulator: state, fault injector and the ASGI app."""
 
-    fault_routes = {"submit": "POST /v1beta/models/*", "poll_status": "GET /v1beta/batches/*",
-                    "cancel": "POST /v1beta/batches/*", "fetch_results": "GET /v1beta/files/*:download"}
+    fault_routes = {
+        "submit": "POST /v1beta/models/*",
+        "poll_status": "GET /v1beta/batches/*",
+        "cancel": "POST /v1beta/batches/*",
+        "fetch_results": "GET /v1beta/files/*:download",
+    }
     transient_kind = "unavailable"
 
     def __init__(self, state: EmulatorState | None = None) -> None:
@@ -239,11 +317,19 @@ class GoogleEmulator(EmulatorControlsMixin):
             Route("/_emulator/stats", self.stats, methods=["GET"]),
         ]
         inner = Starlette(routes=routes)
-        self.app = counting(FaultMiddleware(self._authorize(inner), self.faults,
-                                            lambda kind, status: _error_body(status, f"emulated {kind}")),
-                            self.requests_seen,
-                            lambda m, p: None if p.startswith("/_emulator") else
-                            f"{m} {p.split('/')[2] if p.count('/') > 1 else ''}")
+        self.app = counting(
+            FaultMiddleware(
+                self._authorize(inner),
+                self.faults,
+                lambda kind, status: _error_body(status, f"emulated {kind}"),
+            ),
+            self.requests_seen,
+            lambda m, p: (
+                None
+                if p.startswith("/_emulator")
+                else f"{m} {p.split('/')[2] if p.count('/') > 1 else ''}"
+            ),
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -254,15 +340,18 @@ class GoogleEmulator(EmulatorControlsMixin):
         async def middleware(scope: Any, receive: Any, send: Any) -> None:
             path = scope["path"] if scope["type"] == "http" else ""
             # Upload chunks carry no key: the upload URL authorizes by itself (like the real one).
-            if path.startswith(("/v1", "/upload/", "/download/")) and b"upload_id=" not in scope.get("query_string", b""):
+            if path.startswith(
+                ("/v1", "/upload/", "/download/")
+            ) and b"upload_id=" not in scope.get("query_string", b""):
                 headers = dict(scope.get("headers") or [])
                 key = headers.get(b"x-goog-api-key", b"").decode()
                 if not key:
                     qs = scope.get("query_string", b"").decode()
                     key = next((p[4:] for p in qs.split("&") if p.startswith("key=")), "")
                 if not key or (state.api_key is not None and key != state.api_key):
-                    await _error(401 if not key else 400, "API key not valid. Please pass a valid API key.")(
-                        scope, receive, send)
+                    await _error(
+                        401 if not key else 400, "API key not valid. Please pass a valid API key."
+                    )(scope, receive, send)
                     return
             await app(scope, receive, send)
 
@@ -284,9 +373,11 @@ class GoogleEmulator(EmulatorControlsMixin):
             meta = orjson.loads(await request.body() or b"{}").get("file", {})
             new_id = secrets.token_hex(8)
             self.state.uploads[new_id] = {
-                "data": bytearray(), "display_name": _get(meta, "displayName", "display_name", ""),
+                "data": bytearray(),
+                "display_name": _get(meta, "displayName", "display_name", ""),
                 "mime_type": request.headers.get("x-goog-upload-header-content-type")
-                or _get(meta, "mimeType", "mime_type", "application/octet-stream")}
+                or _get(meta, "mimeType", "mime_type", "application/octet-stream"),
+            }
             url = f"{self._base(request)}/upload/{v}/files?upload_id={new_id}"
             return _json({}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"})
         upload = self.state.uploads.get(upload_id)
@@ -294,15 +385,24 @@ class GoogleEmulator(EmulatorControlsMixin):
             return _error(404, "unknown upload")
         offset = int(request.headers.get("x-goog-upload-offset", "0"))
         if offset != len(upload["data"]):
-            return _error(400, f"offset {offset} does not match the {len(upload['data'])} bytes received")
+            return _error(
+                400, f"offset {offset} does not match the {len(upload['data'])} bytes received"
+            )
         upload["data"].extend(await request.body())
         if "finalize" not in command:
             return _json({}, headers={"X-Goog-Upload-Status": "active"})
         del self.state.uploads[upload_id]
-        f = StoredFile(id=secrets.token_hex(6), display_name=upload["display_name"], mime_type=upload["mime_type"],
-                       data=bytes(upload["data"]), created_at=self.state.clock.now())
+        f = StoredFile(
+            id=secrets.token_hex(6),
+            display_name=upload["display_name"],
+            mime_type=upload["mime_type"],
+            data=bytes(upload["data"]),
+            created_at=self.state.clock.now(),
+        )
         self.state.files[f.id] = f
-        return _json({"file": f.to_json(self._base(request), v)}, headers={"X-Goog-Upload-Status": "final"})
+        return _json(
+            {"file": f.to_json(self._base(request), v)}, headers={"X-Goog-Upload-Status": "final"}
+        )
 
     async def file_get(self, request: Request) -> Response:
         file_id, _, action = request.path_params["rest"].partition(":")
@@ -320,8 +420,10 @@ class GoogleEmulator(EmulatorControlsMixin):
         size = int(request.query_params.get("pageSize", "10"))
         start = int(request.query_params.get("pageToken") or 0)
         uploaded = [f for f in self.state.files.values() if not f.id.startswith("batch-")]
-        page = uploaded[start:start + size]
-        body: dict[str, Any] = {"files": [f.to_json(self._base(request), request.path_params["v"]) for f in page]}
+        page = uploaded[start : start + size]
+        body: dict[str, Any] = {
+            "files": [f.to_json(self._base(request), request.path_params["v"]) for f in page]
+        }
         if start + size < len(uploaded):
             body["nextPageToken"] = str(start + size)
         return _json(body)
@@ -365,17 +467,30 @@ class GoogleEmulator(EmulatorControlsMixin):
         else:
             requests = (_get(input_config, "requests", "requests", {}) or {}).get("requests", [])
             for r in requests:
-                items.append(((r.get("metadata") or {}).get("key"), r.get("request", {}), r.get("metadata")))
+                items.append(
+                    ((r.get("metadata") or {}).get("key"), r.get("request", {}), r.get("metadata"))
+                )
         if not items:
             return _error(400, "The batch has no requests")
         with self.state.lock:
-            per = self.state.next_per_request_s if self.state.next_per_request_s is not None else self.state.per_request_s
+            per = (
+                self.state.next_per_request_s
+                if self.state.next_per_request_s is not None
+                else self.state.per_request_s
+            )
             self.state.next_per_request_s = None
-            job = Job(id=secrets.token_hex(16), model=model.removeprefix("models/"),
-                      kind="generate" if action == "batchGenerateContent" else "embed",
-                      display_name=_get(batch, "displayName", "display_name", "") or "",
-                      input_config={"fileName": file_name} if file_name else {"requests": {"requests": []}},
-                      items=items, created_at=self.state.clock.now(), per_request_s=per)
+            job = Job(
+                id=secrets.token_hex(16),
+                model=model.removeprefix("models/"),
+                kind="generate" if action == "batchGenerateContent" else "embed",
+                display_name=_get(batch, "displayName", "display_name", "") or "",
+                input_config={"fileName": file_name}
+                if file_name
+                else {"requests": {"requests": []}},
+                items=items,
+                created_at=self.state.clock.now(),
+                per_request_s=per,
+            )
             self.state.jobs[job.id] = job
         return _json(self.state.operation(job))
 
@@ -383,8 +498,16 @@ class GoogleEmulator(EmulatorControlsMixin):
         """``:generateContent`` and ``:batchEmbedContents`` (the online path), answered at once."""
         body = orjson.loads(await request.body() or b"{}")
         self.state.sync_calls += 1
-        probe = Job(id="sync", model=model, kind="embed" if action == "batchEmbedContents" else "generate",
-                    display_name="", input_config={}, items=[], created_at=self.state.clock.now(), per_request_s=0)
+        probe = Job(
+            id="sync",
+            model=model,
+            kind="embed" if action == "batchEmbedContents" else "generate",
+            display_name="",
+            input_config={},
+            items=[],
+            created_at=self.state.clock.now(),
+            per_request_s=0,
+        )
         if action == "batchEmbedContents":
             outs = [self.state._answer(probe, None, r) for r in body.get("requests", [])]
             if any("error" in o for o in outs):
@@ -426,27 +549,42 @@ class GoogleEmulator(EmulatorControlsMixin):
         return _json({})
 
     async def list_batches(self, request: Request) -> Response:
-        size = int(request.query_params.get("pageSize", request.query_params.get("page_size", "50")))
-        start = int(request.query_params.get("pageToken", request.query_params.get("page_token", "0")) or 0)
+        size = int(
+            request.query_params.get("pageSize", request.query_params.get("page_size", "50"))
+        )
+        start = int(
+            request.query_params.get("pageToken", request.query_params.get("page_token", "0")) or 0
+        )
         with self.state.lock:
-            ordered = sorted(self.state.jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
-            page = [self.state.operation(j) for j in ordered[start:start + size]]
+            ordered = sorted(
+                self.state.jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True
+            )
+            page = [self.state.operation(j) for j in ordered[start : start + size]]
         out: dict[str, Any] = {"operations": page}
         if start + size < len(ordered):
             out["nextPageToken"] = str(start + size)
         return _json(out)
 
     async def stats(self, request: Request) -> Response:
-        return _json({"batches": len(self.state.jobs), "files": len(self.state.files),
-                      "requests": dict(self.requests_seen), "now": self.state.clock.now(),
-                          "faults": dict(self.faults.injected)})
+        return _json(
+            {
+                "batches": len(self.state.jobs),
+                "files": len(self.state.files),
+                "requests": dict(self.requests_seen),
+                "now": self.state.clock.now(),
+                "faults": dict(self.faults.injected),
+            }
+        )
 
 
 def create_app(options: dict[str, Any] | None = None) -> GoogleEmulator:
-    """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock), ``api_key``,
+    """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
+    ``api_key``,
     and any :class:`EmulatorState` timing argument."""
     opts = dict(options or {})
     speed = opts.pop("speed", None)
     clock = SystemClock(speed=float(speed)) if speed else ManualClock()
     known = {"pending_s", "per_request_s", "window_s", "api_key"}
-    return GoogleEmulator(EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known}))
+    return GoogleEmulator(
+        EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
+    )

@@ -10,15 +10,25 @@ from batch_router_core.emulation.answers import estimate_tokens, reply_to
 
 __all__ = ["BodyError", "answer"]
 
-_EMBED_DIMS = {"text-embedding-3-large": 3072, "text-embedding-3-small": 1536,
-               "text-embedding-ada-002": 1536}
+_EMBED_DIMS = {
+    "text-embedding-3-large": 3072,
+    "text-embedding-3-small": 1536,
+    "text-embedding-ada-002": 1536,
+}
 
 
 class BodyError(Exception):
     """A request the API would reject: becomes a line of the error file."""
 
-    def __init__(self, status: int, message: str, *, param: str | None = None,
-                 code: str | None = None, type: str = "invalid_request_error") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str = "invalid_request_error",
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
@@ -54,8 +64,11 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
     if not isinstance(model, str) or not model:
         raise BodyError(400, "you must provide a model parameter", param="model")
     if "nonexistent" in model:
-        raise BodyError(404, f"The model `{model}` does not exist or you do not have access to it.",
-                        code="model_not_found")
+        raise BodyError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
     if body.get("stream"):
         raise BodyError(400, "stream is not supported in the Batch API", param="stream")
     rid = f"{request_no:08x}"
@@ -68,13 +81,25 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         text, finish, completion = _reply(last, limit)
         return {
-            "id": f"chatcmpl-emu{rid}", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": finish}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                      "total_tokens": prompt_tokens + completion,
-                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}},
+            "id": f"chatcmpl-emu{rid}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion,
+                "total_tokens": prompt_tokens + completion,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+            },
             "system_fingerprint": "fp_emulator",
         }
     if endpoint == "/v1/completions":
@@ -83,21 +108,38 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
             raise BodyError(400, "'prompt' must be a string", param="prompt")
         text, finish, completion = _reply(prompt, body.get("max_tokens", 16))
         pt = estimate_tokens(prompt)
-        return {"id": f"cmpl-emu{rid}", "object": "text_completion", "created": created, "model": model,
-                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
-                "usage": {"prompt_tokens": pt, "completion_tokens": completion,
-                          "total_tokens": pt + completion}}
+        return {
+            "id": f"cmpl-emu{rid}",
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "usage": {
+                "prompt_tokens": pt,
+                "completion_tokens": completion,
+                "total_tokens": pt + completion,
+            },
+        }
     if endpoint == "/v1/embeddings":
         inp = body.get("input")
         inputs = [inp] if isinstance(inp, str) else inp
-        if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
+        if (
+            not isinstance(inputs, list)
+            or not inputs
+            or not all(isinstance(i, str) for i in inputs)
+        ):
             raise BodyError(400, "'input' must be a string or an array of strings", param="input")
         dims = body.get("dimensions") or _EMBED_DIMS.get(model, 1536)
         pt = sum(estimate_tokens(i) for i in inputs)
-        return {"object": "list", "model": model,
-                "data": [{"object": "embedding", "index": i, "embedding": _vector(t, dims)}
-                         for i, t in enumerate(inputs)],
-                "usage": {"prompt_tokens": pt, "total_tokens": pt}}
+        return {
+            "object": "list",
+            "model": model,
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _vector(t, dims)}
+                for i, t in enumerate(inputs)
+            ],
+            "usage": {"prompt_tokens": pt, "total_tokens": pt},
+        }
     if endpoint == "/v1/responses":
         inp = body.get("input")
         if isinstance(inp, str):
@@ -111,14 +153,27 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
             pt += estimate_tokens(body["instructions"])
         text, finish, completion = _reply(last, body.get("max_output_tokens"))
         return {
-            "id": f"resp_emu{rid}", "object": "response", "created_at": created, "model": model,
+            "id": f"resp_emu{rid}",
+            "object": "response",
+            "created_at": created,
+            "model": model,
             "status": "completed" if finish == "stop" else "incomplete",
             "incomplete_details": None if finish == "stop" else {"reason": "max_output_tokens"},
-            "output": [{"type": "message", "id": f"msg_emu{rid}", "status": "completed",
-                        "role": "assistant",
-                        "content": [{"type": "output_text", "text": text, "annotations": []}]}],
-            "usage": {"input_tokens": pt, "input_tokens_details": {"cached_tokens": 0},
-                      "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
-                      "total_tokens": pt + completion},
+            "output": [
+                {
+                    "type": "message",
+                    "id": f"msg_emu{rid}",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "usage": {
+                "input_tokens": pt,
+                "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": completion,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": pt + completion,
+            },
         }
     raise BodyError(400, f"unsupported endpoint {endpoint}", param="url")

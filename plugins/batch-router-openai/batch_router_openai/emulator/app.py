@@ -29,24 +29,39 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def _error(status: int, message: str, *, type: str = "invalid_request_error",
-           param: str | None = None, code: str | None = None) -> Response:
-    return _json({"error": {"message": message, "type": type, "param": param, "code": code}}, status)
+def _error(
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> Response:
+    return _json(
+        {"error": {"message": message, "type": type, "param": param, "code": code}}, status
+    )
 
 
 def _fault_body(kind: str, status: int) -> dict[str, Any]:
-    messages = {429: ("Rate limit reached for requests", "rate_limit_exceeded", "requests"),
-                401: ("Incorrect API key provided.", "invalid_api_key", "invalid_request_error")}
-    message, code, type_ = messages.get(status, ("The server had an error while processing your "
-                                                 "request.", None, "server_error"))
+    messages = {
+        429: ("Rate limit reached for requests", "rate_limit_exceeded", "requests"),
+        401: ("Incorrect API key provided.", "invalid_api_key", "invalid_request_error"),
+    }
+    message, code, type_ = messages.get(
+        status, ("The server had an error while processing your request.", None, "server_error")
+    )
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
 class OpenAIEmulator(EmulatorControlsMixin):
     """The emulator: its state, its fault injector and the ASGI app serving both."""
 
-    fault_routes = {"submit": "POST /v1/files", "poll_status": "GET /v1/batches/*",
-                    "cancel": "POST /v1/batches/*/cancel", "fetch_results": "GET /v1/files/*/content"}
+    fault_routes = {
+        "submit": "POST /v1/files",
+        "poll_status": "GET /v1/batches/*",
+        "cancel": "POST /v1/batches/*/cancel",
+        "fetch_results": "GET /v1/files/*/content",
+    }
 
     def __init__(self, state: EmulatorState | None = None) -> None:
         self.state = state or EmulatorState()
@@ -73,9 +88,11 @@ class OpenAIEmulator(EmulatorControlsMixin):
         ]
         inner = Starlette(routes=routes)
         # Counted first: tests assert on what reached the service, faulted requests included.
-        self.app = counting(FaultMiddleware(self._authorize(inner), self.faults, _fault_body),
-                            self.requests_seen,
-                            lambda m, p: f"{m} {p.split('/')[2]}" if p.startswith("/v1/") else None)
+        self.app = counting(
+            FaultMiddleware(self._authorize(inner), self.faults, _fault_body),
+            self.requests_seen,
+            lambda m, p: f"{m} {p.split('/')[2]}" if p.startswith("/v1/") else None,
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -90,7 +107,8 @@ class OpenAIEmulator(EmulatorControlsMixin):
                 token = auth[7:] if auth.lower().startswith("bearer ") else ""
                 if not token or (state.api_key is not None and token != state.api_key):
                     await _error(401, "Incorrect API key provided.", code="invalid_api_key")(
-                        scope, receive, send)
+                        scope, receive, send
+                    )
                     return
             await app(scope, receive, send)
 
@@ -111,17 +129,27 @@ class OpenAIEmulator(EmulatorControlsMixin):
         if purpose == "batch" and not filename.endswith(".jsonl"):
             return _error(400, "Invalid file format for Batch API. Must be .jsonl", param="file")
         expires = form.get("expires_after[seconds]")
-        rec = self.state.add_file(filename, purpose, data,
-                                  int(expires) if isinstance(expires, str) and expires.isdigit() else None)
+        rec = self.state.add_file(
+            filename,
+            purpose,
+            data,
+            int(expires) if isinstance(expires, str) and expires.isdigit() else None,
+        )
         return _json(rec.to_json())
 
     async def list_files(self, request: Request) -> Response:
         purpose = request.query_params.get("purpose")
         with self.state.lock:
             data = [f.to_json() for f in self.state.files.values() if purpose in (None, f.purpose)]
-        return _json({"object": "list", "data": data, "has_more": False,
-                      "first_id": data[0]["id"] if data else None,
-                      "last_id": data[-1]["id"] if data else None})
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
 
     def _file(self, request: Request) -> Any:
         return self.state.files.get(request.path_params["file_id"])
@@ -157,20 +185,37 @@ class OpenAIEmulator(EmulatorControlsMixin):
         if endpoint not in ENDPOINTS:
             return _error(400, f"Invalid value for 'endpoint': {endpoint!r}", param="endpoint")
         if body.get("completion_window") != "24h":
-            return _error(400, "Invalid value for 'completion_window': only '24h' is supported.",
-                          param="completion_window")
+            return _error(
+                400,
+                "Invalid value for 'completion_window': only '24h' is supported.",
+                param="completion_window",
+            )
         metadata = body.get("metadata")
-        if metadata is not None and (not isinstance(metadata, dict) or len(metadata) > 16 or any(
-                len(str(k)) > 64 or not isinstance(v, str) or len(v) > 512 for k, v in metadata.items())):
-            return _error(400, "Invalid 'metadata': at most 16 string pairs, keys <= 64 and "
-                               "values <= 512 characters.", param="metadata")
+        if metadata is not None and (
+            not isinstance(metadata, dict)
+            or len(metadata) > 16
+            or any(
+                len(str(k)) > 64 or not isinstance(v, str) or len(v) > 512
+                for k, v in metadata.items()
+            )
+        ):
+            return _error(
+                400,
+                "Invalid 'metadata': at most 16 string pairs, keys <= 64 and "
+                "values <= 512 characters.",
+                param="metadata",
+            )
         f = self.state.files.get(body.get("input_file_id", ""))
         if f is None:
-            return _error(400, f"Invalid 'input_file_id': {body.get('input_file_id')!r}",
-                          param="input_file_id")
+            return _error(
+                400,
+                f"Invalid 'input_file_id': {body.get('input_file_id')!r}",
+                param="input_file_id",
+            )
         if f.purpose != "batch":
-            return _error(400, "The input file must be uploaded with purpose 'batch'.",
-                          param="input_file_id")
+            return _error(
+                400, "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
+            )
         rec = self.state.create_batch(f.id, endpoint, "24h", metadata)
         return _json(rec.to_json(self.state.window_s))
 
@@ -184,16 +229,25 @@ class OpenAIEmulator(EmulatorControlsMixin):
         after = request.query_params.get("after")
         with self.state.lock:
             # Newest first, like the real list.
-            ordered = sorted(self.state.batches.values(), key=lambda b: (b.created_at, b.id), reverse=True)
+            ordered = sorted(
+                self.state.batches.values(), key=lambda b: (b.created_at, b.id), reverse=True
+            )
             if after is not None:
                 ids = [b.id for b in ordered]
-                ordered = ordered[ids.index(after) + 1:] if after in ids else []
+                ordered = ordered[ids.index(after) + 1 :] if after in ids else []
             page = ordered[:limit]
             for b in page:
                 self.state._advance(b)
             data = [b.to_json(self.state.window_s) for b in page]
-        return _json({"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-                      "last_id": data[-1]["id"] if data else None, "has_more": len(ordered) > limit})
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": len(ordered) > limit,
+            }
+        )
 
     async def get_batch(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["batch_id"])
@@ -206,7 +260,11 @@ class OpenAIEmulator(EmulatorControlsMixin):
         if rec is None:
             return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
         if rec.status in TERMINAL:
-            return _error(400, f"Cannot cancel a batch with status '{rec.status}'.", code="invalid_batch_status")
+            return _error(
+                400,
+                f"Cannot cancel a batch with status '{rec.status}'.",
+                code="invalid_batch_status",
+            )
         self.state.cancel_batch(rec)
         return _json(rec.to_json(self.state.window_s))
 
@@ -221,10 +279,20 @@ class OpenAIEmulator(EmulatorControlsMixin):
         self.state.sync_calls += 1
         marker = self.state.reject_marker
         if marker and marker.encode() in orjson.dumps(body):
-            return _error(400, "This request was rejected (emulated per-request error).", code="emulated_error")
+            return _error(
+                400,
+                "This request was rejected (emulated per-request error).",
+                code="emulated_error",
+            )
         try:
-            return _json(answer(request.url.path, body, request_no=self.state.sync_calls,
-                                created=int(self.state.clock.now())))
+            return _json(
+                answer(
+                    request.url.path,
+                    body,
+                    request_no=self.state.sync_calls,
+                    created=int(self.state.clock.now()),
+                )
+            )
         except BodyError as exc:
             return _json(exc.body, exc.status)
 
@@ -242,8 +310,12 @@ class OpenAIEmulator(EmulatorControlsMixin):
         if body.get("clear"):
             self.faults.clear()
             return _json({"cleared": True})
-        rule = self.faults.add(body["route"], body["kind"], times=int(body.get("times", 1)),
-                               retry_after=body.get("retry_after"))
+        rule = self.faults.add(
+            body["route"],
+            body["kind"],
+            times=int(body.get("times", 1)),
+            retry_after=body.get("retry_after"),
+        )
         return _json({"route": rule.route, "kind": rule.kind, "times": rule.times})
 
     async def control_errors(self, request: Request) -> Response:
@@ -255,9 +327,15 @@ class OpenAIEmulator(EmulatorControlsMixin):
 
     async def control_stats(self, request: Request) -> Response:
         with self.state.lock:
-            return _json({"batches": len(self.state.batches), "files": len(self.state.files),
-                          "requests": dict(self.requests_seen), "now": self.state.clock.now(),
-                          "faults": dict(self.faults.injected)})
+            return _json(
+                {
+                    "batches": len(self.state.batches),
+                    "files": len(self.state.files),
+                    "requests": dict(self.requests_seen),
+                    "now": self.state.clock.now(),
+                    "faults": dict(self.faults.injected),
+                }
+            )
 
 
 def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
@@ -266,7 +344,17 @@ def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
     opts = dict(options or {})
     speed = opts.pop("speed", None)
     clock = SystemClock(speed=float(speed)) if speed else ManualClock()
-    known = {"validate_s", "finalize_s", "cancel_s", "per_request_s", "window_s", "max_requests",
-             "max_file_bytes", "max_upload_bytes", "api_key", "workdir"}
+    known = {
+        "validate_s",
+        "finalize_s",
+        "cancel_s",
+        "per_request_s",
+        "window_s",
+        "max_requests",
+        "max_file_bytes",
+        "max_upload_bytes",
+        "api_key",
+        "workdir",
+    }
     state = EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
     return OpenAIEmulator(state)

@@ -22,8 +22,13 @@ from .answers import BodyError, answer
 
 __all__ = ["BatchRecord", "EmulatorState", "FileRecord"]
 
-ENDPOINTS = ("/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions",
-             "/v1/moderations")
+ENDPOINTS = (
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
+    "/v1/moderations",
+)
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
@@ -41,9 +46,17 @@ class FileRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The FileObject JSON."""
-        return {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": "processed",
-                "status_details": None, "expires_at": self.expires_at}
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": self.bytes,
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "status_details": None,
+            "expires_at": self.expires_at,
+        }
 
 
 @attrs.define(kw_only=True)
@@ -83,18 +96,32 @@ class BatchRecord:
             return int(v) if v is not None else None
 
         return {
-            "id": self.id, "object": "batch", "endpoint": self.endpoint, "model": self.model,
+            "id": self.id,
+            "object": "batch",
+            "endpoint": self.endpoint,
+            "model": self.model,
             "errors": {"object": "list", "data": self.errors} if self.errors else None,
-            "input_file_id": self.input_file_id, "completion_window": self.completion_window,
-            "status": self.status, "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id, "created_at": ts(self.created_at),
-            "in_progress_at": ts(self.in_progress_at), "expires_at": ts(self.created_at + window_s),
-            "finalizing_at": ts(self.finalizing_at), "completed_at": ts(self.completed_at),
-            "failed_at": ts(self.failed_at), "expired_at": ts(self.expired_at),
-            "cancelling_at": ts(self.cancelling_at), "cancelled_at": ts(self.cancelled_at),
-            "request_counts": {"total": self.total, "completed": self.done_count,
-                               "failed": self.failed_count},
-            "metadata": self.metadata, "usage": self.usage,
+            "input_file_id": self.input_file_id,
+            "completion_window": self.completion_window,
+            "status": self.status,
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "created_at": ts(self.created_at),
+            "in_progress_at": ts(self.in_progress_at),
+            "expires_at": ts(self.created_at + window_s),
+            "finalizing_at": ts(self.finalizing_at),
+            "completed_at": ts(self.completed_at),
+            "failed_at": ts(self.failed_at),
+            "expired_at": ts(self.expired_at),
+            "cancelling_at": ts(self.cancelling_at),
+            "cancelled_at": ts(self.cancelled_at),
+            "request_counts": {
+                "total": self.total,
+                "completed": self.done_count,
+                "failed": self.failed_count,
+            },
+            "metadata": self.metadata,
+            "usage": self.usage,
         }
 
 
@@ -109,14 +136,26 @@ class EmulatorState:
     :param api_key: when set, requests must carry exactly this key.
     """
 
-    def __init__(self, *, clock: Clock | None = None, workdir: Path | str | None = None,
-                 validate_s: float = 5.0, finalize_s: float = 5.0, cancel_s: float = 30.0,
-                 per_request_s: float = 0.5, window_s: float = 86400.0,
-                 max_requests: int = 50_000, max_file_bytes: int = 200 * 1024 * 1024,
-                 max_upload_bytes: int = 512 * 1024 * 1024, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        workdir: Path | str | None = None,
+        validate_s: float = 5.0,
+        finalize_s: float = 5.0,
+        cancel_s: float = 30.0,
+        per_request_s: float = 0.5,
+        window_s: float = 86400.0,
+        max_requests: int = 50_000,
+        max_file_bytes: int = 200 * 1024 * 1024,
+        max_upload_bytes: int = 512 * 1024 * 1024,
+        api_key: str | None = None,
+    ) -> None:
         self.clock = clock or ManualClock()
         self._own_dir = workdir is None
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="openai-emu-"))
+        self.workdir = (
+            Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="openai-emu-"))
+        )
         self.validate_s = validate_s
         self.finalize_s = finalize_s
         self.cancel_s = cancel_s
@@ -149,31 +188,53 @@ class EmulatorState:
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{secrets.token_hex(12)}"
 
-    def add_file(self, filename: str, purpose: str, data: bytes,
-                 expires_after: int | None = None) -> FileRecord:
+    def add_file(
+        self, filename: str, purpose: str, data: bytes, expires_after: int | None = None
+    ) -> FileRecord:
         """Store an uploaded or generated file."""
         with self.lock:
             fid = self._new_id("file-")
             path = self.workdir / fid
             path.write_bytes(data)
             now = int(self.clock.now())
-            rec = FileRecord(id=fid, filename=filename, purpose=purpose, bytes=len(data),
-                             created_at=now, path=path,
-                             expires_at=now + expires_after if expires_after else None)
+            rec = FileRecord(
+                id=fid,
+                filename=filename,
+                purpose=purpose,
+                bytes=len(data),
+                created_at=now,
+                path=path,
+                expires_at=now + expires_after if expires_after else None,
+            )
             self.files[fid] = rec
             return rec
 
     # -- batches -------------------------------------------------------------------------------
 
-    def create_batch(self, input_file_id: str, endpoint: str, completion_window: str,
-                     metadata: dict[str, str] | None) -> BatchRecord:
+    def create_batch(
+        self,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str,
+        metadata: dict[str, str] | None,
+    ) -> BatchRecord:
         """Create a batch in ``validating``."""
         with self.lock:
-            per = self.next_per_request_s if self.next_per_request_s is not None else self.per_request_s
+            per = (
+                self.next_per_request_s
+                if self.next_per_request_s is not None
+                else self.per_request_s
+            )
             self.next_per_request_s = None
-            rec = BatchRecord(id=self._new_id("batch_"), endpoint=endpoint,
-                              input_file_id=input_file_id, completion_window=completion_window,
-                              metadata=metadata, created_at=self.clock.now(), per_request_s=per)
+            rec = BatchRecord(
+                id=self._new_id("batch_"),
+                endpoint=endpoint,
+                input_file_id=input_file_id,
+                completion_window=completion_window,
+                metadata=metadata,
+                created_at=self.clock.now(),
+                per_request_s=per,
+            )
             self.batches[rec.id] = rec
             return rec
 
@@ -223,7 +284,11 @@ class EmulatorState:
                 self._finish(rec, "expired", deadline)
                 return
             if now < run_end:
-                done = int((now - rec.in_progress_at) / rec.per_request_s) if rec.per_request_s else rec.total
+                done = (
+                    int((now - rec.in_progress_at) / rec.per_request_s)
+                    if rec.per_request_s
+                    else rec.total
+                )
                 rec.done_count = min(rec.total, done)
                 return
             rec.status = "finalizing"
@@ -239,11 +304,24 @@ class EmulatorState:
         f = self.files.get(rec.input_file_id)
         errors: list[dict[str, Any]] = []
         if f is None:
-            errors.append({"code": "file_not_found", "line": None, "param": "input_file_id",
-                           "message": f"No such file: {rec.input_file_id}"})
+            errors.append(
+                {
+                    "code": "file_not_found",
+                    "line": None,
+                    "param": "input_file_id",
+                    "message": f"No such file: {rec.input_file_id}",
+                }
+            )
         elif f.bytes > self.max_file_bytes:
-            errors.append({"code": "file_too_large", "line": None, "param": None,
-                           "message": f"The input file exceeds the maximum size of {self.max_file_bytes} bytes."})
+            errors.append(
+                {
+                    "code": "file_too_large",
+                    "line": None,
+                    "param": None,
+                    "message": f"The input file exceeds the maximum size of {self.max_file_bytes} "
+                    f"bytes.",
+                }
+            )
         else:
             seen: set[str] = set()
             models: set[str] = set()
@@ -253,35 +331,75 @@ class EmulatorState:
                 try:
                     line = orjson.loads(raw)
                     cid, url, body = line["custom_id"], line["url"], line["body"]
-                    if not isinstance(cid, str) or not isinstance(body, dict) or line.get("method") != "POST":
+                    if (
+                        not isinstance(cid, str)
+                        or not isinstance(body, dict)
+                        or line.get("method") != "POST"
+                    ):
                         raise ValueError
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    errors.append({"code": "invalid_json_line", "line": number, "param": None,
-                                   "message": "This line is not parseable as valid JSON or is missing "
-                                              "custom_id, method, url or body."})
+                    errors.append(
+                        {
+                            "code": "invalid_json_line",
+                            "line": number,
+                            "param": None,
+                            "message": "This line is not parseable as valid JSON or is missing "
+                            "custom_id, method, url or body.",
+                        }
+                    )
                     continue
                 if url != rec.endpoint:
-                    errors.append({"code": "mismatched_endpoint", "line": number, "param": "url",
-                                   "message": f"The url {url!r} does not match the batch endpoint "
-                                              f"{rec.endpoint!r}."})
+                    errors.append(
+                        {
+                            "code": "mismatched_endpoint",
+                            "line": number,
+                            "param": "url",
+                            "message": f"The url {url!r} does not match the batch endpoint "
+                            f"{rec.endpoint!r}.",
+                        }
+                    )
                 if cid in seen:
-                    errors.append({"code": "duplicate_custom_id", "line": number, "param": "custom_id",
-                                   "message": f"The custom_id {cid!r} is used more than once."})
+                    errors.append(
+                        {
+                            "code": "duplicate_custom_id",
+                            "line": number,
+                            "param": "custom_id",
+                            "message": f"The custom_id {cid!r} is used more than once.",
+                        }
+                    )
                 seen.add(cid)
                 if isinstance(body.get("model"), str):
                     models.add(body["model"])
                     if len(models) > 1:
-                        errors.append({"code": "model_mismatch", "line": number, "param": "body.model",
-                                       "message": "All requests in a batch must use the same model."})
+                        errors.append(
+                            {
+                                "code": "model_mismatch",
+                                "line": number,
+                                "param": "body.model",
+                                "message": "All requests in a batch must use the same model.",
+                            }
+                        )
                         models = {body["model"]}
                 rec.lines.append((number, cid, url, body))
             if not rec.lines and not errors:
-                errors.append({"code": "empty_file", "line": None, "param": None,
-                               "message": "The input file is empty."})
+                errors.append(
+                    {
+                        "code": "empty_file",
+                        "line": None,
+                        "param": None,
+                        "message": "The input file is empty.",
+                    }
+                )
             if len(rec.lines) > self.max_requests:
-                errors.append({"code": "too_many_tasks", "line": None, "param": None,
-                               "message": f"The batch has {len(rec.lines)} requests; the maximum is "
-                                          f"{self.max_requests}."})
+                errors.append(
+                    {
+                        "code": "too_many_tasks",
+                        "line": None,
+                        "param": None,
+                        "message": f"The batch has {len(rec.lines)} requests; the maximum is "
+                        f"{self.max_requests}.",
+                    }
+                )
             rec.model = next(iter(models), None)
         rec.total = len(rec.lines)
         if errors:
@@ -293,8 +411,11 @@ class EmulatorState:
 
     def _finish(self, rec: BatchRecord, status: str, at: float) -> None:
         """Write the output and error files and end the batch."""
-        ran_until = {"completed": None, "expired": rec.created_at + self.window_s,
-                     "cancelled": rec.cancelling_at}[status]
+        ran_until = {
+            "completed": None,
+            "expired": rec.created_at + self.window_s,
+            "cancelled": rec.cancelling_at,
+        }[status]
         processed = rec.total
         if ran_until is not None:
             started = rec.in_progress_at
@@ -310,43 +431,83 @@ class EmulatorState:
             req_id = f"batch_req_{secrets.token_hex(8)}"
             if i >= processed:
                 if status == "expired":
-                    err_lines.append(orjson.dumps({
-                        "id": req_id, "custom_id": cid, "response": None,
-                        "error": {"code": "batch_expired",
-                                  "message": "This request could not be executed before the "
-                                             "completion window expired."}}))
+                    err_lines.append(
+                        orjson.dumps(
+                            {
+                                "id": req_id,
+                                "custom_id": cid,
+                                "response": None,
+                                "error": {
+                                    "code": "batch_expired",
+                                    "message": "This request could not be executed before the "
+                                    "completion window expired.",
+                                },
+                            }
+                        )
+                    )
                 continue  # cancelled before it ran: in neither file, as on the real service
             try:
                 if cid in self.error_ids:
-                    raise BodyError(400, "This request was rejected (emulated per-request error).",
-                                    code="emulated_error")
+                    raise BodyError(
+                        400,
+                        "This request was rejected (emulated per-request error).",
+                        code="emulated_error",
+                    )
                 body_out = answer(url, body, request_no=self._counter, created=int(at))
                 u = body_out.get("usage", {})
                 usage["input_tokens"] += u.get("prompt_tokens", u.get("input_tokens", 0))
                 usage["output_tokens"] += u.get("completion_tokens", u.get("output_tokens", 0))
-                out_lines.append(orjson.dumps({
-                    "id": req_id, "custom_id": cid,
-                    "response": {"status_code": 200, "request_id": f"req_{secrets.token_hex(8)}",
-                                 "body": body_out},
-                    "error": None}))
+                out_lines.append(
+                    orjson.dumps(
+                        {
+                            "id": req_id,
+                            "custom_id": cid,
+                            "response": {
+                                "status_code": 200,
+                                "request_id": f"req_{secrets.token_hex(8)}",
+                                "body": body_out,
+                            },
+                            "error": None,
+                        }
+                    )
+                )
             except BodyError as exc:
-                err_lines.append(orjson.dumps({
-                    "id": req_id, "custom_id": cid,
-                    "response": {"status_code": exc.status, "request_id": f"req_{secrets.token_hex(8)}",
-                                 "body": exc.body},
-                    "error": None}))
+                err_lines.append(
+                    orjson.dumps(
+                        {
+                            "id": req_id,
+                            "custom_id": cid,
+                            "response": {
+                                "status_code": exc.status,
+                                "request_id": f"req_{secrets.token_hex(8)}",
+                                "body": exc.body,
+                            },
+                            "error": None,
+                        }
+                    )
+                )
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
-        rec.usage = {**usage, "input_tokens_details": {"cached_tokens": 0},
-                     "output_tokens_details": {"reasoning_tokens": 0}}
+        rec.usage = {
+            **usage,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        }
         if out_lines:
-            rec.output_file_id = self.add_file(f"{rec.id}_output.jsonl", "batch_output",
-                                               b"\n".join(out_lines) + b"\n").id
+            rec.output_file_id = self.add_file(
+                f"{rec.id}_output.jsonl", "batch_output", b"\n".join(out_lines) + b"\n"
+            ).id
         if err_lines:
-            rec.error_file_id = self.add_file(f"{rec.id}_error.jsonl", "batch_output",
-                                              b"\n".join(err_lines) + b"\n").id
+            rec.error_file_id = self.add_file(
+                f"{rec.id}_error.jsonl", "batch_output", b"\n".join(err_lines) + b"\n"
+            ).id
         rec.done_count = len(out_lines)
         rec.failed_count = sum(1 for line in err_lines if b'"batch_expired"' not in line)
         rec.status = status
-        setattr(rec, {"completed": "completed_at", "expired": "expired_at",
-                      "cancelled": "cancelled_at"}[status], at)
+        setattr(
+            rec,
+            {"completed": "completed_at", "expired": "expired_at", "cancelled": "cancelled_at"}[
+                status
+            ],
+            at,
+        )
         rec.lines = []
