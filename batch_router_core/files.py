@@ -1,6 +1,6 @@
 """Generated files: streaming JSONL in and out, user-only permissions, collision-free ids.
 
-Layout (seed 002):
+Layout:
 ``.batch_router/generated/<provider>/batch_<local_id>_{input,output,unified}.jsonl``
 under the working directory. Directories are created ``0700`` and files ``0600``: they hold prompts
 and outputs, which are the user's data. Files are written to a temporary name and renamed into

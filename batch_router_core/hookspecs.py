@@ -179,7 +179,7 @@ def check_credentials(context: ProviderContext) -> str | None:
         environment its SDK reads), else one line saying what is missing and how to provide it
         (never the value of anything secret).
 
-    Optional (added in wave 2): a provider that needs no credentials (a local engine) leaves it out.
+    Optional (added in 0.2): a provider that needs no credentials (a local engine) leaves it out.
     No network: it checks presence, not validity (a wrong key is the provider's 401 at submit).
     Called
     by the router before it records a job and before it resumes one, so a missing key is a
@@ -231,7 +231,7 @@ def find_job(
     :param request_count: how many requests the job holds (lets providers whose jobs cannot carry a
         tag match on size and creation time instead).
     :param known_batch_ids: provider job ids the ledger already holds (for this job or any other):
-        never one of these. (Added in wave 2; implementations may leave it out of their signature.)
+        never one of these. (Added in 0.2; implementations may leave it out of their signature.)
     :param context: the provider context.
     :returns: the job's :class:`~batch_router_core.models.BatchHandle` if the provider has a job
     with

@@ -1,6 +1,6 @@
 """Validation before any network call, driven by what a provider declares in ``provider_info``.
 
-Seed 002's provider rules, generalised: message order where a provider requires it, content a
+The providers' rules, generalised: message order where a provider requires it, content a
 provider (or a mode) cannot take, required and unsupported params, limits, duplicate and malformed
 ``custom_id``s. Every problem names the ``custom_id`` and the field, and all problems are collected
 (up to a cap) so a user can fix an input file in one pass.

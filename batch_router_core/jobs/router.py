@@ -167,8 +167,7 @@ class BatchRouter:
     :param registry: the provider registry (default: discover installed plugins).
     :param root: batch-router's working directory (generated files, ledger): ``./.batch_router``.
     :param ledger: a ledger to use instead of ``<root>/ledger.sqlite3``.
-    :param initial_interval, multiplier, max_interval: polling backoff (seed 000: 60 s, ×1.5, 300
-    s).
+    :param initial_interval, multiplier, max_interval: polling backoff (60 s, ×1.5, up to 300 s).
     :param timeout: how long :meth:`wait_for_all` waits (24 h) before :class:`BatchTimeoutError`.
     :param shard: split over-limit batches into several provider jobs instead of refusing them.
     :param provider_options: per-provider options (``{"openai": {"base_url": ...}}``); secrets may

@@ -1,5 +1,5 @@
-"""The synchronous, one-provider API of seed 001: ``send_batch`` / ``poll_status`` /
-``get_results``.
+"""The synchronous, one-provider API of batch-router's first releases: ``send_batch`` /
+``poll_status`` / ``get_results``.
 
     provider = Provider("openai")                  # or a plugin's alias, e.g.
     OpenAIChatCompletionsProvider()
@@ -37,7 +37,8 @@ T = TypeVar("T")
 
 @attrs.frozen(kw_only=True)
 class OutputRequest:
-    """One request's outcome in seed 001's shape: ``custom_id`` and the reply ``messages``."""
+    """One request's outcome in the synchronous API's shape: ``custom_id`` and the reply
+    ``messages``."""
 
     custom_id: str
     messages: tuple[InputMessage, ...]

@@ -1,4 +1,4 @@
-"""Online micro-batching with latency budgets (seed 004): engine, queue and scheduler.
+"""Online micro-batching with latency budgets: engine, queue and scheduler.
 
 Live requests that can wait a little are grouped (``task:model``) and executed together; requests
 that cannot wait are executed at once; nothing is made to exceed its latency budget because of

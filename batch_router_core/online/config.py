@@ -1,4 +1,4 @@
-"""Settings of the online batching policy (seed 004's fields and defaults)."""
+"""Settings of the online batching policy (its fields and defaults)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class BatchConfig:
     ``min_batch_size`` / ``max_batch_size`` bound a group; ``max_wait_ms`` caps how long any request
     waits; requests whose budget is under ``latency_threshold_ms`` never wait; only
     ``eligible_task_types`` are batched. ``tick_ms`` is how often the scheduler looks at the queue
-    (seed 004 says 50 ms; a smaller tick wastes less of each budget).
+    (50 ms would also do; a smaller tick wastes less of each budget).
     """
 
     min_batch_size: int = attrs.field(default=2, validator=_positive)

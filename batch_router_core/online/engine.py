@@ -48,7 +48,7 @@ class LatencyTracker:
 
 
 class BatchEngine:
-    """Seed 004's eligibility rules.
+    """The eligibility rules.
 
     Not eligible when the budget is under ``latency_threshold_ms``, the task type is not batchable,
     the prompt is too large (its token estimate over the model's input limit / ``max_batch_size``),

@@ -7,12 +7,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # Seed 001's name for the synchronous provider, built lazily.
+    # The synchronous provider's published name, built lazily.
     if name == "AnthropicProvider":
         from batch_router_core.jobs.sync import Provider
 
         class AnthropicProvider(Provider):
-            """The synchronous Anthropic provider of seed 001."""
+            """The synchronous Anthropic provider (``send_batch`` / ``poll_status`` /
+            ``get_results``)."""
 
             provider_name = "anthropic"
 

@@ -80,7 +80,7 @@ def _dt(value: Any) -> datetime | None:
 
 
 def _raw_status(batch: Any) -> str:
-    """``processing_status``, refined for ended batches as PROVIDER_APIS.md §0 says."""
+    """``processing_status``, refined for ended batches by their request counts."""
     status = str(batch.processing_status)
     if status != "ended":
         return status

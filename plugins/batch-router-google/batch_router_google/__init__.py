@@ -7,12 +7,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # Seed 001's name for the synchronous provider, built lazily.
+    # The synchronous provider's published name, built lazily.
     if name == "GoogleGenAIProvider":
         from batch_router_core.jobs.sync import Provider
 
         class GoogleGenAIProvider(Provider):
-            """The synchronous Google GenAI provider of seed 001."""
+            """The synchronous Google GenAI provider (``send_batch`` / ``poll_status`` /
+            ``get_results``)."""
 
             provider_name = "google"
 

@@ -8,13 +8,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # Seed 001's name for the synchronous provider, built lazily so importing the package stays
+    # The synchronous provider's published name, built lazily so importing the package stays
     # cheap.
     if name == "OpenAIChatCompletionsProvider":
         from batch_router_core.jobs.sync import Provider
 
         class OpenAIChatCompletionsProvider(Provider):
-            """The synchronous OpenAI provider of seed 001 (``send_batch`` / ``poll_status`` /
+            """The synchronous OpenAI provider (``send_batch`` / ``poll_status`` /
             ``get_results``)."""
 
             provider_name = "openai"
