@@ -2,9 +2,8 @@
 
 Everything the library raises on purpose derives from :class:`BatchRouterError`. The split between
 :class:`ProviderTransientError` and :class:`ProviderPermanentError` is the retry contract: core
-retries
-the first (honouring ``retry_after``) and never the second. Plugins map their SDK's exceptions onto
-these classes so that no provider SDK exception ever escapes a plugin.
+retries the first (honouring ``retry_after``) and never the second. Plugins map their SDK's
+exceptions onto these classes so that no provider SDK exception ever escapes a plugin.
 """
 
 from __future__ import annotations
@@ -17,7 +16,9 @@ __all__ = [
     "BatchTimeoutError",
     "ConfigError",
     "DuplicateProviderError",
+    "BatchTooLargeError",
     "FileOperationError",
+    "FileTooLargeError",
     "PluginLoadError",
     "PluginValidationError",
     "ProviderError",
@@ -213,6 +214,23 @@ class FileOperationError(BatchRouterError):
         super().__init__(f"{where}{message}")
 
 
+class FileTooLargeError(FileOperationError):
+    """A file being written would exceed ``limit`` bytes (the partial file was removed)."""
+
+    def __init__(self, limit: int, *, path: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(f"exceeds the limit of {limit} bytes", path=path)
+
+
+class BatchTooLargeError(ValidationError):
+    """The batch, once converted, is over the provider's ``limit`` bytes per job: split it (the
+    router shards on it when sharding is on)."""
+
+    def __init__(self, message: str, *, limit: int, provider: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(message, provider=provider, field="requests")
+
+
 # -- provider calls -------------------------------------------------------------------------------
 
 
@@ -266,8 +284,7 @@ class UnknownProviderStatusError(ProviderPermanentError):
     """A raw provider status has no mapping in the YAML configuration.
 
     Raised rather than guessing: a wrong normalised status could make a caller stop polling a
-    running
-    job or download results too early. Map it in ``batch-router.yaml`` under
+    running job or download results too early. Map it in ``batch-router.yaml`` under
     ``providers.<name>.status_map``.
     """
 

@@ -12,21 +12,24 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import attrs
 import orjson
 
-from batch_router_core.errors import FileOperationError
+from batch_router_core.errors import FileOperationError, FileTooLargeError
 
 __all__ = [
     "GeneratedFiles",
     "disk_error_message",
     "iter_jsonl",
     "iter_jsonl_lines",
+    "atomic_file",
     "new_local_id",
+    "write_json_atomic",
     "write_jsonl_lines",
 ]
 
@@ -94,6 +97,37 @@ def _open_private(path: Path, *, exclusive: bool) -> int:
         raise FileOperationError(f"cannot create: {exc.strerror}", path=str(path)) from None
 
 
+@contextmanager
+def atomic_file(path: Path | str, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+    """Write ``path`` so that readers see the old file or the whole new one, never a part.
+
+    Yields a binary file (created ``0600``) under a temporary name beside ``path``; when the block
+    ends normally it is flushed, synced and renamed into place; on any exception the temporary file
+    is removed and the exception propagates. With ``overwrite=False`` an existing ``path`` is a
+    :class:`FileOperationError`. The one atomic writer of batch-router and its plugins.
+    """
+    final = Path(path)
+    if not overwrite and final.exists():
+        raise FileOperationError("already exists; refusing to overwrite", path=str(final))
+    tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+    fd = _open_private(tmp, exclusive=True)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path | str, data: Any) -> None:
+    """Write ``data`` as one JSON document to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(orjson.dumps(data))
+
+
 def write_jsonl_lines(
     path: Path | str,
     lines: Iterable[bytes],
@@ -101,50 +135,37 @@ def write_jsonl_lines(
     max_bytes: int | None = None,
     overwrite: bool = False,
 ) -> tuple[int, int]:
-    """Stream ``lines`` (JSON documents as bytes, no newline) into ``path``, one per line.
+    """Stream ``lines`` (JSON documents as bytes, no newline) into ``path``, one per line,
+    atomically.
 
     Returns ``(line_count, byte_size)``. Memory stays flat: lines are written in small chunks as
-    they
-    are produced. Raises :class:`FileOperationError` if ``max_bytes`` would be exceeded (the partial
-    file is removed). Any exception from ``lines`` also removes the partial file and propagates.
+    they are produced. Raises :class:`FileTooLargeError` if ``max_bytes`` would be exceeded
+    (nothing is left behind). Any exception from ``lines`` also removes the partial file and
+    propagates.
     """
-    final = Path(path)
-    if final.exists() and not overwrite:
-        raise FileOperationError("already exists; refusing to overwrite", path=str(final))
-    tmp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
-    fd = _open_private(tmp, exclusive=True)
     count = size = 0
-    try:
-        with os.fdopen(fd, "wb", buffering=1 << 20) as fh:
-            chunk: list[bytes] = []
-            for line in lines:
-                chunk.append(line)
-                if len(chunk) >= _CHUNK:
-                    data = b"\n".join(chunk) + b"\n"
-                    size += len(data)
-                    count += len(chunk)
-                    chunk.clear()
-                    if max_bytes is not None and size > max_bytes:
-                        raise FileOperationError(
-                            f"exceeds the limit of {max_bytes} bytes", path=str(final)
-                        )
-                    fh.write(data)
-            if chunk:
-                data = b"\n".join(chunk) + b"\n"
-                size += len(data)
-                count += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise FileOperationError(
-                        f"exceeds the limit of {max_bytes} bytes", path=str(final)
-                    )
-                fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path, overwrite=overwrite) as fh:
+        chunk: list[bytes] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= _CHUNK:
+                size, count = _write_chunk(fh, chunk, size, count, max_bytes, path)
+        if chunk:
+            size, count = _write_chunk(fh, chunk, size, count, max_bytes, path)
     return count, size
+
+
+def _write_chunk(
+    fh: BinaryIO, chunk: list[bytes], size: int, count: int, max_bytes: int | None, path: Path | str
+) -> tuple[int, int]:
+    data = b"\n".join(chunk) + b"\n"
+    size += len(data)
+    count += len(chunk)
+    chunk.clear()
+    if max_bytes is not None and size > max_bytes:
+        raise FileTooLargeError(max_bytes, path=str(path))
+    fh.write(data)
+    return size, count
 
 
 def iter_jsonl_lines(path: Path | str) -> Iterator[tuple[int, bytes]]:

@@ -2,8 +2,7 @@
 
 Every provider is a plugin found through the ``batch_router`` entry-point group. A provider plugin
 implements all six *operation* hooks below; the optional hooks add an emulator. The registry calls
-an
-operation only on the selected provider's plugin. *Observer* plugins (those that implement no
+an operation only on the selected provider's plugin. *Observer* plugins (those that implement no
 ``provider_info``: audit logs, cost caps, metrics) implement ``provider_call_started`` /
 ``provider_call_finished`` and see every provider call, sync or async, with its awaited outcome.
 
@@ -179,9 +178,8 @@ def check_credentials(context: ProviderContext) -> str | None:
         environment its SDK reads), else one line saying what is missing and how to provide it
         (never the value of anything secret).
 
-    Optional (added in 0.2): a provider that needs no credentials (a local engine) leaves it out.
-    No network: it checks presence, not validity (a wrong key is the provider's 401 at submit).
-    Called
+    Optional (added in 0.2): a provider that needs no credentials (a local engine) leaves it out. No
+    network: it checks presence, not validity (a wrong key is the provider's 401 at submit). Called
     by the router before it records a job and before it resumes one, so a missing key is a
     configuration error, never a job stuck or marked failed. ``firstresult``.
     """
@@ -207,10 +205,9 @@ def execute_now(
         provider rejected is an ERRORED result (the online scheduler then retries it alone).
 
     Optional: used by the online micro-batching path (``batch_router_core.online``). Make one API
-    call
-    where the provider takes many inputs at once (embeddings), concurrent calls otherwise. Network;
-    may be async; a failure of the whole call raises (the scheduler falls back to one call per
-    request). ``firstresult``.
+    call where the provider takes many inputs at once (embeddings), concurrent calls otherwise.
+    Network; may be async; a failure of the whole call raises (the scheduler falls back to one call
+    per request). ``firstresult``.
     """
 
 

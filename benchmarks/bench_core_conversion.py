@@ -2,8 +2,7 @@
 unified.
 
 Prints time and peak extra memory next to the floor measured in the same run: orjson writing the
-same
-lines from prebuilt dicts, and orjson parsing the same result lines. Run:
+same lines from prebuilt dicts, and orjson parsing the same result lines. Run:
 
     python benchmarks/bench_core_conversion.py [N]
 """

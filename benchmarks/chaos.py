@@ -3,8 +3,7 @@
 Each emulator runs in its own process with ``batch-router emulate PROVIDER --chaos RATE`` (429 with
 retry-after, 500, 503, dropped connections and truncated bodies on every route); each run is
 ``batch-router run`` in a fresh directory (every other one sharded, 4 requests per shard). Prints,
-per
-provider and in total: runs, clean exits, faults injected by kind, retries the runs reported,
+per provider and in total: runs, clean exits, faults injected by kind, retries the runs reported,
 provider jobs created against shards recorded, duplicates and lost results (both must be 0).
 
     python benchmarks/chaos.py [--runs-per-provider 10] [--seed 7]

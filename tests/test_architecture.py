@@ -1,6 +1,5 @@
 """The import graph keeps the layering docs/architecture.md describes: no cycle in core, plugins
-import
-core's plugin kit (never core's machinery) and never each other, nothing imports a deprecated
+import core's plugin kit (never core's machinery) and never each other, nothing imports a deprecated
 alias."""
 
 from __future__ import annotations

@@ -171,8 +171,7 @@ async def test_resume_adopts_a_created_job_and_submits_a_missing_one(
         shards=shards,
     )
     # The first shard's job was created before the crash, its id never recorded; the crashed
-    # claimant
-    # had marked it submitting (as the router always does before a create call).
+    # claimant had marked it submitting (as the router always does before a create call).
     [first, second] = router.ledger.jobs_of("job-x")
     router.ledger.begin_submit(first.local_id)
     from batch_router_core.models import PreparedBatch

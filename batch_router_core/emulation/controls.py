@@ -1,12 +1,11 @@
 """What an emulator offers tests: the controls the conformance suite drives it through.
 
 An emulator returned by a plugin's ``create_emulator`` hook that implements
-:class:`EmulatorControls`
-can be tested by the conformance suite with no code of the plugin author's beyond one line (see
-:func:`batch_router_core.testing.conformance.conformance_suite`). Emulators built on the core kit
-(a clock, a :class:`~.faults.FaultInjector`, a set of custom_ids to fail and a per-request time for
-the next job) get every control from :class:`EmulatorControlsMixin` by declaring which HTTP route
-each provider operation uses.
+:class:`EmulatorControls` can be tested by the conformance suite with no code of the plugin author's
+beyond one line (see :func:`batch_router_core.testing.conformance.conformance_suite`). Emulators
+built on the core kit (a clock, a :class:`~.faults.FaultInjector`, a set of custom_ids to fail and a
+per-request time for the next job) get every control from :class:`EmulatorControlsMixin` by
+declaring which HTTP route each provider operation uses.
 """
 
 from __future__ import annotations
@@ -85,20 +84,17 @@ class EmulatorControlsMixin:
     (read once by the next job created), either on itself or on its ``state`` attribute.
 
     **Which call a fault hits.** ``inject_fault(operation, kind)`` adds one rule for the route
-    declared
-    for ``operation``: the *next HTTP request* whose method and path match it fails, once, whatever
-    sends it. So declare the first request the operation makes (for an upload-then-create submit,
-    the
-    upload: ``"POST /v1/files"``), and make the glob specific enough that no other operation's
-    requests match it (``GET /jobs/*`` also matches ``GET /jobs/1/results``; write
-    ``GET /jobs/*/results`` for the download and keep polls on a path the download does not share,
-    or accept that whichever of the two comes next fails). The table is checked when the class is
+    declared for ``operation``: the *next HTTP request* whose method and path match it fails, once,
+    whatever sends it. So declare the first request the operation makes (for an upload-then-create
+    submit, the upload: ``"POST /v1/files"``), and make the glob specific enough that no other
+    operation's requests match it (``GET /jobs/*`` also matches ``GET /jobs/1/results``; write ``GET
+    /jobs/*/results`` for the download and keep polls on a path the download does not share, or
+    accept that whichever of the two comes next fails). The table is checked when the class is
     defined: an unknown operation or a malformed route is a ``TypeError`` naming the entry.
     """
 
     #: operation (one of :data:`FAULT_OPERATIONS`) -> ``"METHOD /path"`` glob of the first HTTP
-    #: request
-    #: that operation makes.
+    #: request that operation makes.
     fault_routes: ClassVar[Mapping[str, str]] = {}
     #: fault kinds used for ``transient`` and ``permanent`` injections.
     transient_kind: ClassVar[str] = "rate_limit"

@@ -1,8 +1,8 @@
 """Fault injection for emulators: an ASGI middleware that makes chosen requests fail.
 
 A test (or a user, through the emulator's control route) adds :class:`FaultRule` objects; each
-matches
-requests by ``"METHOD /path"`` glob (e.g. ``"GET /v1/batches/*"``) and fires ``times`` times:
+matches requests by ``"METHOD /path"`` glob (e.g. ``"GET /v1/batches/*"``) and fires ``times``
+times:
 
 * ``rate_limit`` - 429 with ``retry-after`` / ``retry-after-ms`` headers
 * ``server_error`` - 500; ``overloaded`` - 529 (Anthropic's) ; ``unavailable`` - 503
@@ -16,8 +16,7 @@ request, with a kind drawn from a list, for as long as it is installed: ``batch-
 PROVIDER --chaos 0.2`` serves the API with a fifth of all calls failing.
 
 The error body is the provider's own error shape, produced by the ``error_body`` callable the
-emulator
-passes in.
+emulator passes in.
 """
 
 from __future__ import annotations
@@ -59,8 +58,7 @@ class FaultRule:
     retry_after: float | None = None
     fired: int = 0
     #: with a rate, the rule fires on that share of matching requests (at random) instead of the
-    #: next
-    #: ``times`` ones, drawing its kind from ``kinds``
+    #: next ``times`` ones, drawing its kind from ``kinds``
     rate: float | None = None
     kinds: tuple[str, ...] = ()
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from batch_router_core.errors import ValidationError, ValidationIssue
-from batch_router_core.files import iter_jsonl_lines, write_jsonl_lines
+from batch_router_core.files import atomic_file, iter_jsonl_lines, write_jsonl_lines
 from batch_router_core.models.enums import ResultStatus
 from batch_router_core.models.requests import InputRequest
 from batch_router_core.models.results import RequestError, RequestResult, new_result, new_usage
@@ -148,13 +148,12 @@ def read_input(
 
     OpenAI lines (``{"custom_id", "method", "url", "body"}``) become unified requests: system
     messages become the system prompt, generation fields become params, the ``model`` is ignored
-    (the
-    batch's model applies). Other OpenAI-only fields pass through only when ``provider`` is openai.
+    (the batch's model applies). Other OpenAI-only fields pass through only when ``provider`` is
+    openai.
     """
     label = str(path)
     # Every problem of the file in one pass: the valid lines stream on, the issues are raised
-    # together
-    # at the end (capped, so a file of garbage does not build an unbounded list).
+    # together at the end (capped, so a file of garbage does not build an unbounded list).
     issues: list[ValidationIssue] = []
     for number, raw in iter_jsonl_lines(path):
         try:
@@ -314,21 +313,11 @@ def write_results(
 async def write_results_async(
     path: Path | str, results: AsyncIterable[RequestResult], *, include_raw: bool = False
 ) -> int:
-    """Write an async stream of results as unified JSONL, streaming; returns the count."""
-    import os
-    import secrets
-
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{secrets.token_hex(4)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write an async stream of results as unified JSONL, streaming and atomically; returns the
+    count."""
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            async for r in results:
-                fh.write(result_line(r, include_raw=include_raw) + b"\n")
-                count += 1
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        async for r in results:
+            fh.write(result_line(r, include_raw=include_raw) + b"\n")
+            count += 1
     return count

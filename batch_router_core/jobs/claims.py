@@ -2,10 +2,9 @@
 
 A claim in the ledger is an owner id plus a lease expiry. Leases are the rule that works across
 machines (a claim whose lease has run out may be taken over); on the machine that took a claim we
-can
-also tell at once that its process has died, so a ``resume`` right after a ``kill -9`` need not wait
-for the lease to run out. The owner id records the host, the pid and the process's start time, so a
-pid reused by an unrelated process is not mistaken for the claimant.
+can also tell at once that its process has died, so a ``resume`` right after a ``kill -9`` need not
+wait for the lease to run out. The owner id records the host, the pid and the process's start time,
+so a pid reused by an unrelated process is not mistaken for the claimant.
 """
 
 from __future__ import annotations

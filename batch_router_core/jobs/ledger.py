@@ -6,20 +6,18 @@ provider's job id right after, then each status, and finally where the downloade
 a crash at any point, :meth:`Ledger.unfinished` says what to continue.
 
 Every provider call for a provider job is made by the one process holding a **claim** on it: an
-owner
-id and a lease expiry, taken in one short ``BEGIN IMMEDIATE`` transaction (:meth:`Ledger.claim`),
-renewed by a heartbeat (:meth:`Ledger.renew`) and checked by every write the claimant makes (a write
-by a process that lost its claim raises :class:`ClaimLostError` instead of overwriting the new
-holder's work). Claims of a process that has died on this host are taken over at once; otherwise the
-lease decides. The same protocol maps onto PostgreSQL (``SELECT ... FOR UPDATE SKIP LOCKED``).
+owner id and a lease expiry, taken in one short ``BEGIN IMMEDIATE`` transaction
+(:meth:`Ledger.claim`), renewed by a heartbeat (:meth:`Ledger.renew`) and checked by every write the
+claimant makes (a write by a process that lost its claim raises :class:`ClaimLostError` instead of
+overwriting the new holder's work). Claims of a process that has died on this host are taken over at
+once; otherwise the lease decides. The same protocol maps onto PostgreSQL (``SELECT ... FOR UPDATE
+SKIP LOCKED``).
 
 Several processes may share one ledger: it runs in WAL mode, every write is one short transaction,
-and
-readers never block writers. Nothing secret is stored: handles hold provider ids and file locations
-only, and options such as API keys are never passed here. A ledger that cannot be used (damaged,
-emptied, read-only, on a full disk, locked too long, deleted while in use) raises
-:class:`LedgerError`
-naming the file and what to do; it is never silently reset.
+and readers never block writers. Nothing secret is stored: handles hold provider ids and file
+locations only, and options such as API keys are never passed here. A ledger that cannot be used
+(damaged, emptied, read-only, on a full disk, locked too long, deleted while in use) raises
+:class:`LedgerError` naming the file and what to do; it is never silently reset.
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
 """``BatchRouter``: many batches across providers, in parallel, durably.
 
 Every batch becomes a *logical job* recorded in the :class:`~batch_router_core.jobs.ledger.Ledger`.
-A logical
-job is one or more provider jobs: shards when a batch is over a provider's limits (with sharding
-on),
-and later attempts when failed requests are re-run. The intent of every provider job is recorded
-before the provider is called and each job is tagged with its local id. Every provider call for a
-provider job is made by the one process holding the ledger's claim on it, so
-:meth:`BatchRouter.resume`
-(or any number of them, beside a live run) can continue after a crash at any point without
-submitting
-anything twice. ``docs/reliability.md`` describes the lifecycle and what each failure leaves behind.
+A logical job is one or more provider jobs: shards when a batch is over a provider's limits (with
+sharding on), and later attempts when failed requests are re-run. The intent of every provider job
+is recorded before the provider is called and each job is tagged with its local id. Every provider
+call for a provider job is made by the one process holding the ledger's claim on it, so
+:meth:`BatchRouter.resume` (or any number of them, beside a live run) can continue after a crash at
+any point without submitting anything twice. ``docs/reliability.md`` describes the lifecycle and
+what each failure leaves behind.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ import attrs
 from batch_router_core.errors import (
     BatchRouterError,
     BatchTimeoutError,
+    BatchTooLargeError,
     FileOperationError,
     ProviderPermanentError,
     ProviderTransientError,
@@ -41,6 +39,7 @@ from batch_router_core.errors import (
 )
 from batch_router_core.files import (
     GeneratedFiles,
+    atomic_file,
     disk_error_message,
     iter_jsonl,
     new_local_id,
@@ -349,9 +348,8 @@ class BatchRouter:
                 local_id = new_local_id()
                 try:
                     prepared = provider.prepare(piece, local_id=local_id)
-                except ValidationError as exc:
-                    too_big = any("would exceed" in i.message for i in exc.issues)
-                    if self.shard and too_big and len(piece.requests) > 1:
+                except BatchTooLargeError:
+                    if self.shard and len(piece.requests) > 1:
                         half = len(piece.requests) // 2
                         queue[:0] = [
                             InputBatch(requests=piece.requests[:half], params=piece.params),
@@ -860,9 +858,8 @@ class BatchRouter:
         Jobs not yet created are created first (a wait re-attaches to an interrupted run). Transient
         provider errors are retried for as long as ``timeout`` allows. Raises
         :class:`BatchTimeoutError` if ``timeout`` passes first. A FAILED job is a status here, not
-        an
-        exception: its requests come back errored from :meth:`get_results`; a job parked as needing
-        attention counts as settled (see :attr:`JobStatus.needs_attention`).
+        an exception: its requests come back errored from :meth:`get_results`; a job parked as
+        needing attention counts as settled (see :attr:`JobStatus.needs_attention`).
         """
         return await self._drive(
             list(job_ids),
@@ -935,16 +932,14 @@ class BatchRouter:
         own files. Only the claimant downloads: a leftover partial file is a dead process's.
         """
         path = self.files.path(job.provider, job.local_id, "unified")
+        # A download a crashed (or superseded) claimant left half-written.
         for stale in path.parent.glob(f".{path.name}.*.part"):
-            stale.unlink(
-                missing_ok=True
-            )  # a download a crashed (or superseded) claimant left half-written
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+            stale.unlink(missing_ok=True)
         tokens = [0, 0, 0, 0, 0, 0]  # summed as ints: a UsageInfo per addition costs per line
         any_usage = False
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
+            # only a complete download ever has the final name
+            with atomic_file(path, overwrite=True) as fh:
                 written = 0
                 async for result in self._provider_results(job):
                     fh.write(result_line(result, include_raw=True) + b"\n")
@@ -962,19 +957,12 @@ class BatchRouter:
                         fh.flush()
                         crash_point("download")
                     yield result
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)  # only a complete download ever has the final name
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise FileOperationError(
-                f"results of {job.local_id}: {disk_error_message(exc, tmp)}; the provider "
+                f"results of {job.local_id}: {disk_error_message(exc, path)}; the provider "
                 "still holds them",
                 path=str(path),
             ) from exc
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
         usage = (
             UsageInfo(
                 prompt_tokens=tokens[0],

@@ -1,9 +1,8 @@
 """Media-type detection from a file's first bytes, for the ``from_file`` helpers.
 
 A small signature table rather than a dependency: the content parts only accept the handful of
-formats
-providers take (images, audio, PDF), and anything else must be refused, not guessed from a file
-name.
+formats providers take (images, audio, PDF), and anything else must be refused, not guessed from a
+file name.
 """
 
 from __future__ import annotations

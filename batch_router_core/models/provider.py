@@ -179,10 +179,8 @@ class PreparedBatch:
     byte_size: int
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     #: True when an earlier ``submit`` for this ``local_id`` may have reached the provider (a crash
-    #: or a
-    #: lost answer; the router has already made sure no job was created). A plugin that uploads
-    #: input
-    #: files looks for that attempt's upload and deletes it instead of leaving it behind.
+    #: or a lost answer; the router has already made sure no job was created). A plugin that uploads
+    #: input files looks for that attempt's upload and deletes it instead of leaving it behind.
     resubmission: bool = False
 
     def iter_lines(self) -> Iterator[bytes]:
@@ -199,9 +197,8 @@ class BatchHandle:
     """A submitted provider job: enough to poll, fetch and cancel it, even from another process.
 
     ``batch_id`` is the provider's id; ``local_id`` is batch-router's tag; ``data`` is what the
-    plugin
-    needs besides (file ids, endpoint, result locations). All of it is JSON-serialisable and holds
-    no secrets, so handles can be stored in the ledger.
+    plugin needs besides (file ids, endpoint, result locations). All of it is JSON-serialisable and
+    holds no secrets, so handles can be stored in the ledger.
     """
 
     provider: str

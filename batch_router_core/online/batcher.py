@@ -1,11 +1,10 @@
 """``OnlineBatcher``: the online path end to end, on the provider plugins.
 
 ``await batcher.submit(prompt, task_type=..., provider=..., model=..., latency_budget_ms=...)``
-returns
-a :class:`RequestResult`. Eligible requests wait in the queue and run grouped (the provider's
-``execute_now`` hook: one call for embeddings, concurrent calls otherwise); the others run at once.
-Provider calls run on the batcher's own event loop thread, so callers on any loop (or threads) share
-one set of SDK clients.
+returns a :class:`RequestResult`. Eligible requests wait in the queue and run grouped (the
+provider's ``execute_now`` hook: one call for embeddings, concurrent calls otherwise); the others
+run at once. Provider calls run on the batcher's own event loop thread, so callers on any loop (or
+threads) share one set of SDK clients.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """``BatchScheduler``: watches the queue, forms groups, executes them, resolves each request's
 future.
 
-Flush rules, checked every ``tick_ms``: a group reaching ``max_batch_size``; a group
-whose
-earliest deadline falls before the next tick (so no request waits past its deadline); a group of at
-least ``min_batch_size`` whose oldest request has waited 70% of ``max_wait_ms``.
+Flush rules, checked every ``tick_ms``: a group reaching ``max_batch_size``; a group whose earliest
+deadline falls before the next tick (so no request waits past its deadline); a group of at least
+``min_batch_size`` whose oldest request has waited 70% of ``max_wait_ms``.
 
 Error handling: a failed group call falls back to one call per request; a request the
 group call reports as failed is retried alone while the others resolve normally; if a scheduler

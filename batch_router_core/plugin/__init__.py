@@ -4,8 +4,8 @@
 
     from batch_router_core.plugin import (
         BatchHandle, BatchStatusReport, InputBatch, PreparedBatch, PreparedPayloads,
-        ProviderContext,
-        ProviderInfo, RequestCounts, RequestResult, hookimpl, load_provider_defaults, new_result,
+        ProviderContext, ProviderInfo, RequestCounts, RequestResult, hookimpl,
+        load_provider_defaults, new_result,
     )
 
 The hook contract itself is :mod:`batch_router_core.hookspecs`; the hooks receive and return the
@@ -26,7 +26,7 @@ from batch_router_core.errors import (
     ValidationError,
     ValidationIssue,
 )
-from batch_router_core.files import iter_jsonl
+from batch_router_core.files import atomic_file, iter_jsonl, write_json_atomic
 from batch_router_core.hookspecs import hookimpl
 from batch_router_core.logging import scrub_secrets
 from batch_router_core.models import (
@@ -110,6 +110,7 @@ __all__ = [
     "UsageInfo",
     "ValidationError",
     "ValidationIssue",
+    "atomic_file",
     "cleanup_pending",
     "crash_point",
     "create_from_upload",
@@ -126,4 +127,5 @@ __all__ = [
     "result_for_error",
     "retry_after_from_headers",
     "scrub_secrets",
+    "write_json_atomic",
 ]

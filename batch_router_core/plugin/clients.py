@@ -2,8 +2,7 @@
 
 Async SDK clients hold connection pools bound to the loop that created them; a plugin called from
 several loops (``asyncio.run`` per call, the online path's loop thread) needs one client per loop
-and
-per set of options. Entries go away with their loop.
+and per set of options. Entries go away with their loop.
 """
 
 from __future__ import annotations

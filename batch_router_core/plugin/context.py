@@ -28,8 +28,7 @@ class ProviderContext:
 
     ``options`` are what the user passed for this provider (``api_key``, ``base_url``,
     ``organization``...). They may hold secrets: plugins must never log or write them. When an
-    option
-    is absent, plugins fall back to their SDK's standard environment variables.
+    option is absent, plugins fall back to their SDK's standard environment variables.
     """
 
     info: ProviderInfo

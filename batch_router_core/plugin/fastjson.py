@@ -3,10 +3,8 @@
 Most lines of a batch differ from each other in two or three strings only (the ``custom_id`` and the
 user's text); everything else (model, settings, system prompt) is the same for the whole batch.
 :func:`split_template` serialises one template document once and cuts it where the per-request
-values
-go, so a line is built by splicing ``orjson.dumps(value)`` between fixed byte strings: exactly the
-bytes
-``orjson.dumps`` would give for the full document, at a fraction of the cost.
+values go, so a line is built by splicing ``orjson.dumps(value)`` between fixed byte strings:
+exactly the bytes ``orjson.dumps`` would give for the full document, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -23,8 +21,7 @@ SENTINELS = ("\x00slot0\x00", "\x00slot1\x00", "\x00slot2\x00", "\x00slot3\x00")
 
 def split_template(template: Any, slots: int) -> tuple[bytes, ...]:
     """Serialise ``template`` (holding ``SENTINELS[:slots]`` as string values, in document order)
-    and
-    return the ``slots + 1`` byte pieces around them.
+    and return the ``slots + 1`` byte pieces around them.
 
     A line is then ``b"".join((p[0], dumps(v0), p[1], dumps(v1), ..., p[slots]))``.
     """

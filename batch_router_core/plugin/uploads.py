@@ -9,8 +9,7 @@ create did land); certainly absent, the upload is discarded and the error raised
 Core reads a 429 out of ``submit`` as "nothing was created and nothing is left behind" (the next try
 needs no reconciliation). When an upload could not be deleted, the error that leaves ``submit`` is
 therefore :func:`cleanup_pending`: transient, without a status, so the next try is a resubmission
-that
-finds and deletes the leftover first.
+that finds and deletes the leftover first.
 """
 
 from __future__ import annotations

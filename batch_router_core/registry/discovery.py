@@ -3,9 +3,8 @@ handles.
 
 Discovery is lazy: nothing is imported until a registry is asked for providers. Each registry owns
 its own :class:`pluggy.PluginManager` (there is no global one). A plugin that fails to import,
-claims
-a name another plugin already has, or implements a hook wrongly is recorded as a load error naming
-it; the other plugins still load, and asking for the broken one raises that error.
+claims a name another plugin already has, or implements a hook wrongly is recorded as a load error
+naming it; the other plugins still load, and asking for the broken one raises that error.
 
 Environment variables:
 

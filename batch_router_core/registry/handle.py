@@ -18,8 +18,10 @@ import pluggy
 
 from batch_router_core.errors import (
     BatchRouterError,
+    BatchTooLargeError,
     ConfigError,
     FileOperationError,
+    FileTooLargeError,
     ProviderPermanentError,
     UnsupportedOperationError,
     ValidationError,
@@ -256,14 +258,14 @@ class ProviderHandle:
             lines = _check_line_sizes(lines, limits.max_request_bytes, batch, self.name)
         try:
             count, size = write_jsonl_lines(path, lines, max_bytes=limits.max_bytes)
-        except FileOperationError as exc:
-            if limits.max_bytes is not None and "exceeds the limit" in str(exc):
-                raise ValidationError(
-                    f"the {self.name} input file would exceed {limits.max_bytes} bytes "
-                    "(split the batch, or let the router shard it)",
-                    provider=self.name,
-                    field="requests",
-                ) from None
+        except FileTooLargeError as exc:
+            raise BatchTooLargeError(
+                f"the {self.name} input file would exceed {exc.limit} bytes "
+                "(split the batch, or let the router shard it)",
+                limit=exc.limit,
+                provider=self.name,
+            ) from None
+        except FileOperationError:
             raise
         except OSError as exc:
             raise FileOperationError(disk_error_message(exc, path), path=str(path)) from exc
@@ -329,11 +331,10 @@ class ProviderHandle:
         """Stream unified results, one per request.
 
         A transient failure mid-stream restarts the plugin's stream (with the retry policy's
-        backoff)
-        and skips the results already delivered, so every ``custom_id`` comes out exactly once. The
-        policy's attempts since the last progress are the limit, or, with ``retry_until`` (a
-        :func:`time.monotonic` deadline), that time: a long download then survives an outage of any
-        length up to it.
+        backoff) and skips the results already delivered, so every ``custom_id`` comes out exactly
+        once. The policy's attempts since the last progress are the limit, or, with ``retry_until``
+        (a :func:`time.monotonic` deadline), that time: a long download then survives an outage of
+        any length up to it.
         """
         log = self.context.logger.bind(batch_id=handle.batch_id)
         stream = _ResultStream(self, handle)
@@ -464,8 +465,7 @@ class _ResultStream:
         self._owner = owner
         self._handle = handle
         # With a stable order, a restarted stream repeats exactly the results already delivered, so
-        # a
-        # count is enough and memory stays flat; otherwise remember the delivered ids.
+        # a count is enough and memory stays flat; otherwise remember the delivered ids.
         self._stable = owner.info.capabilities.stable_result_order
         self._ids: set[str] = set()
         self.delivered = 0

@@ -2,20 +2,15 @@
 
 For a plugin whose ``create_emulator`` hook returns an emulator with the
 :class:`~batch_router_core.emulation.controls.EmulatorControls` (every emulator built on the core
-kit
-with :class:`~batch_router_core.emulation.controls.EmulatorControlsMixin`), one line in a test
-module
-enables the whole suite::
+kit with :class:`~batch_router_core.emulation.controls.EmulatorControlsMixin`), one line in a test
+module enables the whole suite::
 
     TestConformance = conformance_suite("myprovider", chat_model="my-model-1")
 
 The suite serves the plugin's emulator on loopback, points the plugin at it and drives every
-scenario
-through it: the happy path, rate limits, auth failures, expiry, partial failure, cancel, lookup by
-tag,
-and one test per capability (embeddings, images, documents). A capability the provider does not
-declare
-is skipped with the reason; a declared one is tested.
+scenario through it: the happy path, rate limits, auth failures, expiry, partial failure, cancel,
+lookup by tag, and one test per capability (embeddings, images, documents). A capability the
+provider does not declare is skipped with the reason; a declared one is tested.
 
 Plugins without such an emulator subclass :class:`ProviderConformance` and supply three fixtures
 (``conformance_provider``, ``conformance_batch``, ``conformance_driver``; see the fake provider's

@@ -245,8 +245,7 @@ def chaos_runs(
     sharded.
 
     Each run must exit 0 on its own, the emulator must hold exactly one provider job per shard, and
-    the
-    results must hold every custom_id exactly once, all succeeded.
+    the results must hold every custom_id exactly once, all succeeded.
     """
     import sqlite3
 

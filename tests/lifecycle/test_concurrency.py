@@ -2,8 +2,7 @@
 
 Each case uses an emulator in its own process and real CLI processes: two and four simultaneous
 ``resume``s after a sharded run was SIGKILLed, a ``resume`` beside a live ``run``, and four ``run``s
-in
-one directory at once. Every case must create exactly one provider job per shard, deliver every
+in one directory at once. Every case must create exactly one provider job per shard, deliver every
 custom_id exactly once, and print no traceback.
 """
 

@@ -1,6 +1,6 @@
 """Uploads that end up unused are deleted: a run killed right after uploading its input file (its
-batch
-never created) is resumed with one upload on the provider, not two (OpenAI's is covered in its own
+batch never created) is resumed with one upload on the provider, not two (OpenAI's is covered in its
+own
 crash tests; this is Gemini's file mode)."""
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """The OpenAI batch line format, shared by every provider that speaks it.
 
 OpenAI's Batch API, vLLM's ``run_batch`` and the OpenAI-compatible batch services all take input
-lines
-``{"custom_id", "method", "url", "body"}`` and answer ``{"custom_id", "response": {"status_code",
-"body"}, "error"}``. ``requests`` turns unified batches into input lines; ``results`` turns output
-and
-error lines into unified results, including the dialects of OpenAI-compatible servers (vLLM's nested
-error bodies and its older envelope-less output).
+lines ``{"custom_id", "method", "url", "body"}`` and answer ``{"custom_id", "response":
+{"status_code", "body"}, "error"}``. ``requests`` turns unified batches into input lines;
+``results`` turns output and error lines into unified results, including the dialects of
+OpenAI-compatible servers (vLLM's nested error bodies and its older envelope-less output).
 """
 
 from batch_router_core.formats.openai_batch.requests import (

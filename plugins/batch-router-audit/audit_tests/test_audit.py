@@ -64,8 +64,8 @@ def test_every_call_is_recorded_with_its_outcome(tmp_path: Path) -> None:
     assert downloads and downloads[-1]["result"] == {"results": len(ids)}
 
     # The emulator failed some calls; each failure is one call the observer saw fail (a fault can
-    # also
-    # land on a call the plugin makes outside a hook's first request, so at most, and at least one).
+    # also land on a call the plugin makes outside a hook's first request, so at most, and at least
+    # one).
     failed = [r for r in finished.values() if r["outcome"] != "ok"]
     assert faults > 0 and 1 <= len(failed) <= faults, (faults, failed)
     assert any(r["attempt"] > 1 for r in finished.values())  # core's retries are separate calls

@@ -1,9 +1,8 @@
 """Crash tests: the CLI is SIGKILLed at each step, then `batch-router resume` finishes the job.
 
 Everything is real: the emulator runs in its own process (`batch-router emulate openai`), the CLI
-runs
-as subprocesses, the ledger is a SQLite file. Each case asserts that the emulator saw exactly one
-batch (nothing submitted twice) and that every custom_id appears exactly once in the results.
+runs as subprocesses, the ledger is a SQLite file. Each case asserts that the emulator saw exactly
+one batch (nothing submitted twice) and that every custom_id appears exactly once in the results.
 """
 
 from __future__ import annotations

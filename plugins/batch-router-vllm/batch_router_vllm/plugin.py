@@ -7,10 +7,8 @@ OpenAI-format input file and write the same OpenAI-format output file, so conver
 the OpenAI plugin's.
 
 Options (``registry.get("vllm", ...)`` or ``--option``): ``engine``, ``python`` (the interpreter
-with
-vLLM), ``model_path`` (what to load, overriding ``settings.models``), ``engine_args`` (a mapping
-merged
-over the YAML's), ``model_cache`` (where built-in models are converted to).
+with vLLM), ``model_path`` (what to load, overriding ``settings.models``), ``engine_args`` (a
+mapping merged over the YAML's), ``model_cache`` (where built-in models are converted to).
 """
 
 from __future__ import annotations

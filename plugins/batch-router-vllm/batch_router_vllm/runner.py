@@ -1,13 +1,12 @@
 """The supervisor of one vLLM job: ``python -m batch_router_vllm.runner JOB_DIR``.
 
 It starts the engine command recorded in ``JOB_DIR/job.json`` as its child, sends the engine's
-output
-to ``engine.log``, and when the engine ends writes ``exit.json`` with its exit status. It is started
-in
-a new session, so the runner, the engine and every process vLLM spawns share one process group that
-cancel terminates at once. It exists because the process that submitted a job cannot learn the exit
-status of a process it did not start (after a crash, or when polling from another process): the
-runner is always the engine's parent and writes the status down. Only the standard library is used.
+output to ``engine.log``, and when the engine ends writes ``exit.json`` with its exit status. It is
+started in a new session, so the runner, the engine and every process vLLM spawns share one process
+group that cancel terminates at once. It exists because the process that submitted a job cannot
+learn the exit status of a process it did not start (after a crash, or when polling from another
+process): the runner is always the engine's parent and writes the status down. Only the standard
+library is used.
 """
 
 from __future__ import annotations
@@ -23,23 +22,12 @@ from typing import Any
 
 from batch_router_core.plugin import (
     proc_stat,
+    write_json_atomic,
 )
 
 RUNNER_FILE = "runner.json"
 EXIT_FILE = "exit.json"
 LOG_FILE = "engine.log"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` so that readers see the old file or the new one, never
-    half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def process_start_ticks(pid: int) -> int | None:

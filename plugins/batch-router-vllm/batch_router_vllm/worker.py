@@ -4,13 +4,10 @@ process.
 Run by the job's runner as ``PYTHON path/to/worker.py JOB_DIR`` with the interpreter that has vLLM,
 which need not have batch-router: this file uses only the standard library and vLLM. It reads the
 OpenAI-format input lines the plugin prepared, serves them in chunks, appends one OpenAI-format
-output
-line per request to the output file as each chunk finishes (the same shape ``run_batch`` writes, so
-one
-parser reads both) and records its progress in ``progress.json``. A line naming another model than
-the
-one loaded gets that request's own 404 error, as ``run_batch`` does; a line whose parameters vLLM
-refuses gets a 400 for that request alone.
+output line per request to the output file as each chunk finishes (the same shape ``run_batch``
+writes, so one parser reads both) and records its progress in ``progress.json``. A line naming
+another model than the one loaded gets that request's own 404 error, as ``run_batch`` does; a line
+whose parameters vLLM refuses gets a 400 for that request alone.
 """
 
 from __future__ import annotations
@@ -39,6 +36,8 @@ _NOT_SAMPLING = {
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
+    # The one copy outside core's files.atomic_file: this process may run in an interpreter without
+    # batch-router (see the module docstring).
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)

@@ -1,11 +1,9 @@
 """Fixtures for the vLLM plugin's tests: a real vLLM, the real SmolLM2 model, real processes.
 
 Tests marked ``vllm`` need vLLM installed (``scripts/install-vllm``). Without it they are skipped
-with
-that reason, unless ``BATCH_ROUTER_REQUIRE_VLLM=1`` (set by CI), which turns the skip into a failure
-so
-that a broken install can never pass as skipped. The built-in model is converted once per session
-(or reused from ``BATCH_ROUTER_MODEL_CACHE``).
+with that reason, unless ``BATCH_ROUTER_REQUIRE_VLLM=1`` (set by CI), which turns the skip into a
+failure so that a broken install can never pass as skipped. The built-in model is converted once per
+session (or reused from ``BATCH_ROUTER_MODEL_CACHE``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The shared conformance suite on the real engine: vLLM on the CPU, SmolLM2, real processes.
 
 vLLM has no remote service: the fault scenarios (rate limits, auth) have no call to fail, a local
-job
-has no completion window to expire in, and single requests cannot be made to fail from outside; the
-suite skips those and says so. Time is real: ``advance`` waits.
+job has no completion window to expire in, and single requests cannot be made to fail from outside;
+the suite skips those and says so. Time is real: ``advance`` waits.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 job.
 
 Real processes throughout: the CLI, the job's supervisor (which outlives the killed CLI: it runs in
-its
-own session) and vLLM. Each case checks that exactly one job was started and every request came
+its own session) and vLLM. Each case checks that exactly one job was started and every request came
 back.
 """
 

@@ -2,10 +2,10 @@
 app.
 
 Base URL for the SDK: ``http://HOST:PORT`` (no ``/v1``: the SDK's paths carry it). Both
-``x-api-key``
-and ``Authorization: Bearer`` are accepted, with any ``anthropic-version``. Counts stay zero except
-``processing`` until a batch ends; ``results_url`` is absolute and null until then; per-request
-problems come back as errored results, not create errors. Control routes live under ``/_emulator``.
+``x-api-key`` and ``Authorization: Bearer`` are accepted, with any ``anthropic-version``. Counts
+stay zero except ``processing`` until a batch ends; ``results_url`` is absolute and null until then;
+per-request problems come back as errored results, not create errors. Control routes live under
+``/_emulator``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@
 Base URL for the SDK: ``http://HOST:PORT`` (``http_options={"base_url": ...}`` or
 ``GOOGLE_GEMINI_BASE_URL``). Batches are long-running operations whose state and output live in
 ``metadata`` (all the SDK reads), mirrored into ``done``/``response``; int64 counts are strings;
-every
-success is a 200. Files use the resumable upload protocol. snake_case and camelCase are both
+every success is a 200. Files use the resumable upload protocol. snake_case and camelCase are both
 accepted.
 """
 
