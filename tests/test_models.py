@@ -369,3 +369,36 @@ def test_fast_request_lines_match_the_converter() -> None:
         ),
     ):
         assert from_data(InputRequest, orjson.loads(request_line(req))) == req
+
+
+def test_fast_constructors_equal_the_regular_ones_and_cover_every_field() -> None:
+    import attrs
+
+    from batch_router_core.models import (
+        RequestError,
+        RequestResult,
+        ResultStatus,
+        UsageInfo,
+        new_result,
+        new_usage,
+    )
+
+    usage = new_usage(3, 4, 7, 1, None, 2)
+    assert usage == UsageInfo(
+        prompt_tokens=3, completion_tokens=4, total_tokens=7, cached_tokens=1, reasoning_tokens=2
+    )
+    error = RequestError(message="no")
+    fast = new_result("a", ResultStatus.ERRORED, "p", "m", None, None, None, usage, error, {"x": 1})
+    slow = RequestResult(
+        custom_id="a",
+        status=ResultStatus.ERRORED,
+        provider="p",
+        model="m",
+        usage=usage,
+        error=error,
+        raw={"x": 1},
+    )
+    assert fast == slow
+    # every declared field is present on the fast object (a field added later gets its default)
+    for cls, obj in ((UsageInfo, usage), (RequestResult, fast)):
+        assert set(vars(obj)) == {f.name for f in attrs.fields(cls)}

@@ -140,6 +140,51 @@ _new = object.__new__
 _set = object.__setattr__
 
 
+def _defaults_beyond(cls: type, fast: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of ``cls`` a fast constructor does not take, with their (plain) defaults: a field
+    added to the class later is filled in, never silently missing. A field without a plain default
+    would have to be passed, so it stops the import instead of producing incomplete objects."""
+    extra = {}
+    for field in attrs.fields(cls):
+        if field.name in fast:
+            continue
+        if field.default is attrs.NOTHING or isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            raise TypeError(
+                f"{cls.__name__}.{field.name} needs a plain default or a place in the "
+                "fast constructor"
+            )
+        extra[field.name] = field.default
+    return extra
+
+
+_USAGE_EXTRA = _defaults_beyond(
+    UsageInfo,
+    (
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "cached_tokens",
+        "cache_creation_tokens",
+        "reasoning_tokens",
+    ),
+)
+_RESULT_EXTRA = _defaults_beyond(
+    RequestResult,
+    (
+        "custom_id",
+        "status",
+        "provider",
+        "model",
+        "text",
+        "embedding",
+        "finish_reason",
+        "usage",
+        "error",
+        "raw",
+    ),
+)
+
+
 def new_usage(
     prompt_tokens: int,
     completion_tokens: int,
@@ -158,6 +203,7 @@ def new_usage(
         obj,
         "__dict__",
         {
+            **_USAGE_EXTRA,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": total_tokens,
@@ -190,6 +236,7 @@ def new_result(
         obj,
         "__dict__",
         {
+            **_RESULT_EXTRA,
             "custom_id": custom_id,
             "status": status,
             "provider": provider,
