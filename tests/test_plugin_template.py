@@ -74,6 +74,24 @@ def test_generated_plugin_passes_the_conformance_suite(installed: tuple[Path, Pa
     assert "acme does not declare image content in chat mode" in proc.stdout
 
 
+def test_generated_plugin_holds_the_projects_style(installed: tuple[Path, Path]) -> None:
+    """What `new-plugin` writes passes ruff (lint and format) and mypy --strict as it stands, and the
+    plugin module of a typical HTTP batch API stays under 200 lines."""
+    plugin, _ = installed
+    root = Path(__file__).resolve().parents[1]
+    config = ["--config", str(root / "pyproject.toml")]
+    for args in (
+        ["ruff", "check", *config, "."],
+        ["ruff", "format", "--check", *config, "."],
+        ["mypy", "--strict", "batch_router_acme"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", *args], cwd=plugin, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, f"{args[0]}: {proc.stdout[-2000:]}{proc.stderr[-1000:]}"
+    assert len((plugin / "batch_router_acme" / "plugin.py").read_text().splitlines()) < 200
+
+
 def test_generated_plugin_is_discovered_and_runs(
     installed: tuple[Path, Path], tmp_path: Path
 ) -> None:

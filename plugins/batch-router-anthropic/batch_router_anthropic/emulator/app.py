@@ -12,21 +12,19 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
-from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
-from batch_router_core.emulation.controls import EmulatorControlsMixin
-from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
-from batch_router_core.emulation.middleware import counting
+from batch_router_core.emulation.base import EmulatorApp, state_options
+from batch_router_core.emulation.clock import Clock, ManualClock
 
 __all__ = ["AnthropicEmulator", "EmulatorState", "create_app"]
 
@@ -266,7 +264,7 @@ class EmulatorState:
         }
 
 
-class AnthropicEmulator(EmulatorControlsMixin):
+class AnthropicEmulator(EmulatorApp):
     """The emulator: state, fault injector and the ASGI app."""
 
     fault_routes = {
@@ -276,52 +274,43 @@ class AnthropicEmulator(EmulatorControlsMixin):
         "fetch_results": "GET /v1/messages/batches/*/results",
     }
     transient_kind = "overloaded"
+    state: EmulatorState
 
     def __init__(self, state: EmulatorState | None = None) -> None:
-        self.state = state or EmulatorState()
-        self.faults = FaultInjector()
-        self.requests_seen: dict[str, int] = {}
+        super().__init__(state or EmulatorState())
+
+    def routes(self) -> list[BaseRoute]:
+        """The Message Batches API and the synchronous Messages call."""
         base = "/v1/messages/batches"
-        inner = Starlette(
-            routes=[
-                Route(base, self.create, methods=["POST"]),
-                Route(base, self.list, methods=["GET"]),
-                Route(base + "/{batch_id}", self.retrieve, methods=["GET"]),
-                Route(base + "/{batch_id}", self.delete, methods=["DELETE"]),
-                Route(base + "/{batch_id}/cancel", self.cancel, methods=["POST"]),
-                Route(base + "/{batch_id}/results", self.results, methods=["GET"]),
-                Route("/v1/messages", self.messages, methods=["POST"]),
-                Route("/_emulator/stats", self.stats, methods=["GET"]),
-            ]
-        )
-        self.app = counting(
-            FaultMiddleware(
-                self._authorize(inner),
-                self.faults,
-                lambda kind, status: _error_body(status, f"emulated {kind}"),
-            ),
-            self.requests_seen,
-            lambda m, p: f"{m} {p.count('/')}" if p.startswith("/v1/") else None,
-        )
+        return [
+            Route(base, self.create, methods=["POST"]),
+            Route(base, self.list, methods=["GET"]),
+            Route(base + "/{batch_id}", self.retrieve, methods=["GET"]),
+            Route(base + "/{batch_id}", self.delete, methods=["DELETE"]),
+            Route(base + "/{batch_id}/cancel", self.cancel, methods=["POST"]),
+            Route(base + "/{batch_id}/results", self.results, methods=["GET"]),
+            Route("/v1/messages", self.messages, methods=["POST"]),
+        ]
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+    def request_key(self, scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> str | None:
+        """``x-api-key``, or a bearer token."""
+        return headers.get(b"x-api-key", b"").decode() or super().request_key(scope, headers)
 
-    def _authorize(self, app: Any) -> Any:
-        state = self.state
+    def unauthorized(self, key: str) -> Response:
+        """Anthropic's 401."""
+        return _error(401, "invalid x-api-key")
 
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-                headers = dict(scope.get("headers") or [])
-                key = headers.get(b"x-api-key", b"").decode()
-                auth = headers.get(b"authorization", b"").decode()
-                token = key or (auth[7:] if auth.lower().startswith("bearer ") else "")
-                if not token or (state.api_key is not None and token != state.api_key):
-                    await _error(401, "invalid x-api-key")(scope, receive, send)
-                    return
-            await app(scope, receive, send)
+    def fault_body(self, kind: str, status: int) -> dict[str, Any]:
+        """Anthropic's error shape."""
+        return _error_body(status, f"emulated {kind}")
 
-        return middleware
+    def count_key(self, method: str, path: str) -> str | None:
+        """By method and depth (create/list, one batch, one batch's action)."""
+        return f"{method} {path.count('/')}" if path.startswith("/v1/") else None
+
+    def stats(self) -> dict[str, Any]:
+        """The batches created besides the common counters."""
+        return {"batches": len(self.state.batches), **super().stats()}
 
     @staticmethod
     def _base(request: Request) -> str:
@@ -433,24 +422,9 @@ class AnthropicEmulator(EmulatorControlsMixin):
             return _error(404 if inner["type"] == "not_found_error" else 400, inner["message"])
         return _json(result["message"])
 
-    async def stats(self, request: Request) -> Response:
-        return _json(
-            {
-                "batches": len(self.state.batches),
-                "requests": dict(self.requests_seen),
-                "now": self.state.clock.now(),
-                "faults": dict(self.faults.injected),
-            }
-        )
-
 
 def create_app(options: dict[str, Any] | None = None) -> AnthropicEmulator:
     """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
     ``api_key``, and any :class:`EmulatorState` timing or limit argument."""
-    opts = dict(options or {})
-    speed = opts.pop("speed", None)
-    clock = SystemClock(speed=float(speed)) if speed else ManualClock()
-    known = {"per_request_s", "cancel_s", "window_s", "max_requests", "max_bytes", "api_key"}
-    return AnthropicEmulator(
-        EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
-    )
+    known = ("per_request_s", "cancel_s", "window_s", "max_requests", "max_bytes", "api_key")
+    return AnthropicEmulator(EmulatorState(**state_options(options, known)))

@@ -14,21 +14,19 @@ import hashlib
 import secrets
 import struct
 import threading
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import attrs
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
-from batch_router_core.emulation.clock import Clock, ManualClock, SystemClock
-from batch_router_core.emulation.controls import EmulatorControlsMixin
-from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
-from batch_router_core.emulation.middleware import counting
+from batch_router_core.emulation.base import EmulatorApp, state_options
+from batch_router_core.emulation.clock import Clock, ManualClock
 
 __all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
 
@@ -287,7 +285,7 @@ class EmulatorState:
         return out
 
 
-class GoogleEmulator(EmulatorControlsMixin):
+class GoogleEmulator(EmulatorApp):
     """The emulator: state, fault injector and the ASGI app."""
 
     fault_routes = {
@@ -297,12 +295,16 @@ class GoogleEmulator(EmulatorControlsMixin):
         "fetch_results": "GET /v1beta/files/*:download",
     }
     transient_kind = "unavailable"
+    # Every API version, and the upload and download hosts' paths.
+    key_prefixes = ("/v1", "/upload/", "/download/")
+    state: EmulatorState
 
     def __init__(self, state: EmulatorState | None = None) -> None:
-        self.state = state or EmulatorState()
-        self.faults = FaultInjector()
-        self.requests_seen: dict[str, int] = {}
-        routes = [
+        super().__init__(state or EmulatorState())
+
+    def routes(self) -> list[BaseRoute]:
+        """Files (resumable upload, download), Batches, and the synchronous model actions."""
+        return [
             Route("/upload/{v}/files", self.upload, methods=["POST"]),
             Route("/download/{v}/files/{rest}", self.download_alias, methods=["GET"]),
             Route("/{v}/models/{rest}", self.model_action, methods=["POST"]),
@@ -313,48 +315,34 @@ class GoogleEmulator(EmulatorControlsMixin):
             Route("/{v}/files", self.file_list, methods=["GET"]),
             Route("/{v}/files/{rest}", self.file_get, methods=["GET"]),
             Route("/{v}/files/{rest}", self.file_delete, methods=["DELETE"]),
-            Route("/_emulator/stats", self.stats, methods=["GET"]),
         ]
-        inner = Starlette(routes=routes)
-        self.app = counting(
-            FaultMiddleware(
-                self._authorize(inner),
-                self.faults,
-                lambda kind, status: _error_body(status, f"emulated {kind}"),
-            ),
-            self.requests_seen,
-            lambda m, p: (
-                None
-                if p.startswith("/_emulator")
-                else f"{m} {p.split('/')[2] if p.count('/') > 1 else ''}"
-            ),
-        )
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+    def request_key(self, scope: Mapping[str, Any], headers: Mapping[bytes, bytes]) -> str | None:
+        """``x-goog-api-key`` or ``?key=``; upload chunks carry none (the upload URL authorizes by
+        itself, like the real one)."""
+        query = scope.get("query_string", b"")
+        if b"upload_id=" in query:
+            return None
+        key = headers.get(b"x-goog-api-key", b"").decode()
+        return key or next((p[4:] for p in query.decode().split("&") if p.startswith("key=")), "")
 
-    def _authorize(self, app: Any) -> Any:
-        state = self.state
+    def unauthorized(self, key: str) -> Response:
+        """Google's answer: 401 without a key, 400 with a wrong one."""
+        return _error(401 if not key else 400, "API key not valid. Please pass a valid API key.")
 
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            path = scope["path"] if scope["type"] == "http" else ""
-            # Upload chunks carry no key: the upload URL authorizes by itself (like the real one).
-            if path.startswith(
-                ("/v1", "/upload/", "/download/")
-            ) and b"upload_id=" not in scope.get("query_string", b""):
-                headers = dict(scope.get("headers") or [])
-                key = headers.get(b"x-goog-api-key", b"").decode()
-                if not key:
-                    qs = scope.get("query_string", b"").decode()
-                    key = next((p[4:] for p in qs.split("&") if p.startswith("key=")), "")
-                if not key or (state.api_key is not None and key != state.api_key):
-                    await _error(
-                        401 if not key else 400, "API key not valid. Please pass a valid API key."
-                    )(scope, receive, send)
-                    return
-            await app(scope, receive, send)
+    def fault_body(self, kind: str, status: int) -> dict[str, Any]:
+        """Google's error shape."""
+        return _error_body(status, f"emulated {kind}")
 
-        return middleware
+    def count_key(self, method: str, path: str) -> str | None:
+        """By method and the path's second segment."""
+        if path.startswith("/_emulator"):
+            return None
+        return f"{method} {path.split('/')[2] if path.count('/') > 1 else ''}"
+
+    def stats(self) -> dict[str, Any]:
+        """Batches and files besides the common counters."""
+        return {"batches": len(self.state.jobs), "files": len(self.state.files), **super().stats()}
 
     @staticmethod
     def _base(request: Request) -> str:
@@ -564,26 +552,9 @@ class GoogleEmulator(EmulatorControlsMixin):
             out["nextPageToken"] = str(start + size)
         return _json(out)
 
-    async def stats(self, request: Request) -> Response:
-        return _json(
-            {
-                "batches": len(self.state.jobs),
-                "files": len(self.state.files),
-                "requests": dict(self.requests_seen),
-                "now": self.state.clock.now(),
-                "faults": dict(self.faults.injected),
-            }
-        )
-
 
 def create_app(options: dict[str, Any] | None = None) -> GoogleEmulator:
     """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
-    ``api_key``,
-    and any :class:`EmulatorState` timing argument."""
-    opts = dict(options or {})
-    speed = opts.pop("speed", None)
-    clock = SystemClock(speed=float(speed)) if speed else ManualClock()
-    known = {"pending_s", "per_request_s", "window_s", "api_key"}
-    return GoogleEmulator(
-        EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
-    )
+    ``api_key``, and any :class:`EmulatorState` timing argument."""
+    known = ("pending_s", "per_request_s", "window_s", "api_key")
+    return GoogleEmulator(EmulatorState(**state_options(options, known)))

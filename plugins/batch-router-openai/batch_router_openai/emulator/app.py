@@ -9,15 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from batch_router_core.emulation.clock import ManualClock, SystemClock
-from batch_router_core.emulation.controls import EmulatorControlsMixin
-from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
-from batch_router_core.emulation.middleware import counting
+from batch_router_core.emulation.base import EmulatorApp, state_options
+from batch_router_core.emulation.clock import ManualClock
 
 from .answers import BodyError, answer
 from .state import ENDPOINTS, TERMINAL, EmulatorState
@@ -53,7 +50,7 @@ def _fault_body(kind: str, status: int) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-class OpenAIEmulator(EmulatorControlsMixin):
+class OpenAIEmulator(EmulatorApp):
     """The emulator: its state, its fault injector and the ASGI app serving both."""
 
     fault_routes = {
@@ -62,12 +59,14 @@ class OpenAIEmulator(EmulatorControlsMixin):
         "cancel": "POST /v1/batches/*/cancel",
         "fetch_results": "GET /v1/files/*/content",
     }
+    state: EmulatorState
 
     def __init__(self, state: EmulatorState | None = None) -> None:
-        self.state = state or EmulatorState()
-        self.faults = FaultInjector()
-        self.requests_seen: dict[str, int] = {}
-        routes = [
+        super().__init__(state or EmulatorState())
+
+    def routes(self) -> list[BaseRoute]:
+        """Files, Batches, the synchronous endpoints, and the HTTP controls."""
+        return [
             Route("/v1/files", self.upload_file, methods=["POST"]),
             Route("/v1/files", self.list_files, methods=["GET"]),
             Route("/v1/files/{file_id}", self.get_file, methods=["GET"]),
@@ -84,35 +83,28 @@ class OpenAIEmulator(EmulatorControlsMixin):
             Route("/_emulator/advance", self.control_advance, methods=["POST"]),
             Route("/_emulator/faults", self.control_faults, methods=["POST"]),
             Route("/_emulator/errors", self.control_errors, methods=["POST"]),
-            Route("/_emulator/stats", self.control_stats, methods=["GET"]),
         ]
-        inner = Starlette(routes=routes)
-        # Counted first: tests assert on what reached the service, faulted requests included.
-        self.app = counting(
-            FaultMiddleware(self._authorize(inner), self.faults, _fault_body),
-            self.requests_seen,
-            lambda m, p: f"{m} {p.split('/')[2]}" if p.startswith("/v1/") else None,
-        )
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+    def unauthorized(self, key: str) -> Response:
+        """OpenAI's 401."""
+        return _error(401, "Incorrect API key provided.", code="invalid_api_key")
 
-    def _authorize(self, app: Any) -> Any:
-        state = self.state
+    def fault_body(self, kind: str, status: int) -> dict[str, Any]:
+        """OpenAI's error shape."""
+        return _fault_body(kind, status)
 
-        async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-                headers = dict(scope.get("headers") or [])
-                auth = headers.get(b"authorization", b"").decode()
-                token = auth[7:] if auth.lower().startswith("bearer ") else ""
-                if not token or (state.api_key is not None and token != state.api_key):
-                    await _error(401, "Incorrect API key provided.", code="invalid_api_key")(
-                        scope, receive, send
-                    )
-                    return
-            await app(scope, receive, send)
+    def count_key(self, method: str, path: str) -> str | None:
+        """By method and resource (``files``, ``batches``...)."""
+        return f"{method} {path.split('/')[2]}" if path.startswith("/v1/") else None
 
-        return middleware
+    def stats(self) -> dict[str, Any]:
+        """Batches and files besides the common counters."""
+        with self.state.lock:
+            return {
+                "batches": len(self.state.batches),
+                "files": len(self.state.files),
+                **super().stats(),
+            }
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -325,26 +317,11 @@ class OpenAIEmulator(EmulatorControlsMixin):
             self.state.next_per_request_s = float(body["per_request_s"])
         return _json({"error_ids": sorted(self.state.error_ids)})
 
-    async def control_stats(self, request: Request) -> Response:
-        with self.state.lock:
-            return _json(
-                {
-                    "batches": len(self.state.batches),
-                    "files": len(self.state.files),
-                    "requests": dict(self.requests_seen),
-                    "now": self.state.clock.now(),
-                    "faults": dict(self.faults.injected),
-                }
-            )
-
 
 def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
     """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
     ``api_key`` (require this key), and any :class:`EmulatorState` timing or limit argument."""
-    opts = dict(options or {})
-    speed = opts.pop("speed", None)
-    clock = SystemClock(speed=float(speed)) if speed else ManualClock()
-    known = {
+    known = (
         "validate_s",
         "finalize_s",
         "cancel_s",
@@ -355,6 +332,5 @@ def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
         "max_upload_bytes",
         "api_key",
         "workdir",
-    }
-    state = EmulatorState(clock=clock, **{k: v for k, v in opts.items() if k in known})
-    return OpenAIEmulator(state)
+    )
+    return OpenAIEmulator(EmulatorState(**state_options(options, known)))
