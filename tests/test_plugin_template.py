@@ -76,8 +76,7 @@ def test_generated_plugin_passes_the_conformance_suite(installed: tuple[Path, Pa
 
 def test_generated_plugin_holds_the_projects_style(installed: tuple[Path, Path]) -> None:
     """What `new-plugin` writes passes ruff (lint and format) and mypy --strict as it stands, and
-    the
-    plugin module of a typical HTTP batch API stays under 200 lines."""
+    the plugin module of a typical HTTP batch API stays under 200 lines."""
     plugin, _ = installed
     root = Path(__file__).resolve().parents[1]
     config = ["--config", str(root / "pyproject.toml")]
