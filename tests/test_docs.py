@@ -174,3 +174,21 @@ def test_every_hook_has_a_test(name: str) -> None:
     ]
     callers = [p.name for p in sources if _FACADE_CALL[name] in p.read_text()]
     assert callers, f"no test calls the {name} hook"
+
+
+def test_configuration_md_documents_every_key() -> None:
+    """Every field a provider can declare (and a user override) has a row in configuration.md."""
+    import attrs
+
+    from batch_router_core.models.provider import Capabilities, ProviderInfo, ProviderLimits
+
+    text = (DOCS / "configuration.md").read_text()
+    keys = [f"`limits.{f.name}`" for f in attrs.fields(ProviderLimits)]
+    keys += [f"`capabilities.{f.name}`" for f in attrs.fields(Capabilities)]
+    keys += [
+        f"`{f.name}`"
+        for f in attrs.fields(ProviderInfo)
+        if f.init and f.name not in ("limits", "capabilities")
+    ]
+    missing = [k for k in keys if k not in text]
+    assert not missing, f"configuration.md does not document {missing}"
