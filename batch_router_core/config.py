@@ -16,8 +16,9 @@ provider; mappings merge key by key, lists replace, and ``extra_models`` extends
 
     providers:
       openai:
-        extra_models: ["my-finetune-*"] limits: {max_requests: 1000} status_map: {some_new_status:
-        in_progress}
+        extra_models: ["my-finetune-*"]
+        limits: {max_requests: 1000}
+        status_map: {some_new_status: in_progress}
 
 Files are read with the safe loader and checked: a bad file raises
 :class:`~batch_router_core.errors.ConfigError` naming the file, the key and what was expected.

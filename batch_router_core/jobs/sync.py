@@ -1,9 +1,9 @@
 """The synchronous, one-provider API of batch-router's first releases: ``send_batch`` /
 ``poll_status`` / ``get_results``.
 
-    provider = Provider("openai")  # or a plugin's alias: OpenAIChatCompletionsProvider() batch_id =
-    provider.send_batch(batch.with_params(params)) while provider.poll_status(batch_id) !=
-    BatchStatus.COMPLETED:
+    provider = Provider("openai")  # or a plugin's alias: OpenAIChatCompletionsProvider()
+    batch_id = provider.send_batch(batch.with_params(params))
+    while provider.poll_status(batch_id) != BatchStatus.COMPLETED:
         time.sleep(5)
     for request in provider.get_results(batch_id).requests:
         print(request.custom_id, request.messages[0].contents[0].text)
