@@ -165,13 +165,12 @@ class SdkErrorMap:
     """A declarative map from one SDK's exceptions to the core error tree; works for any SDK.
 
     :param provider: the provider name put on the errors.
-    :param load: returns the table ``{"status": classes, "transient": classes, "permanent":
-    classes}``;
-        called on first use, so that plugins do not import their SDK at import time.
+    :param load: returns the table ``{"status": classes, "transient": classes,
+        "permanent": classes}``; called on first use, so that plugins do not import their SDK at
+        import time.
 
         * ``status``: exceptions carrying an HTTP status (read from ``status_attributes``); the
-        status
-          decides, through ``transient_status``.
+          status decides, through ``transient_status``.
         * ``transient``: exceptions a retry can fix (connection errors, timeouts).
         * ``permanent``: everything else the SDK raises (its base error class).
 
