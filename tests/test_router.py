@@ -22,6 +22,7 @@ from batch_router_core.emulation import ManualClock
 from batch_router_core.files import GeneratedFiles
 from batch_router_core.jobs.ledger import JobState
 from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.jobs.shards import write_shards
 from batch_router_core.retry import RetryPolicy
 from batch_router_core.testing.fake_provider import FakeService
 
@@ -158,8 +159,8 @@ async def test_resume_adopts_a_created_job_and_submits_a_missing_one(
     router = make_router(tmp_path, service)
     # Record intent only, as if the process died right after writing it.
     provider = router.get_provider("fake")
-    shards = router._write_shards(provider, batch("a", 3)) + router._write_shards(
-        provider, batch("b", 2)
+    shards = write_shards(provider, batch("a", 3), router.files, shard=False) + write_shards(
+        provider, batch("b", 2), router.files, shard=False
     )
     router.ledger.create_job(
         job_id="job-x",

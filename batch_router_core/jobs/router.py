@@ -26,14 +26,11 @@ from typing import Any
 import attrs
 
 from batch_router_core.errors import (
-    BatchRouterError,
     BatchTimeoutError,
-    BatchTooLargeError,
     FileOperationError,
     ProviderPermanentError,
     ProviderTransientError,
     UnsupportedOperationError,
-    UnverifiedCandidatesError,
     ValidationError,
     ValidationIssue,
 )
@@ -42,12 +39,9 @@ from batch_router_core.files import (
     atomic_file,
     disk_error_message,
     iter_jsonl,
-    new_local_id,
-    write_jsonl_lines,
 )
 from batch_router_core.formats.unified import (
     read_requests,
-    request_line,
     result_from_data,
     result_line,
 )
@@ -60,10 +54,13 @@ from batch_router_core.jobs.ledger import (
     LogicalJob,
     ProviderJob,
 )
+from batch_router_core.jobs.recovery import Reconciler
+from batch_router_core.jobs.shards import count_shards, remove_shard_files, write_shards
+from batch_router_core.jobs.status import JobNeedsAttentionError, JobStatus, aggregate
 from batch_router_core.logging import get_logger, storable_options
 from batch_router_core.models.enums import BatchStatus, ResultStatus
 from batch_router_core.models.params import InferenceParams
-from batch_router_core.models.provider import BatchHandle, PreparedBatch
+from batch_router_core.models.provider import PreparedBatch
 from batch_router_core.models.requests import InputBatch, InputRequest
 from batch_router_core.models.results import (
     BatchStatusReport,
@@ -82,43 +79,6 @@ __all__ = ["BatchRouter", "JobNeedsAttentionError", "JobStatus", "LEASE_ENV"]
 #: Environment variable overriding the claim lease (seconds) of routers that do not set one.
 LEASE_ENV = "BATCH_ROUTER_LEASE_S"
 
-_TERMINAL_ORDER = (
-    BatchStatus.FAILED,
-    BatchStatus.EXPIRED,
-    BatchStatus.CANCELLED,
-    BatchStatus.COMPLETED,
-)
-
-
-@attrs.frozen(kw_only=True)
-class JobStatus:
-    """A logical job's aggregate state: the least advanced of its provider jobs, summed counts."""
-
-    job_id: str
-    status: BatchStatus
-    request_counts: RequestCounts
-    provider_jobs: tuple[ProviderJob, ...]
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once every provider job of the job ended."""
-        return self.status.is_terminal
-
-    @property
-    def needs_attention(self) -> tuple[ProviderJob, ...]:
-        """Provider jobs parked for the user (each with its reason in ``error``)."""
-        return tuple(j for j in self.provider_jobs if j.state is JobState.NEEDS_ATTENTION)
-
-
-class JobNeedsAttentionError(BatchRouterError):
-    """A job has provider jobs parked for the user: batch-router cannot continue them safely."""
-
-    def __init__(self, job_id: str, parked: Sequence[ProviderJob]) -> None:
-        self.job_id = job_id
-        self.parked = tuple(parked)
-        reasons = "; ".join(f"{j.local_id}: {j.error}" for j in parked)
-        super().__init__(f"job {job_id} needs attention: {reasons}")
-
 
 class _Goal(Enum):
     """How far a drive moves provider jobs."""
@@ -126,38 +86,6 @@ class _Goal(Enum):
     SUBMITTED = "submitted"
     ENDED = "ended"
     FETCHED = "fetched"
-
-
-def _remove_shard_files(shards: Iterable[Mapping[str, Any]]) -> None:
-    for shard in shards:
-        for key in ("input_path", "requests_path"):
-            Path(shard[key]).unlink(missing_ok=True)
-
-
-def _aggregate(job_id: str, jobs: Sequence[ProviderJob]) -> JobStatus:
-    statuses = [
-        j.status or BatchStatus.VALIDATING for j in jobs if j.state is not JobState.NEEDS_ATTENTION
-    ]
-    statuses = statuses or [BatchStatus.FAILED]
-    running = [s for s in statuses if not s.is_terminal]
-    if running:
-        status = min(running, key=lambda s: s.rank)
-    else:
-        status = next((s for s in _TERMINAL_ORDER if s in statuses), BatchStatus.COMPLETED)
-        if all(s is BatchStatus.COMPLETED for s in statuses):
-            status = BatchStatus.COMPLETED
-    total = RequestCounts()
-    for j in jobs:
-        c = j.counts or RequestCounts(total=j.request_count, processing=j.request_count)
-        total = RequestCounts(
-            total=total.total + (c.total or j.request_count),
-            processing=total.processing + c.processing,
-            succeeded=total.succeeded + c.succeeded,
-            errored=total.errored + c.errored,
-            cancelled=total.cancelled + c.cancelled,
-            expired=total.expired + c.expired,
-        )
-    return JobStatus(job_id=job_id, status=status, request_counts=total, provider_jobs=tuple(jobs))
 
 
 class BatchRouter:
@@ -213,6 +141,7 @@ class BatchRouter:
         self._providers: dict[str, ProviderHandle] = {}
         self._log = get_logger("router")
         self.owner = Claimant.current().id
+        self._recovery = Reconciler(self.ledger, self.owner, self._notice, self._log)
         self.lease_s = float(lease_s if lease_s is not None else os.environ.get(LEASE_ENV, 120.0))
         self.on_notice = on_notice
         #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is
@@ -293,7 +222,7 @@ class BatchRouter:
             )  # ProviderNotFoundError names what is installed
             try:
                 if self.shard:
-                    for piece in self._count_shards(provider, batch):
+                    for piece in count_shards(provider, batch):
                         provider.validate(piece)
                 else:
                     provider.validate(batch)
@@ -321,56 +250,7 @@ class BatchRouter:
         if issues:
             raise ValidationError(issues)
 
-    @staticmethod
-    def _count_shards(provider: ProviderHandle, batch: InputBatch) -> list[InputBatch]:
-        limit = provider.info.limits.max_requests
-        reqs = batch.requests
-        if limit is None or len(reqs) <= limit:
-            return [batch]
-        return [
-            InputBatch(requests=reqs[i : i + limit], params=batch.params)
-            for i in range(0, len(reqs), limit)
-        ]
-
     # -- recording ------------------------------------------------------------------------------
-
-    def _write_shards(self, provider: ProviderHandle, batch: InputBatch) -> list[dict[str, Any]]:
-        """Split (when sharding) and write each shard's unified and provider files. No network.
-
-        Either every shard is written or none is: on an error the files written so far are removed.
-        """
-        pieces = self._count_shards(provider, batch) if self.shard else [batch]
-        shards: list[dict[str, Any]] = []
-        queue = list(pieces)
-        try:
-            while queue:
-                piece = queue.pop(0)
-                local_id = new_local_id()
-                try:
-                    prepared = provider.prepare(piece, local_id=local_id)
-                except BatchTooLargeError:
-                    if self.shard and len(piece.requests) > 1:
-                        half = len(piece.requests) // 2
-                        queue[:0] = [
-                            InputBatch(requests=piece.requests[:half], params=piece.params),
-                            InputBatch(requests=piece.requests[half:], params=piece.params),
-                        ]
-                        continue
-                    raise
-                requests_path = self.files.path(provider.name, local_id, "requests")
-                shards.append(
-                    {
-                        "local_id": local_id,
-                        "request_count": prepared.request_count,
-                        "input_path": prepared.path,
-                        "requests_path": requests_path,
-                    }
-                )
-                write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
-        except BaseException:
-            _remove_shard_files(shards)
-            raise
-        return shards
 
     def _prepared(self, job: ProviderJob) -> PreparedBatch:
         return PreparedBatch(
@@ -424,7 +304,7 @@ class BatchRouter:
         try:
             for batch in batches:
                 provider = self.get_provider(batch.provider)
-                shards = self._write_shards(provider, batch)
+                shards = write_shards(provider, batch, self.files, shard=self.shard)
                 stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
                 job_id = f"job-{stamp}-{secrets.token_hex(4)}"
                 records.append(
@@ -442,7 +322,7 @@ class BatchRouter:
             self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
         except BaseException:
             for record in records:
-                _remove_shard_files(record["shards"])
+                remove_shard_files(record["shards"])
             raise
         job_ids = [r["job_id"] for r in records]
         self.recorded_job_ids = list(job_ids)
@@ -615,7 +495,7 @@ class BatchRouter:
             if steps:
                 await asyncio.gather(*steps)
                 jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
-            statuses = {job_id: _aggregate(job_id, group) for job_id, group in jobs.items()}
+            statuses = {job_id: aggregate(job_id, group) for job_id, group in jobs.items()}
             if on_status is not None:
                 for st in statuses.values():
                     on_status(st)
@@ -690,7 +570,7 @@ class BatchRouter:
         landed."""
         logical = self.ledger.logical(job.logical_id)
         if job.state is JobState.SUBMITTING:
-            if await self._reconcile(provider, job):
+            if await self._recovery.reconcile(provider, job):
                 return
         if logical.cancelled:
             now = datetime.now(timezone.utc)
@@ -729,83 +609,6 @@ class BatchRouter:
         crash_point("after_create")
         self.ledger.record_submitted(job.local_id, handle, self.owner)
 
-    async def _reconcile(self, provider: ProviderHandle, job: ProviderJob) -> bool:
-        """Settle whether a create that may have reached the provider did: True once the job was
-        adopted, parked or is waiting on candidates; False when the provider certainly has none."""
-        if job.candidates:
-            return await self._verify_candidates(provider, job)
-        try:
-            found = await provider.find_job(
-                job.local_id,
-                job.request_count,
-                known_batch_ids=self.ledger.known_batch_ids(job.provider),
-            )
-        except UnverifiedCandidatesError as exc:
-            self.ledger.record_candidates(job.local_id, exc.candidates, self.owner)
-            self._notice(
-                f"{job.provider} {job.local_id}: {len(exc.candidates)} provider job(s) may be this "
-                "one; waiting for them to end to verify them by their custom_ids"
-            )
-            return True
-        except UnsupportedOperationError:
-            self.ledger.needs_attention(
-                job.local_id,
-                f"{job.provider} cannot look jobs up, and a create call for {job.local_id} "
-                "may have reached it: check its console before re-running",
-                self.owner,
-            )
-            return True
-        if found is None:
-            return False
-        self._adopt(job, found)
-        return True
-
-    def _adopt(self, job: ProviderJob, found: BatchHandle) -> None:
-        # The ledger knows the shard better than a listing does (counts, the local input file).
-        data = {**found.data, "input_path": str(job.input_path)}
-        handle = attrs.evolve(
-            found,
-            local_id=job.local_id,
-            request_count=job.request_count,
-            model=found.model or job.model,
-            mode=job.mode,
-            data=data,
-        )
-        self.ledger.record_submitted(job.local_id, handle, self.owner)
-        self._log.info("job_adopted", local_id=job.local_id, batch_id=found.batch_id)
-
-    async def _verify_candidates(self, provider: ProviderHandle, job: ProviderJob) -> bool:
-        """Adopt the one candidate whose results hold exactly this job's custom_ids, once all
-        ended."""
-        for candidate in job.candidates:
-            if not (await provider.poll_status(candidate)).is_terminal:
-                return True  # still running: look again next round
-        known = self.ledger.known_batch_ids(job.provider)
-        wanted = {data["custom_id"] for _, data in iter_jsonl(job.requests_path)}
-        matches = []
-        for candidate in job.candidates:
-            if candidate.batch_id in known:
-                continue
-            ids = set()
-            async for result in provider.fetch_results(candidate):
-                ids.add(result.custom_id)
-            if ids == wanted:
-                matches.append(candidate)
-        if len(matches) == 1:
-            self._adopt(job, matches[0])
-            return True
-        if matches:
-            self.ledger.needs_attention(
-                job.local_id,
-                f"{len(matches)} {job.provider} jobs hold exactly the requests of {job.local_id} "
-                f"({', '.join(c.batch_id for c in matches)}); batch-router cannot tell which one "
-                f"it created",
-                self.owner,
-            )
-            return True
-        self.ledger.record_candidates(job.local_id, (), self.owner)
-        return False  # none of them is this job: it was never created
-
     async def _poll_step(self, provider: ProviderHandle, job: ProviderJob) -> None:
         assert job.handle is not None
         logical = self.ledger.logical(job.logical_id)
@@ -834,11 +637,11 @@ class BatchRouter:
                     report = await self._provider_for(job).poll_status(job.handle)
                     job = self.ledger.record_status(job.local_id, report, self.owner)
             jobs.append(job)
-        return _aggregate(job_id, jobs)
+        return aggregate(job_id, jobs)
 
     def recorded_status(self, job_id: str) -> JobStatus:
         """The job's status as last recorded in the ledger (no network)."""
-        return _aggregate(job_id, self.ledger.jobs_of(job_id))
+        return aggregate(job_id, self.ledger.jobs_of(job_id))
 
     async def get_all_statuses(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
         """:meth:`get_status` for several jobs, in parallel."""
@@ -1168,7 +971,7 @@ class BatchRouter:
         handle = self.get_provider(batch.provider)
         self._validate_batches([batch])
         attempt = 1 + max(j.attempt for j in self.ledger.jobs_of(job_id))
-        shards = self._write_shards(handle, batch)
+        shards = write_shards(handle, batch, self.files, shard=self.shard)
         async with self._working():
             jobs = self.ledger.add_attempt(
                 logical_id=job_id,

@@ -1,0 +1,77 @@
+"""Cutting a batch into provider jobs and writing each one's files, before anything is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from batch_router_core.errors import BatchTooLargeError
+from batch_router_core.files import GeneratedFiles, new_local_id, write_jsonl_lines
+from batch_router_core.formats.unified import request_line
+from batch_router_core.models.requests import InputBatch
+from batch_router_core.registry.handle import ProviderHandle
+
+__all__ = ["count_shards", "remove_shard_files", "write_shards"]
+
+
+def count_shards(provider: ProviderHandle, batch: InputBatch) -> list[InputBatch]:
+    """``batch`` cut into pieces of at most the provider's ``max_requests``."""
+    limit = provider.info.limits.max_requests
+    reqs = batch.requests
+    if limit is None or len(reqs) <= limit:
+        return [batch]
+    return [
+        InputBatch(requests=reqs[i : i + limit], params=batch.params)
+        for i in range(0, len(reqs), limit)
+    ]
+
+
+def write_shards(
+    provider: ProviderHandle, batch: InputBatch, files: GeneratedFiles, *, shard: bool
+) -> list[dict[str, Any]]:
+    """Split (when ``shard``) and write each shard's unified and provider files. No network.
+
+    A piece over the provider's byte limit is halved until it fits (when sharding).
+
+    Either every shard is written or none is: on an error the files written so far are removed.
+    """
+    pieces = count_shards(provider, batch) if shard else [batch]
+    shards: list[dict[str, Any]] = []
+    queue = list(pieces)
+    try:
+        while queue:
+            piece = queue.pop(0)
+            local_id = new_local_id()
+            try:
+                prepared = provider.prepare(piece, local_id=local_id)
+            except BatchTooLargeError:
+                if shard and len(piece.requests) > 1:
+                    half = len(piece.requests) // 2
+                    queue[:0] = [
+                        InputBatch(requests=piece.requests[:half], params=piece.params),
+                        InputBatch(requests=piece.requests[half:], params=piece.params),
+                    ]
+                    continue
+                raise
+            requests_path = files.path(provider.name, local_id, "requests")
+            shards.append(
+                {
+                    "local_id": local_id,
+                    "request_count": prepared.request_count,
+                    "input_path": prepared.path,
+                    "requests_path": requests_path,
+                }
+            )
+            write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
+    except BaseException:
+        remove_shard_files(shards)
+        raise
+    return shards
+
+
+def remove_shard_files(shards: Iterable[Mapping[str, Any]]) -> None:
+    """Remove the files :func:`write_shards` wrote."""
+    for shard in shards:
+        for key in ("input_path", "requests_path"):
+            Path(shard[key]).unlink(missing_ok=True)
