@@ -76,6 +76,7 @@ _LEGACY_SETTINGS = {
 }
 _LIMIT_KEYS = {a.name: a for a in attrs.fields(ProviderLimits)}
 _CAP_KEYS = {a.name: a for a in attrs.fields(Capabilities)}
+_WIRE_FORMATS = {"openai_batch"}
 _CONTENT_KINDS = {"text", "image", "image_url", "audio", "audio_url", "document", "document_url"}
 
 
@@ -222,6 +223,14 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
                     )
                 elif ck == "max_stop_sequences":
                     _check_int_or_none(path, ck_path, cv)
+                elif ck == "wire_format":
+                    _expect(
+                        cv is None or cv in _WIRE_FORMATS,
+                        path,
+                        ck_path,
+                        f"one of {sorted(_WIRE_FORMATS)} or null",
+                        cv,
+                    )
                 else:
                     _expect(isinstance(cv, bool), path, ck_path, "true or false", cv)
     if not partial:

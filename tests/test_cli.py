@@ -145,6 +145,11 @@ def test_openai_batch_files_run_on_other_providers(tmp_path: Path) -> None:
     )
     proc = run(["prepare", str(odd), "-p", "fake", "-m", "fake-1"], tmp_path)
     assert proc.returncode == 3 and "logit_bias" in proc.stderr and "odd.jsonl:1" in proc.stderr
+    # A provider whose request lines are OpenAI batch lines (capabilities.wire_format) takes them.
+    proc = run(["prepare", str(odd), "-p", "openai", "-m", "gpt-4o-mini", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(Path(tmp_path, json.loads(proc.stdout)["path"]).read_text())
+    assert line["body"]["logit_bias"] == {"1": 2}
 
 
 def test_jobs_status_and_results_commands(tmp_path: Path, questions: Path) -> None:

@@ -290,7 +290,11 @@ def _load_batch(
         top_p=top_p,
         top_k=top_k,
     )
-    return InputBatch(requests=tuple(read_input(input_path, provider=provider))).with_params(params)
+    # Fields of the OpenAI batch format without a unified name pass through only to a provider that
+    # speaks that format; for any other provider they are an error.
+    wire = _registry().info(provider).capabilities.wire_format
+    requests = read_input(input_path, openai_passthrough=wire == "openai_batch")
+    return InputBatch(requests=tuple(requests)).with_params(params)
 
 
 @main.command()

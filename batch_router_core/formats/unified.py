@@ -7,6 +7,7 @@ files.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -142,15 +143,32 @@ def _from_openai(data: dict[str, Any], passthrough: bool) -> dict[str, Any]:
 
 
 def read_input(
-    path: Path | str, *, provider: str | None = None, accept_openai: bool = True
+    path: Path | str,
+    *,
+    openai_passthrough: bool | None = None,
+    accept_openai: bool = True,
+    provider: str | None = None,
 ) -> Iterator[InputRequest]:
     """Stream requests from a unified JSONL file or an OpenAI batch input file (detected per line).
 
     OpenAI lines (``{"custom_id", "method", "url", "body"}``) become unified requests: system
     messages become the system prompt, generation fields become params, the ``model`` is ignored
-    (the batch's model applies). Other OpenAI-only fields pass through only when ``provider`` is
-    openai.
+    (the batch's model applies). Other OpenAI-only fields pass through (as ``provider_kwargs``) only
+    with ``openai_passthrough``: for a provider whose ``capabilities.wire_format`` is
+    ``openai_batch``; otherwise they are an error, never dropped. (``provider``, the 0.1 way of
+    saying this, is deprecated.)
     """
+    if openai_passthrough is None:
+        openai_passthrough = False
+        if provider is not None:
+            warnings.warn(
+                "read_input(provider=...) is deprecated: pass openai_passthrough=True for a "
+                "provider "
+                "whose capabilities.wire_format is openai_batch",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            openai_passthrough = provider == "openai"
     label = str(path)
     # Every problem of the file in one pass: the valid lines stream on, the issues are raised
     # together at the end (capped, so a file of garbage does not build an unbounded list).
@@ -173,7 +191,7 @@ def read_input(
         cid = data.get("custom_id") if isinstance(data.get("custom_id"), str) else None
         try:
             if accept_openai and "body" in data and "messages" not in data:
-                data = _from_openai(data, passthrough=provider == "openai")
+                data = _from_openai(data, passthrough=openai_passthrough)
             request = from_data(InputRequest, data)
         except ValidationError as exc:
             issues.extend(

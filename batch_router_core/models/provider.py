@@ -91,6 +91,9 @@ class Capabilities:
     #: ``fetch_results`` yields the same results in the same order every time it is called (results
     #: come from a file): a dropped download then resumes by skipping a count, not a set of ids.
     stable_result_order: bool = False
+    #: The shared wire format the provider's request lines are in (``openai_batch``), if any: fields
+    #: of that format batch-router has no name for then pass through to the provider untouched.
+    wire_format: str | None = None
 
 
 @attrs.frozen(kw_only=True)
