@@ -3,22 +3,21 @@ it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from batch_router_anthropic.emulator import AnthropicEmulator, EmulatorState
 
 from batch_router_core import (
     BatchProviderRegistry,
-    InferenceParams,
     InputBatch,
-    InputMessage,
-    InputRequest,
 )
 from batch_router_core.emulation.clock import ManualClock
-from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.emulation.server import RunningServer
 from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.testing import question_batch
 
 #: Real provider batch lines and schema fragments, vendored into the repository (tests/data).
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
@@ -36,10 +35,10 @@ def emulator(clock: ManualClock) -> AnthropicEmulator:
 
 
 @pytest.fixture
-def server(emulator: AnthropicEmulator) -> Iterator[RunningServer]:
-    srv = serve_in_thread(emulator)
-    yield srv
-    srv.stop()
+def server(
+    emulator: AnthropicEmulator, batch_router_serve: Callable[[Any], RunningServer]
+) -> RunningServer:
+    return batch_router_serve(emulator)
 
 
 @pytest.fixture
@@ -53,10 +52,4 @@ def anthropic_provider(
 
 def chat_batch(n: int = 3, model: str = "claude-sonnet-4-5", **params: object) -> InputBatch:
     params.setdefault("max_output_tokens", 256)
-    reqs = [
-        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-        for i in range(n)
-    ]
-    return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="anthropic", model_id=model, **params)
-    )  # type: ignore[arg-type]
+    return question_batch("anthropic", model, n, **params)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from batch_router_google.emulator import EmulatorState, GoogleEmulator
 
 from batch_router_core import (
     BatchProviderRegistry,
-    InferenceParams,
     InputBatch,
-    InputMessage,
-    InputRequest,
 )
 from batch_router_core.emulation.clock import ManualClock
-from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.emulation.server import RunningServer
 from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.testing import question_batch
 
 #: Real provider batch lines and schema fragments, vendored into the repository (tests/data).
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
@@ -34,10 +33,10 @@ def emulator(clock: ManualClock) -> GoogleEmulator:
 
 
 @pytest.fixture
-def server(emulator: GoogleEmulator) -> Iterator[RunningServer]:
-    srv = serve_in_thread(emulator)
-    yield srv
-    srv.stop()
+def server(
+    emulator: GoogleEmulator, batch_router_serve: Callable[[Any], RunningServer]
+) -> RunningServer:
+    return batch_router_serve(emulator)
 
 
 @pytest.fixture(params=["inline", "file"])
@@ -52,10 +51,4 @@ def google_provider(
 
 
 def chat_batch(n: int = 3, model: str = "gemini-2.5-flash", **params: object) -> InputBatch:
-    reqs = [
-        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-        for i in range(n)
-    ]
-    return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="google", model_id=model, **params)
-    )  # type: ignore[arg-type]
+    return question_batch("google", model, n, **params)

@@ -3,22 +3,21 @@ it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from batch_router_openai.emulator import EmulatorState, OpenAIEmulator
 
 from batch_router_core import (
     BatchProviderRegistry,
-    InferenceParams,
     InputBatch,
-    InputMessage,
-    InputRequest,
 )
 from batch_router_core.emulation.clock import ManualClock
-from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.emulation.server import RunningServer
 from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.testing import question_batch
 
 #: Real provider batch lines and schema fragments, vendored into the repository (tests/data).
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
@@ -37,10 +36,10 @@ def emulator(clock: ManualClock, tmp_path: Path) -> Iterator[OpenAIEmulator]:
 
 
 @pytest.fixture
-def server(emulator: OpenAIEmulator) -> Iterator[RunningServer]:
-    srv = serve_in_thread(emulator)
-    yield srv
-    srv.stop()
+def server(
+    emulator: OpenAIEmulator, batch_router_serve: Callable[[Any], RunningServer]
+) -> RunningServer:
+    return batch_router_serve(emulator)
 
 
 @pytest.fixture
@@ -53,13 +52,7 @@ def openai_provider(
 
 
 def chat_batch(n: int = 3, model: str = "gpt-4o-mini", **params: object) -> InputBatch:
-    reqs = [
-        InputRequest(custom_id=f"req-{i}", messages=[InputMessage.user(f"What is {i} plus {i}?")])
-        for i in range(n)
-    ]
-    return InputBatch(requests=reqs).with_params(
-        InferenceParams(provider_id="openai", model_id=model, **params)
-    )  # type: ignore[arg-type]
+    return question_batch("openai", model, n, **params)
 
 
 @pytest.fixture
