@@ -49,7 +49,7 @@ from batch_router_core.models.results import (
     new_usage,
 )
 from batch_router_core.plugin.context import ProviderContext
-from batch_router_core.plugin.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 
 SUCCEEDED = ResultStatus.SUCCEEDED
 
@@ -403,8 +403,12 @@ def _lines(batch: InputBatch) -> Iterator[bytes]:
     body = _body_params(params)
     line: dict[str, Any] = {"custom_id": None, "body": body}
     chat = mode is BatchMode.CHAT
-    head, mid, tail = _one_text_template(line, system)
+    fast = _one_text_lines(line, system)
     for req in batch.requests:
+        if chat and (text := one_user_text(req)) is not None:
+            # One user text: splice the two values that differ into bytes serialised once.
+            yield fast.line(req.custom_id, text)
+            continue
         if req.params is not None or not chat:
             eff = batch.params_for(req)
             yield dumps(
@@ -414,27 +418,20 @@ def _lines(batch: InputBatch) -> Iterator[bytes]:
                 }
             )
             continue
-        msgs_in = req.messages
-        if len(msgs_in) == 1:
-            parts = msgs_in[0].contents
-            if len(parts) == 1 and type(parts[0]) is TextContent and msgs_in[0].role == "user":
-                # One user text: splice the two values that differ into bytes serialised once.
-                yield b"".join((head, dumps(req.custom_id), mid, dumps(parts[0].text), tail))
-                continue
         msgs: list[Any] = [system] if system is not None else []
-        for m in msgs_in:
+        for m in req.messages:
             msgs.append({"role": m.role, "content": _content(m)})  # orjson writes the enum's value
         body["messages"] = msgs
         line["custom_id"] = req.custom_id
         yield dumps(line)
 
 
-def _one_text_template(line: dict[str, Any], system: dict[str, str] | None) -> tuple[bytes, ...]:
-    """A one-user-text line, cut around its custom_id and its text."""
+def _one_text_lines(line: dict[str, Any], system: dict[str, str] | None) -> OneTextLines:
+    """One-user-text lines, cut around their custom_id and text."""
     msgs: list[Any] = [system] if system is not None else []
     msgs.append({"role": "user", "content": SENTINELS[1]})
-    return split_template(
-        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2
+    return OneTextLines(
+        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}
     )
 
 

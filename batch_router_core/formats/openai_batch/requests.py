@@ -21,7 +21,7 @@ from batch_router_core.plugin import (
     ValidationError,
     ValidationIssue,
 )
-from batch_router_core.plugin.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "batch_lines", "endpoint_for"]
 
@@ -250,12 +250,12 @@ def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) ->
     return {"prompt": _joined_text(req, "completions")}
 
 
-def _one_text_template(line: dict[str, Any], system: dict[str, Any] | None) -> tuple[bytes, ...]:
-    """A one-user-text line, cut around its custom_id and its text (see core's ``fastjson``)."""
+def _one_text_lines(line: dict[str, Any], system: dict[str, Any] | None) -> OneTextLines:
+    """One-user-text chat lines, cut around their custom_id and text (see core's ``fastjson``)."""
     msgs: list[Any] = [system] if system is not None else []
     msgs.append({"role": "user", "content": SENTINELS[1]})
-    return split_template(
-        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}, 2
+    return OneTextLines(
+        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}
     )
 
 
@@ -268,9 +268,13 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
     system = _system_message(params, endpoint)
     max_inputs = settings.get("max_embedding_inputs")
     line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": endpoint, "body": body}
-    fast_chat = endpoint == CHAT
-    one_text = _one_text_template(line, system) if fast_chat else None
+    # The most common request by far (one user text): splice the two strings that differ into
+    # bytes serialised once for the whole batch.
+    fast = _one_text_lines(line, system) if endpoint == CHAT else None
     for req in batch.requests:
+        if fast is not None and (text := one_user_text(req)) is not None:
+            yield fast.line(req.custom_id, text)
+            continue
         if req.params is not None:
             eff = batch.params_for(req)
             one = _body_params(eff, endpoint, settings, req.custom_id)
@@ -279,24 +283,7 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
                 {"custom_id": req.custom_id, "method": "POST", "url": endpoint, "body": one}
             )
             continue
-        if one_text is not None:
-            msgs_in = req.messages
-            if len(msgs_in) == 1:
-                m = msgs_in[0]
-                parts = m.contents
-                if len(parts) == 1 and type(parts[0]) is TextContent and m.role == "user":
-                    # The most common request by far (one user text): splice the two strings that
-                    # differ into bytes serialised once for the whole batch.
-                    yield b"".join(
-                        (
-                            one_text[0],
-                            dumps(req.custom_id),
-                            one_text[1],
-                            dumps(parts[0].text),
-                            one_text[2],
-                        )
-                    )
-                    continue
+        if endpoint == CHAT:
             body["messages"] = _chat_messages(req, system)
         else:
             body.update(_payload(req, endpoint, system))

@@ -18,7 +18,7 @@ from batch_router_core.plugin import (
     ValidationError,
     ValidationIssue,
 )
-from batch_router_core.plugin.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 
 __all__ = ["batch_lines"]
 
@@ -112,26 +112,23 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
     dumps = orjson.dumps
     base = _params(batch.configured_params, settings, None)
     # One-user-text requests are spliced into bytes serialised once (see core's fastjson).
-    head, mid, tail = split_template(
+    fast = OneTextLines(
         {
             "custom_id": SENTINELS[0],
             "params": {**base, "messages": [{"role": "user", "content": SENTINELS[1]}]},
-        },
-        2,
+        }
     )
     line: dict[str, Any] = {"custom_id": None, "params": base}
     for req in batch.requests:
+        text = one_user_text(req)
+        if text is not None:
+            yield fast.line(req.custom_id, text)
+            continue
         if req.params is not None:
             one = _params(batch.params_for(req), settings, req.custom_id)
             one["messages"] = _messages(req)
             yield dumps({"custom_id": req.custom_id, "params": one})
             continue
-        msgs = req.messages
-        if len(msgs) == 1:
-            parts = msgs[0].contents
-            if len(parts) == 1 and type(parts[0]) is TextContent and msgs[0].role == "user":
-                yield b"".join((head, dumps(req.custom_id), mid, dumps(parts[0].text), tail))
-                continue
         base["messages"] = _messages(req)
         line["custom_id"] = req.custom_id
         yield dumps(line)

@@ -17,7 +17,7 @@ from batch_router_core.plugin import (
     ValidationError,
     ValidationIssue,
 )
-from batch_router_core.plugin.fastjson import SENTINELS, split_template
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 
 __all__ = ["batch_lines"]
 
@@ -117,14 +117,16 @@ def batch_lines(batch: InputBatch) -> Iterator[bytes]:
     mode = params.mode
     base = _request_base(params, None)
     chat = mode is BatchMode.CHAT
-    head, mid, tail = split_template(
+    fast = OneTextLines(
         {
             "key": SENTINELS[0],
             "request": {"contents": [{"role": "user", "parts": [{"text": SENTINELS[1]}]}], **base},
-        },
-        2,
+        }
     )
     for req in batch.requests:
+        if chat and (text := one_user_text(req)) is not None:
+            yield fast.line(req.custom_id, text)
+            continue
         if req.params is not None:
             eff = batch.params_for(req)
             yield dumps(
@@ -134,10 +136,4 @@ def batch_lines(batch: InputBatch) -> Iterator[bytes]:
                 }
             )
             continue
-        msgs = req.messages
-        if chat and len(msgs) == 1:
-            parts = msgs[0].contents
-            if len(parts) == 1 and type(parts[0]) is TextContent and msgs[0].role == "user":
-                yield b"".join((head, dumps(req.custom_id), mid, dumps(parts[0].text), tail))
-                continue
         yield dumps({"key": req.custom_id, "request": _request(req, mode, base)})
