@@ -52,20 +52,6 @@ __all__ = [
 CONFIG_ENV = "BATCH_ROUTER_CONFIG"
 DEFAULT_CONFIG_NAME = "batch-router.yaml"
 
-_TOP_KEYS = {
-    "name",
-    "display_name",
-    "modes",
-    "models",
-    "extra_models",
-    "limits",
-    "capabilities",
-    "status_map",
-    "idempotent_submit",
-    "emulator_base_path",
-    "poll_interval_s",
-    "settings",
-}
 #: Cross-cutting knobs that 0.1 plugins kept under ``settings``: lifted to their typed place, with a
 #: warning.
 _LEGACY_SETTINGS = {
@@ -74,10 +60,9 @@ _LEGACY_SETTINGS = {
     "find_job_max_scan": ("limits",),
     "model_input_tokens": ("limits",),
 }
-_LIMIT_KEYS = {a.name: a for a in attrs.fields(ProviderLimits)}
-_CAP_KEYS = {a.name: a for a in attrs.fields(Capabilities)}
-_WIRE_FORMATS = {"openai_batch"}
-_CONTENT_KINDS = {"text", "image", "image_url", "audio", "audio_url", "document", "document_url"}
+_CONTENT_KINDS = ("text", "image", "image_url", "audio", "audio_url", "document", "document_url")
+#: Values a string field accepts, where they are a closed set.
+_CHOICES: dict[str, tuple[str, ...]] = {"wire_format": ("openai_batch",)}
 
 
 def _read_yaml(path: str, text: str) -> Any:
@@ -96,14 +81,99 @@ def _expect(cond: bool, path: str, key: str, expected: str, got: Any) -> None:
         raise ConfigError(f"expected {expected}, got {got!r}", path=path, key=key)
 
 
-def _check_int_or_none(path: str, key: str, value: Any) -> None:
-    _expect(
-        value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0),
-        path,
-        key,
-        "a positive integer or null",
-        value,
-    )
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_value(path: str, key: str, name: str, kind: str, value: Any) -> None:
+    """Check one value against its attrs field's declared type (``kind``, the annotation)."""
+    if kind == "bool":
+        _expect(isinstance(value, bool), path, key, "true or false", value)
+    elif kind in ("int", "int | None"):
+        ok = (value is None and kind.endswith("None")) or (_is_int(value) and value > 0)
+        expected = "a positive integer" + (" or null" if kind.endswith("None") else "")
+        _expect(ok, path, key, expected, value)
+    elif kind in ("float | None", "float"):
+        ok = (value is None and kind.endswith("None")) or (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        )
+        _expect(ok, path, key, "a positive number" + (" or null" if value is None else ""), value)
+    elif kind in ("str", "str | None"):
+        choices = _CHOICES.get(name)
+        if choices is not None:
+            _expect(
+                value is None or value in choices,
+                path,
+                key,
+                f"one of {list(choices)} or null",
+                value,
+            )
+        else:
+            _expect(
+                isinstance(value, str) or (value is None and kind.endswith("None")),
+                path,
+                key,
+                "a string" + (" or null" if kind.endswith("None") else ""),
+                value,
+            )
+    elif kind == "tuple[str, ...]":
+        _expect(
+            isinstance(value, list) and all(isinstance(x, str) for x in value),
+            path,
+            key,
+            "a list of InferenceParams field names",
+            value,
+        )
+    elif kind == "Mapping[str, int]":
+        _expect(
+            isinstance(value, dict) and all(_is_int(n) and n > 0 for n in value.values()),
+            path,
+            key,
+            "a mapping model pattern -> positive count",
+            value,
+        )
+    elif kind == "Mapping[str, tuple[str, ...]]":  # capabilities.content
+        _expect(isinstance(value, dict), path, key, "a mapping mode -> part kinds", value)
+        for mode, kinds in value.items():
+            _expect(
+                isinstance(kinds, list) and all(x in _CONTENT_KINDS for x in kinds),
+                path,
+                f"{key}.{mode}",
+                f"a list of content kinds from {sorted(_CONTENT_KINDS)}",
+                kinds,
+            )
+    else:  # a field type this checker does not know yet: fail loudly in development
+        raise TypeError(f"no configuration check for {name}: {kind}")
+
+
+def _check_fields(path: str, key: str, cls: type, what: str, data: Any) -> None:
+    """Check a mapping against the fields of the attrs class ``cls`` (limits, capabilities): the
+    names and types come from the class itself, so a new field is checked without a new rule."""
+    _expect(isinstance(data, dict), path, key, "a mapping", data)
+    fields = {f.name: f for f in attrs.fields(cls)}
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None:
+            raise ConfigError(
+                f"unknown {what}; expected one of {sorted(fields)}", path=path, key=f"{key}.{name}"
+            )
+        _check_value(path, f"{key}.{name}", name, str(field.type), value)
+
+
+#: The top-level keys besides limits and capabilities, and the type each must have.
+_TOP: dict[str, str] = {
+    "name": "name",
+    "display_name": "name",
+    "modes": "modes",
+    "models": "models",
+    "extra_models": "models",
+    "idempotent_submit": "bool",
+    "emulator_base_path": "str",
+    "poll_interval_s": "float | None",
+    "settings": "mapping",
+    "status_map": "status_map",
+}
+_TOP_KEYS = {*_TOP, "limits", "capabilities"}
 
 
 def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
@@ -111,11 +181,18 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
     _expect(isinstance(data, dict), path, prefix or "<top>", "a mapping", data)
     for key, value in data.items():
         k = f"{prefix}.{key}" if prefix else str(key)
-        if key not in _TOP_KEYS:
+        if key == "limits":
+            _check_fields(path, k, ProviderLimits, "limit", value)
+            continue
+        if key == "capabilities":
+            _check_fields(path, k, Capabilities, "capability", value)
+            continue
+        kind = _TOP.get(key)
+        if kind is None:
             raise ConfigError(f"unknown key; expected one of {sorted(_TOP_KEYS)}", path=path, key=k)
-        if key in ("name", "display_name"):
+        if kind == "name":
             _expect(isinstance(value, str) and bool(value), path, k, "a non-empty string", value)
-        elif key == "modes":
+        elif kind == "modes":
             modes = [m.value for m in BatchMode]
             _expect(
                 isinstance(value, list) and all(m in modes for m in value),
@@ -124,7 +201,7 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
                 f"a list of modes from {modes}",
                 value,
             )
-        elif key in ("models", "extra_models"):
+        elif kind == "models":
             _expect(
                 isinstance(value, list) and all(isinstance(m, str) and m for m in value),
                 path,
@@ -132,107 +209,15 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
                 "a list of model name patterns (strings, * and ? wildcards)",
                 value,
             )
-        elif key == "idempotent_submit":
-            _expect(isinstance(value, bool), path, k, "true or false", value)
-        elif key == "emulator_base_path":
-            _expect(
-                isinstance(value, str),
-                path,
-                k,
-                "a URL path such as /v1 (or an empty string)",
-                value,
-            )
-        elif key == "poll_interval_s":
-            _expect(
-                value is None
-                or (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0),
-                path,
-                k,
-                "a positive number of seconds or null",
-                value,
-            )
-        elif key == "settings":
+        elif kind == "mapping":
             _expect(isinstance(value, dict), path, k, "a mapping", value)
-        elif key == "status_map":
+        elif kind == "status_map":
             _expect(isinstance(value, dict), path, k, "a mapping of raw status -> status", value)
             statuses = [s.value for s in BatchStatus]
             for raw, norm in value.items():
                 _expect(norm in statuses, path, f"{k}.{raw}", f"one of {statuses}", norm)
-        elif key == "limits":
-            _expect(isinstance(value, dict), path, k, "a mapping", value)
-            for lk, lv in value.items():
-                if lk not in _LIMIT_KEYS:
-                    raise ConfigError(
-                        f"unknown limit; expected one of {sorted(_LIMIT_KEYS)}",
-                        path=path,
-                        key=f"{k}.{lk}",
-                    )
-                if lk == "one_model_per_batch":
-                    _expect(isinstance(lv, bool), path, f"{k}.{lk}", "true or false", lv)
-                elif lk == "find_job_max_scan":
-                    _expect(
-                        isinstance(lv, int) and not isinstance(lv, bool) and lv > 0,
-                        path,
-                        f"{k}.{lk}",
-                        "a positive integer",
-                        lv,
-                    )
-                elif lk == "model_input_tokens":
-                    _expect(
-                        isinstance(lv, dict)
-                        and all(
-                            isinstance(n, int) and not isinstance(n, bool) and n > 0
-                            for n in lv.values()
-                        ),
-                        path,
-                        f"{k}.{lk}",
-                        "a mapping model pattern -> positive token count",
-                        lv,
-                    )
-                elif lk == "custom_id_pattern":
-                    _expect(lv is None or isinstance(lv, str), path, f"{k}.{lk}", "a regex", lv)
-                else:
-                    _check_int_or_none(path, f"{k}.{lk}", lv)
-        elif key == "capabilities":
-            _expect(isinstance(value, dict), path, k, "a mapping", value)
-            for ck, cv in value.items():
-                if ck not in _CAP_KEYS:
-                    raise ConfigError(
-                        f"unknown capability; expected one of {sorted(_CAP_KEYS)}",
-                        path=path,
-                        key=f"{k}.{ck}",
-                    )
-                ck_path = f"{k}.{ck}"
-                if ck == "content":
-                    _expect(isinstance(cv, dict), path, ck_path, "a mapping mode -> part kinds", cv)
-                    for mode, kinds in cv.items():
-                        _expect(
-                            isinstance(kinds, list) and all(x in _CONTENT_KINDS for x in kinds),
-                            path,
-                            f"{ck_path}.{mode}",
-                            f"a list of content kinds from {sorted(_CONTENT_KINDS)}",
-                            kinds,
-                        )
-                elif ck in ("unsupported_params", "required_params"):
-                    _expect(
-                        isinstance(cv, list) and all(isinstance(x, str) for x in cv),
-                        path,
-                        ck_path,
-                        "a list of InferenceParams field names",
-                        cv,
-                    )
-                elif ck == "max_stop_sequences":
-                    _check_int_or_none(path, ck_path, cv)
-                elif ck == "wire_format":
-                    _expect(
-                        cv is None or cv in _WIRE_FORMATS,
-                        path,
-                        ck_path,
-                        f"one of {sorted(_WIRE_FORMATS)} or null",
-                        cv,
-                    )
-                else:
-                    _expect(isinstance(cv, bool), path, ck_path, "true or false", cv)
+        else:
+            _check_value(path, k, str(key), kind, value)
     if not partial:
         for required in ("name", "status_map"):
             if required not in data:
@@ -289,22 +274,9 @@ def load_provider_defaults(package: str, resource: str = "defaults.yaml") -> Pro
 
 
 def _to_mapping(info: ProviderInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "display_name": info.display_name,
-        "modes": [m.value for m in info.modes],
-        "models": list(info.models),
-        "limits": attrs.asdict(info.limits),
-        "capabilities": {
-            **attrs.asdict(info.capabilities, recurse=False),
-            "content": {k: list(v) for k, v in info.capabilities.content.items()},
-        },
-        "status_map": {k: v.value for k, v in info.status_map.items()},
-        "idempotent_submit": info.idempotent_submit,
-        "emulator_base_path": info.emulator_base_path,
-        "poll_interval_s": info.poll_interval_s,
-        "settings": dict(info.settings),
-    }
+    """The info as the plain data a YAML file would hold (every init field: nothing is forgotten
+    when a field is added), for merging a user's overrides into."""
+    return attrs.asdict(info, filter=lambda field, _: field.init)
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
