@@ -146,6 +146,16 @@ def _check_value(path: str, key: str, name: str, kind: str, value: Any) -> None:
         raise TypeError(f"no configuration check for {name}: {kind}")
 
 
+def _type_text(annotation: Any) -> str:
+    """A field's type as its annotation reads (attrs keeps the string until something, such as
+    cattrs, resolves the class's types)."""
+    if isinstance(annotation, str):
+        return annotation
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("collections.abc.", "").replace("typing.", "")
+
+
 def _check_fields(path: str, key: str, cls: type, what: str, data: Any) -> None:
     """Check a mapping against the fields of the attrs class ``cls`` (limits, capabilities): the
     names and types come from the class itself, so a new field is checked without a new rule."""
@@ -157,7 +167,7 @@ def _check_fields(path: str, key: str, cls: type, what: str, data: Any) -> None:
             raise ConfigError(
                 f"unknown {what}; expected one of {sorted(fields)}", path=path, key=f"{key}.{name}"
             )
-        _check_value(path, f"{key}.{name}", name, str(field.type), value)
+        _check_value(path, f"{key}.{name}", name, _type_text(field.type), value)
 
 
 #: The top-level keys besides limits and capabilities, and the type each must have.

@@ -117,3 +117,24 @@ def test_no_file_means_no_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("BATCH_ROUTER_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     assert load_user_config() == {}
+
+
+def test_checks_hold_once_the_field_types_are_resolved(tmp_path: Path) -> None:
+    """The checks read each field's declared type, whether attrs holds it as a string or, once
+    cattrs has resolved the classes, as a real type."""
+    import attrs
+
+    from batch_router_core.models.provider import Capabilities, ProviderLimits
+
+    attrs.resolve_types(ProviderLimits)
+    attrs.resolve_types(Capabilities)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "providers:\n  fake:\n    limits: {one_model_per_batch: 1}\n"
+        "    capabilities: {wire_format: soap}\n"
+    )
+    with pytest.raises(ConfigError, match="true or false"):
+        load_user_config(cfg)
+    cfg.write_text("providers:\n  fake:\n    capabilities: {wire_format: soap}\n")
+    with pytest.raises(ConfigError, match="openai_batch"):
+        load_user_config(cfg)

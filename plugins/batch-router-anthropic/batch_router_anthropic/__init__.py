@@ -3,20 +3,10 @@
 Importing this package (as discovery does) does not import the ``anthropic`` SDK.
 """
 
+from batch_router_core.jobs import sync_provider_alias
+
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    # The synchronous provider's published name, built lazily.
-    if name == "AnthropicProvider":
-        from batch_router_core.jobs.sync import Provider
-
-        class AnthropicProvider(Provider):
-            """The synchronous Anthropic provider (``send_batch`` / ``poll_status`` /
-            ``get_results``)."""
-
-            provider_name = "anthropic"
-
-        globals()[name] = AnthropicProvider
-        return AnthropicProvider
-    raise AttributeError(name)
+# The synchronous provider's published name, built on first use.
+__getattr__ = sync_provider_alias("AnthropicProvider", "anthropic")
