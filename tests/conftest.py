@@ -3,6 +3,9 @@ active."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,27 @@ def data_dir() -> Path:
     """``tests/data``: real provider batch lines (``fixtures/``) and schema fragments
     (``specs/``)."""
     return DATA
+
+
+def install_into(target: Path, *distributions: Path) -> dict[str, str]:
+    """pip-install ``distributions`` (no dependencies: they are here already) into ``target`` and
+    return an environment whose ``PYTHONPATH`` puts them first, for subprocesses."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            *map(str, distributions),
+        ],
+        check=True,
+    )
+    return {**os.environ, "PYTHONPATH": str(target), "BATCH_ROUTER_RETRY_NO_WAIT": "1"}
 
 
 # tests/data holds vendored plugins and fixtures that other tests install or read, not tests to

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import install_into
+
 PLUGIN_MODULE = '''
 """A tiny third-party provider: answers every request with its custom_id reversed."""
 import orjson
@@ -94,21 +96,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ),
     ]
     target = root / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            *map(str, dists),
-        ],
-        check=True,
-    )
+    install_into(target, *dists)
     return target
 
 

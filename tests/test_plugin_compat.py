@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import install_into
+
 LEGACY = Path(__file__).resolve().parent / "data" / "plugin-0.1" / "batch-router-legacy"
 CLI = [sys.executable, "-m", "batch_router_core.cli"]
 
@@ -23,21 +25,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     plugin = root / LEGACY.name
     shutil.copytree(LEGACY, plugin)
     target = root / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(plugin),
-        ],
-        check=True,
-    )
+    install_into(target, plugin)
     return plugin, target
 
 

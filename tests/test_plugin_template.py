@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import install_into
+
 CLI = [sys.executable, "-m", "batch_router_core.cli"]
 
 
@@ -23,21 +25,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     assert made.returncode == 0, made.stderr
     plugin = root / "batch-router-acme"
     target = root / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(plugin),
-        ],
-        check=True,
-    )
+    install_into(target, plugin)
     return plugin, target
 
 
