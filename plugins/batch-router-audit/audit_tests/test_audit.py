@@ -11,6 +11,11 @@ from pathlib import Path
 from batch_router_core.testing.harness import EmulatorProcess, cli, write_questions
 
 
+#: A full batch on the OpenAI plugin (async hooks, through the official SDK) against its emulator.
+RUN = ["run", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--poll-interval", "0.05",
+       "-o", "out.jsonl"]  # fmt: skip
+
+
 def _lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -20,18 +25,7 @@ def test_every_call_is_recorded_with_its_outcome(tmp_path: Path) -> None:
     ids = write_questions(tmp_path / "in.jsonl", 8)
     with EmulatorProcess("openai", chaos=0.25, seed=7) as emulator:
         proc = cli(
-            [
-                "run",
-                "in.jsonl",
-                "-p",
-                "openai",
-                "-m",
-                "gpt-4o-mini",
-                "--poll-interval",
-                "0.05",
-                "-o",
-                "out.jsonl",
-            ],
+            RUN,
             tmp_path,
             emulator,
             env={"BATCH_ROUTER_AUDIT_LOG": str(audit)},
@@ -77,18 +71,7 @@ def test_nothing_is_written_without_a_path(tmp_path: Path) -> None:
     ids = write_questions(tmp_path / "in.jsonl", 2)
     with EmulatorProcess("openai") as emulator:
         proc = cli(
-            [
-                "run",
-                "in.jsonl",
-                "-p",
-                "openai",
-                "-m",
-                "gpt-4o-mini",
-                "--poll-interval",
-                "0.05",
-                "-o",
-                "out.jsonl",
-            ],
+            RUN,
             tmp_path,
             emulator,
         )
