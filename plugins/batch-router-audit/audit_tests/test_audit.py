@@ -10,7 +10,6 @@ from pathlib import Path
 
 from batch_router_core.testing.harness import EmulatorProcess, cli, write_questions
 
-
 #: A full batch on the OpenAI plugin (async hooks, through the official SDK) against its emulator.
 RUN = ["run", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--poll-interval", "0.05",
        "-o", "out.jsonl"]  # fmt: skip
