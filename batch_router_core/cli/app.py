@@ -20,6 +20,7 @@ Exit codes (stable, for scripts):
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import click
 import orjson
 
@@ -242,7 +244,31 @@ def emulate(
         serve_forever(app, host=host, port=port)
 
 
+@attrs.frozen
+class _BatchSpec:
+    """What the batch options of ``prepare``, ``submit`` and ``run`` say."""
+
+    provider: str
+    model: str
+    mode: str
+    system_prompt: str | None
+    max_output_tokens: int | None
+    temperature: float | None
+    top_p: float | None
+    top_k: int | None
+
+
+_SPEC_FIELDS = tuple(f.name for f in attrs.fields(_BatchSpec))
+
+
 def _params_options(fn: Any) -> Any:
+    """The batch options (and ``--json``), handed to the command as one ``spec: _BatchSpec``."""
+
+    @functools.wraps(fn)
+    def command(**kwargs: Any) -> Any:
+        spec = _BatchSpec(**{name: kwargs.pop(name) for name in _SPEC_FIELDS})
+        return fn(spec=spec, **kwargs)
+
     options = [
         click.option("--provider", "-p", required=True, help="Provider name (see `providers`)."),
         click.option("--model", "-m", required=True, help="Model id."),
@@ -262,37 +288,27 @@ def _params_options(fn: Any) -> Any:
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
     ]
     for opt in reversed(options):
-        fn = opt(fn)
-    return fn
+        command = opt(command)
+    return command
 
 
-def _load_batch(
-    input_path: Path,
-    provider: str,
-    model: str,
-    mode: str,
-    system_prompt: str | None,
-    max_output_tokens: int | None,
-    temperature: float | None,
-    top_p: float | None,
-    top_k: int | None,
-) -> Any:
+def _load_batch(input_path: Path, spec: _BatchSpec) -> Any:
     from batch_router_core.formats.unified import read_input
     from batch_router_core.models import InferenceParams, InputBatch
 
     params = InferenceParams(
-        provider_id=provider,
-        model_id=model,
-        mode=mode,
-        system_prompt=system_prompt,
-        max_output_tokens=max_output_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
+        provider_id=spec.provider,
+        model_id=spec.model,
+        mode=spec.mode,
+        system_prompt=spec.system_prompt,
+        max_output_tokens=spec.max_output_tokens,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        top_k=spec.top_k,
     )
     # Fields of the OpenAI batch format without a unified name pass through only to a provider that
     # speaks that format; for any other provider they are an error.
-    wire = _registry().info(provider).capabilities.wire_format
+    wire = _registry().info(spec.provider).capabilities.wire_format
     requests = read_input(input_path, openai_passthrough=wire == "openai_batch")
     return InputBatch(requests=tuple(requests)).with_params(params)
 
@@ -302,30 +318,13 @@ def _load_batch(
 @_params_options
 def prepare(
     input_path: Path,
-    provider: str,
-    model: str,
-    mode: str,
-    system_prompt: str | None,
-    max_output_tokens: int | None,
-    temperature: float | None,
-    top_p: float | None,
-    top_k: int | None,
+    spec: _BatchSpec,
     as_json: bool,
 ) -> None:
     """Validate INPUT and write the provider-native file. No network: a dry run."""
     with _errors(as_json):
-        batch = _load_batch(
-            input_path,
-            provider,
-            model,
-            mode,
-            system_prompt,
-            max_output_tokens,
-            temperature,
-            top_p,
-            top_k,
-        )
-        prepared = _registry().get(provider).prepare(batch)
+        batch = _load_batch(input_path, spec)
+        prepared = _registry().get(spec.provider).prepare(batch)
         info = {
             "local_id": prepared.local_id,
             "path": str(prepared.path),
@@ -576,14 +575,7 @@ async def _wait(router: Any, job_ids: list[str], say: Any, quiet: bool, timeout:
 )
 def run(
     input_path: Path,
-    provider: str,
-    model: str,
-    mode: str,
-    system_prompt: str | None,
-    max_output_tokens: int | None,
-    temperature: float | None,
-    top_p: float | None,
-    top_k: int | None,
+    spec: _BatchSpec,
     as_json: bool,
     output: Path | None,
     options: tuple[str, ...],
@@ -596,17 +588,7 @@ def run(
     """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the
     ledger."""
     with _errors(as_json):
-        batch = _load_batch(
-            input_path,
-            provider,
-            model,
-            mode,
-            system_prompt,
-            max_output_tokens,
-            temperature,
-            top_p,
-            top_k,
-        )
+        batch = _load_batch(input_path, spec)
         say = _say(as_json)
         server = None
         extra: list[str] = []
@@ -614,14 +596,14 @@ def run(
             from batch_router_core.emulation.server import serve_in_thread
             from batch_router_core.registry import BatchProviderRegistry
 
-            probe = BatchProviderRegistry().get(provider)
+            probe = BatchProviderRegistry().get(spec.provider)
             server = serve_in_thread(probe.create_emulator({"speed": 3600.0}))
             extra = [f"{k}={v}" for k, v in probe.emulator_options(server.url).items()]
-            say(f"started the local {provider} emulator at {server.url} (no network, no key)")
+            say(f"started the local {spec.provider} emulator at {server.url} (no network, no key)")
             poll_interval = 0.2 if poll_interval is None else poll_interval
         try:
             router = _router(
-                (*extra, *options), shard=shard, interval=poll_interval, provider=provider
+                (*extra, *options), shard=shard, interval=poll_interval, provider=spec.provider
             )
 
             async def go() -> dict[str, Any]:
@@ -657,31 +639,14 @@ def run(
 )
 def submit(
     input_path: Path,
-    provider: str,
-    model: str,
-    mode: str,
-    system_prompt: str | None,
-    max_output_tokens: int | None,
-    temperature: float | None,
-    top_p: float | None,
-    top_k: int | None,
+    spec: _BatchSpec,
     as_json: bool,
     options: tuple[str, ...],
     shard: bool,
 ) -> None:
     """Validate and submit INPUT; prints the job id (then use status / wait / results)."""
     with _errors(as_json):
-        batch = _load_batch(
-            input_path,
-            provider,
-            model,
-            mode,
-            system_prompt,
-            max_output_tokens,
-            temperature,
-            top_p,
-            top_k,
-        )
+        batch = _load_batch(input_path, spec)
         router = _router(options, shard=shard)
         job_id = _run_async(router.submit_batch(batch), router)
         click.echo(orjson.dumps({"job_id": job_id}).decode() if as_json else job_id)
