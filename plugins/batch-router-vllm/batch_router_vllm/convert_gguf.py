@@ -24,10 +24,10 @@ def main(argv: list[str]) -> int:
         str(source), gguf_file=filename, dtype=torch.bfloat16
     )
     # The weights are de-quantized tensors now; the GGUF quantization record only blocks saving.
-    model.hf_quantizer = None  # type: ignore[assignment]  # torch types Module attributes as tensors
+    model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.is_quantized = False  # type: ignore[assignment]
+    model.is_quantized = False
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return 0
