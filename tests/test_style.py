@@ -1,4 +1,5 @@
-"""No shipped docstring or comment cites the project's internal planning documents."""
+"""No shipped docstring, comment or documentation page cites the project's internal planning
+documents."""
 
 from __future__ import annotations
 
