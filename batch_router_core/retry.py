@@ -65,21 +65,12 @@ class RetryPolicy:
         base = min(self.max_wait, self.initial * self.multiplier ** max(0, attempt - 1))
         return base + random.uniform(0, base * self.jitter)
 
-    async def call(
-        self,
-        fn: Callable[[], Awaitable[T]],
-        *,
-        operation: str,
-        retry: bool = True,
-        log: Any = None,
-        until: float | None = None,
-    ) -> T:
-        """Await ``fn()``, retrying it on :class:`ProviderTransientError` when ``retry`` is true.
-
-        ``until`` (a :func:`time.monotonic` deadline) keeps retrying past ``attempts`` until then.
-        """
-        if not retry or (self.attempts <= 1 and until is None):
-            return await fn()
+    def retrying(
+        self, *, operation: str, log: Any = None, until: float | None = None
+    ) -> tenacity.AsyncRetrying:
+        """The policy as a tenacity ``AsyncRetrying``: retries :class:`ProviderTransientError`
+        (``async for attempt in policy.retrying(...): with attempt: ...``) for ``attempts`` tries,
+        or, with ``until`` (a :func:`time.monotonic` deadline), until then."""
         logger = log or get_logger("retry")
 
         def _wait(state: tenacity.RetryCallState) -> float:
@@ -96,7 +87,7 @@ class RetryPolicy:
                 error=str(exc),
             )
 
-        retrying = tenacity.AsyncRetrying(
+        return tenacity.AsyncRetrying(
             stop=_stop(self.attempts, until),
             wait=_wait,
             retry=tenacity.retry_if_exception_type(ProviderTransientError),
@@ -104,12 +95,28 @@ class RetryPolicy:
             reraise=True,
         )
 
+    async def call(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        operation: str,
+        retry: bool = True,
+        log: Any = None,
+        until: float | None = None,
+    ) -> T:
+        """Await ``fn()``, retrying it on :class:`ProviderTransientError` when ``retry`` is true.
+
+        ``until`` (a :func:`time.monotonic` deadline) keeps retrying past ``attempts`` until then.
+        """
+        if not retry or (self.attempts <= 1 and until is None):
+            return await fn()
+
         async def attempt() -> T:
             # tenacity tells coroutine functions apart by inspection; a lambda returning an
             # awaitable would not be awaited, so wrap it in a real coroutine function.
             return await fn()
 
-        return await retrying(attempt)
+        return await self.retrying(operation=operation, log=log, until=until)(attempt)
 
 
 def _stop(attempts: int, until: float | None) -> Callable[[tenacity.RetryCallState], bool]:

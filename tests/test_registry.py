@@ -254,3 +254,18 @@ def test_load_error_is_raised_for_that_plugin_only(
     with pytest.raises(PluginLoadError, match="import failed: boom"):
         batch_router_registry.get("broken")
     assert batch_router_registry.get("fake").name == "fake"
+
+
+async def test_a_consumer_that_stops_early_closes_the_stream_and_the_call(
+    batch_router_registry: BatchProviderRegistry, fake_service: FakeService
+) -> None:
+    observer = Observer()
+    batch_router_registry.register(observer, name="observer")
+    fake = batch_router_registry.get("fake", service=fake_service)
+    handle = await fake.submit(fake.prepare(make_batch(5)))
+    fake_service.clock.advance(10 * 86400)
+    results = fake.fetch_results(handle)
+    first = [await anext(results) for _ in range(2)]
+    await results.aclose()  # what `break` in an `async for` does, at once
+    assert len(first) == 2
+    assert observer.seen[-1] == ("fetch_results", "fake", 1, "int", None)  # ended, not left open

@@ -11,7 +11,16 @@ import asyncio
 import inspect
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import pluggy
@@ -332,23 +341,21 @@ class ProviderHandle:
 
         A transient failure mid-stream restarts the plugin's stream (with the retry policy's
         backoff) and skips the results already delivered, so every ``custom_id`` comes out exactly
-        once. The policy's attempts since the last progress are the limit, or, with ``retry_until``
-        (a :func:`time.monotonic` deadline), that time: a long download then survives an outage of
-        any length up to it.
+        once. The policy's attempts are the limit, or, with ``retry_until`` (a
+        :func:`time.monotonic` deadline), that time: a long download then survives an outage of any
+        length up to it.
         """
         log = self.context.logger.bind(batch_id=handle.batch_id)
         stream = _ResultStream(self, handle)
-        try:
-            while True:
-                chunk = await self._retry.call(
-                    stream.next_chunk, operation="fetch_results", log=log, until=retry_until
-                )
-                if not chunk:
-                    break
-                for result in chunk:
-                    yield result
-        finally:
-            await stream.close()
+        # The retry policy wraps each attempt at the whole stream, not each result: a result costs
+        # one generator step, and the policy is consulted only when an attempt fails.
+        async for attempt in self._retry.retrying(
+            operation="fetch_results", log=log, until=retry_until
+        ):
+            with attempt:
+                async with aclosing(stream.attempt()) as results:
+                    async for result in results:
+                        yield result
         log.info("results_fetched", results=stream.delivered)
 
     # -- optional hooks ------------------------------------------------------------------------
@@ -458,8 +465,7 @@ def _ids(handle: BatchHandle) -> dict[str, Any]:
 
 class _ResultStream:
     """A plugin's result stream that can be restarted after a transient failure, skipping what was
-    already delivered, and pulled in chunks (one retry-policy call and one worker-thread hop
-    each)."""
+    already delivered; each attempt is one observed provider call."""
 
     def __init__(self, owner: ProviderHandle, handle: BatchHandle) -> None:
         self._owner = owner
@@ -469,66 +475,47 @@ class _ResultStream:
         self._stable = owner.info.capabilities.stable_result_order
         self._ids: set[str] = set()
         self.delivered = 0
-        self._attempt = 0
-        self._iter: AsyncIterator[RequestResult] | None = None
-        self._call: ProviderCall | None = None
-        self._start = 0.0
-        self._position = 0
+        self._attempts = 0
 
-    async def next_chunk(self) -> list[RequestResult]:
-        """Up to ``_SYNC_CHUNK`` results not delivered before; empty at the end of the stream."""
-        chunk: list[RequestResult] = []
+    async def attempt(self) -> AsyncGenerator[RequestResult, None]:
+        """(Re)open the plugin's stream and yield the results not delivered before."""
+        owner = self._owner
+        self._attempts += 1
+        call = owner._call("fetch_results", attempt=self._attempts, **_ids(self._handle))
+        observed = owner._observers.active
+        if observed:
+            await owner._observers.started(call)
+        start = time.monotonic()
+        error: BaseException | None = None
+        iterator: AsyncIterator[RequestResult] | None = None
         try:
-            if self._iter is None:
-                await self._open()
-            assert self._iter is not None
-            async for result in self._iter:
-                self._position += 1
-                if self._stable:
-                    if self._position <= self.delivered:
+            stream = await owner._invoke(
+                "fetch_results", handle=self._handle, context=owner.context
+            )
+            iterator = aiter(stream) if hasattr(stream, "__aiter__") else _in_thread(iter(stream))
+            stable, ids = self._stable, self._ids
+            position = 0
+            async for result in iterator:
+                position += 1
+                if stable:
+                    if position <= self.delivered:
                         continue
-                elif result.custom_id in self._ids:
+                elif result.custom_id in ids:
                     continue
                 else:
-                    self._ids.add(result.custom_id)
+                    ids.add(result.custom_id)
                 self.delivered += 1
-                chunk.append(result)
-                if len(chunk) >= _SYNC_CHUNK:
-                    return chunk
+                yield result
         except Exception as exc:
-            error = self._owner._wrap(exc, "fetch_results")
-            await self._finish(error)
+            error = owner._wrap(exc, "fetch_results")
             raise error from exc
-        if not chunk:
-            await self._finish(None)
-        return chunk
-
-    async def _open(self) -> None:
-        owner = self._owner
-        self._attempt += 1
-        self._position = 0
-        call = owner._call("fetch_results", attempt=self._attempt, **_ids(self._handle))
-        if owner._observers.active:
-            await owner._observers.started(call)
-        self._call, self._start = call, time.monotonic()
-        stream = await owner._invoke("fetch_results", handle=self._handle, context=owner.context)
-        self._iter = aiter(stream) if hasattr(stream, "__aiter__") else _in_thread(iter(stream))
-
-    async def _finish(self, error: BaseException | None) -> None:
-        call, self._call = self._call, None
-        iterator, self._iter = self._iter, None
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
-        if call is not None and self._owner._observers.active:
-            await self._owner._observers.finished(
-                call, None if error else self.delivered, error, time.monotonic() - self._start
-            )
-
-    async def close(self) -> None:
-        """Close the plugin's stream if the consumer stopped early."""
-        if self._iter is not None or self._call is not None:
-            await self._finish(None)
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            if observed:
+                result_count = None if error else self.delivered
+                await owner._observers.finished(call, result_count, error, time.monotonic() - start)
 
 
 async def _in_thread(iterator: Iterator[RequestResult]) -> AsyncIterator[RequestResult]:
