@@ -16,7 +16,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from enum import Enum
@@ -27,7 +27,6 @@ import attrs
 
 from batch_router_core.errors import (
     BatchTimeoutError,
-    FileOperationError,
     ProviderPermanentError,
     ProviderTransientError,
     UnsupportedOperationError,
@@ -36,16 +35,14 @@ from batch_router_core.errors import (
 )
 from batch_router_core.files import (
     GeneratedFiles,
-    atomic_file,
-    disk_error_message,
     iter_jsonl,
 )
 from batch_router_core.formats.unified import (
     read_requests,
     result_from_data,
-    result_line,
 )
 from batch_router_core.jobs.claims import Claimant
+from batch_router_core.jobs.downloads import UsageTotals, unsent_results, write_local_copy
 from batch_router_core.jobs.ledger import (
     ClaimLostError,
     JobState,
@@ -65,9 +62,7 @@ from batch_router_core.models.requests import InputBatch, InputRequest
 from batch_router_core.models.results import (
     BatchStatusReport,
     RequestCounts,
-    RequestError,
     RequestResult,
-    UsageInfo,
 )
 from batch_router_core.plugin.crashpoints import crash_point
 from batch_router_core.registry import BatchProviderRegistry
@@ -698,7 +693,7 @@ class BatchRouter:
         stream."""
         if job.state is JobState.FAILED:
             # Refused by the provider: nothing to download, and the job stays marked refused.
-            for result in self._unsent_results(job):
+            for result in unsent_results(job):
                 yield result
             return
         path = self._downloaded(job)
@@ -730,55 +725,12 @@ class BatchRouter:
 
     async def _download_stream(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         """Download results, writing each to the local copy as it is yielded (no second parse).
-
-        The local copy keeps each provider record (``raw``) as well, so it outlives the provider's
-        own files. Only the claimant downloads: a leftover partial file is a dead process's.
-        """
+        Only the claimant downloads: a leftover partial file is a dead process's."""
         path = self.files.path(job.provider, job.local_id, "unified")
-        # A download a crashed (or superseded) claimant left half-written.
-        for stale in path.parent.glob(f".{path.name}.*.part"):
-            stale.unlink(missing_ok=True)
-        tokens = [0, 0, 0, 0, 0, 0]  # summed as ints: a UsageInfo per addition costs per line
-        any_usage = False
-        try:
-            # only a complete download ever has the final name
-            with atomic_file(path, overwrite=True) as fh:
-                written = 0
-                async for result in self._provider_results(job):
-                    fh.write(result_line(result, include_raw=True) + b"\n")
-                    written += 1
-                    u = result.usage
-                    if u is not None:
-                        tokens[0] += u.prompt_tokens
-                        tokens[1] += u.completion_tokens
-                        tokens[2] += u.total_tokens
-                        tokens[3] += u.cached_tokens or 0
-                        tokens[4] += u.cache_creation_tokens or 0
-                        tokens[5] += u.reasoning_tokens or 0
-                        any_usage = True
-                    if written == max(1, job.request_count // 2):
-                        fh.flush()
-                        crash_point("download")
-                    yield result
-        except OSError as exc:
-            raise FileOperationError(
-                f"results of {job.local_id}: {disk_error_message(exc, path)}; the provider "
-                "still holds them",
-                path=str(path),
-            ) from exc
-        usage = (
-            UsageInfo(
-                prompt_tokens=tokens[0],
-                completion_tokens=tokens[1],
-                total_tokens=tokens[2],
-                cached_tokens=tokens[3],
-                cache_creation_tokens=tokens[4],
-                reasoning_tokens=tokens[5],
-            )
-            if any_usage
-            else None
-        )
-        self.ledger.record_results(job.local_id, path, usage, self.owner)
+        usage = UsageTotals()
+        async for result in write_local_copy(self._provider_results(job), job, path, usage):
+            yield result
+        self.ledger.record_results(job.local_id, path, usage.total(), self.owner)
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         if job.handle is not None:
@@ -787,31 +739,8 @@ class BatchRouter:
             async for r in self._provider_for(job).fetch_results(job.handle, retry_until=deadline):
                 yield r
             return
-        for result in self._unsent_results(job):  # cancelled before it was submitted
+        for result in unsent_results(job):  # cancelled before it was submitted
             yield result
-
-    @staticmethod
-    def _unsent_results(job: ProviderJob) -> Iterator[RequestResult]:
-        """A result per request of a provider job that was never created: errored with the
-        provider's
-        refusal, or cancelled before submission."""
-        refused = job.state is JobState.FAILED
-        error = (
-            RequestError(
-                message=job.error or "the provider refused the batch", code="batch_refused"
-            )
-            if refused
-            else RequestError(message="cancelled before it was submitted", code="batch_cancelled")
-        )
-        status = ResultStatus.ERRORED if refused else ResultStatus.CANCELLED
-        for _, data in iter_jsonl(job.requests_path):
-            yield RequestResult(
-                custom_id=data["custom_id"],
-                provider=job.provider,
-                model=job.model,
-                status=status,
-                error=error,
-            )
 
     async def _ensure_ended(self, job_id: str) -> list[ProviderJob]:
         status = await self.get_status(job_id)
