@@ -23,7 +23,7 @@ from batch_router_core.emulation.controls import EmulatorControlsMixin
 from batch_router_core.emulation.faults import FaultInjector, FaultMiddleware
 from batch_router_core.emulation.middleware import counting
 
-__all__ = ["EmulatorApp", "state_options"]
+__all__ = ["EmulatorApp", "next_job_pace", "state_options"]
 
 
 def state_options(options: Mapping[str, Any] | None, known: Iterable[str]) -> dict[str, Any]:
@@ -36,6 +36,14 @@ def state_options(options: Mapping[str, Any] | None, known: Iterable[str]) -> di
     kwargs = {k: v for k, v in opts.items() if k in allowed}
     kwargs["clock"] = SystemClock(speed=float(speed)) if speed else ManualClock()
     return kwargs
+
+
+def next_job_pace(state: Any) -> float:
+    """Seconds per request for the job being created: the one-off pace ``stall_next_job`` set (used
+    up here), else the state's own ``per_request_s``."""
+    pace = state.next_per_request_s
+    state.next_per_request_s = None
+    return float(state.per_request_s if pace is None else pace)
 
 
 class EmulatorApp(EmulatorControlsMixin):

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
-from batch_router_core.emulation.base import EmulatorApp, state_options
+from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
 
 __all__ = ["AnthropicEmulator", "EmulatorState", "create_app"]
@@ -108,12 +108,7 @@ class EmulatorState:
     def create(self, requests: list[dict[str, Any]]) -> Batch:
         """Store a new batch (processing starts at once)."""
         with self.lock:
-            per = (
-                self.next_per_request_s
-                if self.next_per_request_s is not None
-                else self.per_request_s
-            )
-            self.next_per_request_s = None
+            per = next_job_pace(self)
             batch = Batch(
                 id=f"msgbatch_{secrets.token_hex(12)}",
                 created_at=self.clock.now(),

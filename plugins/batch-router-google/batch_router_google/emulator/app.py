@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
-from batch_router_core.emulation.base import EmulatorApp, state_options
+from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
 
 __all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
@@ -460,12 +460,7 @@ class GoogleEmulator(EmulatorApp):
         if not items:
             return _error(400, "The batch has no requests")
         with self.state.lock:
-            per = (
-                self.state.next_per_request_s
-                if self.state.next_per_request_s is not None
-                else self.state.per_request_s
-            )
-            self.state.next_per_request_s = None
+            per = next_job_pace(self.state)
             job = Job(
                 id=secrets.token_hex(16),
                 model=model.removeprefix("models/"),

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 import orjson
 
+from batch_router_core.emulation.base import next_job_pace
 from batch_router_core.emulation.clock import Clock, ManualClock
 
 from .answers import BodyError, answer
@@ -220,12 +221,7 @@ class EmulatorState:
     ) -> BatchRecord:
         """Create a batch in ``validating``."""
         with self.lock:
-            per = (
-                self.next_per_request_s
-                if self.next_per_request_s is not None
-                else self.per_request_s
-            )
-            self.next_per_request_s = None
+            per = next_job_pace(self)
             rec = BatchRecord(
                 id=self._new_id("batch_"),
                 endpoint=endpoint,
