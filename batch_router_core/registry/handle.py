@@ -14,14 +14,13 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterator,
     Mapping,
     Sequence,
 )
-from contextlib import aclosing
-from typing import Any, TypeVar
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
 
 import pluggy
 
@@ -58,8 +57,6 @@ from batch_router_core.registry.observers import CallObservers
 from batch_router_core.registry.records import PluginRecord
 from batch_router_core.retry import RetryPolicy
 from batch_router_core.validation import validate_batch
-
-T = TypeVar("T")
 
 __all__ = ["ProviderHandle"]
 
@@ -192,22 +189,29 @@ class ProviderHandle:
             request_count=request_count,
         )
 
-    async def _observed(self, call: ProviderCall, hook_call: Callable[[], Awaitable[T]]) -> T:
-        """Run one hook call between the observers' ``started`` and ``finished``."""
+    @asynccontextmanager
+    async def _observing(self, call: ProviderCall) -> AsyncIterator[_Outcome]:
+        """Tell the observers about the hook call made inside the block: ``started`` before it,
+        ``finished`` after it with ``outcome.result`` or the error it raised. A consumer that stops
+        reading a stream (``GeneratorExit``) ends the call normally."""
+        outcome = _Outcome()
         if not self._observers.active:
-            return await hook_call()
+            yield outcome
+            return
         try:
             await self._observers.started(call)
         except Exception as exc:
             raise self._wrap(exc, f"an observer of {call.operation}") from exc
         start = time.monotonic()
         try:
-            result = await hook_call()
+            yield outcome
+        except GeneratorExit:
+            await self._observers.finished(call, outcome.result, None, time.monotonic() - start)
+            raise
         except BaseException as exc:
             await self._observers.finished(call, None, exc, time.monotonic() - start)
             raise
-        await self._observers.finished(call, result, None, time.monotonic() - start)
-        return result
+        await self._observers.finished(call, outcome.result, None, time.monotonic() - start)
 
     async def _retried(
         self,
@@ -223,11 +227,11 @@ class ProviderHandle:
         attempts = itertools.count(1)
 
         async def attempt() -> Any:
-            call = self._call(hook, attempt=next(attempts), **ids)
-            return await self._observed(
-                call,
-                lambda: self._invoke(hook, allow_none=allow_none, context=self.context, **kwargs),
-            )
+            async with self._observing(self._call(hook, attempt=next(attempts), **ids)) as outcome:
+                outcome.result = await self._invoke(
+                    hook, allow_none=allow_none, context=self.context, **kwargs
+                )
+            return outcome.result
 
         return await self._retry.call(attempt, operation=hook, retry=retry, log=log)
 
@@ -459,6 +463,15 @@ def _check_line_sizes(lines: Any, limit: int, batch: InputBatch, provider: str) 
         yield line
 
 
+class _Outcome:
+    """What an observed call returned, filled in by the block that made it."""
+
+    __slots__ = ("result",)
+
+    def __init__(self) -> None:
+        self.result: Any = None
+
+
 def _ids(handle: BatchHandle) -> dict[str, Any]:
     return {"batch_id": handle.batch_id, "local_id": handle.local_id}
 
@@ -482,40 +495,35 @@ class _ResultStream:
         owner = self._owner
         self._attempts += 1
         call = owner._call("fetch_results", attempt=self._attempts, **_ids(self._handle))
-        observed = owner._observers.active
-        if observed:
-            await owner._observers.started(call)
-        start = time.monotonic()
-        error: BaseException | None = None
-        iterator: AsyncIterator[RequestResult] | None = None
-        try:
-            stream = await owner._invoke(
-                "fetch_results", handle=self._handle, context=owner.context
-            )
-            iterator = aiter(stream) if hasattr(stream, "__aiter__") else _in_thread(iter(stream))
-            stable, ids = self._stable, self._ids
-            position = 0
-            async for result in iterator:
-                position += 1
-                if stable:
-                    if position <= self.delivered:
+        async with owner._observing(call) as outcome:
+            iterator: AsyncIterator[RequestResult] | None = None
+            try:
+                stream = await owner._invoke(
+                    "fetch_results", handle=self._handle, context=owner.context
+                )
+                iterator = (
+                    aiter(stream) if hasattr(stream, "__aiter__") else _in_thread(iter(stream))
+                )
+                stable, ids = self._stable, self._ids
+                position = 0
+                async for result in iterator:
+                    position += 1
+                    if stable:
+                        if position <= self.delivered:
+                            continue
+                    elif result.custom_id in ids:
                         continue
-                elif result.custom_id in ids:
-                    continue
-                else:
-                    ids.add(result.custom_id)
-                self.delivered += 1
-                yield result
-        except Exception as exc:
-            error = owner._wrap(exc, "fetch_results")
-            raise error from exc
-        finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
-            if observed:
-                result_count = None if error else self.delivered
-                await owner._observers.finished(call, result_count, error, time.monotonic() - start)
+                    else:
+                        ids.add(result.custom_id)
+                    self.delivered += 1
+                    yield result
+            except Exception as exc:
+                raise owner._wrap(exc, "fetch_results") from exc
+            finally:
+                outcome.result = self.delivered  # what observers see: the results delivered
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
 
 
 async def _in_thread(iterator: Iterator[RequestResult]) -> AsyncIterator[RequestResult]:
