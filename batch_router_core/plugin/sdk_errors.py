@@ -85,10 +85,11 @@ def error_for_status(
     headers: Any = None,
     code: str | None = None,
     batch_id: str | None = None,
+    transient_status: frozenset[int] = TRANSIENT_STATUS,
 ) -> ProviderError:
-    """The core error for an HTTP error status: transient for 408/409/425/429/5xx, else
-    permanent."""
-    if status in TRANSIENT_STATUS or status >= 500:
+    """The core error for an HTTP error status: transient for ``transient_status`` (408, 409, 425,
+    429) and every 5xx, else permanent."""
+    if status in transient_status or status >= 500:
         return ProviderTransientError(
             message,
             provider=provider,
@@ -241,21 +242,14 @@ class SdkErrorMap:
         )
         if status is not None:
             message, code = _body_error(exc)
-            if status in self.transient_status or status >= 500:
-                return ProviderTransientError(
-                    f"{where}: {message or exc}",
-                    provider=self.provider,
-                    status_code=status,
-                    code=code,
-                    batch_id=batch_id,
-                    retry_after=retry_after_from_headers(_headers_of(exc)),
-                )
-            return ProviderPermanentError(
+            return error_for_status(
+                status,
                 f"{where}: {message or exc}",
                 provider=self.provider,
-                status_code=status,
+                headers=_headers_of(exc),
                 code=code,
                 batch_id=batch_id,
+                transient_status=self.transient_status,
             )
         if isinstance(exc, self._table("transient")) or is_transport_error(exc):
             return ProviderTransientError(
