@@ -121,7 +121,9 @@ def _check_value(path: str, key: str, name: str, kind: str, value: Any) -> None:
             isinstance(value, list) and all(isinstance(x, str) for x in value),
             path,
             key,
-            "a list of InferenceParams field names",
+            "a list of option names"
+            if name == "option_keys"
+            else "a list of InferenceParams field names",
             value,
         )
     elif kind == "Mapping[str, int]":
@@ -130,6 +132,15 @@ def _check_value(path: str, key: str, name: str, kind: str, value: Any) -> None:
             path,
             key,
             "a mapping model pattern -> positive count",
+            value,
+        )
+    elif kind == "Mapping[str, str]":
+        _expect(
+            isinstance(value, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()),
+            path,
+            key,
+            "a mapping of names to names",
             value,
         )
     elif kind == "Mapping[str, tuple[str, ...]]":  # capabilities.content
@@ -180,6 +191,8 @@ _TOP: dict[str, str] = {
     "idempotent_submit": "bool",
     "emulator_base_path": "str",
     "poll_interval_s": "float | None",
+    "option_keys": "tuple[str, ...]",
+    "env_options": "Mapping[str, str]",
     "settings": "mapping",
     "status_map": "status_map",
 }

@@ -1,10 +1,10 @@
 """Generated files: streaming JSONL in and out, user-only permissions, collision-free ids.
 
-Layout:
-``.batch_router/generated/<provider>/batch_<local_id>_{input,output,unified}.jsonl``
-under the working directory. Directories are created ``0700`` and files ``0600``: they hold prompts
-and outputs, which are the user's data. Files are written to a temporary name and renamed into
-place, so a crash never leaves a half-written file under the final name.
+Layout: ``<state dir>/generated/<provider>/batch_<local_id>_{input,output,unified}.jsonl``, the
+state directory being chosen by :func:`default_state_dir` unless given. Directories are created
+``0700`` and files ``0600``: they hold prompts and outputs, which are the user's data. Files are
+written to a temporary name and renamed into place, so a crash never leaves a half-written file
+under the final name.
 """
 
 from __future__ import annotations
@@ -28,12 +28,33 @@ __all__ = [
     "iter_jsonl",
     "iter_jsonl_lines",
     "atomic_file",
+    "default_state_dir",
     "new_local_id",
     "write_json_atomic",
     "write_jsonl_lines",
 ]
 
-DEFAULT_ROOT = Path(".batch_router")
+#: The environment variable naming the state directory (the ledger and generated files).
+STATE_DIR_ENV = "BATCH_ROUTER_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    """Where batch-router keeps its ledger and generated files when no directory is given.
+
+    ``$BATCH_ROUTER_STATE_DIR`` if set; otherwise one directory per user, the same from every
+    working directory (so a cron job started from ``$HOME`` finds the jobs a shell submitted):
+    ``$XDG_STATE_HOME/batch-router`` (``~/.local/state/batch-router``) on Linux and macOS,
+    ``%LOCALAPPDATA%\\batch-router`` on Windows.
+    """
+    configured = os.environ.get(STATE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "batch-router"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser() / "batch-router"
+
+
 _CHUNK = 512  # lines joined per write(): fewer syscalls, bounded memory
 
 
@@ -68,7 +89,7 @@ def _private_dir(path: Path) -> Path:
 class GeneratedFiles:
     """Where batch-router keeps its files: ``<root>/generated/<provider>/``."""
 
-    root: Path = attrs.field(default=DEFAULT_ROOT, converter=Path)
+    root: Path = attrs.field(factory=default_state_dir, converter=Path)
 
     @property
     def generated(self) -> Path:

@@ -14,6 +14,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import attrs
@@ -22,10 +23,14 @@ import tenacity
 from batch_router_core.errors import ProviderTransientError
 from batch_router_core.logging import get_logger
 
-__all__ = ["NO_WAIT_ENV", "RetryPolicy"]
+__all__ = ["NO_WAIT_ENV", "RetryPolicy", "retry_notices"]
 
 T = TypeVar("T")
 NO_WAIT_ENV = "BATCH_ROUTER_RETRY_NO_WAIT"
+
+#: Called with a one-line message before every retry of a provider call, in this context (the
+#: command line prints it above its progress line). Unset, retries are only logged.
+retry_notices: ContextVar[Callable[[str], None] | None] = ContextVar("retry_notices", default=None)
 
 
 @attrs.frozen(kw_only=True)
@@ -79,6 +84,12 @@ class RetryPolicy:
 
         def _before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            notify = retry_notices.get()
+            if notify is not None:
+                notify(
+                    f"{operation}: {exc}; retrying (attempt {state.attempt_number + 1}) in "
+                    f"{state.upcoming_sleep:.1f}s"
+                )
             logger.warning(
                 "provider_call_retry",
                 operation=operation,

@@ -67,7 +67,15 @@ def test_run_writes_unified_results(tmp_path: Path, questions: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and summary["counts"] == {"succeeded": 2}
+    assert summary["status"] == "completed" and summary["outcome"] == "succeeded"
+    assert summary["counts"] == {
+        "total": 2,
+        "succeeded": 2,
+        "errored": 0,
+        "cancelled": 0,
+        "expired": 0,
+        "processing": 0,
+    }
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["custom_id"] for r in results) == ["q1", "q2"]
     assert all(r["status"] == "succeeded" and r["text"].startswith("echo:") for r in results)
@@ -156,7 +164,7 @@ def test_jobs_status_and_results_commands(tmp_path: Path, questions: Path) -> No
     sub = run(["submit", str(questions), "-p", "fake", "-m", "fake-1", "--json"], tmp_path)
     assert sub.returncode == 0, sub.stderr
     job = json.loads(sub.stdout)["job_id"]
-    listed = json.loads(run(["jobs", "--json"], tmp_path).stdout)
+    listed = [json.loads(line) for line in run(["jobs", "--json"], tmp_path).stdout.splitlines()]
     assert [j["job_id"] for j in listed] == [job] and listed[0]["requests"] == 2
     # The fake provider lives in the submitting process: a new process cannot see its job.
     status = run(["status", job], tmp_path)

@@ -110,6 +110,7 @@ def test_generated_plugin_is_discovered_and_runs(
             "--emulator",
             "-o",
             str(out),
+            "--allow-errors",  # request "b" errors by design
         ],
         capture_output=True,
         text=True,

@@ -91,8 +91,11 @@ async def test_parallel_run_streams_every_result_once(tmp_path: Path, service: F
 
 async def test_validation_before_anything_is_sent(tmp_path: Path, service: FakeService) -> None:
     router = make_router(tmp_path, service)
-    with pytest.raises(ValidationError, match="used in batches #0 and #1"):
-        await router.run_batches([batch("a", 2), batch("a", 1)])
+    twice = InputBatch(requests=(*batch("a", 2).requests, *batch("a", 1).requests)).with_params(
+        batch("a", 1).configured_params
+    )
+    with pytest.raises(ValidationError, match="duplicate custom_id"):
+        await router.run_batches([twice])
     with pytest.raises(ProviderNotFoundError):
         await router.run_batches(
             [
@@ -104,7 +107,25 @@ async def test_validation_before_anything_is_sent(tmp_path: Path, service: FakeS
     small = make_router(tmp_path, service, overrides={"fake": {"limits": {"max_requests": 3}}})
     with pytest.raises(ValidationError, match="exceed fake's limit of 3"):
         await small.run_batches([batch("a", 5)])
+    # Sharded, a duplicate is found across shards too.
+    sharded = make_router(
+        tmp_path, service, shard=True, overrides={"fake": {"limits": {"max_requests": 2}}}
+    )
+    with pytest.raises(ValidationError, match="unique within a batch"):
+        await sharded.run_batches([twice])
     assert service.jobs == {} and router.ledger.logical_jobs() == []
+
+
+async def test_the_same_batch_runs_on_two_providers_at_once(
+    tmp_path: Path, service: FakeService
+) -> None:
+    """custom_ids are unique per batch, not per run: one batch may go to two places at once."""
+    router = make_router(tmp_path, service)
+    ids = await router.run_batches([batch("a", 3), batch("a", 3)])
+    assert len(ids) == 2
+    for job_id in ids:
+        got = sorted([r.custom_id async for r in router.get_results(job_id)])
+        assert got == ["a-0", "a-1", "a-2"]
 
 
 async def test_sharding_by_count_and_by_bytes(tmp_path: Path, service: FakeService) -> None:

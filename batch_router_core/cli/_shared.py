@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -10,9 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import click
 import orjson
 
+from batch_router_core.cli.progress import Display, neutralize, with_display
+from batch_router_core.cli.progress import say as say
 from batch_router_core.errors import (
     BatchRouterError,
     BatchTimeoutError,
@@ -25,8 +29,9 @@ from batch_router_core.errors import (
 )
 from batch_router_core.files import disk_error_message
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_PROVIDER, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
-EXIT_ATTENTION, EXIT_LEDGER, EXIT_SIGINT, EXIT_SIGTERM = 6, 7, 130, 143
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_PROVIDER, EXIT_NOT_ENDED = 0, 1, 2, 3, 4, 5
+EXIT_ATTENTION, EXIT_LEDGER, EXIT_PARTIAL, EXIT_JOB_FAILED, EXIT_UNKNOWN_JOB = 6, 7, 8, 9, 10
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 T = TypeVar("T")
@@ -37,9 +42,12 @@ class Terminated(KeyboardInterrupt):
 
 
 def exit_code(exc: BaseException) -> int:
-    from batch_router_core.jobs.ledger import LedgerError
-    from batch_router_core.jobs.router import JobNeedsAttentionError
+    """The documented exit code for an error (see the ``batch-router`` help)."""
+    from batch_router_core.jobs.ledger import LedgerError, UnknownJobError
+    from batch_router_core.jobs.status import JobNeedsAttentionError, JobNotEndedError
 
+    if isinstance(exc, UnknownJobError):
+        return EXIT_UNKNOWN_JOB
     if isinstance(exc, JobNeedsAttentionError):
         return EXIT_ATTENTION
     if isinstance(exc, (LedgerError, FileOperationError)):
@@ -48,8 +56,8 @@ def exit_code(exc: BaseException) -> int:
         return EXIT_INVALID
     if isinstance(exc, (ProviderError, ProviderNotFoundError, PluginLoadError)):
         return EXIT_PROVIDER
-    if isinstance(exc, BatchTimeoutError):
-        return EXIT_TIMEOUT
+    if isinstance(exc, (BatchTimeoutError, JobNotEndedError)):
+        return EXIT_NOT_ENDED
     return EXIT_ERROR
 
 
@@ -62,14 +70,89 @@ def reported_errors(as_json: bool) -> Iterator[None]:
         except OSError as exc:  # the local disk (generated files), never a provider: name the file
             raise FileOperationError(disk_error_message(exc), path=exc.filename) from exc
     except BatchRouterError as exc:
+        if isinstance(exc, ValidationError):
+            exc = ValidationError(in_flag_terms(exc.issues), provider=exc.provider)
         if as_json:
-            payload: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+            payload: dict[str, Any] = {
+                "outcome": "error",
+                "error": type(exc).__name__,
+                "message": str(exc),
+                "exit_code": exit_code(exc),
+            }
             if isinstance(exc, ValidationError):
                 payload["issues"] = [i.as_dict() for i in exc.issues]
             click.echo(orjson.dumps(payload).decode())
+        elif isinstance(exc, ValidationError) and len(exc.issues) > 1:
+            shown = exc.issues[:_SHOWN_ISSUES]
+            more = len(exc.issues) - len(shown)
+            click.echo(
+                f"error: {len(exc.issues)} problems in the input (nothing was sent):\n  "
+                + "\n  ".join(str(i) for i in shown)
+                + (f"\n  ... and {more} more (--json lists them all)" if more > 0 else ""),
+                err=True,
+            )
         else:
             click.echo(f"error: {exc}", err=True)
         sys.exit(exit_code(exc))
+
+
+#: The flag for each generation setting, for messages that speak the command line's language.
+FLAGS = {
+    "system_prompt": "--system",
+    "max_output_tokens": "--max-output-tokens",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "top_k": "--top-k",
+    "stop_sequences": "--stop",
+    "presence_penalty": "--presence-penalty",
+    "frequency_penalty": "--frequency-penalty",
+    "seed": "--seed",
+    "embedding_dimensions": "--dimensions",
+    "provider_kwargs": "--provider-kwarg",
+    "model_id": "--model",
+    "provider_id": "--provider",
+    "mode": "--mode",
+}
+
+
+_HINTS = (
+    ("in InferenceParams.system_prompt", "in --system (or the line's params.system_prompt)"),
+    ("or let the router shard it", "or pass --shard"),
+)
+
+
+def in_flag_terms(issues: list[Any]) -> list[Any]:
+    """Batch-wide problems named by the flag that sets them, library hints by the command's."""
+    from batch_router_core.errors import ValidationIssue
+
+    out = []
+    not_alone = len(issues) > 1
+    for issue in issues:
+        if not_alone and (issue.field or "").endswith("requests") and "has no" in issue.message:
+            continue  # every line had a problem: those are the news
+        message = issue.message
+        for library, cli in _HINTS:
+            message = message.replace(library, cli)
+        field = issue.field or ""
+        if field.startswith("batches[0]"):  # the command runs one batch: no need to say which
+            field = field[len("batches[0]") :].lstrip(".")
+        name = field.rsplit(".", 1)[-1]
+        if issue.line is None and issue.custom_id is None and name in FLAGS:
+            message += f" ({FLAGS[name]})"
+        out.append(
+            ValidationIssue(
+                message,
+                custom_id=issue.custom_id,
+                field=field or None,
+                path=issue.path,
+                line=issue.line,
+            )
+        )
+    return out
+
+
+#: How many input problems the text output lists (``--json`` lists them all).
+_SHOWN_ISSUES = 50
 
 
 def run_async(
@@ -107,43 +190,108 @@ def new_registry() -> Any:
     return BatchProviderRegistry()
 
 
+def state_dir() -> Path:
+    """The state directory this command uses (``--state-dir``, ``$BATCH_ROUTER_STATE_DIR`` or the
+    per-user default), absolute so that messages name it unambiguously."""
+    from batch_router_core.files import default_state_dir
+
+    return default_state_dir().absolute()
+
+
+def ledger_path() -> Path:
+    return state_dir() / "ledger.sqlite3"
+
+
+def require_ledger(job_ids: tuple[str, ...] | list[str]) -> None:
+    """Commands about recorded jobs never create an empty ledger: without one, every id is
+    unknown."""
+    from batch_router_core.jobs.ledger import UnknownJobError
+
+    if not ledger_path().exists():
+        raise UnknownJobError(job_ids[0] if job_ids else "", ledger_path())
+
+
+_SECRET_OPTION_KEYS = ("api_key", "auth_token", "key", "token", "secret", "password")
+
+
 def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``KEY=VALUE`` pairs; a secret given this way is used, with a warning that other users of
+    the machine can read it in the process list."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        if any(word in key.lower() for word in _SECRET_OPTION_KEYS):
+            click.echo(
+                f"warning: --option {key}=... is visible to other users in the process list; "
+                "prefer the provider's environment variable (e.g. OPENAI_API_KEY)",
+                err=True,
+            )
         out[key] = value
     return out
 
 
 def make_router(
-    options: tuple[str, ...],
+    options: tuple[str, ...] | dict[str, str],
     *,
     shard: bool = False,
     interval: float | None = None,
     provider: str | None = None,
 ) -> Any:
-    """A router over the installed plugins; ``--option`` values go to every provider it uses.
+    """A router over the installed plugins in the state directory; ``--option`` values go to every
+    provider it uses (unknown keys are refused by the provider's declared option names).
 
     Without ``--poll-interval``, a provider's own ``poll_interval_s`` (a local engine's jobs
     are worth polling every few seconds, a hosted batch's every minute) comes before the default.
     """
     from batch_router_core.jobs.router import BatchRouter
+    from batch_router_core.registry import BatchProviderRegistry
 
-    if interval is None and provider is not None:
-        from batch_router_core.registry import BatchProviderRegistry
-
-        suggested = BatchProviderRegistry().info(provider).poll_interval_s
-        interval = float(suggested) if suggested else None
+    given = options if isinstance(options, dict) else parse_options(options)
+    if provider is not None:
+        registry = BatchProviderRegistry()
+        registry.info(provider).check_option_keys(given)
+        if interval is None:
+            suggested = registry.info(provider).poll_interval_s
+            interval = float(suggested) if suggested else None
 
     return BatchRouter(
+        root=state_dir(),
         shard=shard,
         initial_interval=60.0 if interval is None else interval,
         max_interval=300.0 if interval is None else max(interval, 5.0),
-        default_options=parse_options(options),
-        on_notice=lambda message: click.echo(f"  {message}", err=True),
+        default_options=given,
+        on_notice=lambda message: say(f"  {message}"),
     )
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """A positive duration: seconds (``90``), or with a unit (``90s``, ``15m``, ``24h``, ``2d``)."""
+
+    name = "duration"
+    _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        else:
+            text = str(value).strip().lower()
+            unit = self._UNITS.get(text[-1:], None)
+            number = text[:-1] if unit is not None else text
+            try:
+                seconds = float(number) * (unit or 1.0)
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not a duration such as 90, 90s, 15m, 24h or 2d", param, ctx
+                )
+        if seconds <= 0:
+            self.fail(
+                f"{value!r} must be positive (to submit without waiting: `batch-router submit`)",
+                param,
+                ctx,
+            )
+        return seconds
 
 
 OPTION = click.option(
@@ -151,34 +299,73 @@ OPTION = click.option(
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Provider option, e.g. base_url=...; keys come from here or the environment.",
+    help="Provider option such as base_url=URL (see `batch-router providers`); non-secret ones "
+    "are remembered with the job. Keys belong in the environment (OPENAI_API_KEY...).",
 )
 
 
 INTERVAL = click.option(
     "--poll-interval",
-    type=float,
+    type=click.FloatRange(min=0.05),
     default=None,
-    help="First polling interval in seconds (default 60; backs off x1.5 to 300).",
+    metavar="SECONDS",
+    help="First polling interval, at least 0.05 s (default: the provider's, else 60 s; backs off "
+    "x1.5 up to 300 s).",
+)
+
+TIMEOUT = click.option(
+    "--timeout",
+    type=Duration(),
+    default="24h",
+    show_default=True,
+    help="How long to wait for the job to end: seconds or 90s, 15m, 24h, 2d (exit 5 after).",
+)
+
+JSON_FLAG = click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output on stdout, nothing else."
 )
 
 
-JSON_FLAG = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def error_budget(fn: Any) -> Any:
+    """``--allow-errors`` / ``--max-error-rate``: how many failed requests still exit 0."""
+    fn = click.option(
+        "--max-error-rate",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.0,
+        show_default=True,
+        metavar="RATE",
+        help="Exit 0 when at most this share of requests errored, expired or was cancelled "
+        "(else exit 8).",
+    )(fn)
+    return click.option(
+        "--allow-errors",
+        is_flag=True,
+        help="Exit 0 even when some requests errored (same as --max-error-rate 1).",
+    )(fn)
+
+
+def tolerated(allow_errors: bool, max_error_rate: float) -> float:
+    return 1.0 if allow_errors else max_error_rate
 
 
 def sayer(quiet: bool) -> Any:
-    def say(msg: str) -> None:
-        if not quiet:
-            click.echo(msg, err=True)
+    def speak(msg: str) -> None:
+        say(msg, quiet=quiet)
 
-    return say
+    return speak
 
 
-def status_dict(st: Any) -> dict[str, Any]:
+# -- what became of jobs ---------------------------------------------------------------------------
+
+
+def job_summary(st: Any) -> dict[str, Any]:
+    """One job in the shape every command's ``--json`` shares."""
     c = st.request_counts
+    usage = [j.usage for j in st.provider_jobs if j.usage is not None]
     return {
         "job_id": st.job_id,
         "status": st.status.value,
+        "outcome": st.outcome.value,
         "counts": {
             "total": c.total,
             "succeeded": c.succeeded,
@@ -187,29 +374,90 @@ def status_dict(st: Any) -> dict[str, Any]:
             "expired": c.expired,
             "processing": c.processing,
         },
+        "error_rate": round(st.error_rate, 6),
+        "tokens": {
+            "input": sum(u.prompt_tokens for u in usage),
+            "output": sum(u.completion_tokens for u in usage),
+        }
+        if usage
+        else None,
         "provider_jobs": [
             {
                 "local_id": j.local_id,
                 "provider": j.provider,
+                "model": j.model,
+                "attempt": j.attempt,
                 "batch_id": j.batch_id,
                 "state": j.state.value,
                 "status": j.status.value if j.status else None,
                 "error": j.error,
+                "created_at": _iso(j.created_at),
             }
             for j in st.provider_jobs
         ],
+        "state_dir": str(state_dir()),
     }
 
 
+def _iso(ts: float) -> str | None:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None
+
+
+def status_line(st: Any) -> str:
+    """One job in one line of text: outcome, counts, and what failed."""
+    c = st.request_counts
+    failed = c.errored + c.expired + c.cancelled
+    tail = f", {failed} not succeeded" if failed else ""
+    return f"{st.job_id}: {st.outcome.value} ({st.status.value}) {c.done}/{c.total} done{tail}"
+
+
 def reasons(st: Any) -> list[str]:
-    """One line per provider job that was refused or parked, with its reason."""
+    """One line per provider job that failed, was refused or parked, with its reason."""
     from batch_router_core.jobs.ledger import JobState
 
     return [
-        f"  {j.local_id}: {j.state.value}: {j.error}"
+        f"  {j.local_id}: {(j.status.value if j.status else j.state.value)}: {j.error}"
         for j in st.provider_jobs
-        if j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION)
+        if j.error and (j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION) or j.status)
     ]
+
+
+_SEVERITY = (EXIT_ATTENTION, EXIT_JOB_FAILED, EXIT_PARTIAL)
+
+
+def outcome_exit(statuses: Any, max_error_rate: float = 0.0) -> int:
+    """The exit code for what became of these jobs: the most severe of them (running is 0)."""
+    from batch_router_core.jobs.status import Outcome
+
+    codes = set()
+    for st in statuses:
+        outcome = st.outcome
+        if outcome is Outcome.NEEDS_ATTENTION:
+            codes.add(EXIT_ATTENTION)
+        elif outcome in (Outcome.FAILED, Outcome.EXPIRED, Outcome.CANCELLED):
+            codes.add(EXIT_JOB_FAILED)
+        elif outcome is Outcome.PARTIAL and st.error_rate > max_error_rate:
+            codes.add(EXIT_PARTIAL)
+    return next((c for c in _SEVERITY if c in codes), EXIT_OK)
+
+
+def with_result_counts(st: Any, counts: dict[str, int]) -> Any:
+    """The job's status with the counts of the results actually written: the final word on what
+    each request became, whatever the provider's own counters said."""
+    from batch_router_core.models.results import RequestCounts
+
+    return attrs.evolve(
+        st,
+        request_counts=RequestCounts(
+            total=sum(counts.values()),
+            succeeded=counts.get("succeeded", 0),
+            errored=counts.get("errored", 0),
+            cancelled=counts.get("cancelled", 0),
+            expired=counts.get("expired", 0),
+        ),
+    )
 
 
 def exit_if_refused(router: Any, job_ids: list[str]) -> None:
@@ -218,7 +466,10 @@ def exit_if_refused(router: Any, job_ids: list[str]) -> None:
     from batch_router_core.jobs.ledger import JobState
 
     refused = [
-        j for job_id in job_ids for j in router.ledger.jobs_of(job_id) if j.state is JobState.FAILED
+        j
+        for job_id in job_ids
+        for j in router.ledger.jobs_of(job_id)
+        if j.state is JobState.FAILED and j.raw_status == "refused"
     ]
     if refused:
         for j in refused:
@@ -228,42 +479,22 @@ def exit_if_refused(router: Any, job_ids: list[str]) -> None:
         sys.exit(EXIT_PROVIDER)
 
 
-class Progress:
-    """Progress on long waits and downloads: a bar on a terminal, plain status lines otherwise
-    (logs and CI keep one line per change instead of a redrawn bar)."""
+# -- output ----------------------------------------------------------------------------------------
 
-    def __init__(self, say: Any, quiet: bool, label: str, total: int) -> None:
-        self._say = say
-        self._bar: Any = None
-        self._done = 0
-        self._last: dict[str, str] = {}
-        if not quiet and sys.stderr.isatty() and total > 0:
-            self._bar = click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
-            self._bar.__enter__()
 
-    def status(self, st: Any) -> None:
-        """A wait's status report (one job)."""
-        c = st.request_counts
-        if self._bar is not None:
-            self._bar.label = f"{st.status.value:<11}"
-            self.advance_to(c.done)
-            return
-        line = f"  {st.job_id}: {st.status.value:<11} {c.done}/{c.total} done"
-        if self._last.get(st.job_id) != line:
-            self._last[st.job_id] = line
-            self._say(line)
-
-    def advance_to(self, done: int) -> None:
-        """Move the bar to ``done`` items."""
-        if self._bar is not None and done > self._done:
-            self._bar.update(done - self._done)
-            self._done = done
-
-    def close(self) -> None:
-        """Finish the bar (if any)."""
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+def check_output_path(out: Path) -> None:
+    """Refuse, before anything is submitted or paid for, an output file that cannot be written."""
+    if str(out) == "-":
+        return
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise FileOperationError(
+            f"cannot write results to {out}: the directory {parent} does not exist", path=str(out)
+        )
+    if out.is_dir():
+        raise FileOperationError(f"cannot write results to {out}: it is a directory", path=str(out))
+    if not os.access(parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise FileOperationError(f"cannot write results to {out}: permission denied", path=str(out))
 
 
 def total_requests(router: Any, job_ids: list[str]) -> int:
@@ -271,13 +502,15 @@ def total_requests(router: Any, job_ids: list[str]) -> int:
 
 
 async def write_results(
-    router: Any, job_ids: list[str], out: Path, say: Any, quiet: bool = False, show: int = 0
+    router: Any, job_ids: list[str], out: Path, quiet: bool = False, show: int = 0
 ) -> dict[str, int]:
+    """Write the results of ended jobs to ``out`` (``-``: stdout) and return their tally."""
     from batch_router_core.formats.unified import write_results_async
 
     counts: dict[str, int] = {}
     shown: list[str] = []
-    progress = Progress(say, quiet, "results", total_requests(router, job_ids))
+    total = total_requests(router, job_ids)
+    display = Display(quiet=quiet or str(out) == "-", label="writing results")
 
     async def tally() -> Any:
         n = 0
@@ -291,27 +524,43 @@ async def write_results(
                         if r.text is not None
                         else (r.error.message if r.error else r.status.value)
                     )
-                    shown.append(
-                        f"{r.custom_id}: {' '.join(answer.split())}"
-                    )  # one line per answer
+                    shown.append(f"{r.custom_id}: {' '.join(answer.split())}")
                 if n % 256 == 0:
-                    progress.advance_to(n)
+                    display.items(n, total)
                 yield r
-        progress.advance_to(n)
+        display.items(n, total)
 
-    try:
-        n = await write_results_async(out, tally())
-    finally:
-        progress.close()
-    say(f"wrote {n} results to {out} ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))})")
+    if str(out) == "-":
+        n = await _write_stdout(tally())
+    else:
+        n = await with_display(display, write_results_async(out, tally()))
+    where = "stdout" if str(out) == "-" else str(out)
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    say(f"wrote {n} results to {where} ({summary})", quiet=quiet)
     for line in shown:
-        click.echo(line)
+        click.echo(neutralize(line) if sys.stdout.isatty() else line)
     return counts
 
 
-async def wait_for(router: Any, job_ids: list[str], say: Any, quiet: bool, timeout: float) -> Any:
-    progress = Progress(say, quiet, "waiting", total_requests(router, job_ids))
-    try:
-        return await router.wait_for_all(job_ids, timeout=timeout, on_status=progress.status)
-    finally:
-        progress.close()
+async def _write_stdout(results: Any) -> int:
+    from batch_router_core.formats.unified import result_line
+
+    n = 0
+    out = sys.stdout.buffer
+    async for r in results:
+        out.write(result_line(r) + b"\n")
+        n += 1
+    out.flush()
+    return n
+
+
+async def wait_for(
+    router: Any, job_ids: list[str], quiet: bool, timeout: float, label: str = "waiting"
+) -> Any:
+    """Wait for jobs to end, showing their progress."""
+    display = Display(quiet=quiet, label=label, next_check=lambda: router.next_poll_at)
+    for job_id in job_ids:  # what the ledger knows, until the first poll says more
+        display.status(router.recorded_status(job_id))
+    return await with_display(
+        display, router.wait_for_all(job_ids, timeout=timeout, on_status=display.status)
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,24 @@ import orjson
 from batch_router_core.cli._shared import (
     INTERVAL,
     OPTION,
+    TIMEOUT,
+    check_output_path,
+    error_budget,
     exit_if_refused,
+    job_summary,
     make_router,
     new_registry,
+    outcome_exit,
+    parse_options,
+    reasons,
     reported_errors,
     run_async,
-    sayer,
-    status_dict,
+    say,
+    state_dir,
+    status_line,
+    tolerated,
     wait_for,
+    with_result_counts,
     write_results,
 )
 from batch_router_core.cli.app import main
@@ -38,6 +49,12 @@ class _BatchSpec:
     temperature: float | None
     top_p: float | None
     top_k: int | None
+    stop_sequences: tuple[str, ...]
+    presence_penalty: float | None
+    frequency_penalty: float | None
+    seed: int | None
+    embedding_dimensions: int | None
+    provider_kwargs: tuple[str, ...]
 
 
 _SPEC_FIELDS = tuple(f.name for f in attrs.fields(_BatchSpec))
@@ -52,76 +69,242 @@ def _params_options(fn: Any) -> Any:
         return fn(spec=spec, **kwargs)
 
     options = [
-        click.option("--provider", "-p", required=True, help="Provider name (see `providers`)."),
-        click.option("--model", "-m", required=True, help="Model id."),
+        click.option(
+            "--provider", "-p", required=True, help="Provider name (`batch-router providers`)."
+        ),
+        click.option("--model", "-m", required=True, help="Model id, e.g. gpt-4o-mini."),
         click.option(
             "--mode",
             type=click.Choice(["chat", "completion", "embedding"]),
             default="chat",
             show_default=True,
+            help="What the requests are.",
         ),
         click.option(
-            "--system", "system_prompt", default=None, help="System prompt for every request."
+            "--system",
+            "system_prompt",
+            default=None,
+            help="System prompt for every request (overrides a line's own).",
         ),
-        click.option("--max-output-tokens", type=int, default=None),
-        click.option("--temperature", type=float, default=None),
-        click.option("--top-p", type=float, default=None),
-        click.option("--top-k", type=int, default=None),
-        click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
+        click.option(
+            "--max-output-tokens",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Most tokens each answer may have (Anthropic needs it).",
+        ),
+        click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="0 to 2."),
+        click.option("--top-p", type=click.FloatRange(0, 1), default=None, help="0 to 1."),
+        click.option("--top-k", type=click.IntRange(min=1), default=None, help="Top-k sampling."),
+        click.option(
+            "--stop",
+            "stop_sequences",
+            multiple=True,
+            metavar="TEXT",
+            help="A stop sequence (repeat for several).",
+        ),
+        click.option(
+            "--presence-penalty", type=click.FloatRange(-2, 2), default=None, help="-2 to 2."
+        ),
+        click.option(
+            "--frequency-penalty", type=click.FloatRange(-2, 2), default=None, help="-2 to 2."
+        ),
+        click.option("--seed", type=int, default=None, help="Sampling seed, where supported."),
+        click.option(
+            "--dimensions",
+            "embedding_dimensions",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Embedding size (embedding mode).",
+        ),
+        click.option(
+            "--provider-kwarg",
+            "provider_kwargs",
+            multiple=True,
+            metavar="KEY=JSON",
+            help="A provider-specific request field, passed through as is (repeatable), e.g. "
+            "'service_tier=\"flex\"'.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout."),
     ]
     for opt in reversed(options):
         command = opt(command)
     return command
 
 
-def _load_batch(input_path: Path, spec: _BatchSpec) -> Any:
+def _flag_params(spec: _BatchSpec) -> dict[str, Any]:
+    """The generation settings given as flags (those not given are left out)."""
+    kwargs: dict[str, Any] = {}
+    for pair in spec.provider_kwargs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(
+                f"expected KEY=JSON, got {pair!r}", param_hint="--provider-kwarg"
+            )
+        try:
+            kwargs[key] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            kwargs[key] = raw  # a bare word is a string: service_tier=flex
+    given = {
+        "system_prompt": spec.system_prompt,
+        "max_output_tokens": spec.max_output_tokens,
+        "temperature": spec.temperature,
+        "top_p": spec.top_p,
+        "top_k": spec.top_k,
+        "stop_sequences": spec.stop_sequences or None,
+        "presence_penalty": spec.presence_penalty,
+        "frequency_penalty": spec.frequency_penalty,
+        "seed": spec.seed,
+        "embedding_dimensions": spec.embedding_dimensions,
+        "provider_kwargs": kwargs or None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _load_batch(input_path: Path, spec: _BatchSpec, options: dict[str, str], *, shard: bool) -> Any:
+    """Read INPUT and check it against the provider, every problem of both kinds in one error.
+
+    The settings of one run combine by one rule: a flag applies to every request and overrides the
+    same setting on a line; a line's own setting applies where no flag is given.
+    """
+    from batch_router_core.errors import ValidationError
     from batch_router_core.formats.unified import read_input
     from batch_router_core.models import InferenceParams, InputBatch
 
+    flags = _flag_params(spec)
     params = InferenceParams(
-        provider_id=spec.provider,
-        model_id=spec.model,
-        mode=spec.mode,
-        system_prompt=spec.system_prompt,
-        max_output_tokens=spec.max_output_tokens,
-        temperature=spec.temperature,
-        top_p=spec.top_p,
-        top_k=spec.top_k,
+        provider_id=spec.provider, model_id=spec.model, mode=spec.mode, **flags
     )
     # Fields of the OpenAI batch format without a unified name pass through only to a provider that
     # speaks that format; for any other provider they are an error.
-    wire = new_registry().info(spec.provider).capabilities.wire_format
-    requests = read_input(input_path, openai_passthrough=wire == "openai_batch")
-    return InputBatch(requests=tuple(requests)).with_params(params)
+    from batch_router_core.jobs.shards import validate_batches
+
+    registry = new_registry()
+    handle = registry.get(spec.provider, **options)  # unknown provider or option key: refused
+    wire = handle.info.capabilities.wire_format
+    issues: list[Any] = []
+    requests = read_input(input_path, openai_passthrough=wire == "openai_batch", issues=issues)
+    if flags:
+        requests = (_flags_win(r, flags) for r in requests)
+    batch = InputBatch(requests=tuple(requests)).with_params(params)
+    try:
+        validate_batches(lambda _: handle, [batch], shard=shard)
+    except ValidationError as exc:
+        issues.extend(exc.issues)
+    if issues:
+        raise ValidationError(_locate(issues, input_path))
+    return batch
 
 
-@main.command()
+def _flags_win(request: Any, flags: dict[str, Any]) -> Any:
+    own = request.params
+    if own is None:
+        return request
+    cleared = {k: None for k in flags if getattr(own, k, None) is not None}
+    return attrs.evolve(request, params=attrs.evolve(own, **cleared)) if cleared else request
+
+
+def _locate(issues: list[Any], path: Path) -> list[Any]:
+    """Give the provider's checks (which see requests, not lines) the file and line of each
+    request they name; a second read of the file, only when something is wrong."""
+    from batch_router_core.errors import ValidationIssue
+    from batch_router_core.files import iter_jsonl_lines
+
+    wanted = {i.custom_id for i in issues if i.line is None and i.custom_id is not None}
+    lines: dict[str, list[int]] = {}
+    if wanted:
+        for number, raw in iter_jsonl_lines(path):
+            try:
+                cid = orjson.loads(raw).get("custom_id")
+            except (orjson.JSONDecodeError, AttributeError):
+                continue
+            if cid in wanted:
+                lines.setdefault(cid, []).append(number)
+    located = []
+    for issue in issues:
+        found = lines.get(issue.custom_id, []) if issue.line is None else []
+        if issue.line is None and issue.custom_id is not None and found:
+            # A duplicate id names the line of its second use (the first one is fine).
+            index = 1 if "duplicate" in issue.message and len(found) > 1 else 0
+            issue = ValidationIssue(
+                issue.message,
+                custom_id=issue.custom_id,
+                field=issue.field,
+                path=str(path),
+                line=found[index],
+            )
+        located.append(issue)
+    located.sort(key=lambda i: (i.line is not None, i.line or 0))
+    return located
+
+
+EXAMPLES_PREPARE = """
+\b
+Examples:
+  batch-router prepare questions.jsonl -p openai -m gpt-4o-mini
+  batch-router prepare big.jsonl -p anthropic -m claude-3-5-haiku-latest \\
+      --max-output-tokens 512 --shard --json
+"""
+
+
+@main.command(epilog=EXAMPLES_PREPARE)
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
-def prepare(
-    input_path: Path,
-    spec: _BatchSpec,
-    as_json: bool,
-) -> None:
-    """Validate INPUT and write the provider-native file. No network: a dry run."""
+@click.option(
+    "--shard", is_flag=True, help="Split a batch over the provider's limits into several files."
+)
+def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> None:
+    """Validate INPUT and write the provider-native file(s). A dry run: no network, no key.
+
+    Every problem is reported at once, each with its file, line, custom_id and field.
+    """
+    from batch_router_core.jobs.shards import write_shards
+
     with reported_errors(as_json):
-        batch = _load_batch(input_path, spec)
-        prepared = new_registry().get(spec.provider).prepare(batch)
-        info = {
-            "local_id": prepared.local_id,
-            "path": str(prepared.path),
-            "requests": prepared.request_count,
-            "bytes": prepared.byte_size,
-        }
-        click.echo(
-            orjson.dumps(info).decode()
-            if as_json
-            else f"wrote {prepared.request_count} requests ({prepared.byte_size} bytes) to "
-            f"{prepared.path}"
-        )
+        batch = _load_batch(input_path, spec, {}, shard=shard)
+        registry = new_registry()
+        shards = write_shards(registry.get(spec.provider), batch, registry.files, shard=shard)
+        files = []
+        for piece in shards:
+            Path(piece["requests_path"]).unlink(missing_ok=True)  # the router's own copy
+            path = Path(piece["input_path"])
+            files.append(
+                {
+                    "local_id": piece["local_id"],
+                    "path": str(path),
+                    "requests": piece["request_count"],
+                    "bytes": path.stat().st_size,
+                }
+            )
+        if as_json:
+            first = files[0]
+            click.echo(
+                orjson.dumps(
+                    {
+                        **first,
+                        "requests": sum(f["requests"] for f in files),
+                        "bytes": sum(f["bytes"] for f in files),
+                        "files": files,
+                    }
+                ).decode()
+            )
+            return
+        for f in files:
+            click.echo(f"wrote {f['requests']} requests ({f['bytes']} bytes) to {f['path']}")
+        if len(files) > 1:
+            click.echo(f"{len(files)} provider jobs: {sum(f['requests'] for f in files)} requests")
 
 
-@main.command()
+EXAMPLES_RUN = """
+\b
+Examples:
+  batch-router run examples/questions.jsonl -p vllm -m Qwen/Qwen2.5-0.5B-Instruct
+  batch-router run in.jsonl -p openai -m gpt-4o-mini --emulator --show 3
+  batch-router run in.jsonl -p anthropic -m claude-3-5-haiku-latest \\
+      --max-output-tokens 256 --shard -o answers.jsonl --max-error-rate 0.01
+"""
+
+
+@main.command(epilog=EXAMPLES_RUN)
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
 @click.option(
@@ -129,7 +312,7 @@ def prepare(
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write unified results (default: results_<job id>.jsonl).",
+    help="Where to write unified results ('-' for stdout; default: results_<job id>.jsonl).",
 )
 @OPTION
 @click.option(
@@ -141,7 +324,8 @@ def prepare(
     "--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs."
 )
 @INTERVAL
-@click.option("--timeout", type=float, default=86400.0, show_default=True)
+@TIMEOUT
+@error_budget
 @click.option(
     "--show",
     type=int,
@@ -159,54 +343,80 @@ def run(
     shard: bool,
     poll_interval: float | None,
     timeout: float,
+    allow_errors: bool,
+    max_error_rate: float,
     show: int,
 ) -> None:
     """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the
-    ledger."""
+    ledger of the state directory.
+
+    Exits 0 when every request succeeded, 8 when some did not (see --max-error-rate), 9 when the
+    job failed, expired or was cancelled; `batch-router --help` lists every exit code.
+    """
+    if as_json and output is not None and str(output) == "-":
+        raise click.UsageError("--json and -o - both want stdout: choose one")
     with reported_errors(as_json):
-        batch = _load_batch(input_path, spec)
-        say = sayer(as_json)
+        given = parse_options(options)
+        batch = _load_batch(input_path, spec, given, shard=shard)
+        # The default output goes to the working directory: either must be writable before a cent
+        # is spent.
+        check_output_path(output or Path("results.jsonl"))
         server = None
-        extra: list[str] = []
+        interval = poll_interval
         if emulator:
             from batch_router_core.emulation.server import serve_in_thread
-            from batch_router_core.registry import BatchProviderRegistry
 
-            probe = BatchProviderRegistry().get(spec.provider)
+            probe = new_registry().get(spec.provider)
             server = serve_in_thread(probe.create_emulator({"speed": 3600.0}))
-            extra = [f"{k}={v}" for k, v in probe.emulator_options(server.url).items()]
-            say(f"started the local {spec.provider} emulator at {server.url} (no network, no key)")
-            poll_interval = 0.2 if poll_interval is None else poll_interval
-        try:
-            router = make_router(
-                (*extra, *options), shard=shard, interval=poll_interval, provider=spec.provider
+            given = {**probe.emulator_options(server.url), **given}
+            say(
+                f"started the local {spec.provider} emulator at {server.url} (no network, no key)",
+                quiet=as_json,
             )
+            interval = 0.2 if poll_interval is None else poll_interval
+        router = make_router(given, shard=shard, interval=interval, provider=spec.provider)
+        try:
 
-            async def go() -> dict[str, Any]:
+            async def go() -> tuple[Any, Path, dict[str, int]]:
                 job_id = await router.submit_batch(batch)
-                say(f"submitted job {job_id}")
-                final = (await wait_for(router, [job_id], say, as_json, timeout))[job_id]
-                out = output or Path(f"results_{job_id}.jsonl")
-                counts = await write_results(
-                    router, [job_id], out, say, as_json, 0 if as_json else show
+                ids = [j.batch_id or j.local_id for j in router.ledger.jobs_of(job_id)]
+                say(
+                    f"submitted job {job_id} ({', '.join(ids)}) in {state_dir()}",
+                    quiet=as_json,
                 )
-                return {
-                    **status_dict(final),
-                    "results": sum(counts.values()),
-                    "output": str(out),
-                    "counts": counts,
-                }
+                await wait_for(router, [job_id], as_json, timeout)
+                out = output or Path(f"results_{job_id}.jsonl")
+                counts = await write_results(router, [job_id], out, as_json, 0 if as_json else show)
+                return router.recorded_status(job_id), out, counts
 
-            summary = run_async(go(), router)
+            final, out, counts = run_async(go(), router)
         finally:
             if server is not None:
                 server.stop()
+        final = with_result_counts(final, counts)
         if as_json:
-            click.echo(orjson.dumps(summary).decode())
+            click.echo(
+                orjson.dumps(
+                    {**job_summary(final), "results": sum(counts.values()), "output": str(out)}
+                ).decode()
+            )
+        else:
+            say(status_line(final))
+            for line in reasons(final):
+                say(line)
         exit_if_refused(router, router.recorded_job_ids)
+        sys.exit(outcome_exit([final], tolerated(allow_errors, max_error_rate)))
 
 
-@main.command()
+EXAMPLES_SUBMIT = """
+\b
+Examples:
+  JOB=$(batch-router submit in.jsonl -p openai -m gpt-4o-mini)
+  batch-router wait "$JOB" && batch-router results "$JOB" -o answers.jsonl
+"""
+
+
+@main.command(epilog=EXAMPLES_SUBMIT)
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
 @OPTION
@@ -220,10 +430,18 @@ def submit(
     options: tuple[str, ...],
     shard: bool,
 ) -> None:
-    """Validate and submit INPUT; prints the job id (then use status / wait / results)."""
+    """Validate and submit INPUT; prints the job id on stdout (then use status / wait / results).
+
+    Non-secret options (base_url...) are remembered with the job: later commands need only its id.
+    """
     with reported_errors(as_json):
-        batch = _load_batch(input_path, spec)
-        router = make_router(options, shard=shard)
+        given = parse_options(options)
+        batch = _load_batch(input_path, spec, given, shard=shard)
+        router = make_router(given, shard=shard, provider=spec.provider)
         job_id = run_async(router.submit_batch(batch), router)
-        click.echo(orjson.dumps({"job_id": job_id}).decode() if as_json else job_id)
+        if as_json:
+            click.echo(orjson.dumps({**job_summary(router.recorded_status(job_id))}).decode())
+        else:
+            click.echo(job_id)
+            say(f"recorded in {state_dir()}")
         exit_if_refused(router, [job_id])

@@ -52,7 +52,8 @@ class EmulatorApp(EmulatorControlsMixin):
 
     Subclasses implement :meth:`routes` and :meth:`unauthorized`, declare ``fault_routes``, and may
     override :meth:`request_key`, :meth:`fault_body`, :meth:`count_key` and :meth:`stats`.
-    ``GET /_emulator/stats`` answers :meth:`stats` (no key needed).
+    ``GET /_emulator/stats`` answers :meth:`stats` (no key needed, unless the emulator was
+    given one: then every ``/_emulator`` route needs it, sent the way the provider's SDK sends it).
     """
 
     #: Requests whose path starts with one of these must carry the API key.
@@ -109,6 +110,13 @@ class EmulatorApp(EmulatorControlsMixin):
             "faults": dict(self.faults.injected),
         }
 
+    def close(self) -> None:
+        """Release what the emulator holds on disk (its state's ``close``, where it has one);
+        called when a server serving it stops."""
+        close = getattr(self.state, "close", None)
+        if close is not None:
+            close()
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     async def _stats(self, request: Request) -> Response:
@@ -118,11 +126,27 @@ class EmulatorApp(EmulatorControlsMixin):
         prefixes = self.key_prefixes
 
         async def middleware(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] == "http" and scope["path"].startswith(prefixes):
-                key = self.request_key(scope, dict(scope.get("headers") or []))
-                expected = self.state.api_key
-                if key is not None and (not key or (expected is not None and key != expected)):
+            expected = self.state.api_key
+            if (
+                scope["type"] == "http"
+                and expected is not None
+                and scope["path"].startswith("/_emulator")
+            ):
+                # With a required key, the control routes (faults, clock, stats) need it too: an
+                # emulator on a shared machine is steered only by its user.
+                headers = dict(scope.get("headers") or [])
+                key = (
+                    self.request_key(scope, headers)
+                    or EmulatorApp.request_key(self, scope, headers)
+                    or ""
+                )
+                if key != expected:
                     await self.unauthorized(key)(scope, receive, send)
+                    return
+            if scope["type"] == "http" and scope["path"].startswith(prefixes):
+                sent = self.request_key(scope, dict(scope.get("headers") or []))
+                if sent is not None and (not sent or (expected is not None and sent != expected)):
+                    await self.unauthorized(sent)(scope, receive, send)
                     return
             await app(scope, receive, send)
 

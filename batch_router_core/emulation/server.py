@@ -76,6 +76,9 @@ class RunningServer:
         self._server.should_exit = True
         self._thread.join(timeout)
         self._sock.close()
+        close = getattr(self.app, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> RunningServer:
         return self
@@ -97,4 +100,9 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Running
 def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve ``app`` in the foreground until interrupted (``batch-router emulate``)."""
     uvicorn = _uvicorn()
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+    finally:
+        close = getattr(app, "close", None)
+        if close is not None:
+            close()

@@ -148,6 +148,7 @@ def read_input(
     openai_passthrough: bool | None = None,
     accept_openai: bool = True,
     provider: str | None = None,
+    issues: list[ValidationIssue] | None = None,
 ) -> Iterator[InputRequest]:
     """Stream requests from a unified JSONL file or an OpenAI batch input file (detected per line).
 
@@ -157,6 +158,9 @@ def read_input(
     with ``openai_passthrough``: for a provider whose ``capabilities.wire_format`` is
     ``openai_batch``; otherwise they are an error, never dropped. (``provider``, the 0.1 way of
     saying this, is deprecated.)
+
+    With ``issues`` (a list), problems are appended to it instead of raised and every valid line is
+    yielded, so that a caller can check those further and report everything at once.
     """
     if openai_passthrough is None:
         openai_passthrough = False
@@ -172,7 +176,9 @@ def read_input(
     label = str(path)
     # Every problem of the file in one pass: the valid lines stream on, the issues are raised
     # together at the end (capped, so a file of garbage does not build an unbounded list).
-    issues: list[ValidationIssue] = []
+    collect = issues is not None
+    if issues is None:
+        issues = []
     for number, raw in iter_jsonl_lines(path):
         try:
             data = orjson.loads(raw)
@@ -207,14 +213,14 @@ def read_input(
                 )
             )
         else:
-            if not issues:
+            if collect or not issues:
                 yield request
         if len(issues) >= _MAX_ISSUES:
             issues.append(
                 ValidationIssue(f"stopped after {_MAX_ISSUES} problems", path=label, line=number)
             )
             break
-    if issues:
+    if issues and not collect:
         raise ValidationError(issues)
 
 

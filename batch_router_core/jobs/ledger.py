@@ -51,6 +51,7 @@ __all__ = [
     "LogicalJob",
     "ProviderJob",
     "SCHEMA_VERSION",
+    "UnknownJobError",
 ]
 
 #: Bumped whenever the tables change; :class:`Ledger` migrates older files forward.
@@ -111,6 +112,18 @@ UPDATE provider_jobs SET state = 'submitting' WHERE state = 'prepared'
 class LedgerError(BatchRouterError):
     """The ledger file is unusable (damaged, read-only, full, locked, newer) or a job id is
     unknown."""
+
+
+class UnknownJobError(LedgerError):
+    """No job with this id is recorded in the ledger (a typo, or another state directory)."""
+
+    def __init__(self, job_id: str, path: Path) -> None:
+        self.job_id = job_id
+        self.path = path
+        super().__init__(
+            f"no job {job_id!r} in the ledger {path} (`batch-router jobs` lists the jobs there; "
+            "--state-dir or BATCH_ROUTER_STATE_DIR chooses another)"
+        )
 
 
 class ClaimLostError(LedgerError):
@@ -275,7 +288,7 @@ def _advice(path: Path, exc: BaseException) -> str:
 
 
 class Ledger:
-    """A SQLite ledger file (default ``.batch_router/ledger.sqlite3``, created user-only)."""
+    """A SQLite ledger file (``<state dir>/ledger.sqlite3``, created user-only)."""
 
     #: how long an open waits for another process's lock before giving up (seconds)
     busy_timeout_s = 30.0
@@ -577,7 +590,7 @@ class Ledger:
         """One logical job; LedgerError if unknown."""
         rows = self._read("SELECT * FROM logical_jobs WHERE id = ?", (job_id,))
         if not rows:
-            raise LedgerError(f"no job {job_id!r} in {self.path}")
+            raise UnknownJobError(job_id, self.path)
         return _row_logical(rows[0])
 
     def logical_jobs(self) -> list[LogicalJob]:
@@ -594,6 +607,24 @@ class Ledger:
                 "UPDATE logical_jobs SET cancelled = 1, updated_at = ? WHERE id = ?",
                 (time.time(), job_id),
             )
+
+    def forget(self, job_id: str) -> None:
+        """Remove an ended job's records (its files are the caller's to remove first). A job with a
+        live claim on any provider job, or one not ended, is refused: it is still being worked on.
+        """
+        now = time.time()
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT state, owner, lease_until FROM provider_jobs WHERE logical_id = ?",
+                (job_id,),
+            ).fetchall()
+            for row in rows:
+                if JobState(row["state"]) not in (JobState.FETCHED, JobState.FAILED):
+                    raise LedgerError(f"job {job_id} is not finished ({row['state']}): not removed")
+                if row["owner"] and (row["lease_until"] or 0) > now:
+                    raise LedgerError(f"job {job_id} is held by {row['owner']}: not removed")
+            db.execute("DELETE FROM provider_jobs WHERE logical_id = ?", (job_id,))
+            db.execute("DELETE FROM logical_jobs WHERE id = ?", (job_id,))
 
     # -- claims ----------------------------------------------------------------------------------
 

@@ -27,14 +27,13 @@ import attrs
 
 from batch_router_core.errors import (
     BatchTimeoutError,
+    ConfigError,
     ProviderPermanentError,
     ProviderTransientError,
-    UnsupportedOperationError,
-    ValidationError,
-    ValidationIssue,
 )
 from batch_router_core.files import (
     GeneratedFiles,
+    default_state_dir,
     iter_jsonl,
 )
 from batch_router_core.formats.unified import (
@@ -52,8 +51,17 @@ from batch_router_core.jobs.ledger import (
     ProviderJob,
 )
 from batch_router_core.jobs.recovery import Reconciler
-from batch_router_core.jobs.shards import count_shards, remove_shard_files, write_shards
-from batch_router_core.jobs.status import JobNeedsAttentionError, JobStatus, aggregate
+from batch_router_core.jobs.shards import (
+    remove_shard_files,
+    validate_batches,
+    write_shards,
+)
+from batch_router_core.jobs.status import (
+    JobNeedsAttentionError,
+    JobNotEndedError,
+    JobStatus,
+    aggregate,
+)
 from batch_router_core.logging import get_logger, storable_options
 from batch_router_core.models.enums import BatchStatus, ResultStatus
 from batch_router_core.models.params import InferenceParams
@@ -87,7 +95,9 @@ class BatchRouter:
     """Run batches on any installed provider, many at once, with a durable ledger.
 
     :param registry: the provider registry (default: discover installed plugins).
-    :param root: batch-router's working directory (generated files, ledger): ``./.batch_router``.
+    :param root: the state directory (ledger, generated files); default
+        :func:`~batch_router_core.files.default_state_dir` (``$BATCH_ROUTER_STATE_DIR``, else a
+        per-user directory).
     :param ledger: a ledger to use instead of ``<root>/ledger.sqlite3``.
     :param initial_interval, multiplier, max_interval: polling backoff (60 s, ×1.5, up to 300 s).
     :param timeout: how long :meth:`wait_for_all` waits (24 h) before :class:`BatchTimeoutError`.
@@ -108,7 +118,7 @@ class BatchRouter:
         self,
         registry: BatchProviderRegistry | None = None,
         *,
-        root: Path | str = ".batch_router",
+        root: Path | str | None = None,
         ledger: Ledger | None = None,
         initial_interval: float = 60.0,
         multiplier: float = 1.5,
@@ -121,7 +131,7 @@ class BatchRouter:
         lease_s: float | None = None,
         on_notice: Callable[[str], None] | None = None,
     ) -> None:
-        self.root = Path(root)
+        self.root = Path(root) if root is not None else default_state_dir()
         self.registry = registry or BatchProviderRegistry(files=GeneratedFiles(self.root))
         self.files = self.registry.files
         self.ledger = ledger or Ledger(self.root / "ledger.sqlite3")
@@ -143,6 +153,8 @@ class BatchRouter:
         #: interrupted)
         self.recorded_job_ids: list[str] = []
         self._held: set[str] = set()
+        #: when the current wait polls again (``time.monotonic()``), for progress displays
+        self.next_poll_at: float | None = None
         self._active = 0  # operations in progress; claims are given back when the last one ends
         self._heartbeat: asyncio.Task[None] | None = None
         self._ledger_failure: LedgerError | None = None
@@ -181,6 +193,10 @@ class BatchRouter:
     def _given_options(self, name: str) -> dict[str, Any]:
         return dict(self._options.get(str(name), self._default_options))
 
+    def provider_for_job(self, job: ProviderJob) -> ProviderHandle:
+        """The provider handle that works on a recorded provider job (see :meth:`_provider_for`)."""
+        return self._provider_for(job)
+
     def _provider_for(self, job: ProviderJob) -> ProviderHandle:
         """The provider handle for a recorded job: the options it was created with (secrets
         excepted,
@@ -207,43 +223,15 @@ class BatchRouter:
 
     # -- validation ------------------------------------------------------------------------------
 
+    def validate(self, batches: Sequence[InputBatch]) -> None:
+        """Everything checkable before spending: providers, models, limits, content, unique ids
+        within each batch (sharded as this router would shard them); raises
+        :class:`ValidationError` with every problem. A custom_id may repeat across batches: the
+        same batch can run on two providers at once."""
+        self._validate_batches(batches)
+
     def _validate_batches(self, batches: Sequence[InputBatch]) -> None:
-        """Everything checkable before spending: providers, models, limits, content, unique ids."""
-        issues: list[ValidationIssue] = []
-        seen: dict[str, int] = {}
-        for index, batch in enumerate(batches):
-            provider = self.get_provider(
-                batch.provider
-            )  # ProviderNotFoundError names what is installed
-            try:
-                if self.shard:
-                    for piece in count_shards(provider, batch):
-                        provider.validate(piece)
-                else:
-                    provider.validate(batch)
-            except ValidationError as exc:
-                issues.extend(
-                    ValidationIssue(
-                        i.message,
-                        custom_id=i.custom_id,
-                        field=f"batches[{index}].{i.field}" if i.field else f"batches[{index}]",
-                    )
-                    for i in exc.issues
-                )
-            for req in batch.requests:
-                first = seen.setdefault(req.custom_id, index)
-                if first != index:
-                    issues.append(
-                        ValidationIssue(
-                            f"custom_id is used in batches #{first} and #{index}; ids must be "
-                            f"unique "
-                            "across the batches of one run",
-                            custom_id=req.custom_id,
-                            field="custom_id",
-                        )
-                    )
-        if issues:
-            raise ValidationError(issues)
+        validate_batches(self.get_provider, batches, shard=self.shard)
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -462,6 +450,12 @@ class BatchRouter:
     ) -> dict[str, JobStatus]:
         interval = self.initial_interval if poll_interval is None else poll_interval
         limit = self.timeout if timeout is None else timeout
+        if interval < 0 or limit <= 0:
+            raise ConfigError(
+                f"the polling interval ({interval} s) must not be negative and the timeout "
+                f"({limit} s) must be positive"
+            )
+        self._known(job_ids)
         start = time.monotonic()
         # A missing key is a configuration error here, before any job is touched (never "failed").
         unsettled = [
@@ -515,7 +509,10 @@ class BatchRouter:
             due = [t - time.monotonic() for t in self._retry_at.values()]
             if due:
                 pause = min(pause, max(0.0, min(due)))
-            await asyncio.sleep(max(0.0, min(pause, limit - elapsed)))
+            pause = max(0.0, min(pause, limit - elapsed))
+            self.next_poll_at = time.monotonic() + pause
+            await asyncio.sleep(pause)
+            self.next_poll_at = None
             interval = min(interval * self.multiplier, self.max_interval)
 
     def _let_go(self, jobs: Iterable[ProviderJob]) -> None:
@@ -623,7 +620,13 @@ class BatchRouter:
         async with self._working():
             return await self._poll_recorded(job_id)
 
+    def _known(self, job_ids: Iterable[str]) -> None:
+        """Raise :class:`UnknownJobError` for the first id the ledger does not hold."""
+        for job_id in job_ids:
+            self.ledger.logical(job_id)
+
     async def _poll_recorded(self, job_id: str) -> JobStatus:
+        self._known([job_id])
         jobs = []
         for job in self.ledger.jobs_of(job_id):
             if job.state is JobState.SUBMITTED and job.handle is not None:
@@ -636,6 +639,7 @@ class BatchRouter:
 
     def recorded_status(self, job_id: str) -> JobStatus:
         """The job's status as last recorded in the ledger (no network)."""
+        self._known([job_id])
         return aggregate(job_id, self.ledger.jobs_of(job_id))
 
     async def get_all_statuses(self, job_ids: Iterable[str]) -> dict[str, JobStatus]:
@@ -747,9 +751,7 @@ class BatchRouter:
         if status.needs_attention:
             raise JobNeedsAttentionError(job_id, status.needs_attention)
         if not status.is_terminal:
-            raise UnsupportedOperationError(
-                f"job {job_id} has not ended ({status.status.value}); wait for it first"
-            )
+            raise JobNotEndedError(job_id, status.status)
         return list(status.provider_jobs)
 
     async def get_results(self, job_id: str) -> AsyncIterator[RequestResult]:
@@ -804,6 +806,7 @@ class BatchRouter:
         Jobs another live process holds are cancelled by that process (it sees the request in the
         ledger on its next round); the others are claimed and cancelled here.
         """
+        self._known([job_id])
         self.ledger.mark_cancelled(job_id)
         async with self._working():
             return await self._cancel_held(job_id)
@@ -842,7 +845,12 @@ class BatchRouter:
     # -- recovery --------------------------------------------------------------------------------
 
     async def resume(
-        self, *, wait: bool = True, poll_interval: float | None = None, timeout: float | None = None
+        self,
+        *,
+        wait: bool = True,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        on_status: Callable[[JobStatus], None] | None = None,
     ) -> list[str]:
         """Continue every unfinished job in the ledger after a crash; returns their job ids.
 
@@ -860,6 +868,7 @@ class BatchRouter:
                 until=_Goal.FETCHED if wait else _Goal.SUBMITTED,
                 timeout=timeout,
                 poll_interval=poll_interval,
+                on_status=on_status,
             )
         return ids
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from batch_router_core.errors import BatchTooLargeError
+from batch_router_core.errors import BatchTooLargeError, ValidationError, ValidationIssue
 from batch_router_core.files import GeneratedFiles, new_local_id, write_jsonl_lines
 from batch_router_core.formats.unified import request_line
 from batch_router_core.models.requests import InputBatch
 from batch_router_core.registry.handle import ProviderHandle
 
-__all__ = ["count_shards", "remove_shard_files", "write_shards"]
+__all__ = ["count_shards", "remove_shard_files", "validate_batches", "write_shards"]
 
 
 def count_shards(provider: ProviderHandle, batch: InputBatch) -> list[InputBatch]:
@@ -75,3 +75,53 @@ def remove_shard_files(shards: Iterable[Mapping[str, Any]]) -> None:
     for shard in shards:
         for key in ("input_path", "requests_path"):
             Path(shard[key]).unlink(missing_ok=True)
+
+
+def validate_batches(
+    provider: Callable[[str], ProviderHandle], batches: Sequence[InputBatch], *, shard: bool
+) -> None:
+    """Everything checkable before spending, for batches about to be submitted: providers, models,
+    limits, content, unique ids within each batch (checked shard by shard as :func:`write_shards`
+    would cut them, and across its shards). Raises :class:`ValidationError` with every problem.
+
+    ``provider`` gives the handle for a provider name (:class:`ProviderNotFoundError` names what is
+    installed). A custom_id may repeat across batches: the same batch can run on two providers.
+    """
+    issues: list[ValidationIssue] = []
+    for index, batch in enumerate(batches):
+        handle = provider(batch.provider)
+        found: list[ValidationIssue] = []
+        pieces = count_shards(handle, batch) if shard else [batch]
+        for piece in pieces:
+            try:
+                handle.validate(piece)
+            except ValidationError as exc:
+                found.extend(exc.issues)
+        if len(pieces) > 1:
+            found.extend(_duplicate_ids(batch))
+        issues.extend(
+            ValidationIssue(
+                i.message,
+                custom_id=i.custom_id,
+                field=f"batches[{index}].{i.field}" if i.field else f"batches[{index}]",
+            )
+            for i in found
+        )
+    if issues:
+        raise ValidationError(issues)
+
+
+def _duplicate_ids(batch: InputBatch) -> list[ValidationIssue]:
+    seen: set[str] = set()
+    issues = []
+    for req in batch.requests:
+        if req.custom_id in seen:
+            issues.append(
+                ValidationIssue(
+                    "duplicate custom_id; custom_ids must be unique within a batch",
+                    custom_id=req.custom_id,
+                    field="custom_id",
+                )
+            )
+        seen.add(req.custom_id)
+    return issues

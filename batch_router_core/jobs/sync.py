@@ -69,14 +69,14 @@ class Provider:
     """A synchronous handle to one provider, with the batch-router ledger underneath.
 
     :param name: the provider (``"openai"``, ``"google"``...).
-    :param root: batch-router's working directory.
+    :param root: the state directory (default: ``$BATCH_ROUTER_STATE_DIR``, else per user).
     :param options: provider options (``api_key``, ``base_url``...), else the SDK's environment.
     """
 
     provider_name: str = ""
 
     def __init__(
-        self, name: str | None = None, *, root: Path | str = ".batch_router", **options: Any
+        self, name: str | None = None, *, root: Path | str | None = None, **options: Any
     ) -> None:
         self.name = name or self.provider_name
         if not self.name:

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from batch_router_core.errors import UnknownProviderStatusError
+from batch_router_core.errors import ConfigError, UnknownProviderStatusError
 from batch_router_core.models.enums import BatchMode, BatchStatus
 
 __all__ = [
@@ -118,6 +118,14 @@ class ProviderInfo:
     #: How often to poll this provider's jobs when the user gives no ``--poll-interval`` (a local
     #: engine finishes in seconds; a cloud batch in minutes); None means core's default.
     poll_interval_s: float | None = None
+    #: The provider options the plugin reads (``api_key``, ``base_url``...): any other key is
+    #: refused with a suggestion, so a typo cannot silently send a batch elsewhere. Empty means
+    #: not declared (every key is passed on).
+    option_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    #: The environment variables the provider's SDK (and plugin) read, each with the option it
+    #: stands for (``{"OPENAI_BASE_URL": "base_url", "OPENAI_API_KEY": "api_key"}``): what
+    #: ``batch-router emulate`` prints to point a shell at an emulator.
+    env_options: Mapping[str, str] = attrs.field(factory=dict, converter=_dict)
     #: Plugin-private knobs: core never reads them.
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     _model_re: re.Pattern[str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
@@ -129,6 +137,24 @@ class ProviderInfo:
             rx = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.models) or "(?!)")
             object.__setattr__(self, "_model_re", rx)
         return rx.match(model) is not None
+
+    def check_option_keys(self, keys: Iterable[str]) -> None:
+        """Raise :class:`ConfigError` for option keys the provider does not read."""
+        if not self.option_keys:
+            return
+        unknown = [k for k in keys if k not in self.option_keys]
+        if not unknown:
+            return
+        import difflib
+
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, self.option_keys, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(
+            f"unknown option {', '.join(hints)} for provider {self.name}; it reads: "
+            f"{', '.join(self.option_keys)}"
+        )
 
     def supports_mode(self, mode: BatchMode) -> bool:
         """True when the provider runs batches of this mode."""

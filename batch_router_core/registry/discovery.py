@@ -75,7 +75,8 @@ class BatchProviderRegistry:
         ``False`` and :meth:`register` the plugins they want.
     :param config_path: the user's YAML file (default: ``$BATCH_ROUTER_CONFIG`` or
         ``./batch-router.yaml``); ``overrides`` gives the same data directly.
-    :param files: where generated files go (default ``.batch_router/`` in the working directory).
+    :param files: where generated files go (default: the state directory, see
+        :func:`~batch_router_core.files.default_state_dir`).
     :param retry: the retry policy for provider calls.
     """
 
@@ -312,6 +313,7 @@ class BatchProviderRegistry:
     def get(self, name: str, **options: Any) -> ProviderHandle:
         """A typed handle to one provider; ``options`` (api_key, base_url...) go to its hooks."""
         record = self.record(str(name))
+        self.info(str(name)).check_option_keys(options)
         return ProviderHandle(
             record,
             options,

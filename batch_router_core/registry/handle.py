@@ -258,7 +258,7 @@ class ProviderHandle:
     def prepare(self, batch: InputBatch, *, local_id: str | None = None) -> PreparedBatch:
         """Validate the batch and write the provider-native input file. No network.
 
-        The file streams to ``.batch_router/generated/<provider>/batch_<local_id>_input.jsonl``;
+        The file streams to ``<state dir>/generated/<provider>/batch_<local_id>_input.jsonl``;
         a batch over the provider's byte limit is refused (and no file is left behind).
         """
         self.validate(batch)

@@ -145,14 +145,28 @@ def cli(
     background: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Any:
-    """Run ``batch-router ARGS --option ...`` against ``emulator`` in ``cwd``.
+    """Run ``batch-router ARGS --option base_url=...`` against ``emulator`` in ``cwd``, the key in
+    the provider's environment variable (the documented way: a key in ``--option`` warns).
 
     Returns the CompletedProcess, or the running Popen with ``background``.
     """
+    from batch_router_core.registry import BatchProviderRegistry
+
+    by_option = {
+        o: e for e, o in BatchProviderRegistry().info(emulator.provider).env_options.items()
+    }
     argv = [*CLI, *args]
+    keys: dict[str, str] = {}
     for option in emulator.options:
-        argv += ["--option", option]
-    environment = cli_env(crash, **dict(env or {}))
+        name, _, value = option.partition("=")
+        if name == "api_key" and "api_key" in by_option:
+            keys[by_option["api_key"]] = value
+        else:
+            argv += ["--option", option]
+    environment = cli_env(crash, **{**keys, **dict(env or {})})
+    # Each working directory is its own state directory, unless the caller says otherwise.
+    if env is None or "BATCH_ROUTER_STATE_DIR" not in env:
+        environment["BATCH_ROUTER_STATE_DIR"] = str(Path(cwd) / ".batch_router")
     if background:
         return subprocess.Popen(
             argv,

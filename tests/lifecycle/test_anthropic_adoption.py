@@ -85,7 +85,9 @@ def test_indistinguishable_candidates_are_parked_not_guessed(tmp_path: Path) -> 
             "nothing may be created while candidates are unverified"
         )
         [job_id] = [
-            line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("resumed")
+            line.split()[1].rstrip(":")
+            for line in resumed.stdout.splitlines()
+            if line.startswith("resumed")
         ]
         status = cli(["status", job_id], b, emulator)
         assert "needs_attention" in status.stdout

@@ -110,24 +110,30 @@ def _params(
 def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:
     """Yield one ``{"custom_id", "params"}`` line per request, lazily, in input order."""
     dumps = orjson.dumps
-    base = _params(batch.configured_params, settings, None)
-    # One-user-text requests are spliced into bytes serialised once (see core's fastjson).
-    fast = OneTextLines(
-        {
-            "custom_id": SENTINELS[0],
-            "params": {**base, "messages": [{"role": "user", "content": SENTINELS[1]}]},
-        }
-    )
-    line: dict[str, Any] = {"custom_id": None, "params": base}
+    # The batch's own settings are needed only by requests without settings of their own (a file
+    # whose every line carries max_tokens needs no batch-wide value).
+    base: dict[str, Any] | None = None
+    fast: OneTextLines | None = None
+    line: dict[str, Any] = {}
     for req in batch.requests:
-        text = one_user_text(req)
-        if text is not None:
-            yield fast.line(req.custom_id, text)
-            continue
         if req.params is not None:
             one = _params(batch.params_for(req), settings, req.custom_id)
             one["messages"] = _messages(req)
             yield dumps({"custom_id": req.custom_id, "params": one})
+            continue
+        if base is None or fast is None:
+            base = _params(batch.configured_params, settings, None)
+            # One-user-text requests are spliced into bytes serialised once (see core's fastjson).
+            fast = OneTextLines(
+                {
+                    "custom_id": SENTINELS[0],
+                    "params": {**base, "messages": [{"role": "user", "content": SENTINELS[1]}]},
+                }
+            )
+            line = {"custom_id": None, "params": base}
+        text = one_user_text(req)
+        if text is not None:
+            yield fast.line(req.custom_id, text)
             continue
         base["messages"] = _messages(req)
         line["custom_id"] = req.custom_id

@@ -231,6 +231,25 @@ async def cancel(handle: BatchHandle, context: ProviderContext) -> BatchStatusRe
     return _report(batch, context)
 
 
+@hookimpl
+async def delete_job(handle: BatchHandle, context: ProviderContext) -> bool:
+    """Delete what OpenAI keeps of an ended batch: its input, output and error files (a batch
+    itself cannot be deleted). A file already gone counts as deleted."""
+    client = _client(context)
+    with map_errors("batches.retrieve", batch_id=handle.batch_id):
+        batch = await client.batches.retrieve(handle.batch_id)
+    for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+        if not file_id:
+            continue
+        try:
+            with map_errors("files.delete", file_id=file_id):
+                await client.files.delete(file_id)
+        except ProviderPermanentError as exc:
+            if getattr(exc, "status_code", None) != 404:
+                raise
+    return True
+
+
 async def _lines(client: Any, file_id: str) -> AsyncIterator[dict[str, Any]]:
     """Stream a file's JSONL content from the API, line by line."""
     with map_errors("files.content", file_id=file_id):

@@ -40,7 +40,8 @@ def test_run_with_the_embedded_emulator(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and summary["counts"] == {"succeeded": 4}
+    assert summary["status"] == "completed" and summary["outcome"] == "succeeded"
+    assert summary["counts"]["succeeded"] == summary["counts"]["total"] == 4
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["custom_id"] for r in results} == {"q1", "q2", "q3", "q4"}
     assert all(r["provider"] == "openai" and r["usage"]["total_tokens"] > 0 for r in results)

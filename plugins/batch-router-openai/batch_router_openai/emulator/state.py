@@ -10,6 +10,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,10 @@ class EmulatorState:
         self.workdir = (
             Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="openai-emu-"))
         )
+        if self._own_dir:
+            # Removed on close(), else when the state is collected or the interpreter exits: a
+            # test run or a long-lived machine must not collect emulator directories.
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self.workdir, ignore_errors=True)
         self.validate_s = validate_s
         self.finalize_s = finalize_s
         self.cancel_s = cancel_s
@@ -182,7 +187,7 @@ class EmulatorState:
     def close(self) -> None:
         """Remove the emulator's files (when it created its own directory)."""
         if self._own_dir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._cleanup()
 
     # -- files ---------------------------------------------------------------------------------
 
