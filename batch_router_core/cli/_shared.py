@@ -304,6 +304,14 @@ OPTION = click.option(
 )
 
 
+OUTPUT = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write unified results ('-' for stdout; default: results_<job id>.jsonl).",
+)
+
 INTERVAL = click.option(
     "--poll-interval",
     type=click.FloatRange(min=0.05),

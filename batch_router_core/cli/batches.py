@@ -14,6 +14,7 @@ import orjson
 from batch_router_core.cli._shared import (
     INTERVAL,
     OPTION,
+    OUTPUT,
     TIMEOUT,
     check_output_path,
     error_budget,
@@ -307,13 +308,7 @@ Examples:
 @main.command(epilog=EXAMPLES_RUN)
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @_params_options
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to write unified results ('-' for stdout; default: results_<job id>.jsonl).",
-)
+@OUTPUT
 @OPTION
 @click.option(
     "--emulator",

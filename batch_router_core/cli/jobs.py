@@ -16,6 +16,7 @@ from batch_router_core.cli._shared import (
     INTERVAL,
     JSON_FLAG,
     OPTION,
+    OUTPUT,
     TIMEOUT,
     Duration,
     check_output_path,
@@ -126,13 +127,7 @@ Examples:
 """
 )
 @click.argument("job_ids", nargs=-1, required=True)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Where to write unified results ('-' for stdout; default: results_<job id>.jsonl).",
-)
+@OUTPUT
 @OPTION
 @error_budget
 @JSON_FLAG

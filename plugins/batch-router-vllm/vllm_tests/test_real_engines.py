@@ -208,7 +208,8 @@ def test_the_readme_main_job_runs_real_local_inference(
         env={**os.environ, "BATCH_ROUTER_MODEL_CACHE": str(model_cache)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "completed   4/4 done" in proc.stderr, proc.stderr[-3000:]
+    assert "completed" in proc.stderr and "4/4 done" in proc.stderr, proc.stderr[-3000:]
+    assert ": succeeded (completed) 4/4 done" in proc.stderr, proc.stderr[-3000:]
     results = [orjson.loads(x) for x in (tmp_path / "results.jsonl").read_bytes().splitlines()]
     assert [r["status"] for r in results] == ["succeeded"] * 4
     shown = proc.stdout.splitlines()
