@@ -3,6 +3,7 @@ resume."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,46 @@ async def test_results_download_is_atomic_and_redone_if_lost(
     assert len([r async for r in router.get_results(job)]) == 3
     assert service.calls["fetch_results"] == 2
     assert not list(path.parent.glob(".*.part"))
+
+
+async def test_a_stream_of_requests_is_written_one_shard_at_a_time(
+    tmp_path: Path, service: FakeService
+) -> None:
+    """``submit_requests`` reads a generator a shard at a time: the first shards are on disk before
+    the last requests are read, and the input is never held whole."""
+    router = make_router(
+        tmp_path, service, shard=True, overrides={"fake": {"limits": {"max_requests": 4}}}
+    )
+    generated = tmp_path / ".br" / "generated"
+    written_when_last_read: list[int] = []
+
+    def requests(n: int) -> Iterator[InputRequest]:
+        for i in range(n):
+            if i == n - 1:
+                written_when_last_read.append(len(list(generated.rglob("*_input.jsonl"))))
+            yield InputRequest(custom_id=f"s-{i}", messages=[InputMessage.user(f"question {i}")])
+
+    params = InferenceParams(provider_id="fake", model_id="fake-1")
+    job = await router.submit_requests(requests(10), params, wait_for_completion=True)
+    assert written_when_last_read == [2]  # 8 of 10 already written as two shards
+    assert len(router.ledger.jobs_of(job)) == 3
+    got = sorted([r.custom_id async for r in router.get_results(job)])
+    assert got == sorted(f"s-{i}" for i in range(10))
+
+
+async def test_a_stream_with_a_problem_in_its_last_shard_sends_and_keeps_nothing(
+    tmp_path: Path, service: FakeService
+) -> None:
+    router = make_router(
+        tmp_path, service, shard=True, overrides={"fake": {"limits": {"max_requests": 3}}}
+    )
+    reqs = [
+        InputRequest(custom_id=f"d-{i % 7}", messages=[InputMessage.user(f"q {i}")])
+        for i in range(8)
+    ]  # d-0 again as the 8th request, in the third shard
+    params = InferenceParams(provider_id="fake", model_id="fake-1")
+    with pytest.raises(ValidationError, match="used by an earlier shard") as caught:
+        await router.submit_requests(iter(reqs), params)
+    assert [i.custom_id for i in caught.value.issues] == ["d-0"]
+    assert not list((tmp_path / ".br").rglob("*.jsonl")), "files of a refused job were left"
+    assert service.jobs == {} and router.ledger.logical_jobs() == []

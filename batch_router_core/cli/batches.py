@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -161,39 +163,50 @@ def _flag_params(spec: _BatchSpec) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _load_batch(input_path: Path, spec: _BatchSpec, options: dict[str, str], *, shard: bool) -> Any:
-    """Read INPUT and check it against the provider, every problem of both kinds in one error.
+@attrs.frozen
+class _Input:
+    """INPUT as a stream of requests for one provider, read lazily (never held whole)."""
+
+    path: Path
+    params: Any
+    requests: Any
+    #: the file's own problems, found while it is read; the provider's checks add theirs
+    issues: list[Any]
+
+
+def _read(input_path: Path, spec: _BatchSpec, options: dict[str, str]) -> _Input:
+    """INPUT for the provider the flags name (an unknown provider or option key is refused here).
 
     The settings of one run combine by one rule: a flag applies to every request and overrides the
     same setting on a line; a line's own setting applies where no flag is given.
     """
-    from batch_router_core.errors import ValidationError
     from batch_router_core.formats.unified import read_input
-    from batch_router_core.models import InferenceParams, InputBatch
+    from batch_router_core.models import InferenceParams
 
     flags = _flag_params(spec)
     params = InferenceParams(
         provider_id=spec.provider, model_id=spec.model, mode=spec.mode, **flags
     )
+    handle = new_registry().get(spec.provider, **options)
     # Fields of the OpenAI batch format without a unified name pass through only to a provider that
     # speaks that format; for any other provider they are an error.
-    from batch_router_core.jobs.shards import validate_batches
-
-    registry = new_registry()
-    handle = registry.get(spec.provider, **options)  # unknown provider or option key: refused
     wire = handle.info.capabilities.wire_format
     issues: list[Any] = []
     requests = read_input(input_path, openai_passthrough=wire == "openai_batch", issues=issues)
     if flags:
         requests = (_flags_win(r, flags) for r in requests)
-    batch = InputBatch(requests=tuple(requests)).with_params(params)
+    return _Input(path=input_path, params=params, requests=requests, issues=issues)
+
+
+@contextmanager
+def _located(input_path: Path) -> Iterator[None]:
+    """Every problem of the input, the provider's checks included, with its file and line."""
+    from batch_router_core.errors import ValidationError
+
     try:
-        validate_batches(lambda _: handle, [batch], shard=shard)
+        yield
     except ValidationError as exc:
-        issues.extend(exc.issues)
-    if issues:
-        raise ValidationError(_locate(issues, input_path))
-    return batch
+        raise ValidationError(_locate(exc.issues, input_path), provider=exc.provider) from None
 
 
 def _flags_win(request: Any, flags: dict[str, Any]) -> Any:
@@ -258,12 +271,20 @@ def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> N
 
     Every problem is reported at once, each with its file, line, custom_id and field.
     """
-    from batch_router_core.jobs.shards import write_shards
-
     with reported_errors(as_json):
-        batch = _load_batch(input_path, spec, {}, shard=shard)
+        from batch_router_core.jobs.shards import write_request_stream
+
+        source = _read(input_path, spec, {})
         registry = new_registry()
-        shards = write_shards(registry.get(spec.provider), batch, registry.files, shard=shard)
+        with _located(input_path):
+            shards = write_request_stream(
+                registry.get(spec.provider),
+                source.requests,
+                source.params,
+                registry.files,
+                shard=shard,
+                issues=source.issues,
+            )
         files = []
         for piece in shards:
             Path(piece["requests_path"]).unlink(missing_ok=True)  # the router's own copy
@@ -352,7 +373,7 @@ def run(
         raise click.UsageError("--json and -o - both want stdout: choose one")
     with reported_errors(as_json):
         given = parse_options(options)
-        batch = _load_batch(input_path, spec, given, shard=shard)
+        source = _read(input_path, spec, given)
         # The default output goes to the working directory: either must be writable before a cent
         # is spent.
         check_output_path(output or Path("results.jsonl"))
@@ -373,7 +394,10 @@ def run(
         try:
 
             async def go() -> tuple[Any, Path, dict[str, int]]:
-                job_id = await router.submit_batch(batch)
+                with _located(input_path):
+                    job_id = await router.submit_requests(
+                        source.requests, source.params, issues=source.issues
+                    )
                 ids = [j.batch_id or j.local_id for j in router.ledger.jobs_of(job_id)]
                 say(
                     f"submitted job {job_id} ({', '.join(ids)}) in {state_dir()}",
@@ -431,9 +455,13 @@ def submit(
     """
     with reported_errors(as_json):
         given = parse_options(options)
-        batch = _load_batch(input_path, spec, given, shard=shard)
+        source = _read(input_path, spec, given)
         router = make_router(given, shard=shard, provider=spec.provider)
-        job_id = run_async(router.submit_batch(batch), router)
+        with _located(input_path):
+            job_id = run_async(
+                router.submit_requests(source.requests, source.params, issues=source.issues),
+                router,
+            )
         if as_json:
             click.echo(orjson.dumps({**job_summary(router.recorded_status(job_id))}).decode())
         else:

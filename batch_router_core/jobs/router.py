@@ -30,6 +30,8 @@ from batch_router_core.errors import (
     ConfigError,
     ProviderPermanentError,
     ProviderTransientError,
+    ValidationError,
+    ValidationIssue,
 )
 from batch_router_core.files import (
     GeneratedFiles,
@@ -54,6 +56,7 @@ from batch_router_core.jobs.recovery import Reconciler
 from batch_router_core.jobs.shards import (
     remove_shard_files,
     validate_batches,
+    write_request_stream,
     write_shards,
 )
 from batch_router_core.jobs.status import (
@@ -134,7 +137,7 @@ class BatchRouter:
         self.root = Path(root) if root is not None else default_state_dir()
         self.registry = registry or BatchProviderRegistry(files=GeneratedFiles(self.root))
         self.files = self.registry.files
-        self.ledger = ledger or Ledger(self.root / "ledger.sqlite3")
+        self._ledger = ledger
         self.initial_interval = initial_interval
         self.multiplier = multiplier
         self.max_interval = max_interval
@@ -146,7 +149,7 @@ class BatchRouter:
         self._providers: dict[str, ProviderHandle] = {}
         self._log = get_logger("router")
         self.owner = Claimant.current().id
-        self._recovery = Reconciler(self.ledger, self.owner, self._notice, self._log)
+        self._reconciler: Reconciler | None = None
         self.lease_s = float(lease_s if lease_s is not None else os.environ.get(LEASE_ENV, 120.0))
         self.on_notice = on_notice
         #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is
@@ -164,6 +167,19 @@ class BatchRouter:
         self._blocked: dict[str, ProviderPermanentError] = {}
         self._stored_options: dict[str, tuple[str, dict[str, Any]]] = {}
         self._job_providers: dict[tuple[str, tuple[tuple[str, str], ...]], ProviderHandle] = {}
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger, ``<root>/ledger.sqlite3`` unless one was given; opened (or created) on first
+        use, so that a batch refused by validation leaves no file behind."""
+        if self._ledger is None:
+            self._ledger = Ledger(self.root / "ledger.sqlite3")
+        return self._ledger
+
+    def _recovery(self) -> Reconciler:
+        if self._reconciler is None:
+            self._reconciler = Reconciler(self.ledger, self.owner, self._notice, self._log)
+        return self._reconciler
 
     # -- providers -------------------------------------------------------------------------------
 
@@ -288,20 +304,7 @@ class BatchRouter:
             for batch in batches:
                 provider = self.get_provider(batch.provider)
                 shards = write_shards(provider, batch, self.files, shard=self.shard)
-                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-                job_id = f"job-{stamp}-{secrets.token_hex(4)}"
-                records.append(
-                    {
-                        "job_id": job_id,
-                        "provider": provider.name,
-                        "model": batch.model,
-                        "mode": batch.mode,
-                        "request_count": len(batch.requests),
-                        "params": to_data(batch.configured_params),
-                        "shards": shards,
-                        "options": storable_options(self._given_options(provider.name)),
-                    }
-                )
+                records.append(self._job_record(provider, batch.configured_params, shards))
             self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
         except BaseException:
             for record in records:
@@ -314,6 +317,59 @@ class BatchRouter:
                 records, poll_interval=poll_interval, timeout=timeout, wait=wait_for_completion
             )
         return job_ids
+
+    async def submit_requests(
+        self,
+        requests: Iterable[InputRequest],
+        params: InferenceParams,
+        *,
+        issues: list[ValidationIssue] | None = None,
+        wait_for_completion: bool = False,
+        timeout: float | None = None,
+    ) -> str:
+        """Validate, record and submit a stream of requests as one job; returns its id.
+
+        For inputs too large to hold: ``requests`` may be a generator over a file
+        (:func:`~batch_router_core.formats.unified.read_input`), read one shard at a time (with
+        ``shard``) and never held whole. As with :meth:`run_batches`, nothing is recorded or sent
+        unless every request is valid: problems are collected over the whole stream, after those
+        already in ``issues``, and raised together.
+        """
+        if params.provider_id is None or params.model_id is None:
+            raise ValidationError("params must name provider_id and model_id", field="params")
+        provider = self.get_provider(str(params.provider_id))
+        provider.check_credentials()
+        shards = write_request_stream(
+            provider, requests, params, self.files, shard=self.shard, issues=issues
+        )
+        record = self._job_record(provider, params, shards)
+        try:
+            self.ledger.create_jobs([record], owner=self.owner, lease_s=self.lease_s)
+        except BaseException:
+            remove_shard_files(shards)
+            raise
+        self.recorded_job_ids = [record["job_id"]]
+        async with self._working():
+            await self._send_recorded(
+                [record], poll_interval=None, timeout=timeout, wait=wait_for_completion
+            )
+        return str(record["job_id"])
+
+    def _job_record(
+        self, provider: ProviderHandle, params: InferenceParams, shards: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """What the ledger records of a new job, before anything is sent."""
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        return {
+            "job_id": f"job-{stamp}-{secrets.token_hex(4)}",
+            "provider": provider.name,
+            "model": str(params.model_id),
+            "mode": params.mode,
+            "request_count": sum(int(s["request_count"]) for s in shards),
+            "params": to_data(params),
+            "shards": shards,
+            "options": storable_options(self._given_options(provider.name)),
+        }
 
     async def _send_recorded(
         self,
@@ -562,7 +618,7 @@ class BatchRouter:
         landed."""
         logical = self.ledger.logical(job.logical_id)
         if job.state is JobState.SUBMITTING:
-            if await self._recovery.reconcile(provider, job):
+            if await self._recovery().reconcile(provider, job):
                 return
         if logical.cancelled:
             now = datetime.now(timezone.utc)

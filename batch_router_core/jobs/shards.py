@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,17 @@ from typing import Any
 from batch_router_core.errors import BatchTooLargeError, ValidationError, ValidationIssue
 from batch_router_core.files import GeneratedFiles, new_local_id, write_jsonl_lines
 from batch_router_core.formats.unified import request_line
-from batch_router_core.models.requests import InputBatch
+from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.requests import InputBatch, InputRequest
 from batch_router_core.registry.handle import ProviderHandle
 
-__all__ = ["count_shards", "remove_shard_files", "validate_batches", "write_shards"]
+__all__ = [
+    "count_shards",
+    "remove_shard_files",
+    "validate_batches",
+    "write_request_stream",
+    "write_shards",
+]
 
 
 def count_shards(provider: ProviderHandle, batch: InputBatch) -> list[InputBatch]:
@@ -125,3 +133,70 @@ def _duplicate_ids(batch: InputBatch) -> list[ValidationIssue]:
             )
         seen.add(req.custom_id)
     return issues
+
+
+def write_request_stream(
+    provider: ProviderHandle,
+    requests: Iterable[InputRequest],
+    params: InferenceParams,
+    files: GeneratedFiles,
+    *,
+    shard: bool,
+    issues: list[ValidationIssue] | None = None,
+) -> list[dict[str, Any]]:
+    """Validate and write a stream of requests (a generator over a large file) as provider jobs,
+    holding one shard of requests in memory at a time, never the whole input.
+
+    With ``shard`` the stream is read ``max_requests`` at a time and each piece is validated and
+    written (halved further if over the byte limit) before the next is read; without it the stream
+    is one provider job. Problems are collected over the whole stream, after any already in
+    ``issues`` (the input file's own): if there are any, every file written so far is removed and
+    one :class:`ValidationError` lists them all. custom_ids are unique across the whole stream (a
+    set of the ids is kept: tens of bytes a request, not the requests).
+    """
+    limit = provider.info.limits.max_requests if shard else None
+    found: list[ValidationIssue] = [] if issues is None else issues
+    seen: set[str] = set()
+    shards: list[dict[str, Any]] = []
+    try:
+        for chunk in _chunks(requests, limit):
+            batch = InputBatch(requests=chunk, params=params)
+            for req in chunk:
+                if req.custom_id in seen:
+                    found.append(
+                        ValidationIssue(
+                            "duplicate custom_id (used by an earlier shard); custom_ids must be "
+                            "unique within a batch",
+                            custom_id=req.custom_id,
+                            field="custom_id",
+                        )
+                    )
+            seen.update(req.custom_id for req in chunk)
+            try:
+                provider.validate(batch)
+            except ValidationError as exc:
+                found.extend(exc.issues)
+            if not found:  # once something is wrong, only look for more problems
+                shards.extend(write_shards(provider, batch, files, shard=shard))
+        if not seen:  # an empty stream: the provider's check says so
+            try:
+                provider.validate(InputBatch(requests=(), params=params))
+            except ValidationError as exc:
+                found.extend(exc.issues)
+        if found:
+            raise ValidationError(found)
+    except BaseException:
+        remove_shard_files(shards)
+        raise
+    return shards
+
+
+def _chunks(items: Iterable[InputRequest], size: int | None) -> Iterable[tuple[InputRequest, ...]]:
+    if size is None:
+        everything = tuple(items)
+        if everything:
+            yield everything
+        return
+    iterator = iter(items)
+    while chunk := tuple(itertools.islice(iterator, size)):
+        yield chunk
