@@ -43,7 +43,7 @@ def content_kind(part: object) -> str:
 
 
 def _param_issues(
-    info: ProviderInfo, params: InferenceParams, custom_id: str | None
+    info: ProviderInfo, params: InferenceParams, custom_id: str | None, *, required: bool = True
 ) -> list[ValidationIssue]:
     caps = info.capabilities
     issues = []
@@ -57,7 +57,7 @@ def _param_issues(
                     field=f"params.{name}",
                 )
             )
-    for name in caps.required_params:
+    for name in caps.required_params if required else ():
         if getattr(params, name, None) is None:
             issues.append(
                 ValidationIssue(
@@ -138,8 +138,16 @@ def validate_batch(batch: InputBatch, info: ProviderInfo) -> None:
                 field="requests",
             )
         )
-    for issue in _param_issues(info, params, None):
+    for issue in _param_issues(info, params, None, required=False):
         out.add(issue)
+    # A required setting the batch lacks is a problem only if some request lacks it too.
+    for name in info.capabilities.required_params:
+        if getattr(params, name, None) is None and any(
+            r.params is None or getattr(r.params, name, None) is None for r in batch.requests
+        ):
+            for issue in _param_issues(info, params, None):
+                if issue.field == f"params.{name}":
+                    out.add(issue)
     _validate_requests(batch.requests, batch, info, out)
     if out.total:
         issues = list(out.issues)
@@ -316,5 +324,6 @@ def _check_request_params(
                 field="params.provider_id",
             )
         )
-    for issue in _param_issues(info, batch.params_for(req), cid):
+    # The request's own settings; the batch's were checked once, and requirements batch-wide.
+    for issue in _param_issues(info, rp, cid, required=False):
         out.add(issue)

@@ -1,0 +1,100 @@
+"""The per-request workload: every request carries its own settings, beside the orjson floor.
+
+A common shape the one-shared-system-prompt benchmarks flatter: per-item instructions, few-shot
+examples, judges. Each of N requests has its own system prompt (a few hundred characters), varied
+Unicode user text (a few hundred characters), its own max tokens and temperature. Measured:
+
+* reading the unified JSONL file into requests (`read_input`) against orjson parsing the same file;
+* each hosted provider's `ProviderHandle.prepare` (validate, convert, write) from the built
+  requests against orjson writing the same provider lines from prebuilt dicts.
+
+python benchmarks/bench_per_request.py [N]     (default 50,000)
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import best_time, machine, measure_prepare, row  # noqa: E402
+
+from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch  # noqa: E402
+from batch_router_core.files import GeneratedFiles, iter_jsonl_lines  # noqa: E402
+from batch_router_core.formats.unified import read_input  # noqa: E402
+
+WORDS = (
+    "the battery lasts all day",
+    "Größe passt nicht",
+    "évolution très lente",
+    "東京の天気は晴れ",
+    "قمر منير الليلة",
+    "вода и лёд",
+    "el río está crecido",
+    "κύκλος ζωής",
+    "🙂 works fine 👍",
+    "naïve café crème",
+    "데이터가 많다",
+    "नमस्ते दुनिया",
+)
+MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5", "google": "gemini-2.5-flash"}
+
+
+def write_input(path: Path, n: int) -> None:
+    with path.open("wb") as fh:
+        for i in range(n):
+            text = "; ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(16)) + f" (#{i})"
+            system = (
+                f"You are judge #{i % 97} for item {i}. Score the answer from 1 to 5 for accuracy, "
+                f"tone and completeness; criteria set {i % 13}: be strict about facts, lenient "
+                "about style. Reply with the score and one sentence of justification, nothing else."
+            )
+            line = {
+                "custom_id": f"item-{i:07d}",
+                "messages": [{"role": "user", "content": text}],
+                "params": {
+                    "system_prompt": system,
+                    "max_output_tokens": 64 + i % 64,
+                    "temperature": (i % 10) / 10,
+                },
+            }
+            fh.write(orjson.dumps(line) + b"\n")
+
+
+def main(n: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="br-bench-per-request-"))
+    src = tmp / "in.jsonl"
+    write_input(src, n)
+    print(machine())
+    size = src.stat().st_size / 1e6
+    print(f"{n} requests, each with its own system prompt and settings ({size:.1f} MB)")
+
+    def floor_read() -> None:
+        for _, raw in iter_jsonl_lines(src):
+            orjson.loads(raw)
+
+    def ours_read() -> None:
+        for _ in read_input(src):
+            pass
+
+    floor = best_time(floor_read, repeat=3)
+    print(row("floor: orjson parse of the input lines", floor, n))
+    print(row("read_input -> InputRequest", best_time(ours_read, repeat=3), n, floor))
+
+    requests = tuple(read_input(src))
+    registry = BatchProviderRegistry(overrides={}, files=GeneratedFiles(tmp / ".br"))
+    for provider_name, model in MODELS.items():
+        provider = registry.get(provider_name)
+        batch = InputBatch(requests=requests).with_params(
+            InferenceParams(provider_id=provider_name, model_id=model)
+        )
+        t_floor, t_ours, mem = measure_prepare(provider, batch, tmp)
+        print(row(f"floor: orjson write of {provider_name} lines", t_floor, n))
+        print(row(f"{provider_name} prepare", t_ours, n, t_floor, mem))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
