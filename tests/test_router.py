@@ -275,3 +275,23 @@ async def test_a_stream_with_a_problem_in_its_last_shard_sends_and_keeps_nothing
     assert [i.custom_id for i in caught.value.issues] == ["d-0"]
     assert not list((tmp_path / ".br").rglob("*.jsonl")), "files of a refused job were left"
     assert service.jobs == {} and router.ledger.logical_jobs() == []
+
+
+async def test_a_lowered_enqueued_token_limit_splits_a_batch_count_and_bytes_would_not(
+    tmp_path: Path, service: FakeService
+) -> None:
+    from batch_router_core.tokens import estimate_input_tokens
+
+    big = batch("t", 10)  # well within the fake's count and byte limits
+    per_request = estimate_input_tokens(big.requests[0], big.configured_params)
+    limit = per_request * 3 + 1  # three requests fit, a fourth does not
+    overrides = {"fake": {"limits": {"max_enqueued_tokens": {"fake-*": limit}}}}
+    whole = make_router(tmp_path / "w", service, overrides=overrides)
+    with pytest.raises(ValidationError, match="enqueued tokens for fake-1"):
+        await whole.run_batches([big])  # one job would be refused by the provider
+    sharded = make_router(tmp_path / "s", service, shard=True, overrides=overrides)
+    [job] = await sharded.run_batches([big])
+    sizes = sorted(j.request_count for j in sharded.ledger.jobs_of(job))
+    assert sizes == [1, 3, 3, 3]
+    got = sorted([r.custom_id async for r in sharded.get_results(job)])
+    assert got == sorted(f"t-{i}" for i in range(10))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,12 @@ from batch_router_core.formats.unified import request_line
 from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.requests import InputBatch, InputRequest
 from batch_router_core.registry.handle import ProviderHandle
+from batch_router_core.tokens import estimate_input_tokens
 
 __all__ = [
     "count_shards",
     "remove_shard_files",
+    "token_issues",
     "validate_batches",
     "write_request_stream",
     "write_shards",
@@ -24,15 +25,74 @@ __all__ = [
 
 
 def count_shards(provider: ProviderHandle, batch: InputBatch) -> list[InputBatch]:
-    """``batch`` cut into pieces of at most the provider's ``max_requests``."""
-    limit = provider.info.limits.max_requests
-    reqs = batch.requests
-    if limit is None or len(reqs) <= limit:
+    """``batch`` cut into pieces of at most the provider's ``max_requests`` and, where the model
+    has one, of at most its ``max_enqueued_tokens`` (estimated)."""
+    pieces = list(_cut(batch.requests, provider, batch.configured_params))
+    if len(pieces) == 1:
         return [batch]
-    return [
-        InputBatch(requests=reqs[i : i + limit], params=batch.params)
-        for i in range(0, len(reqs), limit)
-    ]
+    return [InputBatch(requests=piece, params=batch.params) for piece in pieces]
+
+
+def _cut(
+    requests: Iterable[InputRequest], provider: ProviderHandle, params: InferenceParams
+) -> Iterator[tuple[InputRequest, ...]]:
+    """Consecutive pieces of ``requests`` within the count and enqueued-token limits; read lazily,
+    one piece at a time. A request alone over the token limit is a piece of its own (validation
+    names it)."""
+    limits = provider.info.limits
+    count = limits.max_requests
+    tokens = limits.enqueued_tokens_for(str(params.model_id))
+    if count is None and tokens is None:
+        everything = tuple(requests)
+        if everything:
+            yield everything
+        return
+    piece: list[InputRequest] = []
+    used = 0
+    for req in requests:
+        cost = estimate_input_tokens(req, params) if tokens is not None else 0
+        if piece and (
+            (count is not None and len(piece) >= count)
+            or (tokens is not None and used + cost > tokens)
+        ):
+            yield tuple(piece)
+            piece, used = [], 0
+        piece.append(req)
+        used += cost
+    if piece:
+        yield tuple(piece)
+
+
+def token_issues(provider: ProviderHandle, batch: InputBatch) -> list[ValidationIssue]:
+    """A batch (or one request of it) over its model's enqueued-token limit, which the provider
+    would refuse: the whole batch when it is to be one job, else each request alone."""
+    params = batch.configured_params
+    limit = provider.info.limits.enqueued_tokens_for(str(params.model_id))
+    if limit is None:
+        return []
+    issues = []
+    total = 0
+    for req in batch.requests:
+        cost = estimate_input_tokens(req, params)
+        total += cost
+        if cost > limit:
+            issues.append(
+                ValidationIssue(
+                    f"about {cost} input tokens, over {provider.name}'s limit of {limit} "
+                    f"enqueued tokens for {params.model_id}",
+                    custom_id=req.custom_id,
+                    field="messages",
+                )
+            )
+    if total > limit and not issues:
+        issues.append(
+            ValidationIssue(
+                f"about {total} input tokens, over {provider.name}'s limit of {limit} enqueued "
+                f"tokens for {params.model_id} (split the batch, or let the router shard it)",
+                field="requests",
+            )
+        )
+    return issues
 
 
 def write_shards(
@@ -105,6 +165,7 @@ def validate_batches(
                 handle.validate(piece)
             except ValidationError as exc:
                 found.extend(exc.issues)
+            found.extend(token_issues(handle, piece))
         if len(pieces) > 1:
             found.extend(_duplicate_ids(batch))
         issues.extend(
@@ -154,12 +215,12 @@ def write_request_stream(
     one :class:`ValidationError` lists them all. custom_ids are unique across the whole stream (a
     set of the ids is kept: tens of bytes a request, not the requests).
     """
-    limit = provider.info.limits.max_requests if shard else None
     found: list[ValidationIssue] = [] if issues is None else issues
     seen: set[str] = set()
     shards: list[dict[str, Any]] = []
     try:
-        for chunk in _chunks(requests, limit):
+        pieces = _cut(requests, provider, params) if shard else _whole(requests)
+        for chunk in pieces:
             batch = InputBatch(requests=chunk, params=params)
             for req in chunk:
                 if req.custom_id in seen:
@@ -176,6 +237,7 @@ def write_request_stream(
                 provider.validate(batch)
             except ValidationError as exc:
                 found.extend(exc.issues)
+            found.extend(token_issues(provider, batch))
             if not found:  # once something is wrong, only look for more problems
                 shards.extend(write_shards(provider, batch, files, shard=shard))
         if not seen:  # an empty stream: the provider's check says so
@@ -191,12 +253,7 @@ def write_request_stream(
     return shards
 
 
-def _chunks(items: Iterable[InputRequest], size: int | None) -> Iterable[tuple[InputRequest, ...]]:
-    if size is None:
-        everything = tuple(items)
-        if everything:
-            yield everything
-        return
-    iterator = iter(items)
-    while chunk := tuple(itertools.islice(iterator, size)):
-        yield chunk
+def _whole(requests: Iterable[InputRequest]) -> Iterator[tuple[InputRequest, ...]]:
+    everything = tuple(requests)
+    if everything:
+        yield everything

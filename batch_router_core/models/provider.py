@@ -42,6 +42,19 @@ class ProviderLimits:
     find_job_max_scan: int = 10_000
     #: Model name pattern -> the most input tokens one request may carry (the online path's budget).
     model_input_tokens: Mapping[str, int] = attrs.field(factory=dict, converter=_int_map)
+    #: Model name pattern -> the most input tokens that may be queued at once in this provider's
+    #: jobs for that model (OpenAI's batch queue limit). Shards are cut to fit it, and no more is
+    #: submitted while earlier jobs hold it (estimated: :mod:`batch_router_core.tokens`).
+    max_enqueued_tokens: Mapping[str, int] = attrs.field(factory=dict, converter=_int_map)
+    #: The most provider jobs of one model running at once; later shards wait for a free place.
+    max_jobs_in_flight: int | None = None
+
+    def enqueued_tokens_for(self, model: str) -> int | None:
+        """The enqueued-token limit of ``model`` (the first matching pattern), if one is known."""
+        for pattern, tokens in self.max_enqueued_tokens.items():
+            if fnmatch.fnmatchcase(model, pattern):
+                return tokens
+        return None
 
 
 def _content_map(m: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
