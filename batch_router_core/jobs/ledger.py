@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the tables change; :class:`Ledger` migrates older files forward.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -106,6 +106,11 @@ ALTER TABLE provider_jobs ADD COLUMN candidates_json TEXT;
 ALTER TABLE logical_jobs ADD COLUMN options_json TEXT;
 CREATE INDEX IF NOT EXISTS provider_jobs_batch ON provider_jobs(batch_id);
 UPDATE provider_jobs SET state = 'submitting' WHERE state = 'prepared'
+"""
+
+# Version 3: each provider job's estimated input tokens, for pacing under enqueued-token limits.
+_MIGRATE_3 = """
+ALTER TABLE provider_jobs ADD COLUMN est_tokens INTEGER NOT NULL DEFAULT 0
 """
 
 
@@ -186,6 +191,8 @@ class ProviderJob:
     lease_until: float | None = None
     #: provider jobs that may be this one's, awaiting verification by their results
     candidates: tuple[BatchHandle, ...] = ()
+    #: estimated input tokens (what it holds of its model's enqueued-token limit while it runs)
+    est_tokens: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -237,6 +244,7 @@ def _row_job(row: sqlite3.Row) -> ProviderJob:
         candidates=tuple(from_data(BatchHandle, c) for c in orjson.loads(row["candidates_json"]))
         if row["candidates_json"]
         else (),
+        est_tokens=row["est_tokens"] or 0,
     )
 
 
@@ -421,6 +429,8 @@ class Ledger:
             if version < 2:
                 for statement in _MIGRATE_2.split(";"):
                     db.execute(statement)
+            if version < 3:
+                db.execute(_MIGRATE_3)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -560,13 +570,12 @@ class Ledger:
         now: float,
         owner: str | None,
         lease_until: float | None,
+        est_tokens: int = 0,
     ) -> None:
         db.execute(
             "INSERT INTO provider_jobs (local_id, logical_id, attempt, shard, provider, model, "
-            "mode,"
-            " state, request_count, input_path, requests_path, created_at, updated_at, owner, "
-            "lease_until)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "mode, state, request_count, input_path, requests_path, created_at, updated_at, "
+            "owner, lease_until, est_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 local_id,
                 logical_id,
@@ -583,6 +592,7 @@ class Ledger:
                 now,
                 owner,
                 lease_until,
+                est_tokens,
             ),
         )
 
@@ -756,6 +766,32 @@ class Ledger:
             results_path=str(results_path),
             usage_json=orjson.dumps(to_data(usage)).decode() if usage else None,
         )
+
+    def requeue(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
+        """The provider job failed before running anything, for a reason that passes: it goes back
+        to PREPARED (certainly not running anywhere) to be created again, the reason kept."""
+        return self._update(
+            local_id,
+            owner,
+            state=JobState.PREPARED.value,
+            batch_id=None,
+            handle_json=None,
+            status=None,
+            raw_status=None,
+            counts_json=None,
+            candidates_json=None,
+            error=f"requeued: {reason}",
+        )
+
+    def in_flight(self, provider: str, model: str) -> tuple[int, int]:
+        """(provider jobs, estimated input tokens) of ``model`` being created or running at
+        ``provider``, across every job in the ledger."""
+        row = self._read(
+            "SELECT count(*), coalesce(sum(est_tokens), 0) FROM provider_jobs WHERE provider = ?"
+            " AND model = ? AND state IN (?, ?)",
+            (provider, model, JobState.SUBMITTING.value, JobState.SUBMITTED.value),
+        )[0]
+        return int(row[0]), int(row[1])
 
     def needs_attention(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
         """Park a job that cannot continue safely without the user."""

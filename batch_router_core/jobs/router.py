@@ -158,6 +158,11 @@ class BatchRouter:
         self._held: set[str] = set()
         #: when the current wait polls again (``time.monotonic()``), for progress displays
         self.next_poll_at: float | None = None
+        #: provider jobs held back this round for want of capacity (jobs or tokens in flight)
+        self._paced: set[str] = set()
+        #: (provider, model) -> jobs in flight when the provider last said its queue was full
+        self._learned_slots: dict[tuple[str, str], int] = {}
+        self._hold_until: dict[str, float] = {}
         self._active = 0  # operations in progress; claims are given back when the last one ends
         self._heartbeat: asyncio.Task[None] | None = None
         self._ledger_failure: LedgerError | None = None
@@ -472,7 +477,8 @@ class BatchRouter:
         if job.state is JobState.FETCHED:
             return goal is not _Goal.FETCHED or self._downloaded(job) is not None
         if goal is _Goal.SUBMITTED:
-            return job.state in (JobState.SUBMITTED, JobState.ENDED)
+            # A shard waiting for capacity is sent by whoever waits for the job (wait, run, resume).
+            return job.state in (JobState.SUBMITTED, JobState.ENDED) or job.local_id in self._paced
         if goal is _Goal.ENDED:
             return job.state is JobState.ENDED
         return False
@@ -527,12 +533,19 @@ class BatchRouter:
                 raise self._ledger_failure
             jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
             steps = []
+            admitted: dict[tuple[str, str], tuple[int, int]] = {}
+            self._paced.clear()
             for group in jobs.values():
                 for job in group:
+                    now = time.monotonic()
                     if (
                         self._settled(job, until)
-                        or self._retry_at.get(job.local_id, 0.0) > time.monotonic()
+                        or self._retry_at.get(job.local_id, 0.0) > now
+                        or self._hold_until.get(job.local_id, 0.0) > now
                     ):
+                        continue
+                    if job.state is JobState.PREPARED and not self._admits(job, admitted):
+                        self._paced.add(job.local_id)
                         continue
                     held = self._claim(job)
                     if held is not None:
@@ -562,7 +575,9 @@ class BatchRouter:
                     ",".join(i for i, s in statuses.items() if not s.is_terminal), limit
                 )
             pause = interval
-            due = [t - time.monotonic() for t in self._retry_at.values()]
+            due = [
+                t - time.monotonic() for t in (*self._retry_at.values(), *self._hold_until.values())
+            ]
             if due:
                 pause = min(pause, max(0.0, min(due)))
             pause = max(0.0, min(pause, limit - elapsed))
@@ -570,6 +585,26 @@ class BatchRouter:
             await asyncio.sleep(pause)
             self.next_poll_at = None
             interval = min(interval * self.multiplier, self.max_interval)
+
+    def _admits(self, job: ProviderJob, admitted: dict[tuple[str, str], tuple[int, int]]) -> bool:
+        """Whether a never-sent provider job may be created now: its model's jobs in flight (in
+        the whole ledger, and admitted earlier this round) leave room under the provider's
+        ``max_jobs_in_flight`` and ``max_enqueued_tokens``, and under what the provider's last
+        "queue full" taught. With nothing in flight there is always room."""
+        key = (job.provider, job.model)
+        count, tokens = self.ledger.in_flight(*key)
+        extra_count, extra_tokens = admitted.get(key, (0, 0))
+        count, tokens = count + extra_count, tokens + extra_tokens
+        if count:
+            limits = self._provider_for(job).info.limits
+            slots = [n for n in (limits.max_jobs_in_flight, self._learned_slots.get(key)) if n]
+            budget = limits.enqueued_tokens_for(job.model)
+            if (slots and count >= min(slots)) or (
+                budget is not None and tokens + job.est_tokens > budget
+            ):
+                return False
+        admitted[key] = (extra_count + 1, extra_tokens + job.est_tokens)
+        return True
 
     def _let_go(self, jobs: Iterable[ProviderJob]) -> None:
         """Release the claims on jobs that reached a final state."""
@@ -666,7 +701,26 @@ class BatchRouter:
             report = await provider.cancel(job.handle)
             self._cancel_sent.add(job.local_id)
         crash_point("polling")
-        self.ledger.record_status(job.local_id, report, self.owner)
+        self._record(job, report)
+
+    def _record(self, job: ProviderJob, report: BatchStatusReport) -> ProviderJob:
+        """Record a polled status; a job refused before anything ran because the provider's queue
+        was full goes back to be created again once earlier jobs of its model have finished, and
+        no more than that many are sent at once from then on."""
+        if not (report.requeue and report.is_terminal):
+            return self.ledger.record_status(job.local_id, report, self.owner)
+        requeued = self.ledger.requeue(job.local_id, report.error or report.raw_status, self.owner)
+        key = (job.provider, job.model)
+        running, _ = self.ledger.in_flight(*key)
+        if running:
+            self._learned_slots[key] = min(running, self._learned_slots.get(key, running))
+        else:  # someone else fills the queue: try again after a while
+            self._hold_until[job.local_id] = time.monotonic() + self.initial_interval
+        self._notice(
+            f"{job.provider}'s queue for {job.model} is full: {job.local_id} will be created "
+            f"again when room frees up ({report.error or report.raw_status})"
+        )
+        return requeued
 
     # -- status ----------------------------------------------------------------------------------
 
@@ -689,7 +743,7 @@ class BatchRouter:
                 held = job.local_id in self._held or self._claim(job) is not None
                 if held:
                     report = await self._provider_for(job).poll_status(job.handle)
-                    job = self.ledger.record_status(job.local_id, report, self.owner)
+                    job = self._record(job, report)
             jobs.append(job)
         return aggregate(job_id, jobs)
 

@@ -129,6 +129,7 @@ def write_shards(
                     "request_count": prepared.request_count,
                     "input_path": prepared.path,
                     "requests_path": requests_path,
+                    "est_tokens": _tokens(provider, piece),
                 }
             )
             write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
@@ -257,3 +258,12 @@ def _whole(requests: Iterable[InputRequest]) -> Iterator[tuple[InputRequest, ...
     everything = tuple(requests)
     if everything:
         yield everything
+
+
+def _tokens(provider: ProviderHandle, piece: InputBatch) -> int:
+    """The piece's estimated input tokens, where its model has an enqueued-token limit (else 0:
+    nothing is paced by tokens, and nothing is spent estimating)."""
+    params = piece.configured_params
+    if provider.info.limits.enqueued_tokens_for(str(params.model_id)) is None:
+        return 0
+    return sum(estimate_input_tokens(req, params) for req in piece.requests)

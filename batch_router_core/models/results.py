@@ -129,6 +129,9 @@ class BatchStatusReport:
     cancelling_at: datetime | None = None
     error: str | None = None
     raw: Any = None
+    #: The job failed before running any request, for a reason that passes (the provider's queue
+    #: of enqueued tokens was full): creating it again later is safe, and is what the router does.
+    requeue: bool = False
 
     @property
     def is_terminal(self) -> bool:

@@ -192,6 +192,7 @@ def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
         processing=0 if status.is_terminal else max(0, total - done - failed),
     )
     error = None
+    codes = {e.code for e in batch.errors.data} if batch.errors and batch.errors.data else set()
     if batch.errors and batch.errors.data:
         error = "; ".join(
             f"line {e.line}: {e.code}: {e.message}" if e.line else f"{e.code}: {e.message}"
@@ -212,6 +213,9 @@ def _report(batch: Any, context: ProviderContext) -> BatchStatusReport:
         cancelling_at=_dt(batch.cancelling_at),
         error=error,
         raw=batch.model_dump(mode="json"),
+        # The organisation's queue of enqueued tokens was full: nothing ran, and it can be created
+        # again once earlier batches have finished.
+        requeue=status is BatchStatus.FAILED and "token_limit_exceeded" in codes,
     )
 
 

@@ -315,6 +315,8 @@ class OpenAIEmulator(EmulatorApp):
         self.state.error_ids.update(body.get("custom_ids", []))
         if "per_request_s" in body:
             self.state.next_per_request_s = float(body["per_request_s"])
+        if "max_enqueued_tokens" in body:
+            self.state.max_enqueued_tokens = body["max_enqueued_tokens"]
         return _json({"error_ids": sorted(self.state.error_ids)})
 
 
@@ -332,5 +334,6 @@ def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
         "max_upload_bytes",
         "api_key",
         "workdir",
+        "max_enqueued_tokens",
     )
     return OpenAIEmulator(EmulatorState(**state_options(options, known)))

@@ -78,6 +78,8 @@ class BatchRecord:
     total: int = 0
     lines: list[tuple[int, str, str, dict[str, Any]]] = attrs.field(factory=list, repr=False)
     model: str | None = None
+    #: the input tokens the batch holds in its model's queue while it runs (an estimate)
+    tokens: int = 0
     in_progress_at: float | None = None
     finalizing_at: float | None = None
     completed_at: float | None = None
@@ -152,6 +154,7 @@ class EmulatorState:
         max_file_bytes: int = 200 * 1024 * 1024,
         max_upload_bytes: int = 512 * 1024 * 1024,
         api_key: str | None = None,
+        max_enqueued_tokens: int | None = None,
     ) -> None:
         self.clock = clock or ManualClock()
         self._own_dir = workdir is None
@@ -171,6 +174,9 @@ class EmulatorState:
         self.max_file_bytes = max_file_bytes
         self.max_upload_bytes = max_upload_bytes
         self.api_key = api_key
+        #: the organisation's enqueued-token limit per model (None: unlimited): a batch that would
+        #: queue more fails validation with ``token_limit_exceeded``, as the service's does
+        self.max_enqueued_tokens = max_enqueued_tokens
         self.files: dict[str, FileRecord] = {}
         self.batches: dict[str, BatchRecord] = {}
         #: custom_ids that the service answers with a 400 (per-request errors)
@@ -403,12 +409,43 @@ class EmulatorState:
                 )
             rec.model = next(iter(models), None)
         rec.total = len(rec.lines)
+        if not errors and self.max_enqueued_tokens is not None:
+            errors.extend(self._queue_errors(rec))
         if errors:
             rec.errors = errors[:1000]
             rec.status = "failed"
             rec.failed_at = rec.created_at + self.validate_s
             rec.total = 0
             rec.lines = []
+
+    def _queue_errors(self, rec: BatchRecord) -> list[dict[str, Any]]:
+        """``token_limit_exceeded`` when the batch's tokens do not fit in its model's queue beside
+        the batches already running (a token per four characters of message text)."""
+        rec.tokens = sum(_line_tokens(body) for _, _, _, body in rec.lines)
+        for other in self.batches.values():
+            # Only running batches hold the queue; bringing them up to now may free it (batches
+            # still validating are left alone: validating them would come back here).
+            if other is not rec and other.status in ("in_progress", "finalizing"):
+                self._advance(other)
+        queued = sum(
+            o.tokens
+            for o in self.batches.values()
+            if o is not rec and o.model == rec.model and o.status in ("in_progress", "finalizing")
+        )
+        limit = self.max_enqueued_tokens
+        assert limit is not None
+        if queued + rec.tokens <= limit:
+            return []
+        return [
+            {
+                "code": "token_limit_exceeded",
+                "line": None,
+                "param": None,
+                "message": f"Enqueued token limit reached for {rec.model} in organization "
+                f"org-emulator. Limit: {limit} enqueued tokens. Please try submitting your "
+                "requests again later.",
+            }
+        ]
 
     def _finish(self, rec: BatchRecord, status: str, at: float) -> None:
         """Write the output and error files and end the batch."""
@@ -512,3 +549,21 @@ class EmulatorState:
             at,
         )
         rec.lines = []
+
+
+def _line_tokens(body: dict[str, Any]) -> int:
+    """A request's input tokens as the emulator counts them: a token per four characters of the
+    message text, four per message."""
+    chars = 0
+    messages = body.get("messages") or []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
+    for key in ("input", "prompt"):
+        value = body.get(key)
+        if isinstance(value, str):
+            chars += len(value)
+    return -(-chars // 4) + 4 * len(messages)
