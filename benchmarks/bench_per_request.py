@@ -17,14 +17,21 @@ import sys
 import tempfile
 from pathlib import Path
 
+import attrs
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_time, machine, measure_prepare, row  # noqa: E402
 
-from batch_router_core import BatchProviderRegistry, InferenceParams, InputBatch  # noqa: E402
+from batch_router_core import (  # noqa: E402
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputRequest,
+)
 from batch_router_core.files import GeneratedFiles, iter_jsonl_lines  # noqa: E402
 from batch_router_core.formats.unified import read_input  # noqa: E402
+from batch_router_core.serialization import from_data  # noqa: E402
 
 WORDS = (
     "the battery lasts all day",
@@ -80,9 +87,14 @@ def main(n: int) -> None:
         for _ in read_input(src):
             pass
 
+    def converter_read() -> None:  # the generic cattrs path every line took before
+        for _, raw in iter_jsonl_lines(src):
+            from_data(InputRequest, orjson.loads(raw))
+
     floor = best_time(floor_read, repeat=3)
     print(row("floor: orjson parse of the input lines", floor, n))
     print(row("read_input -> InputRequest", best_time(ours_read, repeat=3), n, floor))
+    print(row("  the same through the generic converter", best_time(converter_read, 3), n, floor))
 
     requests = tuple(read_input(src))
     registry = BatchProviderRegistry(overrides={}, files=GeneratedFiles(tmp / ".br"))
@@ -94,6 +106,24 @@ def main(n: int) -> None:
         t_floor, t_ours, mem = measure_prepare(provider, batch, tmp)
         print(row(f"floor: orjson write of {provider_name} lines", t_floor, n))
         print(row(f"{provider_name} prepare", t_ours, n, t_floor, mem))
+
+    # Each request's effective settings: the merge as it was (attrs.evolve, every check again)
+    # and as it is.
+    base = InferenceParams(provider_id="openai", model_id="gpt-4o-mini", temperature=0.2)
+
+    def evolve_merge() -> None:
+        for req in requests:
+            own = req.params
+            assert own is not None
+            changes = {k: getattr(own, k) for k in own.GENERATION_FIELDS if getattr(own, k)}
+            attrs.evolve(base, **changes)
+
+    def merge() -> None:
+        for req in requests:
+            base.merged(req.params)
+
+    print(row("merged settings, attrs.evolve (before)", best_time(evolve_merge, 3), n))
+    print(row("merged settings, InferenceParams.merged", best_time(merge, 3), n))
 
 
 if __name__ == "__main__":
