@@ -402,3 +402,50 @@ def test_fast_constructors_equal_the_regular_ones_and_cover_every_field() -> Non
     # every declared field is present on the fast object (a field added later gets its default)
     for cls, obj in ((UsageInfo, usage), (RequestResult, fast)):
         assert set(vars(obj)) == {f.name for f in attrs.fields(cls)}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"custom_id": "r-1", "messages": [{"role": "user", "content": "hello"}]},
+        {
+            "custom_id": "r-2",
+            "messages": [
+                {"role": "user", "contents": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "naïve 東京 🙂"},
+            ],
+            "params": {"max_output_tokens": 5, "system_prompt": "s", "provider_kwargs": {"a": 1}},
+        },
+        {
+            "custom_id": "r-3",
+            "messages": [{"role": "user", "contents": [{"type": "text", "text": "x"}]}],
+        },
+        {"custom_id": "", "messages": [{"role": "user", "content": "x"}]},
+        {"custom_id": "r-4", "messages": []},
+        {"custom_id": "r-5", "messages": [{"role": "system", "content": "x"}]},
+        {
+            "custom_id": "r-6",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"top_p": 5},
+        },
+        {"custom_id": 7, "messages": [{"role": "user", "content": "x"}]},
+        {"custom_id": "r-8", "messages": [{"role": "user", "content": 3}]},
+        {"custom_id": "r-9", "messages": [{"role": "user", "content": "x"}], "extra": 1},
+    ],
+)
+def test_the_fast_request_reader_builds_and_refuses_exactly_what_the_converter_does(
+    data: dict[str, object],
+) -> None:
+    """``request_from_data`` skips the converter for the common shape; it must build equal
+    requests and refuse with the same errors, whatever the line."""
+    from batch_router_core.formats.unified import request_from_data
+    from batch_router_core.serialization import from_data
+
+    outcomes = []
+    for read in (request_from_data, lambda d: from_data(InputRequest, d)):
+        try:
+            outcomes.append(repr(read(data)))
+        except ValidationError as exc:
+            outcomes.append(f"error: {exc}")
+    assert outcomes[0] == outcomes[1]
