@@ -432,6 +432,36 @@ def test_fast_constructors_equal_the_regular_ones_and_cover_every_field() -> Non
         {"custom_id": 7, "messages": [{"role": "user", "content": "x"}]},
         {"custom_id": "r-8", "messages": [{"role": "user", "content": 3}]},
         {"custom_id": "r-9", "messages": [{"role": "user", "content": "x"}], "extra": 1},
+        {
+            "custom_id": "r-10",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"temperature": 1, "seed": 3, "top_k": 2},
+        },
+        {
+            "custom_id": "r-11",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"max_output_tokens": "9"},
+        },
+        {
+            "custom_id": "r-12",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"seed": 1 << 70},
+        },
+        {
+            "custom_id": "r-13",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"temperature": True},
+        },
+        {
+            "custom_id": "r-14",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"stop_sequences": ["a"], "system_prompt": ["a", "b"]},
+        },
+        {
+            "custom_id": "r-15",
+            "messages": [{"role": "user", "content": "x"}],
+            "params": {"max_output_tokens": 0},
+        },
     ],
 )
 def test_the_fast_request_reader_builds_and_refuses_exactly_what_the_converter_does(

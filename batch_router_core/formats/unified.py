@@ -7,6 +7,7 @@ files.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
@@ -59,12 +60,37 @@ def request_from_data(data: dict[str, Any]) -> InputRequest:
             if turns:
                 params = data.get("params")
                 try:
-                    own = None if params is None else from_data(InferenceParams, params)
+                    own = None if params is None else _params_from_data(params)
                 except ValidationError:
                     pass  # reported below, by the converter, with the field's path
                 else:
                     return new_text_request(cid, turns, own)
     return from_data(InputRequest, data)
+
+
+_FLOAT_PARAMS = frozenset(("temperature", "top_p", "presence_penalty", "frequency_penalty"))
+_INT_PARAMS = frozenset(("max_output_tokens", "top_k", "seed", "embedding_dimensions"))
+_INT64 = 1 << 63
+
+
+def _params_from_data(data: Any) -> InferenceParams:
+    """A request's own settings: the common keys with plain values straight into the constructor
+    (which checks the ranges), after the converter's type rules (no coercion; an integer is a
+    number; 64-bit integers). Anything else goes through the converter."""
+    if type(data) is not dict:
+        return from_data(InferenceParams, data)
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = type(value)
+        if key == "system_prompt" and kind is str:
+            kwargs[key] = value
+        elif key in _FLOAT_PARAMS and (kind is float or kind is int) and math.isfinite(value):
+            kwargs[key] = float(value)
+        elif key in _INT_PARAMS and kind is int and -_INT64 <= value < _INT64:
+            kwargs[key] = value
+        else:
+            return from_data(InferenceParams, data)
+    return InferenceParams(**kwargs)
 
 
 def read_requests(path: Path | str) -> Iterator[InputRequest]:
