@@ -319,7 +319,7 @@ def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> N
 EXAMPLES_RUN = """
 \b
 Examples:
-  batch-router run examples/questions.jsonl -p vllm -m Qwen/Qwen2.5-0.5B-Instruct
+  batch-router run examples/questions.jsonl -p vllm -m smollm2-135m-instruct
   batch-router run in.jsonl -p openai -m gpt-4o-mini --emulator --show 3
   batch-router run in.jsonl -p anthropic -m claude-3-5-haiku-latest \\
       --max-output-tokens 256 --shard -o answers.jsonl --max-error-rate 0.01
