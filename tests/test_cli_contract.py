@@ -549,3 +549,25 @@ def test_shell_completion_is_generated_as_documented(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0 and "complete -o nosort -F" in proc.stdout, proc.stdout
+
+
+def test_keys_from_a_credentials_file_only_its_owner_can_read(tmp_path: Path) -> None:
+    write_questions(tmp_path / "in.jsonl", 2)
+    creds = tmp_path / "credentials.yaml"
+    creds.write_text("openai:\n  api_key: emulator-key\n")
+    with EmulatorProcess("openai") as emulator:
+        env = cli_env(
+            BATCH_ROUTER_STATE_DIR=str(tmp_path / "state"), BATCH_ROUTER_CREDENTIALS=str(creds)
+        )
+        args = ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini"]
+        args += ["--option", f"base_url={emulator.url}/v1"]
+        creds.chmod(0o644)
+        shared = _plain(args, tmp_path, env)
+        assert shared.returncode == 3 and "chmod 600" in shared.stderr, shared.stderr
+        assert emulator.stats()["batches"] == 0
+        creds.chmod(0o600)
+        owned = _plain(args, tmp_path, env)
+        assert owned.returncode == 0, owned.stderr
+        assert "visible to other users" not in owned.stderr
+        assert emulator.stats()["batches"] == 1
+    assert b"emulator-key" not in (tmp_path / "state" / "ledger.sqlite3").read_bytes()

@@ -25,6 +25,7 @@ import pluggy
 
 from batch_router_core import hookspecs
 from batch_router_core.config import apply_overrides, load_user_config
+from batch_router_core.credentials import credentials_for
 from batch_router_core.errors import (
     DuplicateProviderError,
     PluginLoadError,
@@ -313,6 +314,8 @@ class BatchProviderRegistry:
     def get(self, name: str, **options: Any) -> ProviderHandle:
         """A typed handle to one provider; ``options`` (api_key, base_url...) go to its hooks."""
         record = self.record(str(name))
+        # Keys from the user's credentials file, under what the caller passed.
+        options = {**credentials_for(str(name)), **options}
         self.info(str(name)).check_option_keys(options)
         return ProviderHandle(
             record,
