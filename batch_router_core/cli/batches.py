@@ -452,6 +452,8 @@ def submit(
     """Validate and submit INPUT; prints the job id on stdout (then use status / wait / results).
 
     Non-secret options (base_url...) are remembered with the job: later commands need only its id.
+    Shards beyond the provider's limits on jobs or tokens in flight are sent by `wait` (or `run`,
+    `resume`) as earlier ones finish.
     """
     with reported_errors(as_json):
         given = parse_options(options)
