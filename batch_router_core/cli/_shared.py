@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -184,7 +185,10 @@ def on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+@functools.cache
 def new_registry() -> Any:
+    """The installed plugins, discovered once per command (its generated files in the state
+    directory, which ``--state-dir`` has set by the time a command runs)."""
     from batch_router_core.registry import BatchProviderRegistry
 
     return BatchProviderRegistry()
@@ -246,17 +250,17 @@ def make_router(
     are worth polling every few seconds, a hosted batch's every minute) comes before the default.
     """
     from batch_router_core.jobs.router import BatchRouter
-    from batch_router_core.registry import BatchProviderRegistry
 
     given = options if isinstance(options, dict) else parse_options(options)
+    registry = new_registry()
     if provider is not None:
-        registry = BatchProviderRegistry()
         registry.info(provider).check_option_keys(given)
         if interval is None:
             suggested = registry.info(provider).poll_interval_s
             interval = float(suggested) if suggested else None
 
     return BatchRouter(
+        registry,
         root=state_dir(),
         shard=shard,
         initial_interval=60.0 if interval is None else interval,
