@@ -403,7 +403,7 @@ def job_summary(st: Any) -> dict[str, Any]:
                 "state": j.state.value,
                 "status": j.status.value if j.status else None,
                 "error": j.error,
-                "created_at": _iso(j.created_at),
+                "created_at": iso_time(j.created_at),
             }
             for j in st.provider_jobs
         ],
@@ -411,7 +411,8 @@ def job_summary(st: Any) -> dict[str, Any]:
     }
 
 
-def _iso(ts: float) -> str | None:
+def iso_time(ts: float) -> str | None:
+    """An epoch time as ISO 8601 UTC (seconds), as every ``--json`` output gives times."""
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds") if ts else None

@@ -21,6 +21,7 @@ from batch_router_core.cli._shared import (
     Duration,
     check_output_path,
     error_budget,
+    iso_time,
     job_summary,
     ledger_path,
     make_router,
@@ -221,7 +222,7 @@ def jobs(refresh: bool, options: tuple[str, ...], as_json: bool) -> None:
                     "provider": j.provider,
                     "model": j.model,
                     "requests": j.request_count,
-                    "created_at": _iso(j.created_at),
+                    "created_at": iso_time(j.created_at),
                 }
                 click.echo(orjson.dumps(row).decode())
             return
@@ -239,7 +240,7 @@ def jobs(refresh: bool, options: tuple[str, ...], as_json: bool) -> None:
             )
             failed = c.errored + c.expired + c.cancelled
             click.echo(
-                f"{j.id}  {_iso(j.created_at)}  {j.provider:<10} {j.model:<24} "
+                f"{j.id}  {_short_time(j.created_at)}  {j.provider:<10} {j.model:<24} "
                 f"{st.outcome.value:<15} {c.done}/{c.total}"
                 + (f" ({failed} not succeeded)" if failed else "")
                 + tokens
@@ -253,7 +254,7 @@ def jobs(refresh: bool, options: tuple[str, ...], as_json: bool) -> None:
                 click.echo(line)
 
 
-def _iso(ts: float) -> str:
+def _short_time(ts: float) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")

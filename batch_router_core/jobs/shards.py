@@ -43,9 +43,7 @@ def _cut(
     count = limits.max_requests
     tokens = limits.enqueued_tokens_for(str(params.model_id))
     if count is None and tokens is None:
-        everything = tuple(requests)
-        if everything:
-            yield everything
+        yield from _whole(requests)
         return
     piece: list[InputRequest] = []
     used = 0
