@@ -392,6 +392,21 @@ def test_plain_status_lines_when_not_a_terminal(tmp_path: Path) -> None:
     assert "waiting" in proc.stderr and "3/3 done" in proc.stderr
 
 
+def test_plain_progress_through_many_results_is_a_line_every_tenth() -> None:
+    import io
+
+    from batch_router_core.cli.progress import Display
+
+    log = io.StringIO()
+    display = Display(quiet=False, label="writing results", stream=log)
+    for done in range(0, 1_000_001, 256):
+        display.items(done, 1_000_000)
+    display.items(1_000_000, 1_000_000)
+    lines = log.getvalue().splitlines()
+    assert 10 <= len(lines) <= 12, lines
+    assert lines[-1].startswith("writing results") and "1000000/1000000 done" in lines[-1]
+
+
 def test_escape_sequences_in_answers_are_neutralised() -> None:
     from batch_router_core.cli.progress import neutralize
 

@@ -367,8 +367,52 @@ def test_fast_request_lines_match_the_converter() -> None:
             ],
             params=InferenceParams(temperature=0.5),
         ),
+        InputRequest(
+            custom_id="p",
+            messages=[InputMessage.user("é 東京 🙂")],
+            params=InferenceParams(
+                provider_id="openai",
+                model_id="m",
+                mode="embedding",
+                system_prompt=["one", "two"],
+                max_output_tokens=7,
+                temperature=0.0,
+                stop_sequences="END",
+                seed=-3,
+            ),
+        ),
+        InputRequest(
+            custom_id="k",
+            messages=[InputMessage.user("x")],
+            params=InferenceParams(system_prompt="s", provider_kwargs={"logprobs": True}),
+        ),
+        InputRequest(custom_id="d", messages=[InputMessage.user("x")], params=InferenceParams()),
     ):
         assert from_data(InputRequest, orjson.loads(request_line(req))) == req
+        assert request_line(req) == orjson.dumps(to_data(req))
+
+
+def test_checked_params_equal_the_constructor_and_refuse_the_same_values() -> None:
+    from batch_router_core.models.params import checked_params
+
+    for values in (
+        {},
+        {"system_prompt": "be brief", "max_output_tokens": 9, "temperature": 1.5},
+        {"top_p": 0.5, "top_k": 3, "seed": 0, "presence_penalty": -2.0, "frequency_penalty": 2.0},
+        {"embedding_dimensions": 256, "model_id": "m"},
+    ):
+        assert checked_params(values) == InferenceParams(**values)
+    for bad in (
+        {"temperature": 2.5},
+        {"max_output_tokens": 0},
+        {"top_k": 1.5},
+        {"system_prompt": ["a"]},
+        {"stop_sequences": ["x"]},
+        {"provider_kwargs": {}},
+    ):
+        with pytest.raises(ValidationError) as exc:
+            checked_params(bad)
+        assert exc.value.issues[0].field == next(iter(bad))
 
 
 def test_fast_constructors_equal_the_regular_ones_and_cover_every_field() -> None:

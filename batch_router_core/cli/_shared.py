@@ -7,10 +7,10 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import attrs
 import click
@@ -518,35 +518,36 @@ async def write_results(
     router: Any, job_ids: list[str], out: Path, quiet: bool = False, show: int = 0
 ) -> dict[str, int]:
     """Write the results of ended jobs to ``out`` (``-``: stdout) and return their tally."""
-    from batch_router_core.formats.unified import write_results_async
+    from batch_router_core.files import atomic_file
 
     counts: dict[str, int] = {}
     shown: list[str] = []
     total = total_requests(router, job_ids)
     display = Display(quiet=quiet or str(out) == "-", label="writing results")
 
-    async def tally() -> Any:
+    async def lines() -> AsyncIterator[bytes]:
+        # Each line as the download made it for the local copy: not serialised a second time.
         n = 0
         for job_id in job_ids:
-            async for r in router.get_results(job_id):
-                counts[r.status.value] = counts.get(r.status.value, 0) + 1
+            async for r, line in router.get_result_lines(job_id):
+                status = r.status.value
+                counts[status] = counts.get(status, 0) + 1
                 n += 1
                 if n <= show:
                     answer = (
-                        r.text
-                        if r.text is not None
-                        else (r.error.message if r.error else r.status.value)
+                        r.text if r.text is not None else (r.error.message if r.error else status)
                     )
                     shown.append(f"{r.custom_id}: {' '.join(answer.split())}")
                 if n % 256 == 0:
                     display.items(n, total)
-                yield r
+                yield line
         display.items(n, total)
 
     if str(out) == "-":
-        n = await _write_stdout(tally())
+        n = await _write_lines(sys.stdout.buffer, lines())
     else:
-        n = await with_display(display, write_results_async(out, tally()))
+        with atomic_file(out) as fh:
+            n = await with_display(display, _write_lines(fh, lines()))
     where = "stdout" if str(out) == "-" else str(out)
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     say(f"wrote {n} results to {where} ({summary})", quiet=quiet)
@@ -555,13 +556,11 @@ async def write_results(
     return counts
 
 
-async def _write_stdout(results: Any) -> int:
-    from batch_router_core.formats.unified import result_line
-
+async def _write_lines(out: BinaryIO, lines: AsyncIterator[bytes]) -> int:
     n = 0
-    out = sys.stdout.buffer
-    async for r in results:
-        out.write(result_line(r) + b"\n")
+    async for line in lines:
+        out.write(line)
+        out.write(b"\n")
         n += 1
     out.flush()
     return n

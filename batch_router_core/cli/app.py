@@ -24,6 +24,7 @@ Exit codes (stable, for scripts; the same for every command):
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -65,6 +66,11 @@ eval "$(_BATCH_ROUTER_COMPLETE=bash_source batch-router)"   (zsh_source, fish_so
 def main(state_dir: Path | None) -> None:
     """One interface to LLM batch inference on every provider."""
     from batch_router_core.files import STATE_DIR_ENV, default_state_dir
+
+    # A command streams millions of short-lived objects (requests in, results out) and creates
+    # no reference cycles worth collecting often: CPython's default (a young collection every 700
+    # allocations, each walking whatever a shard holds) cost 10-15% of a large run's CPU.
+    gc.set_threshold(50_000, 20, 20)
 
     if state_dir is not None:
         # Through the environment, so that every part (and every child process) agrees on it.

@@ -132,8 +132,11 @@ class Display:
             self.stream.flush()
             self._drawn = True
             return
-        # Plain lines leave out the clock, so that they change only when the job does.
+        # Plain lines leave out the clock, so that they change only when the job does; items
+        # (a million results being written) count as changed every tenth of the way, not per item.
         core = line.split("  elapsed ", 1)[0]
+        if self._done_items is not None:
+            core = f"{self.label} {self._done_items * 10 // max(1, self._total_items)}"
         now = time.monotonic()
         if core != self._last_plain or now - self._last_plain_at >= self._heartbeat_s:
             self._last_plain, self._last_plain_at = core, now

@@ -13,12 +13,13 @@ from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 
 from batch_router_core.errors import ValidationError, ValidationIssue
 from batch_router_core.files import atomic_file, iter_jsonl_lines, write_jsonl_lines
 from batch_router_core.models.enums import InputMessageRole, ResultStatus
-from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.params import InferenceParams, checked_params
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestError, RequestResult, new_result, new_usage
 from batch_router_core.serialization import from_data, to_data
@@ -90,7 +91,7 @@ def _params_from_data(data: Any) -> InferenceParams:
             kwargs[key] = value
         else:
             return from_data(InferenceParams, data)
-    return InferenceParams(**kwargs)
+    return checked_params(kwargs)
 
 
 def read_requests(path: Path | str) -> Iterator[InputRequest]:
@@ -360,24 +361,50 @@ def result_from_data(data: dict[str, Any]) -> RequestResult:
 
 
 def request_line(request: InputRequest) -> bytes:
-    """One request as a unified JSONL line (text-only requests without the converter's overhead)."""
-    if request.params is None and all(m.is_text_only for m in request.messages):
-        return orjson.dumps(
-            {
-                "custom_id": request.custom_id,
-                "messages": [
-                    {
-                        "role": m.role,
-                        "contents": [
-                            {"type": "text", "text": c.text}  # type: ignore[union-attr]
-                            for c in m.contents
-                        ],
-                    }
-                    for m in request.messages
-                ],
-            }
-        )
+    """One request as a unified JSONL line (text-only requests without the converter's overhead).
+
+    The same bytes as ``orjson.dumps(to_data(request))`` (a test keeps them equal): this runs once
+    per request of every job, to keep the copy that retries and recovery read back.
+    """
+    params = request.params
+    own = None if params is None else _params_data(params)
+    if (params is None or own is not None) and all(m.is_text_only for m in request.messages):
+        data: dict[str, Any] = {
+            "custom_id": request.custom_id,
+            "messages": [
+                {
+                    "role": m.role,
+                    "contents": [
+                        {"type": "text", "text": c.text}  # type: ignore[union-attr]
+                        for c in m.contents
+                    ],
+                }
+                for m in request.messages
+            ],
+        }
+        if own is not None:
+            data["params"] = own
+        return orjson.dumps(data)
     return orjson.dumps(to_data(request))
+
+
+_PARAM_DEFAULTS = tuple(
+    (a.name, a.default) for a in attrs.fields(InferenceParams) if a.name != "provider_kwargs"
+)
+
+
+def _params_data(params: InferenceParams) -> dict[str, Any] | None:
+    """The converter's data for settings without ``provider_kwargs`` (fields left at their
+    default omitted; orjson writes tuples and enums as the converter's lists and values); None
+    for settings with ``provider_kwargs``, whose values only the converter knows how to write."""
+    if params.provider_kwargs:
+        return None
+    data = {}
+    for name, default in _PARAM_DEFAULTS:
+        value = getattr(params, name)
+        if value != default:
+            data[name] = value
+    return data
 
 
 def write_results(

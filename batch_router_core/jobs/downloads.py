@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import orjson
+
 from batch_router_core.errors import FileOperationError
 from batch_router_core.files import atomic_file, disk_error_message, iter_jsonl
 from batch_router_core.formats.unified import result_line
@@ -54,25 +56,31 @@ class UsageTotals:
 
 async def write_local_copy(
     results: AsyncIterator[RequestResult], job: ProviderJob, path: Path, usage: UsageTotals
-) -> AsyncIterator[RequestResult]:
-    """Yield ``results`` while writing each (with its provider record, ``raw``) to ``path``: the
-    local copy that outlives the provider's own files. Only a complete download ever has the final
-    name; a partial one a crashed process left behind is removed first."""
+) -> AsyncIterator[tuple[RequestResult, bytes]]:
+    """Yield ``results``, each with its unified line (:func:`result_line`, without ``raw``), while
+    writing each with its provider record (``raw``) to ``path``: the local copy that outlives the
+    provider's own files. The line is made once for both (a writer of results reuses it). Only a
+    complete download ever has the final name; a partial one a crashed process left behind is
+    removed first."""
     for stale in path.parent.glob(f".{path.name}.*.part"):
         stale.unlink(missing_ok=True)
+    dumps = orjson.dumps
     try:
         with atomic_file(path, overwrite=True) as fh:
             written = 0
             halfway = max(1, job.request_count // 2)
             async for result in results:
-                fh.write(result_line(result, include_raw=True) + b"\n")
+                line = result_line(result)
+                # ``result_line(result, include_raw=True)``, without serialising the rest twice:
+                # ``raw`` is its last key.
+                fh.write(b"".join((line[:-1], b',"raw":', dumps(result.raw), b"}\n")))
                 written += 1
                 if result.usage is not None:
                     usage.add(result.usage)
                 if written == halfway:
                     fh.flush()
                     crash_point("download")
-                yield result
+                yield result, line
     except OSError as exc:
         raise FileOperationError(
             f"results of {job.local_id}: {disk_error_message(exc, path)}; the provider still holds "

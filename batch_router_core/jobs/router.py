@@ -41,6 +41,7 @@ from batch_router_core.files import (
 from batch_router_core.formats.unified import (
     read_requests,
     result_from_data,
+    result_line,
 )
 from batch_router_core.jobs.claims import Claimant
 from batch_router_core.jobs.downloads import UsageTotals, unsent_results, write_local_copy
@@ -802,13 +803,15 @@ class BatchRouter:
             assert path is not None
         return path
 
-    async def _results_of(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+    async def _results_of(
+        self, job: ProviderJob
+    ) -> AsyncIterator[tuple[RequestResult, bytes | None]]:
         """One provider job's results: from the local copy, or downloaded (and kept) as they
-        stream."""
+        stream, each with its unified line when the download made one."""
         if job.state is JobState.FAILED:
             # Refused by the provider: nothing to download, and the job stays marked refused.
             for result in unsent_results(job):
-                yield result
+                yield result, None
             return
         path = self._downloaded(job)
         if path is None:
@@ -816,11 +819,11 @@ class BatchRouter:
                 job = await self._hold_for_download(job)
                 path = self._downloaded(job)
                 if path is None:
-                    async for result in self._download_stream(job):
-                        yield result
+                    async for pair in self._download_stream(job):
+                        yield pair
                     return
         for _, data in iter_jsonl(path):
-            yield result_from_data(data)
+            yield result_from_data(data), None
 
     async def _hold_for_download(self, job: ProviderJob) -> ProviderJob:
         """Claim a job to download it; while another live process holds it, wait for that process
@@ -837,13 +840,15 @@ class BatchRouter:
                 raise BatchTimeoutError(job.local_id, self.timeout)
             await asyncio.sleep(0.2)
 
-    async def _download_stream(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+    async def _download_stream(
+        self, job: ProviderJob
+    ) -> AsyncIterator[tuple[RequestResult, bytes]]:
         """Download results, writing each to the local copy as it is yielded (no second parse).
         Only the claimant downloads: a leftover partial file is a dead process's."""
         path = self.files.path(job.provider, job.local_id, "unified")
         usage = UsageTotals()
-        async for result in write_local_copy(self._provider_results(job), job, path, usage):
-            yield result
+        async for pair in write_local_copy(self._provider_results(job), job, path, usage):
+            yield pair
         self.ledger.record_results(job.local_id, path, usage.total(), self.owner)
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
@@ -866,12 +871,26 @@ class BatchRouter:
 
     async def get_results(self, job_id: str) -> AsyncIterator[RequestResult]:
         """Stream one job's results: one per request, the latest attempt winning after retries."""
+        async for result, _ in self._latest_results(job_id):
+            yield result
+
+    async def get_result_lines(self, job_id: str) -> AsyncIterator[tuple[RequestResult, bytes]]:
+        """:meth:`get_results`, each result with its unified JSON line
+        (:func:`~batch_router_core.formats.unified.result_line`): for writers of results files,
+        which then reuse the line a download already made instead of serialising every result
+        again."""
+        async for result, line in self._latest_results(job_id):
+            yield result, result_line(result) if line is None else line
+
+    async def _latest_results(
+        self, job_id: str
+    ) -> AsyncIterator[tuple[RequestResult, bytes | None]]:
         jobs = await self._ensure_ended(job_id)
         attempts = sorted({j.attempt for j in jobs}, reverse=True)
         if len(attempts) == 1:  # no retries: nothing can be superseded, so no id needs tracking
             for job in jobs:
-                async for result in self._results_of(job):
-                    yield result
+                async for pair in self._results_of(job):
+                    yield pair
             return
         superseded: set[str] = set()
         for attempt in attempts:
@@ -879,11 +898,12 @@ class BatchRouter:
             for job in jobs:
                 if job.attempt != attempt:
                     continue
-                async for result in self._results_of(job):
-                    if result.custom_id in superseded:
+                async for pair in self._results_of(job):
+                    custom_id = pair[0].custom_id
+                    if custom_id in superseded:
                         continue
-                    this_round.add(result.custom_id)
-                    yield result
+                    this_round.add(custom_id)
+                    yield pair
             superseded |= this_round
 
     async def get_all_results(

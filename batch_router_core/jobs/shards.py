@@ -102,7 +102,16 @@ def write_shards(
 
     Either every shard is written or none is: on an error the files written so far are removed.
     """
-    pieces = count_shards(provider, batch) if shard else [batch]
+    return _write_pieces(
+        provider, count_shards(provider, batch) if shard else [batch], files, shard
+    )
+
+
+def _write_pieces(
+    provider: ProviderHandle, pieces: list[InputBatch], files: GeneratedFiles, halve: bool
+) -> list[dict[str, Any]]:
+    """Write each piece's unified and provider files (halving, with ``halve``, a piece over the
+    byte limit); all or none."""
     shards: list[dict[str, Any]] = []
     queue = list(pieces)
     try:
@@ -112,7 +121,7 @@ def write_shards(
             try:
                 prepared = provider.prepare(piece, local_id=local_id)
             except BatchTooLargeError:
-                if shard and len(piece.requests) > 1:
+                if halve and len(piece.requests) > 1:
                     half = len(piece.requests) // 2
                     queue[:0] = [
                         InputBatch(requests=piece.requests[:half], params=piece.params),
@@ -238,7 +247,8 @@ def write_request_stream(
                 found.extend(exc.issues)
             found.extend(token_issues(provider, batch))
             if not found:  # once something is wrong, only look for more problems
-                shards.extend(write_shards(provider, batch, files, shard=shard))
+                # Already cut to the limits: only the byte limit can split it further.
+                shards.extend(_write_pieces(provider, [batch], files, shard))
         if not seen:  # an empty stream: the provider's check says so
             try:
                 provider.validate(InputBatch(requests=(), params=params))

@@ -12,7 +12,7 @@ import attrs
 from batch_router_core.errors import ValidationError
 from batch_router_core.models.enums import BatchMode, ProviderId
 
-__all__ = ["InferenceParams"]
+__all__ = ["InferenceParams", "checked_params"]
 
 
 def _provider(value: ProviderId | str | None) -> ProviderId | str | None:
@@ -172,3 +172,38 @@ _FIELD_NAMES = tuple(f.name for f in attrs.fields(InferenceParams))
 _all_fields = operator.attrgetter(*_FIELD_NAMES)
 _MODE = _FIELD_NAMES.index("mode")
 _KWARGS = _FIELD_NAMES.index("provider_kwargs")
+
+
+_CHECKS = {a.name: a for a in attrs.fields(InferenceParams) if a.validator is not None}
+_PLAIN_FIELDS = tuple(
+    (a.name, a.default)
+    for a in attrs.fields(InferenceParams)
+    if a.name not in ("mode", "provider_kwargs")
+)
+_UNCONVERTED = frozenset(
+    a.name
+    for a in attrs.fields(InferenceParams)
+    if a.converter is None or a.name == "system_prompt"
+)
+
+
+def checked_params(values: Mapping[str, Any]) -> InferenceParams:
+    """``InferenceParams(**values)`` for a reader that has already given every value its final
+    type (a ``system_prompt`` string, ``float`` numbers, ``int`` counts): each field's own check
+    runs, its converter does not, which makes this several times cheaper per request of a large
+    file. A field with a converter other than ``system_prompt`` raises :class:`ValidationError`
+    (use the constructor)."""
+    for name, value in values.items():
+        if name not in _UNCONVERTED:
+            raise ValidationError(f"{name} needs the constructor's conversion", field=name)
+        check = _CHECKS.get(name)
+        if check is not None:
+            check.validator(None, check, value)  # type: ignore[misc]
+        if name == "system_prompt" and type(value) is not str:
+            raise ValidationError("expected a string", field=name)
+    params = object.__new__(InferenceParams)
+    for name, default in _PLAIN_FIELDS:
+        object.__setattr__(params, name, values.get(name, default))
+    object.__setattr__(params, "mode", BatchMode.CHAT)
+    object.__setattr__(params, "provider_kwargs", {})
+    return params
