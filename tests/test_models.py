@@ -191,6 +191,28 @@ def test_params_fields_and_merge() -> None:
     assert merged.max_output_tokens == 99 and merged.temperature == 0.5
     assert merged.provider_kwargs == {"x": 1, "y": 2}
     assert p.merged(None) is p
+    full = InferenceParams(
+        provider_id="google",
+        model_id="g",
+        mode="embedding",
+        system_prompt="s",
+        max_output_tokens=3,
+        temperature=1.0,
+        top_p=0.1,
+        top_k=2,
+        stop_sequences=["x"],
+        presence_penalty=1.0,
+        frequency_penalty=1.0,
+        seed=1,
+        embedding_dimensions=8,
+        provider_kwargs={"x": 2},
+    )
+    for a, b in ((p, full), (full, p), (p, InferenceParams()), (InferenceParams(), p)):
+        # Field by field, as attrs.evolve (every check again) would build it; mode stays a's.
+        changes = {f.name: getattr(b, f.name) for f in attrs.fields(InferenceParams)}
+        changes = {k: v for k, v in changes.items() if v is not None and k != "mode"}
+        changes["provider_kwargs"] = {**a.provider_kwargs, **b.provider_kwargs}
+        assert a.merged(b) == attrs.evolve(a, **changes)
     with pytest.raises(ValidationError, match="stop sequences must be non-empty"):
         InferenceParams(stop_sequences=[""])
     with pytest.raises(ValidationError, match="mode must be one of"):
@@ -390,29 +412,6 @@ def test_fast_request_lines_match_the_converter() -> None:
     ):
         assert from_data(InputRequest, orjson.loads(request_line(req))) == req
         assert request_line(req) == orjson.dumps(to_data(req))
-
-
-def test_checked_params_equal_the_constructor_and_refuse_the_same_values() -> None:
-    from batch_router_core.models.params import checked_params
-
-    for values in (
-        {},
-        {"system_prompt": "be brief", "max_output_tokens": 9, "temperature": 1.5},
-        {"top_p": 0.5, "top_k": 3, "seed": 0, "presence_penalty": -2.0, "frequency_penalty": 2.0},
-        {"embedding_dimensions": 256, "model_id": "m"},
-    ):
-        assert checked_params(values) == InferenceParams(**values)
-    for bad in (
-        {"temperature": 2.5},
-        {"max_output_tokens": 0},
-        {"top_k": 1.5},
-        {"system_prompt": ["a"]},
-        {"stop_sequences": ["x"]},
-        {"provider_kwargs": {}},
-    ):
-        with pytest.raises(ValidationError) as exc:
-            checked_params(bad)
-        assert exc.value.issues[0].field == next(iter(bad))
 
 
 def test_fast_constructors_equal_the_regular_ones_and_cover_every_field() -> None:

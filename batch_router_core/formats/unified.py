@@ -19,7 +19,7 @@ import orjson
 from batch_router_core.errors import ValidationError, ValidationIssue
 from batch_router_core.files import atomic_file, iter_jsonl_lines, write_jsonl_lines
 from batch_router_core.models.enums import InputMessageRole, ResultStatus
-from batch_router_core.models.params import InferenceParams, checked_params
+from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestError, RequestResult, new_result, new_usage
 from batch_router_core.serialization import from_data, to_data
@@ -91,7 +91,7 @@ def _params_from_data(data: Any) -> InferenceParams:
             kwargs[key] = value
         else:
             return from_data(InferenceParams, data)
-    return checked_params(kwargs)
+    return InferenceParams(**kwargs)
 
 
 def read_requests(path: Path | str) -> Iterator[InputRequest]:
