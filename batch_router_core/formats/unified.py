@@ -22,6 +22,7 @@ from batch_router_core.models.enums import InputMessageRole, ResultStatus
 from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestError, RequestResult, new_result, new_usage
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 from batch_router_core.serialization import from_data, to_data
 from batch_router_core.serialization import usage_to_data as _usage_data
 
@@ -366,6 +367,9 @@ def request_line(request: InputRequest) -> bytes:
     The same bytes as ``orjson.dumps(to_data(request))`` (a test keeps them equal): this runs once
     per request of every job, to keep the copy that retries and recovery read back.
     """
+    text = one_user_text(request)
+    if text is not None:  # most requests of a large file: spliced, not serialised whole
+        return _ONE_TEXT.line(request.custom_id, text)
     params = request.params
     own = None if params is None else _params_data(params)
     if (params is None or own is not None) and all(m.is_text_only for m in request.messages):
@@ -388,6 +392,12 @@ def request_line(request: InputRequest) -> bytes:
     return orjson.dumps(to_data(request))
 
 
+_ONE_TEXT = OneTextLines(
+    {
+        "custom_id": SENTINELS[0],
+        "messages": [{"role": "user", "contents": [{"type": "text", "text": SENTINELS[1]}]}],
+    }
+)
 _PARAM_DEFAULTS = tuple(
     (a.name, a.default) for a in attrs.fields(InferenceParams) if a.name != "provider_kwargs"
 )

@@ -309,7 +309,7 @@ class BatchRouter:
         try:
             for batch in batches:
                 provider = self.get_provider(batch.provider)
-                shards = write_shards(provider, batch, self.files, shard=self.shard)
+                shards = write_shards(provider, batch, self.files, shard=self.shard, validated=True)
                 records.append(self._job_record(provider, batch.configured_params, shards))
             self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
         except BaseException:
@@ -1039,7 +1039,7 @@ class BatchRouter:
         handle = self.get_provider(batch.provider)
         self._validate_batches([batch])
         attempt = 1 + max(j.attempt for j in self.ledger.jobs_of(job_id))
-        shards = write_shards(handle, batch, self.files, shard=self.shard)
+        shards = write_shards(handle, batch, self.files, shard=self.shard, validated=True)
         async with self._working():
             jobs = self.ledger.add_attempt(
                 logical_id=job_id,

@@ -94,21 +94,31 @@ def token_issues(provider: ProviderHandle, batch: InputBatch) -> list[Validation
 
 
 def write_shards(
-    provider: ProviderHandle, batch: InputBatch, files: GeneratedFiles, *, shard: bool
+    provider: ProviderHandle,
+    batch: InputBatch,
+    files: GeneratedFiles,
+    *,
+    shard: bool,
+    validated: bool = False,
 ) -> list[dict[str, Any]]:
     """Split (when ``shard``) and write each shard's unified and provider files. No network.
 
     A piece over the provider's byte limit is halved until it fits (when sharding).
+    ``validated=True``: :func:`validate_batches` has passed this batch with the same ``shard``, so
+    the provider's checks are not run again (any part of a valid piece is valid).
 
     Either every shard is written or none is: on an error the files written so far are removed.
     """
-    return _write_pieces(
-        provider, count_shards(provider, batch) if shard else [batch], files, shard
-    )
+    pieces = count_shards(provider, batch) if shard else [batch]
+    return _write_pieces(provider, pieces, files, shard, validated)
 
 
 def _write_pieces(
-    provider: ProviderHandle, pieces: list[InputBatch], files: GeneratedFiles, halve: bool
+    provider: ProviderHandle,
+    pieces: list[InputBatch],
+    files: GeneratedFiles,
+    halve: bool,
+    validated: bool,
 ) -> list[dict[str, Any]]:
     """Write each piece's unified and provider files (halving, with ``halve``, a piece over the
     byte limit); all or none."""
@@ -119,7 +129,7 @@ def _write_pieces(
             piece = queue.pop(0)
             local_id = new_local_id()
             try:
-                prepared = provider.prepare(piece, local_id=local_id)
+                prepared = provider.prepare(piece, local_id=local_id, validated=validated)
             except BatchTooLargeError:
                 if halve and len(piece.requests) > 1:
                     half = len(piece.requests) // 2
@@ -248,7 +258,7 @@ def write_request_stream(
             found.extend(token_issues(provider, batch))
             if not found:  # once something is wrong, only look for more problems
                 # Already cut to the limits: only the byte limit can split it further.
-                shards.extend(_write_pieces(provider, [batch], files, shard))
+                shards.extend(_write_pieces(provider, [batch], files, shard, validated=True))
         if not seen:  # an empty stream: the provider's check says so
             try:
                 provider.validate(InputBatch(requests=(), params=params))

@@ -255,13 +255,19 @@ class ProviderHandle:
         """Check the batch against the provider's declared rules; raises ValidationError."""
         validate_batch(batch, self.info)
 
-    def prepare(self, batch: InputBatch, *, local_id: str | None = None) -> PreparedBatch:
+    def prepare(
+        self, batch: InputBatch, *, local_id: str | None = None, validated: bool = False
+    ) -> PreparedBatch:
         """Validate the batch and write the provider-native input file. No network.
 
         The file streams to ``<state dir>/generated/<provider>/batch_<local_id>_input.jsonl``;
         a batch over the provider's byte limit is refused (and no file is left behind).
+        ``validated=True`` says the caller has just run :meth:`validate` on this same batch (as
+        the router does, to collect every problem before writing anything), so it is not run
+        twice.
         """
-        self.validate(batch)
+        if not validated:
+            self.validate(batch)
         payloads = self.prepare_payloads(batch)
         local_id = local_id or new_local_id()
         path = self.context.files.path(self.name, local_id, "input")
