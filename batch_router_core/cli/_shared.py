@@ -202,8 +202,21 @@ def state_dir() -> Path:
     return default_state_dir().absolute()
 
 
-def ledger_path() -> Path:
-    return state_dir() / "ledger.sqlite3"
+def ledger_label() -> str:
+    """Where this command's ledger is, as messages name it (a URL's password left out)."""
+    from batch_router_core.jobs.ledger_postgres import redacted_url
+    from batch_router_core.jobs.ledgers import default_ledger_location
+
+    return redacted_url(str(default_ledger_location(state_dir())))
+
+
+def ledger_exists() -> bool:
+    """A ledger to read: a server always (its tables are created on first use), a file once a
+    job was recorded in it."""
+    from batch_router_core.jobs.ledgers import default_ledger_location, is_server_url
+
+    location = default_ledger_location(state_dir())
+    return is_server_url(location) or Path(location).exists()
 
 
 def require_ledger(job_ids: tuple[str, ...] | list[str]) -> None:
@@ -211,8 +224,8 @@ def require_ledger(job_ids: tuple[str, ...] | list[str]) -> None:
     unknown."""
     from batch_router_core.jobs.ledger import UnknownJobError
 
-    if not ledger_path().exists():
-        raise UnknownJobError(job_ids[0] if job_ids else "", ledger_path())
+    if not ledger_exists():
+        raise UnknownJobError(job_ids[0] if job_ids else "", ledger_label())
 
 
 _SECRET_OPTION_KEYS = ("api_key", "auth_token", "key", "token", "secret", "password")

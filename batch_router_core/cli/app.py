@@ -63,7 +63,14 @@ eval "$(_BATCH_ROUTER_COMPLETE=bash_source batch-router)"   (zsh_source, fish_so
     help="Where the ledger and generated files live (default: $BATCH_ROUTER_STATE_DIR, else "
     "~/.local/state/batch-router).",
 )
-def main(state_dir: Path | None) -> None:
+@click.option(
+    "--ledger",
+    default=None,
+    metavar="URL|PATH",
+    help="The job ledger: a postgresql:// URL that processes on many machines share, or a SQLite "
+    "file (default: $BATCH_ROUTER_LEDGER, else ledger.sqlite3 in the state directory).",
+)
+def main(state_dir: Path | None, ledger: str | None) -> None:
     """One interface to LLM batch inference on every provider."""
     from batch_router_core.files import STATE_DIR_ENV, default_state_dir
 
@@ -75,6 +82,12 @@ def main(state_dir: Path | None) -> None:
     if state_dir is not None:
         # Through the environment, so that every part (and every child process) agrees on it.
         os.environ[STATE_DIR_ENV] = str(state_dir.expanduser().absolute())
+    if ledger:
+        from batch_router_core.jobs.ledgers import LEDGER_ENV, is_server_url
+
+        os.environ[LEDGER_ENV] = (
+            ledger if is_server_url(ledger) else str(Path(ledger).expanduser().absolute())
+        )
     _configure_logging()
     from batch_router_core.cli.progress import say
     from batch_router_core.retry import retry_notices

@@ -23,7 +23,8 @@ from batch_router_core.cli._shared import (
     error_budget,
     iso_time,
     job_summary,
-    ledger_path,
+    ledger_exists,
+    ledger_label,
     make_router,
     outcome_exit,
     reasons,
@@ -206,7 +207,7 @@ def jobs(refresh: bool, options: tuple[str, ...], as_json: bool) -> None:
       batch-router --state-dir /srv/batch jobs --refresh --json
     """
     with reported_errors(as_json):
-        if not ledger_path().exists():
+        if not ledger_exists():
             if not as_json:
                 click.echo(f"no jobs in {state_dir()} (nothing was submitted with this state dir)")
             return
@@ -226,7 +227,7 @@ def jobs(refresh: bool, options: tuple[str, ...], as_json: bool) -> None:
                 }
                 click.echo(orjson.dumps(row).decode())
             return
-        click.echo(f"ledger {ledger_path()}" + ("" if refresh else " (as last recorded)"))
+        click.echo(f"ledger {ledger_label()}" + ("" if refresh else " (as last recorded)"))
         for j in listed:
             st = statuses[j.id]
             c = st.request_counts
@@ -285,7 +286,7 @@ def resume(
       batch-router resume --timeout 12h
     """
     with reported_errors(as_json):
-        if not ledger_path().exists():
+        if not ledger_exists():
             say(f"nothing to resume: no jobs in {state_dir()}", quiet=as_json)
             return
         router = make_router(options, interval=poll_interval)
@@ -393,7 +394,7 @@ def cleanup(
     with reported_errors(as_json):
         if job_ids:
             require_ledger(job_ids)
-        if not ledger_path().exists():
+        if not ledger_exists():
             say(f"nothing to clean up: no jobs in {state_dir()}", quiet=as_json)
             return
         router = make_router(options)

@@ -122,7 +122,7 @@ class LedgerError(BatchRouterError):
 class UnknownJobError(LedgerError):
     """No job with this id is recorded in the ledger (a typo, or another state directory)."""
 
-    def __init__(self, job_id: str, path: Path) -> None:
+    def __init__(self, job_id: str, path: Path | str) -> None:
         self.job_id = job_id
         self.path = path
         super().__init__(
@@ -296,13 +296,23 @@ def _advice(path: Path, exc: BaseException) -> str:
 
 
 class Ledger:
-    """A SQLite ledger file (``<state dir>/ledger.sqlite3``, created user-only)."""
+    """A SQLite ledger file (``<state dir>/ledger.sqlite3``, created user-only).
+
+    :class:`~batch_router_core.jobs.ledger_postgres.PostgresLedger` runs the same queries on a
+    PostgreSQL server; :func:`~batch_router_core.jobs.ledgers.open_ledger` picks one by location.
+    """
+
+    #: appended to the SELECT of a read-then-write transaction (SQLite's ``BEGIN IMMEDIATE``
+    #: already serialises writers; a server locks the rows instead)
+    _lock_rows = ""
 
     #: how long an open waits for another process's lock before giving up (seconds)
     busy_timeout_s = 30.0
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path).absolute()  # messages name the file wherever the user runs from
+        #: where the ledger is, as messages name it (a path, or a URL without its password)
+        self.location = str(self.path)
         with self._guard():
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not self.path.exists():
@@ -600,7 +610,7 @@ class Ledger:
         """One logical job; LedgerError if unknown."""
         rows = self._read("SELECT * FROM logical_jobs WHERE id = ?", (job_id,))
         if not rows:
-            raise UnknownJobError(job_id, self.path)
+            raise UnknownJobError(job_id, self.location)
         return _row_logical(rows[0])
 
     def logical_jobs(self) -> list[LogicalJob]:
@@ -625,7 +635,8 @@ class Ledger:
         now = time.time()
         with self._write() as db:
             rows = db.execute(
-                "SELECT state, owner, lease_until FROM provider_jobs WHERE logical_id = ?",
+                "SELECT state, owner, lease_until FROM provider_jobs WHERE logical_id = ?"
+                + self._lock_rows,
                 (job_id,),
             ).fetchall()
             for row in rows:
@@ -646,10 +657,11 @@ class Ledger:
         now = time.time()
         with self._write() as db:
             row = db.execute(
-                "SELECT owner, lease_until FROM provider_jobs WHERE local_id = ?", (local_id,)
+                "SELECT owner, lease_until FROM provider_jobs WHERE local_id = ?" + self._lock_rows,
+                (local_id,),
             ).fetchone()
             if row is None:
-                raise LedgerError(f"no provider job {local_id!r} in {self.path}")
+                raise LedgerError(f"no provider job {local_id!r} in {self.location}")
             holder = row["owner"]
             if (
                 holder
@@ -787,11 +799,11 @@ class Ledger:
         """(provider jobs, estimated input tokens) of ``model`` being created or running at
         ``provider``, across every job in the ledger."""
         row = self._read(
-            "SELECT count(*), coalesce(sum(est_tokens), 0) FROM provider_jobs WHERE provider = ?"
-            " AND model = ? AND state IN (?, ?)",
+            "SELECT count(*) AS jobs, coalesce(sum(est_tokens), 0) AS tokens FROM provider_jobs"
+            " WHERE provider = ? AND model = ? AND state IN (?, ?)",
             (provider, model, JobState.SUBMITTING.value, JobState.SUBMITTED.value),
         )[0]
-        return int(row[0]), int(row[1])
+        return int(row["jobs"]), int(row["tokens"])
 
     def needs_attention(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
         """Park a job that cannot continue safely without the user."""
@@ -814,7 +826,7 @@ class Ledger:
                     "SELECT owner FROM provider_jobs WHERE local_id = ?", (local_id,)
                 ).fetchone()
                 if exists is None:
-                    raise LedgerError(f"no provider job {local_id!r} in {self.path}")
+                    raise LedgerError(f"no provider job {local_id!r} in {self.location}")
                 raise ClaimLostError(
                     f"provider job {local_id} is now held by {exists['owner'] or 'nobody'}, "
                     "not by this process (its claim ran out)"
@@ -825,7 +837,7 @@ class Ledger:
         """One provider job; LedgerError if unknown."""
         rows = self._read("SELECT * FROM provider_jobs WHERE local_id = ?", (local_id,))
         if not rows:
-            raise LedgerError(f"no provider job {local_id!r} in {self.path}")
+            raise LedgerError(f"no provider job {local_id!r} in {self.location}")
         return _row_job(rows[0])
 
     def jobs_of(self, logical_id: str) -> list[ProviderJob]:

@@ -53,6 +53,7 @@ from batch_router_core.jobs.ledger import (
     LogicalJob,
     ProviderJob,
 )
+from batch_router_core.jobs.ledgers import default_ledger_location, open_ledger
 from batch_router_core.jobs.recovery import Reconciler
 from batch_router_core.jobs.shards import (
     remove_shard_files,
@@ -102,7 +103,9 @@ class BatchRouter:
     :param root: the state directory (ledger, generated files); default
         :func:`~batch_router_core.files.default_state_dir` (``$BATCH_ROUTER_STATE_DIR``, else a
         per-user directory).
-    :param ledger: a ledger to use instead of ``<root>/ledger.sqlite3``.
+    :param ledger: the ledger, or where it is: a ``postgresql://`` URL (shared by processes on
+        many machines) or a SQLite file; default ``$BATCH_ROUTER_LEDGER``, else
+        ``<root>/ledger.sqlite3``.
     :param initial_interval, multiplier, max_interval: polling backoff (60 s, ×1.5, up to 300 s).
     :param timeout: how long :meth:`wait_for_all` waits (24 h) before :class:`BatchTimeoutError`.
     :param shard: split over-limit batches into several provider jobs instead of refusing them.
@@ -123,7 +126,7 @@ class BatchRouter:
         registry: BatchProviderRegistry | None = None,
         *,
         root: Path | str | None = None,
-        ledger: Ledger | None = None,
+        ledger: Ledger | str | Path | None = None,
         initial_interval: float = 60.0,
         multiplier: float = 1.5,
         max_interval: float = 300.0,
@@ -138,7 +141,8 @@ class BatchRouter:
         self.root = Path(root) if root is not None else default_state_dir()
         self.registry = registry or BatchProviderRegistry(files=GeneratedFiles(self.root))
         self.files = self.registry.files
-        self._ledger = ledger
+        self._ledger = ledger if isinstance(ledger, Ledger) else None
+        self._ledger_location = ledger if not isinstance(ledger, Ledger) else None
         self.initial_interval = initial_interval
         self.multiplier = multiplier
         self.max_interval = max_interval
@@ -176,10 +180,12 @@ class BatchRouter:
 
     @property
     def ledger(self) -> Ledger:
-        """The ledger, ``<root>/ledger.sqlite3`` unless one was given; opened (or created) on first
-        use, so that a batch refused by validation leaves no file behind."""
+        """The ledger given, or at the location given, else ``$BATCH_ROUTER_LEDGER``, else
+        ``<root>/ledger.sqlite3``; opened (or created) on first use, so that a batch refused by
+        validation leaves no file behind."""
         if self._ledger is None:
-            self._ledger = Ledger(self.root / "ledger.sqlite3")
+            location = self._ledger_location or default_ledger_location(self.root)
+            self._ledger = open_ledger(location)
         return self._ledger
 
     def _recovery(self) -> Reconciler:

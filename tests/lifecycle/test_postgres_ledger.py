@@ -1,0 +1,230 @@
+"""The ledger on a real PostgreSQL server: the same records and claims as SQLite, shared by
+processes that race for the same jobs, chosen by URL from the library and the command line."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from batch_router_core.jobs.claims import Claimant
+from batch_router_core.jobs.ledger import SCHEMA_VERSION, JobState, LedgerError, UnknownJobError
+from batch_router_core.jobs.ledger_postgres import PostgresLedger, redacted_url
+from batch_router_core.jobs.ledgers import open_ledger
+from batch_router_core.models import (
+    BatchHandle,
+    BatchMode,
+    BatchStatus,
+    BatchStatusReport,
+    RequestCounts,
+)
+from batch_router_core.testing.harness import (
+    CLI,
+    EmulatorProcess,
+    cli,
+    cli_env,
+    write_questions,
+)
+
+from .conftest import result_ids
+
+
+def _shard(local_id: str, tmp: str = "/tmp") -> dict:  # type: ignore[type-arg]
+    return {
+        "local_id": local_id,
+        "request_count": 2,
+        "input_path": Path(tmp, f"{local_id}.jsonl"),
+        "requests_path": Path(tmp, f"{local_id}.requests.jsonl"),
+        "est_tokens": 10,
+    }
+
+
+def _record(ledger: PostgresLedger, job: str, shards: int = 1, **claim: object) -> None:
+    ledger.create_job(
+        job_id=job,
+        provider="fake",
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=2 * shards,
+        params={"model_id": "m"},
+        shards=[_shard(f"{job}-s{i}") for i in range(shards)],
+        **claim,  # type: ignore[arg-type]
+    )
+
+
+def _handle(local_id: str) -> BatchHandle:
+    return BatchHandle(
+        provider="fake",
+        batch_id=f"b-{local_id}",
+        local_id=local_id,
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=2,
+    )
+
+
+def test_a_job_goes_through_its_lifecycle_on_postgres(postgres_url: str) -> None:
+    ledger = open_ledger(postgres_url)
+    assert isinstance(ledger, PostgresLedger)
+    _record(ledger, "j", shards=2)
+    me = Claimant.current().id
+    assert ledger.claim("j-s0", me, 60.0) is not None
+    assert ledger.claim("j-s0", "someone-else@host:1:1", 60.0) is None  # a live lease holds
+    ledger.begin_submit("j-s0", me)
+    ledger.record_submitted("j-s0", _handle("j-s0"), me)
+    assert ledger.in_flight("fake", "m") == (1, 10)
+    report = BatchStatusReport(
+        provider="fake",
+        batch_id="b-j-s0",
+        status=BatchStatus.COMPLETED,
+        raw_status="completed",
+        request_counts=RequestCounts(total=2, succeeded=2),
+    )
+    assert ledger.record_status("j-s0", report, me).state is JobState.ENDED
+    assert ledger.record_results("j-s0", Path("/r"), None, me).state is JobState.FETCHED
+    assert [j.local_id for j in ledger.unfinished()] == ["j-s1"]
+    assert ledger.known_batch_ids("fake") == frozenset({"b-j-s0"})
+    assert [j.local_id for j in ledger.jobs_of("j")] == ["j-s0", "j-s1"]
+    assert ledger.logical("j").params == {"model_id": "m"}
+    ledger.release(me)
+    with pytest.raises(LedgerError, match="not finished"):
+        ledger.forget("j")
+    with pytest.raises(UnknownJobError, match="br_test_"):
+        ledger.logical("nope")
+    # A write by a process that lost its claim is refused, not applied.
+    ledger.claim("j-s1", "other@host:1:1", 60.0)
+    with pytest.raises(LedgerError, match="held by other@host"):
+        ledger.begin_submit("j-s1", me)
+    ledger.close()
+
+
+def _claimer(url: str, owner: str, ids: list[str], out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    ledger = open_ledger(url)
+    won = [i for i in ids if ledger.claim(i, owner, 300.0) is not None]
+    out.put((owner, won))
+    ledger.close()
+
+
+def test_processes_racing_for_the_same_jobs_each_get_a_job_exactly_once(postgres_url: str) -> None:
+    ledger = open_ledger(postgres_url)
+    _record(ledger, "race", shards=60)
+    ids = [f"race-s{i}" for i in range(60)]
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    # Owners on another host: only the lease can decide, never a liveness check.
+    procs = [
+        ctx.Process(target=_claimer, args=(postgres_url, f"w{n}@elsewhere:{n}:1", ids, out))
+        for n in range(4)
+    ]
+    for p in procs:
+        p.start()
+    won = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    claimed = [i for got in won.values() for i in got]
+    assert sorted(claimed) == sorted(ids)  # every job once: none twice, none lost
+    holders = {j.local_id: j.owner for j in ledger.jobs_of("race")}
+    assert all(holders[i] == owner for owner, got in won.items() for i in got)
+
+
+def _migrator(url: str) -> None:
+    open_ledger(url).close()
+
+
+def test_processes_starting_together_agree_on_the_schema(postgres_url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_migrator, args=(postgres_url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with psycopg.connect(postgres_url) as db:
+        assert db.execute("SELECT version FROM batch_router_schema").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        db.execute("UPDATE batch_router_schema SET version = 99")
+    with pytest.raises(LedgerError, match="newer batch-router"):
+        open_ledger(postgres_url)
+
+
+def test_an_unreachable_server_is_a_clear_error_without_the_password() -> None:
+    url = "postgresql://br:s3cret-pw@127.0.0.1:1/nowhere"
+    assert redacted_url(url) == "postgresql://br:***@127.0.0.1:1/nowhere"
+    with pytest.raises(LedgerError) as exc:
+        PostgresLedger(url, connect_timeout_s=2)
+    assert "s3cret-pw" not in str(exc.value) and "is the server running" in str(exc.value)
+
+
+def test_the_command_line_runs_and_resumes_on_a_shared_ledger(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A run killed right after the provider created its job, resumed from another working
+    directory on the same PostgreSQL ledger: one provider job, every result once, no ledger file."""
+    ids = write_questions(tmp_path / "in.jsonl", 4)
+    shared = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state")}
+    with EmulatorProcess("openai") as emulator:
+        crashed = cli(
+            [
+                "--ledger",
+                postgres_url,
+                "run",
+                "in.jsonl",
+                "-p",
+                "openai",
+                "-m",
+                "gpt-4o-mini",
+                "--poll-interval",
+                "0.05",
+            ],
+            tmp_path,
+            emulator,
+            crash="after_create",
+            env=shared,
+        )
+        assert crashed.returncode == -signal.SIGKILL
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        env = {**shared, "BATCH_ROUTER_LEDGER": postgres_url}
+        listed = cli(["jobs", "--json"], elsewhere, emulator, env=env)
+        assert listed.returncode == 0, listed.stderr
+        [job] = [json.loads(line) for line in listed.stdout.splitlines()]
+        resumed = cli(["resume", "--poll-interval", "0.05", "--json"], elsewhere, emulator, env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert json.loads(resumed.stdout)["resumed"] == [job["job_id"]]
+        got = cli(["results", job["job_id"], "-o", "out.jsonl"], elsewhere, emulator, env=env)
+        assert got.returncode == 0, got.stderr
+        assert emulator.stats()["batches"] == 1
+    assert sorted(result_ids(elsewhere / "out.jsonl")) == sorted(ids)
+    assert not (tmp_path / "state" / "ledger.sqlite3").exists()
+    bare = subprocess.run(
+        [*CLI, "--ledger", postgres_url, "status", "job-nope"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bare.returncode == 10 and "br_test_" in bare.stderr
+
+
+def test_a_python_program_picks_the_ledger_from_the_environment(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batch_router_core.jobs.router import BatchRouter
+
+    monkeypatch.setenv("BATCH_ROUTER_LEDGER", postgres_url)
+    assert isinstance(BatchRouter().ledger, PostgresLedger)
+    monkeypatch.delenv("BATCH_ROUTER_LEDGER")
+    assert not isinstance(BatchRouter(ledger=None).ledger, PostgresLedger)
+    assert isinstance(BatchRouter(ledger=postgres_url).ledger, PostgresLedger)
+
+
+if sys.platform == "win32":  # pragma: no cover - the server binaries are the Unix ones here
+    pytestmark = pytest.mark.skip(reason="the test server runs on Unix sockets")
