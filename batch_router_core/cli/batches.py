@@ -22,6 +22,7 @@ from batch_router_core.cli._shared import (
     error_budget,
     exit_if_refused,
     job_summary,
+    ledger_label,
     make_router,
     new_registry,
     outcome_exit,
@@ -442,18 +443,25 @@ Examples:
 @click.option(
     "--shard", is_flag=True, help="Split a batch over the provider's limits into several jobs."
 )
+@click.option(
+    "--record-only",
+    is_flag=True,
+    help="Validate and record the job without sending it: `batch-router worker` processes "
+    "sharing the ledger send and run it.",
+)
 def submit(
     input_path: Path,
     spec: _BatchSpec,
     as_json: bool,
     options: tuple[str, ...],
     shard: bool,
+    record_only: bool,
 ) -> None:
     """Validate and submit INPUT; prints the job id on stdout (then use status / wait / results).
 
     Non-secret options (base_url...) are remembered with the job: later commands need only its id.
     Shards beyond the provider's limits on jobs or tokens in flight are sent by `wait` (or `run`,
-    `resume`) as earlier ones finish.
+    `resume`) as earlier ones finish. With --record-only nothing is sent: workers do it.
     """
     with reported_errors(as_json):
         given = parse_options(options)
@@ -461,12 +469,14 @@ def submit(
         router = make_router(given, shard=shard, provider=spec.provider)
         with _located(input_path):
             job_id = run_async(
-                router.submit_requests(source.requests, source.params, issues=source.issues),
+                router.submit_requests(
+                    source.requests, source.params, issues=source.issues, send=not record_only
+                ),
                 router,
             )
         if as_json:
             click.echo(orjson.dumps({**job_summary(router.recorded_status(job_id))}).decode())
         else:
             click.echo(job_id)
-            say(f"recorded in {state_dir()}")
+            say(f"recorded in {ledger_label()}" + (" for the workers" if record_only else ""))
         exit_if_refused(router, [job_id])

@@ -160,6 +160,9 @@ class JobState(StrEnum):
         return self in (JobState.FETCHED, JobState.FAILED, JobState.NEEDS_ATTENTION)
 
 
+_UNFINISHED = (JobState.PREPARED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.ENDED)
+
+
 @attrs.frozen(kw_only=True)
 class ProviderJob:
     """One provider job as recorded."""
@@ -805,6 +808,36 @@ class Ledger:
         )[0]
         return int(row["jobs"]), int(row["tokens"])
 
+    def metrics(self, now: float) -> dict[str, Any]:
+        """For operators: provider jobs by state, the oldest unfinished one (its age at ``now``),
+        and the live claims of each owner (how many, and the soonest lease to run out)."""
+        unfinished = [s.value for s in _UNFINISHED]
+        by_state = self._read("SELECT state, count(*) AS n FROM provider_jobs GROUP BY state")
+        oldest = self._read(
+            "SELECT local_id, state, created_at FROM provider_jobs WHERE state IN (?, ?, ?, ?)"
+            " ORDER BY created_at LIMIT 1",
+            unfinished,
+        )
+        claims = self._read(
+            "SELECT owner, count(*) AS held, min(lease_until) AS soonest FROM provider_jobs"
+            " WHERE owner IS NOT NULL AND lease_until > ? GROUP BY owner",
+            (now,),
+        )
+        return {
+            "jobs_by_state": {r["state"]: int(r["n"]) for r in by_state},
+            "oldest_unfinished": {
+                "local_id": oldest[0]["local_id"],
+                "state": oldest[0]["state"],
+                "age_s": round(now - float(oldest[0]["created_at"]), 3),
+            }
+            if oldest
+            else None,
+            "claims": {
+                r["owner"]: {"held": int(r["held"]), "lease_left_s": round(r["soonest"] - now, 3)}
+                for r in claims
+            },
+        }
+
     def needs_attention(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
         """Park a job that cannot continue safely without the user."""
         return self._update(local_id, owner, state=JobState.NEEDS_ATTENTION.value, error=reason)
@@ -860,11 +893,6 @@ class Ledger:
         """Provider jobs not yet FETCHED (nor failed, nor parked for the user), oldest first."""
         rows = self._read(
             "SELECT * FROM provider_jobs WHERE state IN (?, ?, ?, ?) ORDER BY created_at",
-            (
-                JobState.PREPARED.value,
-                JobState.SUBMITTING.value,
-                JobState.SUBMITTED.value,
-                JobState.ENDED.value,
-            ),
+            [s.value for s in _UNFINISHED],
         )
         return [_row_job(r) for r in rows]

@@ -17,7 +17,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from batch_router_core.errors import (
+    BatchRouterError,
     BatchTimeoutError,
     ConfigError,
     ProviderPermanentError,
@@ -82,7 +83,7 @@ from batch_router_core.registry import BatchProviderRegistry
 from batch_router_core.registry.handle import ProviderHandle
 from batch_router_core.serialization import from_data, to_data
 
-__all__ = ["BatchRouter", "JobNeedsAttentionError", "JobStatus", "LEASE_ENV"]
+__all__ = ["BatchRouter", "JobNeedsAttentionError", "JobStatus", "LEASE_ENV", "WorkRound"]
 
 #: Environment variable overriding the claim lease (seconds) of routers that do not set one.
 LEASE_ENV = "BATCH_ROUTER_LEASE_S"
@@ -94,6 +95,20 @@ class _Goal(Enum):
     SUBMITTED = "submitted"
     ENDED = "ended"
     FETCHED = "fetched"
+
+
+@attrs.frozen
+class WorkRound:
+    """What one round of :meth:`BatchRouter.work` saw, for a worker's log and metrics."""
+
+    #: rounds so far, this one included
+    number: int
+    #: provider jobs in the ledger not finished after the round (every worker's)
+    unfinished: int
+    #: provider jobs this worker holds a claim on
+    held: int
+    #: provider jobs left alone this round (another try later: no key, plugin missing, refused)
+    skipped: int
 
 
 class BatchRouter:
@@ -338,8 +353,12 @@ class BatchRouter:
         issues: list[ValidationIssue] | None = None,
         wait_for_completion: bool = False,
         timeout: float | None = None,
+        send: bool = True,
     ) -> str:
         """Validate, record and submit a stream of requests as one job; returns its id.
+
+        With ``send=False`` the job is only recorded (validated, its files written): workers
+        (:meth:`work`, ``batch-router worker``) sharing the ledger create and run it.
 
         For inputs too large to hold: ``requests`` may be a generator over a file
         (:func:`~batch_router_core.formats.unified.read_input`), read one shard at a time (with
@@ -356,11 +375,16 @@ class BatchRouter:
         )
         record = self._job_record(provider, params, shards)
         try:
-            self.ledger.create_jobs([record], owner=self.owner, lease_s=self.lease_s)
+            # Claimed from the start by the process that sends it; unclaimed for the workers.
+            owner = self.owner if send else None
+            self.ledger.create_jobs([record], owner=owner, lease_s=self.lease_s)
         except BaseException:
             remove_shard_files(shards)
             raise
         self.recorded_job_ids = [record["job_id"]]
+        if not send:
+            self._log.info("job_recorded", job_id=record["job_id"], shards=len(shards))
+            return str(record["job_id"])
         async with self._working():
             await self._send_recorded(
                 [record], poll_interval=None, timeout=timeout, wait=wait_for_completion
@@ -536,30 +560,7 @@ class BatchRouter:
         for handle in {id(h): h for h in map(self._provider_for, unsettled)}.values():
             handle.check_credentials()
         while True:
-            if self._ledger_failure is not None:
-                raise self._ledger_failure
-            jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
-            steps = []
-            admitted: dict[tuple[str, str], tuple[int, int]] = {}
-            self._paced.clear()
-            for group in jobs.values():
-                for job in group:
-                    now = time.monotonic()
-                    if (
-                        self._settled(job, until)
-                        or self._retry_at.get(job.local_id, 0.0) > now
-                        or self._hold_until.get(job.local_id, 0.0) > now
-                    ):
-                        continue
-                    if job.state is JobState.PREPARED and not self._admits(job, admitted):
-                        self._paced.add(job.local_id)
-                        continue
-                    held = self._claim(job)
-                    if held is not None:
-                        steps.append(self._step(held, until))
-            if steps:
-                await asyncio.gather(*steps)
-                jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+            jobs = await self._round(job_ids, until)
             statuses = {job_id: aggregate(job_id, group) for job_id, group in jobs.items()}
             if on_status is not None:
                 for st in statuses.values():
@@ -592,6 +593,36 @@ class BatchRouter:
             await asyncio.sleep(pause)
             self.next_poll_at = None
             interval = min(interval * self.multiplier, self.max_interval)
+
+    async def _round(self, job_ids: Sequence[str], until: _Goal) -> dict[str, list[ProviderJob]]:
+        """One round over these jobs: claim what can be claimed and take one step for each held
+        provider job not yet at ``until`` (creations paced by the capacity in flight). Returns the
+        jobs as recorded after the round."""
+        if self._ledger_failure is not None:
+            raise self._ledger_failure
+        jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+        steps = []
+        admitted: dict[tuple[str, str], tuple[int, int]] = {}
+        self._paced.clear()
+        for group in jobs.values():
+            for job in group:
+                now = time.monotonic()
+                if (
+                    self._settled(job, until)
+                    or self._retry_at.get(job.local_id, 0.0) > now
+                    or self._hold_until.get(job.local_id, 0.0) > now
+                ):
+                    continue
+                if job.state is JobState.PREPARED and not self._admits(job, admitted):
+                    self._paced.add(job.local_id)
+                    continue
+                held = self._claim(job)
+                if held is not None:
+                    steps.append(self._step(held, until))
+        if steps:
+            await asyncio.gather(*steps)
+            jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
+        return jobs
 
     def _admits(self, job: ProviderJob, admitted: dict[tuple[str, str], tuple[int, int]]) -> bool:
         """Whether a never-sent provider job may be created now: its model's jobs in flight (in
@@ -1007,6 +1038,70 @@ class BatchRouter:
                 on_status=on_status,
             )
         return ids
+
+    # -- workers -----------------------------------------------------------------------------------
+
+    async def work(
+        self,
+        *,
+        stop: asyncio.Event | None = None,
+        poll_interval: float = 10.0,
+        until_idle: bool = False,
+        hold_s: float = 300.0,
+        on_round: Callable[[WorkRound], None] | None = None,
+    ) -> WorkRound:
+        """Work the ledger's unfinished jobs, whoever recorded them, until ``stop`` is set.
+
+        Every ``poll_interval`` a round claims each unfinished provider job no live process holds
+        and takes one step for it: create it (a create that may have landed is reconciled first,
+        never repeated blindly), poll it, download its results. Jobs producers record later
+        (:meth:`submit_requests` / :meth:`run_batches` with ``send=False``) are picked up by the
+        next round; a job whose worker died is taken over when its lease runs out (at once if it
+        died on this host). Creations are paced by the capacity in flight across the whole ledger,
+        so limits per provider and model hold across a fleet. A job this worker cannot work on (its
+        plugin missing, no key, a refused poll) is left alone for ``hold_s`` and then tried again;
+        nothing ends it. With ``until_idle`` it returns once no unfinished job is left. Claims are
+        given back when it returns. Returns the last round.
+        """
+        stop = stop or asyncio.Event()
+        last = WorkRound(number=0, unfinished=0, held=0, skipped=0)
+        async with self._working():
+            while not stop.is_set():
+                now = time.monotonic()
+                ids: dict[str, None] = {}
+                skipped = 0
+                for job in self.ledger.unfinished():
+                    if self._hold_until.get(job.local_id, 0.0) > now:
+                        skipped += 1
+                        continue
+                    try:
+                        self._provider_for(job).check_credentials()
+                    except BatchRouterError as exc:
+                        skipped += 1
+                        self._hold_until[job.local_id] = now + hold_s
+                        self._notice(f"{job.provider} {job.local_id}: {exc}; left for {hold_s:g}s")
+                        continue
+                    ids[job.logical_id] = None
+                if ids:
+                    jobs = await self._round(list(ids), _Goal.FETCHED)
+                    self._let_go(j for group in jobs.values() for j in group if j.state.is_final)
+                for local_id in list(self._blocked):
+                    self._blocked.pop(local_id)
+                    self._hold_until[local_id] = time.monotonic() + hold_s
+                last = WorkRound(
+                    number=last.number + 1,
+                    unfinished=len(self.ledger.unfinished()),
+                    held=len(self._held),
+                    skipped=skipped,
+                )
+                self._log.info("worker_round", **attrs.asdict(last))
+                if on_round is not None:
+                    on_round(last)
+                if until_idle and not last.unfinished:
+                    break
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_interval)
+        return last
 
     # -- re-running failures ---------------------------------------------------------------------
 
