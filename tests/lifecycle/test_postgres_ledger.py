@@ -228,3 +228,46 @@ def test_a_python_program_picks_the_ledger_from_the_environment(
 
 if sys.platform == "win32":  # pragma: no cover - the server binaries are the Unix ones here
     pytestmark = pytest.mark.skip(reason="the test server runs on Unix sockets")
+
+
+def test_a_producer_records_and_a_worker_sends_from_the_command_line(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    ids = write_questions(tmp_path / "in.jsonl", 3)
+    env = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state"), "BATCH_ROUTER_LEDGER": postgres_url}
+    with EmulatorProcess("openai") as emulator:
+        recorded = cli(
+            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
+            tmp_path,
+            emulator,
+            env=env,
+        )
+        assert recorded.returncode == 0, recorded.stderr
+        job_id = recorded.stdout.strip()
+        assert emulator.stats()["batches"] == 0  # recorded, not sent
+        before = _metrics(env)
+        assert before["jobs_by_state"] == {"prepared": 1} and before["claims"] == {}
+        assert "br_test_" in before["ledger"]
+        worked = cli(
+            ["worker", "--until-idle", "--poll-interval", "0.1", "--json"],
+            tmp_path,
+            emulator,
+            env=env,
+        )
+        assert worked.returncode == 0, worked.stderr
+        rounds = [json.loads(line) for line in worked.stdout.splitlines()]
+        assert rounds[-1]["unfinished"] == 0 and rounds[-1]["held"] == 0
+        assert emulator.stats()["batches"] == 1
+        got = cli(["results", job_id, "-o", "out.jsonl"], tmp_path, emulator, env=env)
+        assert got.returncode == 0, got.stderr
+        after = _metrics(env)
+    assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(ids)
+    assert after["jobs_by_state"] == {"fetched": 1} and after["oldest_unfinished"] is None
+
+
+def _metrics(env: dict[str, str]) -> dict:  # type: ignore[type-arg]
+    shown = subprocess.run(
+        [*CLI, "metrics", "--json"], env=cli_env(**env), capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)  # type: ignore[no-any-return]
