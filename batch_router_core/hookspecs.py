@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         RequestResult,
     )
     from batch_router_core.plugin.context import ProviderContext
+    from batch_router_core.webhooks.events import WebhookEvent
 
 PROJECT_NAME = "batch_router"
 
@@ -256,6 +257,26 @@ def delete_job(handle: BatchHandle, context: ProviderContext) -> bool:
     Optional: providers that can delete jobs implement it (and declare ``capabilities.delete``).
     Deleting a job that has not ended is a :class:`ProviderPermanentError`. Network; may be async.
     Called by ``ProviderHandle.delete_job``. ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_webhook(
+    body: bytes, headers: Mapping[str, str], secret: str, context: ProviderContext
+) -> WebhookEvent | None:
+    """Verify a webhook delivery with the provider's documented scheme; say which job it is about.
+
+    :param body: the request body exactly as received (the signature covers these bytes).
+    :param headers: the request's headers.
+    :param secret: the endpoint's signing secret (never logged).
+    :param context: the provider context.
+    :returns: a :class:`~batch_router_core.webhooks.WebhookEvent` for an event that a batch ended;
+        None for an event about anything else (a fine-tuning job, a response).
+
+    Raises :class:`~batch_router_core.webhooks.WebhookRejectedError` for a delivery that is
+    unsigned, wrongly signed, too old or too new, or malformed: it must never be acted upon. Use the
+    SDK's own verifier where it has one. Optional: providers that push batch events implement it.
+    Local, no network. Called by ``ProviderHandle.parse_webhook``. ``firstresult``.
     """
 
 

@@ -154,6 +154,7 @@ _FACADE_CALL = {
     "check_credentials": ".check_credentials(",
     "find_job": ".find_job(",
     "delete_job": ".delete_job(",
+    "parse_webhook": ".parse_webhook(",
     "create_emulator": ".create_emulator(",
     # observers are implemented by tests, then called by the facade around real calls
     "provider_call_started": "def provider_call_started(",

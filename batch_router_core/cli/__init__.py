@@ -6,7 +6,7 @@
 ``resume``, ``retry-failed``); ``_shared`` what they share (exit codes, error reporting, progress).
 """
 
-from batch_router_core.cli import batches, jobs, worker  # noqa: F401  (importing them registers their commands)
+from batch_router_core.cli import batches, jobs, webhooks, worker  # noqa: F401  (importing them registers their commands)
 from batch_router_core.cli.app import main
 
 __all__ = ["main"]

@@ -208,6 +208,20 @@ def providers(as_json: bool) -> None:
     default=None,
     help="Require this key on every route, control routes included (default: any key).",
 )
+@click.option(
+    "--webhook-url",
+    default=None,
+    metavar="URL",
+    help="Push signed batch events (batch.completed...) to this URL, as the provider would "
+    "(emulators of providers that send webhooks: OpenAI).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="BATCH_ROUTER_EMULATOR_WEBHOOK_SECRET",
+    default=None,
+    metavar="whsec_...",
+    help="The signing secret for --webhook-url (default: a new one, printed).",
+)
 def emulate(
     provider: str,
     host: str,
@@ -216,6 +230,8 @@ def emulate(
     chaos: float,
     chaos_seed: int | None,
     api_key: str | None,
+    webhook_url: str | None,
+    webhook_secret: str | None,
 ) -> None:
     """Run PROVIDER's local emulator of its batch API until interrupted.
 
@@ -233,6 +249,13 @@ def emulate(
         emulator_options: dict[str, object] = {"speed": speed}
         if api_key:
             emulator_options["api_key"] = api_key
+        if webhook_url:
+            from batch_router_core.webhooks.signatures import new_secret
+
+            if not webhook_secret:
+                webhook_secret = new_secret()
+                click.echo(f"signing webhooks with {webhook_secret}", err=True)
+            emulator_options.update(webhook_url=webhook_url, webhook_secret=webhook_secret)
         app = handle.create_emulator(emulator_options)
         if chaos:
             faults = getattr(app, "faults", None)

@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the tables change; :class:`Ledger` migrates older files forward.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -111,6 +111,20 @@ UPDATE provider_jobs SET state = 'submitting' WHERE state = 'prepared'
 # Version 3: each provider job's estimated input tokens, for pacing under enqueued-token limits.
 _MIGRATE_3 = """
 ALTER TABLE provider_jobs ADD COLUMN est_tokens INTEGER NOT NULL DEFAULT 0
+"""
+
+
+# Version 4: webhook deliveries (each accepted once: a replay is refused by its id).
+_MIGRATE_4 = """
+CREATE TABLE IF NOT EXISTS webhook_events (
+    provider    TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    local_id    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (provider, event_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_events_received ON webhook_events(received_at)
 """
 
 
@@ -444,6 +458,9 @@ class Ledger:
                     db.execute(statement)
             if version < 3:
                 db.execute(_MIGRATE_3)
+            if version < 4:
+                for statement in _MIGRATE_4.split(";"):
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -837,6 +854,39 @@ class Ledger:
                 for r in claims
             },
         }
+
+    # -- webhooks --------------------------------------------------------------------------------
+
+    def job_by_batch_id(self, provider: str, batch_id: str) -> ProviderJob | None:
+        """The provider job this ledger created as ``batch_id`` at ``provider``, if any."""
+        rows = self._read(
+            "SELECT * FROM provider_jobs WHERE provider = ? AND batch_id = ?", (provider, batch_id)
+        )
+        return _row_job(rows[0]) if rows else None
+
+    def record_webhook_event(
+        self, provider: str, event_id: str, local_id: str, status: BatchStatus, received_at: float
+    ) -> bool:
+        """Keep a verified webhook delivery; False (and nothing written) if one with this id was
+        accepted before: a replay."""
+        with self._write() as db:
+            # One statement, so that two receivers given the same delivery at once cannot both
+            # accept it (the key decides, on SQLite and on a server alike).
+            cur = db.execute(
+                "INSERT INTO webhook_events (provider, event_id, local_id, status, received_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (provider, event_id) DO NOTHING",
+                (provider, event_id, local_id, status.value, received_at),
+            )
+            return bool(cur.rowcount == 1)
+
+    def webhook_events_since(self, since: float) -> list[tuple[str, float]]:
+        """``(local_id, received_at)`` of the deliveries accepted after ``since`` (epoch s)."""
+        rows = self._read(
+            "SELECT local_id, received_at FROM webhook_events WHERE received_at > ?"
+            " ORDER BY received_at",
+            (since,),
+        )
+        return [(r["local_id"], float(r["received_at"])) for r in rows]
 
     def needs_attention(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:
         """Park a job that cannot continue safely without the user."""

@@ -76,7 +76,20 @@ CREATE INDEX provider_jobs_owner ON provider_jobs(owner)
 """
 
 _FIRST_VERSION = 3
-_MIGRATIONS: dict[int, str] = {}  # version -> the statements that bring version - 1 to it
+# version -> the statements that bring version - 1 to it
+_MIGRATIONS: dict[int, str] = {
+    4: """
+CREATE TABLE webhook_events (
+    provider    TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    local_id    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (provider, event_id)
+);
+CREATE INDEX webhook_events_received ON webhook_events(received_at)
+""",
+}
 
 # Any constant of our own: the advisory lock that serialises schema creation and migration.
 _SCHEMA_LOCK = 0x62725F6C6564  # "br_led"

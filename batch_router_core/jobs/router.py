@@ -192,6 +192,8 @@ class BatchRouter:
         self._blocked: dict[str, ProviderPermanentError] = {}
         self._stored_options: dict[str, tuple[str, dict[str, Any]]] = {}
         self._job_providers: dict[tuple[str, tuple[tuple[str, str], ...]], ProviderHandle] = {}
+        #: how often a worker looks for webhook deliveries recorded in the ledger (seconds)
+        self.webhook_check_s = 0.5
 
     @property
     def ledger(self) -> Ledger:
@@ -1052,27 +1054,33 @@ class BatchRouter:
     ) -> WorkRound:
         """Work the ledger's unfinished jobs, whoever recorded them, until ``stop`` is set.
 
-        Every ``poll_interval`` a round claims each unfinished provider job no live process holds
-        and takes one step for it: create it (a create that may have landed is reconciled first,
-        never repeated blindly), poll it, download its results. Jobs producers record later
-        (:meth:`submit_requests` / :meth:`run_batches` with ``send=False``) are picked up by the
-        next round; a job whose worker died is taken over when its lease runs out (at once if it
-        died on this host). Creations are paced by the capacity in flight across the whole ledger,
-        so limits per provider and model hold across a fleet. A job this worker cannot work on (its
-        plugin missing, no key, a refused poll) is left alone for ``hold_s`` and then tried again;
-        nothing ends it. With ``until_idle`` it returns once no unfinished job is left. Claims are
-        given back when it returns. Returns the last round.
+        Each round claims every unfinished provider job no live process holds and takes one step
+        for it: create it (a create that may have landed is reconciled first, never repeated
+        blindly), poll it (each running job every ``poll_interval``, or at once when a verified
+        webhook for it has been recorded in the ledger), download its results. Jobs producers
+        record later (:meth:`submit_requests` / :meth:`run_batches` with ``send=False``) are picked
+        up by the next round; a job whose worker died is taken over when its lease runs out (at
+        once if it died on this host). Creations are paced by the capacity in flight across the
+        whole ledger, so limits per provider and model hold across a fleet. A job this worker
+        cannot work on (its plugin missing, no key, a refused poll) is left alone for ``hold_s``
+        and then tried again; nothing ends it. With ``until_idle`` it returns once no unfinished
+        job is left. Claims are given back when it returns. Returns the last round.
         """
         stop = stop or asyncio.Event()
         last = WorkRound(number=0, unfinished=0, held=0, skipped=0)
+        tick = min(poll_interval, self.webhook_check_s)
+        events_after = time.time()
         async with self._working():
             while not stop.is_set():
+                for local_id, received_at in self.ledger.webhook_events_since(events_after):
+                    self._hold_until.pop(local_id, None)  # its webhook says: look now
+                    events_after = max(events_after, received_at)
                 now = time.monotonic()
                 ids: dict[str, None] = {}
                 skipped = 0
                 for job in self.ledger.unfinished():
                     if self._hold_until.get(job.local_id, 0.0) > now:
-                        skipped += 1
+                        skipped += job.state is not JobState.SUBMITTED  # waiting to poll: normal
                         continue
                     try:
                         self._provider_for(job).check_credentials()
@@ -1085,6 +1093,17 @@ class BatchRouter:
                 if ids:
                     jobs = await self._round(list(ids), _Goal.FETCHED)
                     self._let_go(j for group in jobs.values() for j in group if j.state.is_final)
+                    due = time.monotonic() + poll_interval
+                    for group in jobs.values():
+                        for j in group:
+                            # Polled this round (or just created): the next poll is due later.
+                            held = self._hold_until.get(j.local_id, 0.0)
+                            if (
+                                j.state is JobState.SUBMITTED
+                                and j.owner == self.owner
+                                and held <= now
+                            ):
+                                self._hold_until[j.local_id] = due
                 for local_id in list(self._blocked):
                     self._blocked.pop(local_id)
                     self._hold_until[local_id] = time.monotonic() + hold_s
@@ -1100,7 +1119,7 @@ class BatchRouter:
                 if until_idle and not last.unfinished:
                     break
                 with suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_interval)
+                    await asyncio.wait_for(stop.wait(), tick)
         return last
 
     # -- re-running failures ---------------------------------------------------------------------

@@ -71,8 +71,11 @@ from batch_router_core.plugin.sdk_errors import (
     retry_after_from_headers,
 )
 from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload, is_refusal
+from batch_router_core.webhooks.events import WebhookEvent, WebhookRejectedError
 
 __all__ = [
+    "WebhookEvent",
+    "WebhookRejectedError",
     "AudioContent",
     "BatchHandle",
     "BatchMode",

@@ -57,6 +57,7 @@ from batch_router_core.registry.observers import CallObservers
 from batch_router_core.registry.records import PluginRecord
 from batch_router_core.retry import RetryPolicy
 from batch_router_core.validation import validate_batch
+from batch_router_core.webhooks.events import WebhookEvent, WebhookRejectedError
 
 __all__ = ["ProviderHandle"]
 
@@ -440,6 +441,24 @@ class ProviderHandle:
             ids=_ids(handle),
         )
         return result
+
+    def parse_webhook(
+        self, body: bytes, headers: Mapping[str, str], secret: str
+    ) -> WebhookEvent | None:
+        """A verified webhook delivery's event (None: not about a batch); raises
+        :class:`WebhookRejectedError` for one that must not be acted upon, and
+        UnsupportedOperationError if the provider pushes no events."""
+        if not self.implements("parse_webhook"):
+            raise UnsupportedOperationError("this provider sends no webhooks", provider=self.name)
+        try:
+            event: WebhookEvent | None = self._caller("parse_webhook")(
+                body=body, headers=headers, secret=secret, context=self.context
+            )
+        except WebhookRejectedError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise WebhookRejectedError(f"malformed {self.name} webhook: {exc!r}") from exc
+        return event
 
     def create_emulator(self, options: Mapping[str, Any] | None = None) -> Any:
         """The provider's emulator as an ASGI app; UnsupportedOperationError if it has none."""

@@ -50,6 +50,8 @@ class EmulatorProcess:
     seed: int | None = None
     url: str = ""
     options: list[str] = attrs.field(factory=list)
+    #: more ``batch-router emulate`` arguments (``--webhook-url URL``...)
+    extra_args: list[str] = attrs.field(factory=list)
     _proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> EmulatorProcess:
@@ -62,6 +64,7 @@ class EmulatorProcess:
             args += ["--chaos", str(self.chaos)]
         if self.seed is not None:
             args += ["--chaos-seed", str(self.seed)]
+        args += self.extra_args
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{port}"
         handle = BatchProviderRegistry().get(self.provider)

@@ -31,6 +31,8 @@ from batch_router_core.plugin import (
     RequestError,
     RequestResult,
     ResultStatus,
+    WebhookEvent,
+    WebhookRejectedError,
     cleanup_pending,
     crash_point,
     create_from_upload,
@@ -425,3 +427,49 @@ def create_emulator(options: Mapping[str, Any]) -> Any:
     from .emulator import create_app
 
     return create_app(dict(options))
+
+
+#: OpenAI's batch events and the status each announces.
+_WEBHOOK_STATUS = {
+    "batch.completed": BatchStatus.COMPLETED,
+    "batch.failed": BatchStatus.FAILED,
+    "batch.expired": BatchStatus.EXPIRED,
+    "batch.cancelled": BatchStatus.CANCELLED,
+}
+
+
+@hookimpl
+def parse_webhook(
+    body: bytes, headers: Mapping[str, str], secret: str, context: ProviderContext
+) -> WebhookEvent | None:
+    """Verify with the SDK's own ``webhooks.unwrap`` (Standard Webhooks: signature, timestamp within
+    five minutes), then read the batch id of a ``batch.*`` event."""
+    import openai
+    from openai.types.webhooks import (
+        BatchCancelledWebhookEvent,
+        BatchCompletedWebhookEvent,
+        BatchExpiredWebhookEvent,
+        BatchFailedWebhookEvent,
+    )
+
+    # unwrap makes no request: the client only carries the secret (the key is never used).
+    client = openai.OpenAI(api_key="unused-for-webhooks", webhook_secret=secret)
+    try:
+        event = client.webhooks.unwrap(body, dict(headers))
+    except (openai.InvalidWebhookSignatureError, ValueError) as exc:
+        raise WebhookRejectedError(f"openai webhook refused: {exc}") from exc
+    batch_events = (
+        BatchCompletedWebhookEvent,
+        BatchFailedWebhookEvent,
+        BatchExpiredWebhookEvent,
+        BatchCancelledWebhookEvent,
+    )
+    if not isinstance(event, batch_events):
+        return None
+    status = _WEBHOOK_STATUS[event.type]
+    return WebhookEvent(
+        event_id=str(event.id),
+        batch_id=str(event.data.id),
+        status=status,
+        event_type=event.type,
+    )

@@ -322,7 +322,8 @@ class OpenAIEmulator(EmulatorApp):
 
 def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
     """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
-    ``api_key`` (require this key), and any :class:`EmulatorState` timing or limit argument."""
+    ``api_key`` (require this key), ``webhook_url`` and ``webhook_secret`` (push signed batch
+    events there), and any :class:`EmulatorState` timing or limit argument."""
     known = (
         "validate_s",
         "finalize_s",
@@ -335,5 +336,7 @@ def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
         "api_key",
         "workdir",
         "max_enqueued_tokens",
+        "webhook_url",
+        "webhook_secret",
     )
     return OpenAIEmulator(EmulatorState(**state_options(options, known)))

@@ -19,6 +19,7 @@ import orjson
 
 from batch_router_core.emulation.base import next_job_pace
 from batch_router_core.emulation.clock import Clock, ManualClock
+from batch_router_core.emulation.webhooks import Ticker, WebhookSender
 
 from .answers import BodyError, answer
 
@@ -155,6 +156,8 @@ class EmulatorState:
         max_upload_bytes: int = 512 * 1024 * 1024,
         api_key: str | None = None,
         max_enqueued_tokens: int | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self.clock = clock or ManualClock()
         self._own_dir = workdir is None
@@ -189,9 +192,22 @@ class EmulatorState:
         self.sync_calls = 0
         #: synchronous requests whose body contains this text are rejected with a 400
         self.reject_marker: str | None = None
+        #: where batch events are pushed (``batch.completed``...), signed with ``webhook_secret``;
+        #: batches then end by themselves, not only when someone asks about them
+        self.webhooks: WebhookSender | None = None
+        self._ticker: Ticker | None = None
+        if webhook_url:
+            if not webhook_secret:
+                raise ValueError("webhook_url needs a webhook_secret to sign the events with")
+            self.webhooks = WebhookSender(webhook_url, webhook_secret)
+            self._ticker = Ticker(self._advance_all)
 
     def close(self) -> None:
-        """Remove the emulator's files (when it created its own directory)."""
+        """Stop pushing events; remove the emulator's files (when it created its own directory)."""
+        if self._ticker is not None:
+            self._ticker.close()
+        if self.webhooks is not None:
+            self.webhooks.close()
         if self._own_dir:
             self._cleanup()
 
@@ -265,7 +281,18 @@ class EmulatorState:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def _advance_all(self) -> None:
+        with self.lock:
+            for rec in list(self.batches.values()):
+                self._advance(rec)
+
     def _advance(self, rec: BatchRecord) -> None:
+        before = rec.status
+        self._advance_now(rec)
+        if self.webhooks is not None and before not in TERMINAL and rec.status in TERMINAL:
+            self.webhooks.send(f"batch.{rec.status}", {"id": rec.id})
+
+    def _advance_now(self, rec: BatchRecord) -> None:
         now = self.clock.now()
         if rec.status in TERMINAL:
             return
