@@ -22,7 +22,21 @@ import orjson
 
 from batch_router_core.webhooks.signatures import sign
 
-__all__ = ["Ticker", "WebhookSender"]
+__all__ = ["Ticker", "WebhookSender", "event_body"]
+
+
+def event_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
+    """An event as OpenAI delivers it: ``{"id", "object": "event", "created_at", "type", "data"}``
+    (``data`` holds the batch's ``id`` for a ``batch.*`` event)."""
+    return orjson.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "created_at": int(time.time()),
+            "type": event_type,
+            "data": data,
+        }
+    )
 
 
 class WebhookSender:
@@ -32,7 +46,7 @@ class WebhookSender:
         self.url = url
         self._secret = secret
         self._attempts = attempts
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         #: (event id, HTTP status or 0 for no answer) of every delivery attempt, for tests
         self.deliveries: list[tuple[str, int]] = []
         self._thread = threading.Thread(target=self._run, name="emulator-webhooks", daemon=True)
@@ -42,29 +56,18 @@ class WebhookSender:
         """Queue an event (``{"id", "object": "event", "created_at", "type", "data"}``); returns
         its id."""
         event_id = f"evt_{secrets.token_hex(12)}"
-        self._queue.put(
-            {
-                "id": event_id,
-                "object": "event",
-                "created_at": int(time.time()),
-                "type": event_type,
-                "data": data,
-            }
-        )
+        self._queue.put((event_id, event_body(event_id, event_type, data)))
         return event_id
 
     def _run(self) -> None:
         while True:
-            event = self._queue.get()
-            if event is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            body = orjson.dumps(event)
+            event_id, body = item
             for attempt in range(self._attempts):
                 # Signed at each attempt, as a provider's retry carries a fresh timestamp.
-                headers = {
-                    "content-type": "application/json",
-                    **sign(self._secret, event["id"], body),
-                }
+                headers = {"content-type": "application/json", **sign(self._secret, event_id, body)}
                 request = urllib.request.Request(
                     self.url, data=body, headers=headers, method="POST"
                 )
@@ -75,7 +78,7 @@ class WebhookSender:
                     code = int(exc.code)
                 except OSError:
                     code = 0
-                self.deliveries.append((event["id"], code))
+                self.deliveries.append((event_id, code))
                 if 200 <= code < 300 or 400 <= code < 500:  # accepted, or refused for good
                     break
                 time.sleep(0.2 * 2**attempt)

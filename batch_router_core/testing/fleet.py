@@ -79,6 +79,8 @@ class FleetFigures:
     #: creations counted by each emulator
     created: dict[str, int] = attrs.field(factory=dict)
     workers_exit_codes: list[int] = attrs.field(factory=list)
+    #: claims still held after the workers stopped with SIGTERM (they give theirs back)
+    claims_left: int = 0
     wall_s: float = 0.0
 
     @property
@@ -90,6 +92,7 @@ class FleetFigures:
             and self.lost == 0
             and not self.not_fetched
             and all(code == 0 for code in self.workers_exit_codes)
+            and self.claims_left == 0
         )
 
     def summary(self) -> str:
@@ -109,7 +112,8 @@ class FleetFigures:
                 f"created per emulator {self.created}; duplicate creates "
                 f"{self.duplicate_creates}; duplicate results {self.duplicate_results}; lost "
                 f"{self.lost}; not fetched {self.not_fetched or 0}",
-                f"workers stopped with SIGTERM, exit codes {self.workers_exit_codes}",
+                f"workers stopped with SIGTERM, exit codes {self.workers_exit_codes}, claims left "
+                f"{self.claims_left}",
             ]
         )
 
@@ -229,6 +233,8 @@ def run_fleet(
         for proc in running:
             proc.send_signal(signal.SIGTERM)
         figures.workers_exit_codes = [proc.wait(timeout=60) for proc in running]
+        claims = ledger.metrics(time.time())["claims"]
+        figures.claims_left = sum(int(c["held"]) for c in claims.values())
         figures.wall_s = time.monotonic() - start
         _check_books(ledger, ledger_url, emulators, expected, figures)
         for proc in fleet:

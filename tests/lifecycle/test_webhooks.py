@@ -12,8 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import orjson
-
+from batch_router_core.emulation.webhooks import event_body
 from batch_router_core.jobs.ledgers import open_ledger
 from batch_router_core.testing.harness import CLI, EmulatorProcess, cli, cli_env, write_questions
 from batch_router_core.webhooks.signatures import new_secret, sign
@@ -63,15 +62,7 @@ class _Receiver:
 
 
 def _event(event_id: str, batch_id: str, kind: str = "batch.completed") -> bytes:
-    return orjson.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "created_at": int(time.time()),
-            "type": kind,
-            "data": {"id": batch_id},
-        }
-    )
+    return event_body(event_id, kind, {"id": batch_id})
 
 
 def test_a_signed_event_finishes_a_job_that_polling_would_not_reach(tmp_path: Path) -> None:

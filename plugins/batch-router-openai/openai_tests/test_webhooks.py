@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import time
 
-import orjson
 import pytest
 
+from batch_router_core.emulation.webhooks import event_body
 from batch_router_core.plugin import BatchStatus, WebhookRejectedError
 from batch_router_core.registry import BatchProviderRegistry
 from batch_router_core.webhooks.signatures import new_secret, sign, verify
 
 
 def _body(kind: str, object_id: str, event_id: str = "evt_1") -> bytes:
-    return orjson.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "created_at": int(time.time()),
-            "type": kind,
-            "data": {"id": object_id},
-        }
-    )
+    return event_body(event_id, kind, {"id": object_id})
 
 
 @pytest.mark.parametrize("kind", ["completed", "failed", "expired", "cancelled"])
