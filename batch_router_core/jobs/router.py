@@ -44,7 +44,7 @@ from batch_router_core.formats.unified import (
     result_from_data,
     result_line,
 )
-from batch_router_core.jobs.claims import Claimant
+from batch_router_core.jobs.claims import Claimant, owner_is_dead
 from batch_router_core.jobs.downloads import UsageTotals, unsent_results, write_local_copy
 from batch_router_core.jobs.ledger import (
     ClaimLostError,
@@ -615,6 +615,10 @@ class BatchRouter:
                     or self._hold_until.get(job.local_id, 0.0) > now
                 ):
                     continue
+                if self._held_by_another(job):
+                    # As recorded: no write transaction just to hear "no" (the claim would say).
+                    self._held.discard(job.local_id)
+                    continue
                 if job.state is JobState.PREPARED and not self._admits(job, admitted):
                     self._paced.add(job.local_id)
                     continue
@@ -625,6 +629,17 @@ class BatchRouter:
             await asyncio.gather(*steps)
             jobs = {job_id: self.ledger.jobs_of(job_id) for job_id in job_ids}
         return jobs
+
+    def _held_by_another(self, job: ProviderJob) -> bool:
+        """Whether the record says another live process holds ``job`` (a lease not run out, an
+        owner not known dead): claiming it would be refused. The claim itself still decides."""
+        owner = job.owner
+        return (
+            owner is not None
+            and owner != self.owner
+            and (job.lease_until or 0.0) > time.time()
+            and not owner_is_dead(owner)
+        )
 
     def _admits(self, job: ProviderJob, admitted: dict[tuple[str, str], tuple[int, int]]) -> bool:
         """Whether a never-sent provider job may be created now: its model's jobs in flight (in
