@@ -727,9 +727,56 @@ class Ledger:
 
     # -- provider jobs ---------------------------------------------------------------------------
 
-    def begin_submit(self, local_id: str, owner: str | None = None) -> ProviderJob:
-        """About to call the provider to create the job: from now on it may exist there."""
-        return self._update(local_id, owner, state=JobState.SUBMITTING.value)
+    def begin_submit(
+        self,
+        local_id: str,
+        owner: str | None = None,
+        *,
+        max_jobs: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ProviderJob | None:
+        """About to call the provider to create the job: from now on it may exist there.
+
+        With ``max_jobs`` or ``max_tokens``, only if the other jobs of its provider and model being
+        created or running, and their estimated tokens, leave room for it (with none in flight
+        there is always room); None otherwise, and the job stays an intent. Counted and marked in
+        one transaction that serialises with every other such decision on the same model, so two
+        processes cannot both take the last place.
+        """
+        if max_jobs is None and max_tokens is None:
+            return self._update(local_id, owner, state=JobState.SUBMITTING.value)
+        with self._write() as db:
+            row = db.execute(
+                "SELECT provider, model, est_tokens FROM provider_jobs WHERE local_id = ?",
+                (local_id,),
+            ).fetchone()
+            if row is None:
+                raise LedgerError(f"no provider job {local_id!r} in {self.location}")
+            self._lock_capacity(db, f"{row['provider']}/{row['model']}")
+            flight = db.execute(
+                "SELECT count(*) AS jobs, coalesce(sum(est_tokens), 0) AS tokens"
+                " FROM provider_jobs WHERE provider = ? AND model = ? AND state IN (?, ?)"
+                " AND local_id != ?",
+                (
+                    row["provider"],
+                    row["model"],
+                    JobState.SUBMITTING.value,
+                    JobState.SUBMITTED.value,
+                    local_id,
+                ),
+            ).fetchone()
+            jobs, tokens = int(flight["jobs"]), int(flight["tokens"])
+            if jobs and (
+                (max_jobs is not None and jobs >= max_jobs)
+                or (max_tokens is not None and tokens + int(row["est_tokens"]) > max_tokens)
+            ):
+                return None
+            self._apply(db, local_id, owner, {"state": JobState.SUBMITTING.value})
+        return self.job(local_id)
+
+    def _lock_capacity(self, db: Any, key: str) -> None:
+        """Serialise capacity decisions about ``key`` (a provider and model) until the
+        transaction ends: nothing to do where every write transaction is exclusive (SQLite)."""
 
     def back_to_intent(self, local_id: str, owner: str | None = None) -> ProviderJob:
         """The provider refused the create outright (e.g. 429): certainly nothing was created."""
@@ -894,27 +941,31 @@ class Ledger:
 
     def _update(self, local_id: str, owner: str | None = None, **fields: Any) -> ProviderJob:
         """Update a provider job; with ``owner``, only while that owner still holds the claim."""
+        with self._write() as db:
+            self._apply(db, local_id, owner, fields)
+        return self.job(local_id)
+
+    def _apply(self, db: Any, local_id: str, owner: str | None, fields: dict[str, Any]) -> None:
+        """:meth:`_update`'s change, inside the caller's write transaction."""
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         where, params = "local_id = ?", [local_id]
         if owner is not None:
             where += " AND owner = ?"
             params.append(owner)
-        with self._write() as db:
-            cur = db.execute(
-                f"UPDATE provider_jobs SET {cols} WHERE {where}", (*fields.values(), *params)
+        cur = db.execute(
+            f"UPDATE provider_jobs SET {cols} WHERE {where}", (*fields.values(), *params)
+        )
+        if cur.rowcount != 1:
+            exists = db.execute(
+                "SELECT owner FROM provider_jobs WHERE local_id = ?", (local_id,)
+            ).fetchone()
+            if exists is None:
+                raise LedgerError(f"no provider job {local_id!r} in {self.location}")
+            raise ClaimLostError(
+                f"provider job {local_id} is now held by {exists['owner'] or 'nobody'}, "
+                "not by this process (its claim ran out)"
             )
-            if cur.rowcount != 1:
-                exists = db.execute(
-                    "SELECT owner FROM provider_jobs WHERE local_id = ?", (local_id,)
-                ).fetchone()
-                if exists is None:
-                    raise LedgerError(f"no provider job {local_id!r} in {self.location}")
-                raise ClaimLostError(
-                    f"provider job {local_id} is now held by {exists['owner'] or 'nobody'}, "
-                    "not by this process (its claim ran out)"
-                )
-        return self.job(local_id)
 
     def job(self, local_id: str) -> ProviderJob:
         """One provider job; LedgerError if unknown."""

@@ -194,6 +194,11 @@ class PostgresLedger(Ledger):
                     db.execute(statement)
                 db.execute("UPDATE batch_router_schema SET version = ?", (target,))
 
+    def _lock_capacity(self, db: Any, key: str) -> None:
+        # Row locks cannot guard a count of rows: a transaction-scoped advisory lock per provider
+        # and model makes "count, then mark" one decision at a time across the fleet.
+        db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+
     def check_present(self) -> None:
         """The server answers (a dropped database or connection raises :class:`LedgerError`)."""
         self._read("SELECT 1 AS ok FROM batch_router_schema")

@@ -733,7 +733,24 @@ class BatchRouter:
             async with self._submit_slots:
                 # Written before the first call that may create the job: after a crash from here on,
                 # the next claimant looks the job up before creating it again.
-                self.ledger.begin_submit(job.local_id, self.owner)
+                limits = provider.info.limits
+                slots = [
+                    n
+                    for n in (
+                        limits.max_jobs_in_flight,
+                        self._learned_slots.get((job.provider, job.model)),
+                    )
+                    if n
+                ]
+                started = self.ledger.begin_submit(
+                    job.local_id,
+                    self.owner,
+                    max_jobs=min(slots) if slots else None,
+                    max_tokens=limits.enqueued_tokens_for(job.model),
+                )
+                if started is None:  # another process took the room first: wait for it
+                    self._paced.add(job.local_id)
+                    return
                 handle = await provider.submit(prepared)
         except ProviderTransientError as exc:
             if exc.status_code == 429:

@@ -271,3 +271,43 @@ def _metrics(env: dict[str, str]) -> dict:  # type: ignore[type-arg]
     )
     assert shown.returncode == 0, shown.stderr
     return json.loads(shown.stdout)  # type: ignore[no-any-return]
+
+
+def _starter(url: str, owner: str, local_id: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    ledger = open_ledger(url)
+    ledger.claim(local_id, owner, 300.0)
+    out.put((local_id, ledger.begin_submit(local_id, owner, max_jobs=1) is not None))
+    ledger.close()
+
+
+def test_a_limit_on_jobs_in_flight_holds_when_processes_start_jobs_at_once(
+    postgres_url: str,
+) -> None:
+    """Four processes each about to create a different job of one model, the limit one job in
+    flight: exactly one may go (the count and the mark are one decision per model)."""
+    for attempt in range(6):
+        ledger = open_ledger(postgres_url)
+        _record(ledger, f"cap{attempt}", shards=4)
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        procs = [
+            ctx.Process(
+                target=_starter,
+                args=(postgres_url, f"w{n}@elsewhere:{n}:1", f"cap{attempt}-s{n}", out),
+            )
+            for n in range(4)
+        ]
+        for p in procs:
+            p.start()
+        started = dict(out.get(timeout=120) for _ in procs)
+        for p in procs:
+            p.join(60)
+            assert p.exitcode == 0
+        assert sum(started.values()) == 1, started
+        states = [j.state for j in ledger.jobs_of(f"cap{attempt}")]
+        assert states.count(JobState.SUBMITTING) == 1 and states.count(JobState.PREPARED) == 3
+        # Let the next attempt start from an empty model: end this one's job.
+        for j in ledger.jobs_of(f"cap{attempt}"):
+            if j.state is JobState.SUBMITTING:
+                ledger.record_refused(j.local_id, "test over")
+        ledger.close()
