@@ -213,7 +213,7 @@ def providers(as_json: bool) -> None:
     default=None,
     metavar="URL",
     help="Push signed batch events (batch.completed...) to this URL, as the provider would "
-    "(emulators of providers that send webhooks: OpenAI).",
+    "(emulators of providers that send webhooks: OpenAI, Google).",
 )
 @click.option(
     "--webhook-secret",

@@ -26,7 +26,7 @@ def secret_env(provider: str) -> str:
 
 @main.group()
 def webhooks() -> None:
-    """Receive providers' batch events (OpenAI) instead of polling for them."""
+    """Receive providers' batch events (OpenAI, Gemini) instead of polling for them."""
 
 
 @webhooks.command("serve")
@@ -42,11 +42,12 @@ def webhooks() -> None:
 def serve(host: str, port: int, providers: tuple[str, ...]) -> None:
     """Serve POST /webhooks/PROVIDER: verify each delivery, record it in the ledger.
 
-    Each provider's signing secret comes from its environment variable (OPENAI_WEBHOOK_SECRET,
-    the variable the OpenAI SDK reads). A verified event about a job of the ledger makes the worker
-    holding that job poll it at once; unsigned, wrongly signed, stale, replayed or unknown-job
-    deliveries are refused (4xx) and logged, never acted upon. Point the provider's webhook
-    endpoint at https://your-host/webhooks/openai (behind a TLS-terminating proxy).
+    Each provider's signing secret comes from its environment variable: OPENAI_WEBHOOK_SECRET
+    (the variable the OpenAI SDK reads), GEMINI_WEBHOOK_SECRET (a Gemini static webhook). A
+    verified event about a job of the ledger makes the worker holding that job poll it at once;
+    unsigned, wrongly signed, stale, replayed or unknown-job deliveries are refused (4xx) and
+    logged, never acted upon. Point the provider's webhook endpoint at
+    https://your-host/webhooks/openai or /webhooks/google (behind a TLS-terminating proxy).
     """
     with reported_errors(False):
         from batch_router_core.errors import ConfigError

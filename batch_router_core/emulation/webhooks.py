@@ -22,7 +22,10 @@ import orjson
 
 from batch_router_core.webhooks.signatures import sign
 
-__all__ = ["Ticker", "WebhookSender", "event_body"]
+#: Builds a delivery's body from its event id, type and data.
+EventBody = Callable[[str, str, dict[str, Any]], bytes]
+
+__all__ = ["EventBody", "Ticker", "WebhookSender", "event_body"]
 
 
 def event_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
@@ -40,12 +43,18 @@ def event_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
 
 
 class WebhookSender:
-    """Posts signed events to ``url`` from a daemon thread, in the order they were sent."""
+    """Posts signed events to ``url`` from a daemon thread, in the order they were sent.
 
-    def __init__(self, url: str, secret: str, *, attempts: int = 5) -> None:
+    ``body`` shapes each delivery as the provider does (default: OpenAI's :func:`event_body`).
+    """
+
+    def __init__(
+        self, url: str, secret: str, *, attempts: int = 5, body: EventBody = event_body
+    ) -> None:
         self.url = url
         self._secret = secret
         self._attempts = attempts
+        self._body = body
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         #: (event id, HTTP status or 0 for no answer) of every delivery attempt, for tests
         self.deliveries: list[tuple[str, int]] = []
@@ -53,10 +62,9 @@ class WebhookSender:
         self._thread.start()
 
     def send(self, event_type: str, data: dict[str, Any]) -> str:
-        """Queue an event (``{"id", "object": "event", "created_at", "type", "data"}``); returns
-        its id."""
+        """Queue an event; returns its id (the ``webhook-id`` of each delivery attempt)."""
         event_id = f"evt_{secrets.token_hex(12)}"
-        self._queue.put((event_id, event_body(event_id, event_type, data)))
+        self._queue.put((event_id, self._body(event_id, event_type, data)))
         return event_id
 
     def _run(self) -> None:

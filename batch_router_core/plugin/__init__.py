@@ -72,6 +72,7 @@ from batch_router_core.plugin.sdk_errors import (
 )
 from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload, is_refusal
 from batch_router_core.webhooks.events import WebhookEvent, WebhookRejectedError
+from batch_router_core.webhooks.signatures import verify as verify_standard_webhook
 
 __all__ = [
     "WebhookEvent",
@@ -130,5 +131,6 @@ __all__ = [
     "result_for_error",
     "retry_after_from_headers",
     "scrub_secrets",
+    "verify_standard_webhook",
     "write_json_atomic",
 ]

@@ -1,7 +1,7 @@
-"""Webhooks instead of polling, all real processes: the OpenAI emulator pushes signed batch events
-to `batch-router webhooks serve`, which records them in the ledger; a worker that would poll once an
-hour finishes the job as soon as the event lands. Forged, stale, replayed and unknown-job deliveries
-are refused and never recorded."""
+"""Webhooks instead of polling, all real processes: the OpenAI and Gemini emulators push signed
+batch events to `batch-router webhooks serve`, which records them in the ledger; a worker that
+would poll once an hour finishes the job as soon as the event lands. Forged, stale, replayed and
+unknown-job deliveries are refused and never recorded."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from batch_router_core.emulation.webhooks import event_body
 from batch_router_core.jobs.ledgers import open_ledger
@@ -31,12 +33,13 @@ def _free_port() -> int:
 class _Receiver:
     """`batch-router webhooks serve` in its own process."""
 
-    def __init__(self, env: dict[str, str], secret: str) -> None:
+    def __init__(self, env: dict[str, str], secret: str, provider: str = "openai") -> None:
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/webhooks/openai"
+        self.url = f"http://127.0.0.1:{self.port}/webhooks/{provider}"
+        secret_env = {"openai": "OPENAI_WEBHOOK_SECRET", "google": "GEMINI_WEBHOOK_SECRET"}
         self.proc = subprocess.Popen(
             [*CLI, "webhooks", "serve", "--port", str(self.port)],
-            env=cli_env(**env, OPENAI_WEBHOOK_SECRET=secret, BATCH_ROUTER_LOG="info"),
+            env=cli_env(**env, **{secret_env[provider]: secret}, BATCH_ROUTER_LOG="info"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -65,20 +68,31 @@ def _event(event_id: str, batch_id: str, kind: str = "batch.completed") -> bytes
     return event_body(event_id, kind, {"id": batch_id})
 
 
-def test_a_signed_event_finishes_a_job_that_polling_would_not_reach(tmp_path: Path) -> None:
+#: per provider: a model, and the emulator's request-count key of reading one batch
+_PROVIDERS = {
+    "openai": ("gpt-4o-mini", "GET /v1/batches/"),
+    "google": ("gemini-2.5-flash", "GET batches"),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(_PROVIDERS))
+def test_a_signed_event_finishes_a_job_that_polling_would_not_reach(
+    tmp_path: Path, provider: str
+) -> None:
+    model, batch_reads = _PROVIDERS[provider]
     ids = write_questions(tmp_path / "in.jsonl", 3)
     secret = new_secret()
     env = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state")}
-    receiver = _Receiver(env, secret)
+    receiver = _Receiver(env, secret, provider)
     emulator = EmulatorProcess(
-        "openai",
+        provider,
         speed=100.0,
         extra_args=["--webhook-url", receiver.url, "--webhook-secret", secret],
     )
     try:
         emulator.start()
         recorded = cli(
-            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
+            ["submit", "in.jsonl", "-p", provider, "-m", model, "--record-only"],
             tmp_path,
             emulator,
             env=env,
@@ -96,11 +110,7 @@ def test_a_signed_event_finishes_a_job_that_polling_would_not_reach(tmp_path: Pa
         )
         took = time.monotonic() - started
         assert worked.returncode == 0, worked.stderr
-        polls = {
-            k: v
-            for k, v in emulator.stats()["requests"].items()
-            if k.startswith("GET /v1/batches/")
-        }
+        polls = {k: v for k, v in emulator.stats()["requests"].items() if k.startswith(batch_reads)}
         got = cli(["results", job_id, "-o", "out.jsonl"], tmp_path, emulator, env=env)
         assert got.returncode == 0, got.stderr
     finally:

@@ -37,6 +37,8 @@ from batch_router_core.plugin import (
     RequestResult,
     ResultStatus,
     SdkErrorMap,
+    WebhookEvent,
+    WebhookRejectedError,
     cleanup_pending,
     crash_point,
     create_from_upload,
@@ -46,6 +48,7 @@ from batch_router_core.plugin import (
     load_provider_defaults,
     per_loop,
     result_for_error,
+    verify_standard_webhook,
 )
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
 
@@ -517,3 +520,44 @@ def create_emulator(options: Mapping[str, Any]) -> Any:
     from .emulator import create_app
 
     return create_app(dict(options))
+
+
+#: Gemini's batch events and the status each announces.
+_WEBHOOK_STATUS = {
+    "batch.succeeded": BatchStatus.COMPLETED,
+    "batch.failed": BatchStatus.FAILED,
+    "batch.expired": BatchStatus.EXPIRED,
+    "batch.cancelled": BatchStatus.CANCELLED,
+}
+
+
+@hookimpl
+def parse_webhook(
+    body: bytes, headers: Mapping[str, str], secret: str, context: ProviderContext
+) -> WebhookEvent | None:
+    """Verify a static webhook's delivery (Standard Webhooks: HMAC-SHA256 under the ``whsec_``
+    secret the WebhookService returned, timestamp within five minutes; the SDK has no verifier),
+    then read the batch of a ``batch.*`` event: ``data.id``, as ``batches/ID`` or bare ``ID``.
+
+    Dynamic (per-job) webhooks are signed with RS256 JWTs checked against Google's JWKS, which
+    needs the network; they are not accepted here."""
+    event_id = verify_standard_webhook(secret, body, headers)
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WebhookRejectedError(f"google webhook refused: the body is not JSON ({exc})") from exc
+    kind = event.get("type") if isinstance(event, dict) else None
+    if not isinstance(kind, str):
+        raise WebhookRejectedError("google webhook refused: the event has no type")
+    if kind not in _WEBHOOK_STATUS:
+        return None
+    data = event.get("data")
+    batch = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(batch, str) or not batch:
+        raise WebhookRejectedError(f"google webhook refused: a {kind} event without data.id")
+    return WebhookEvent(
+        event_id=event_id,
+        batch_id=batch if batch.startswith("batches/") else f"batches/{batch}",
+        status=_WEBHOOK_STATUS[kind],
+        event_type=kind,
+    )

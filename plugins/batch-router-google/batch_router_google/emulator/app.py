@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from batch_router_core.emulation.answers import estimate_tokens, reply_to
 from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
+from batch_router_core.emulation.webhooks import Ticker, WebhookSender
 
 __all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
 
@@ -66,6 +67,23 @@ def _ts(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+#: The events the Gemini API pushes when a batch ends, by the state it ended in.
+_WEBHOOK_EVENTS = {
+    "BATCH_STATE_SUCCEEDED": "batch.succeeded",
+    "BATCH_STATE_FAILED": "batch.failed",
+    "BATCH_STATE_EXPIRED": "batch.expired",
+    "BATCH_STATE_CANCELLED": "batch.cancelled",
+}
+
+
+def gemini_event_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
+    """A delivery as the Gemini API shapes it: a thin envelope ``{"type", "version",
+    "timestamp", "data"}``, ``data`` naming the batch (``id``) and where its output is; the event's
+    id travels only in the ``webhook-id`` header."""
+    now = datetime.now(tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return orjson.dumps({"type": event_type, "version": "v1", "timestamp": now, "data": data})
 
 
 def _get(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
@@ -132,6 +150,8 @@ class EmulatorState:
         per_request_s: float = 0.5,
         window_s: float = 48 * 3600.0,
         api_key: str | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         self.clock = clock or ManualClock()
         self.pending_s = pending_s
@@ -146,6 +166,36 @@ class EmulatorState:
         self.lock = threading.RLock()
         #: calls served by the synchronous endpoints (the online path)
         self.sync_calls = 0
+        #: where batch events are pushed (a project's static webhook: ``batch.succeeded``...),
+        #: signed with ``webhook_secret``; batches then end by themselves, unasked
+        self.webhooks: WebhookSender | None = None
+        self._ticker: Ticker | None = None
+        if webhook_url:
+            if not webhook_secret:
+                raise ValueError("webhook_url needs a webhook_secret to sign the events with")
+            self.webhooks = WebhookSender(webhook_url, webhook_secret, body=gemini_event_body)
+            self._ticker = Ticker(self._advance_all)
+
+    def close(self) -> None:
+        """Stop pushing events."""
+        if self._ticker is not None:
+            self._ticker.close()
+        if self.webhooks is not None:
+            self.webhooks.close()
+
+    def _advance_all(self) -> None:
+        with self.lock:
+            for job in list(self.jobs.values()):
+                self.advance(job)
+
+    def end(self, job: Job, state: str, at: float) -> None:
+        """End a job in ``state``, announcing it to the webhook endpoint when there is one."""
+        job.state, job.ended_at = state, at
+        if self.webhooks is not None:
+            data: dict[str, Any] = {"id": f"batches/{job.id}"}
+            if job.output and "responsesFile" in job.output:
+                data["file_name"] = job.output["responsesFile"]
+            self.webhooks.send(_WEBHOOK_EVENTS[state], data)
 
     def advance(self, job: Job) -> None:
         """Bring a job up to the clock."""
@@ -156,7 +206,7 @@ class EmulatorState:
             start = job.created_at + self.pending_s
             end = start + len(job.items) * job.per_request_s
             if end > job.created_at + self.window_s and now >= job.created_at + self.window_s:
-                job.state, job.ended_at = "BATCH_STATE_EXPIRED", job.created_at + self.window_s
+                self.end(job, "BATCH_STATE_EXPIRED", job.created_at + self.window_s)
             elif now >= end:
                 self._finish(job, end)
             elif now >= start:
@@ -187,7 +237,7 @@ class EmulatorState:
             for (_, _, meta), out in zip(job.items, outputs, strict=True):
                 items.append({**out, **({"metadata": meta} if meta else {})})
             job.output = {"inlinedResponses": {"inlinedResponses": items}}
-        job.state, job.ended_at = "BATCH_STATE_SUCCEEDED", at
+        self.end(job, "BATCH_STATE_SUCCEEDED", at)
 
     def _answer(self, job: Job, key: str | None, request: dict[str, Any]) -> dict[str, Any]:
         if key is not None and key in self.error_ids or "nonexistent" in job.model:
@@ -515,9 +565,10 @@ class GoogleEmulator(EmulatorApp):
         if job is None:
             return _error(404, "Batch not found")
         if action == "cancel":
-            self.state.advance(job)
-            if job.ended_at is None:
-                job.state, job.ended_at = "BATCH_STATE_CANCELLED", self.state.clock.now()
+            with self.state.lock:
+                self.state.advance(job)
+                if job.ended_at is None:
+                    self.state.end(job, "BATCH_STATE_CANCELLED", self.state.clock.now())
             return _json({})
         if action == "delete":
             return await self.batch_delete(request)
@@ -550,6 +601,7 @@ class GoogleEmulator(EmulatorApp):
 
 def create_app(options: dict[str, Any] | None = None) -> GoogleEmulator:
     """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
-    ``api_key``, and any :class:`EmulatorState` timing argument."""
-    known = ("pending_s", "per_request_s", "window_s", "api_key")
+    ``api_key``, ``webhook_url`` and ``webhook_secret`` (push signed batch events there, as a
+    project's static webhook does), and any :class:`EmulatorState` timing argument."""
+    known = ("pending_s", "per_request_s", "window_s", "api_key", "webhook_url", "webhook_secret")
     return GoogleEmulator(EmulatorState(**state_options(options, known)))
