@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
 from pathlib import Path
 
@@ -188,6 +189,19 @@ def test_claims_of_a_dead_process_are_taken_over_at_once(tmp_path: Path) -> None
     me = Claimant.current()
     assert owner_is_dead(dead) and not owner_is_dead(me.id)
     assert not owner_is_dead(dead.replace(me.host, "another-host", 1))  # only its lease can tell
+    # The same machine name seen from elsewhere (a clone, a container given the same --hostname),
+    # or an owner id of an older version without the digest: only the lease can tell either.
+    name, _, _ = me.host.partition("~")
+    assert not owner_is_dead(dead.replace(me.host, f"{name}~000000000000", 1))
+    assert not owner_is_dead(dead.replace(me.host, name, 1))
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "BATCH_ROUTER_HOST_ID": "another-place"},
+    ).stdout.strip()
+    assert elsewhere.split("/")[0] != me.host and not owner_is_dead(elsewhere)
     ledger = Ledger(tmp_path / "l.sqlite3")
     ledger.create_job(
         job_id="j",

@@ -311,3 +311,70 @@ def test_a_limit_on_jobs_in_flight_holds_when_processes_start_jobs_at_once(
             if j.state is JobState.SUBMITTING:
                 ledger.record_refused(j.local_id, "test over")
         ledger.close()
+
+
+def test_a_worker_on_another_host_takes_over_when_the_lease_runs_out(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Two worker "hosts" (distinct ``BATCH_ROUTER_HOST_ID``: their claims cannot be checked
+    through each other's ``/proc``): the first is SIGKILLed holding a submitted job; the second
+    leaves the job alone until the dead worker's lease has run out, then finishes it without a
+    second create."""
+    import os
+    import time
+
+    write_questions(tmp_path / "in.jsonl", 3)
+    base = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state"), "BATCH_ROUTER_LEDGER": postgres_url}
+    lease = {"BATCH_ROUTER_LEASE_S": "6"}
+    ledger = open_ledger(postgres_url)
+    # Real time: the job takes ~12 s at the emulator, long enough to kill its worker mid-flight.
+    with EmulatorProcess("openai", speed=1.0) as emulator:
+        recorded = cli(
+            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
+            tmp_path,
+            emulator,
+            env=base,
+        )
+        assert recorded.returncode == 0, recorded.stderr
+        [job] = ledger.jobs_of(recorded.stdout.strip())
+        first = cli(
+            ["worker", "--poll-interval", "0.2"],
+            tmp_path,
+            emulator,
+            env={**base, **lease, "BATCH_ROUTER_HOST_ID": "host-a"},
+            background=True,
+        )
+        deadline = time.monotonic() + 60
+        while (held := ledger.job(job.local_id)).batch_id is None:
+            assert time.monotonic() < deadline and first.poll() is None, "never submitted"
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate()
+        dead = ledger.job(job.local_id)
+        assert dead.owner is not None and dead.lease_until is not None
+        second = cli(
+            ["worker", "--until-idle", "--poll-interval", "0.2", "--json"],
+            tmp_path,
+            emulator,
+            env={**base, **lease, "BATCH_ROUTER_HOST_ID": "host-b"},
+            background=True,
+        )
+        taken_at = None
+        while second.poll() is None:
+            now_owner = ledger.job(job.local_id).owner
+            if taken_at is None and now_owner not in (None, dead.owner):
+                taken_at = time.time()
+            time.sleep(0.05)
+        out, err = second.communicate()
+        creates = emulator.stats()["batches"]
+    finished = ledger.job(job.local_id)
+    ledger.close()
+    assert second.returncode == 0, err
+    assert taken_at is not None, "the second worker never claimed the job"
+    # Not a moment before the dead worker's lease ran out (the same host would not have waited),
+    # and soon after.
+    assert dead.lease_until <= taken_at <= dead.lease_until + 15, (dead.lease_until, taken_at)
+    second_owner = json.loads(out.splitlines()[0])["worker"]
+    assert held.owner == dead.owner and dead.owner.split("/")[0] != second_owner.split("/")[0]
+    assert creates == 1 and finished.state is JobState.FETCHED
+    assert finished.batch_id == held.batch_id
