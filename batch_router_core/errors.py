@@ -19,6 +19,7 @@ __all__ = [
     "BatchTooLargeError",
     "FileOperationError",
     "FileTooLargeError",
+    "JobFilesMissingError",
     "PluginLoadError",
     "PluginValidationError",
     "ProviderError",
@@ -212,6 +213,12 @@ class FileOperationError(BatchRouterError):
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(f"{where}{message}")
+
+
+class JobFilesMissingError(FileOperationError):
+    """A recorded provider job's input or request file is not on this machine and its ledger
+    keeps no copy (a SQLite ledger is one machine's): the job is left for a process that can read
+    it."""
 
 
 class FileTooLargeError(FileOperationError):

@@ -37,6 +37,7 @@ import attrs
 import orjson
 
 from batch_router_core.errors import BatchRouterError
+from batch_router_core.files import atomic_file
 from batch_router_core.jobs.claims import owner_is_dead
 from batch_router_core.models.enums import BatchMode, BatchStatus
 from batch_router_core.models.provider import BatchHandle
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the tables change; :class:`Ledger` migrates older files forward.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -126,6 +127,22 @@ CREATE TABLE IF NOT EXISTS webhook_events (
 );
 CREATE INDEX IF NOT EXISTS webhook_events_received ON webhook_events(received_at)
 """
+
+# Version 5: copies of each provider job's input and request files, for ledgers shared by machines
+# that do not share a disk (filled by a PostgreSQL ledger only; a SQLite ledger is one machine's).
+_MIGRATE_5 = """
+CREATE TABLE IF NOT EXISTS job_files (
+    local_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    data     BLOB NOT NULL,
+    PRIMARY KEY (local_id, kind, seq)
+)
+"""
+
+#: Bytes per row of ``job_files`` (a provider's input file may be hundreds of MB: it is stored and
+#: read back one piece at a time).
+FILE_CHUNK = 8 << 20
 
 
 class LedgerError(BatchRouterError):
@@ -323,6 +340,10 @@ class Ledger:
     #: already serialises writers; a server locks the rows instead)
     _lock_rows = ""
 
+    #: whether recording a provider job also stores its input and request files in the ledger, so
+    #: that a machine without the recorder's disk can send it (a shared server ledger does)
+    keeps_files = False
+
     #: how long an open waits for another process's lock before giving up (seconds)
     busy_timeout_s = 30.0
 
@@ -461,6 +482,8 @@ class Ledger:
             if version < 4:
                 for statement in _MIGRATE_4.split(";"):
                     db.execute(statement)
+            if version < 5:
+                db.execute(_MIGRATE_5)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -583,8 +606,8 @@ class Ledger:
                 )
         return [self.job(s["local_id"]) for s in shards]
 
-    @staticmethod
     def _insert_intent(
+        self,
         db: sqlite3.Connection,
         *,
         local_id: str,
@@ -625,6 +648,42 @@ class Ledger:
                 est_tokens,
             ),
         )
+        if self.keeps_files:
+            self._keep_file(db, local_id, "input", input_path)
+            self._keep_file(db, local_id, "requests", requests_path)
+
+    @staticmethod
+    def _keep_file(db: Any, local_id: str, kind: str, path: Path) -> None:
+        with open(path, "rb") as f:
+            seq = 0
+            while chunk := f.read(FILE_CHUNK):
+                db.execute(
+                    "INSERT INTO job_files (local_id, kind, seq, data) VALUES (?,?,?,?)",
+                    (local_id, kind, seq, chunk),
+                )
+                seq += 1
+
+    def restore_file(self, local_id: str, kind: str, dest: Path) -> bool:
+        """Write the ledger's copy of a provider job's ``input`` or ``requests`` file to
+        ``dest`` (atomically, ``0600``), one stored piece at a time; False when the ledger keeps
+        none (a SQLite ledger, or a job recorded before copies were kept)."""
+        if not self.keeps_files:
+            return False
+        pieces = self._read(
+            "SELECT seq FROM job_files WHERE local_id = ? AND kind = ? ORDER BY seq",
+            (local_id, kind),
+        )
+        if not pieces:
+            return False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(dest) as out:
+            for piece in pieces:
+                [row] = self._read(
+                    "SELECT data FROM job_files WHERE local_id = ? AND kind = ? AND seq = ?",
+                    (local_id, kind, piece["seq"]),
+                )
+                out.write(bytes(row["data"]))
+        return True
 
     def logical(self, job_id: str) -> LogicalJob:
         """One logical job; LedgerError if unknown."""
@@ -664,6 +723,11 @@ class Ledger:
                     raise LedgerError(f"job {job_id} is not finished ({row['state']}): not removed")
                 if row["owner"] and (row["lease_until"] or 0) > now:
                     raise LedgerError(f"job {job_id} is held by {row['owner']}: not removed")
+            db.execute(
+                "DELETE FROM job_files WHERE local_id IN "
+                "(SELECT local_id FROM provider_jobs WHERE logical_id = ?)",
+                (job_id,),
+            )
             db.execute("DELETE FROM provider_jobs WHERE logical_id = ?", (job_id,))
             db.execute("DELETE FROM logical_jobs WHERE id = ?", (job_id,))
 

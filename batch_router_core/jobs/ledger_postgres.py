@@ -89,6 +89,15 @@ CREATE TABLE webhook_events (
 );
 CREATE INDEX webhook_events_received ON webhook_events(received_at)
 """,
+    5: """
+CREATE TABLE job_files (
+    local_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    data     BYTEA NOT NULL,
+    PRIMARY KEY (local_id, kind, seq)
+)
+""",
 }
 
 # Any constant of our own: the advisory lock that serialises schema creation and migration.
@@ -122,6 +131,8 @@ class PostgresLedger(Ledger):
 
     #: read-then-write transactions lock the rows they read
     _lock_rows = " FOR UPDATE"
+    #: workers on other machines read a job's files from here
+    keeps_files = True
 
     def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:  # noqa: D107
         try:

@@ -29,6 +29,7 @@ from batch_router_core.errors import (
     BatchRouterError,
     BatchTimeoutError,
     ConfigError,
+    JobFilesMissingError,
     ProviderPermanentError,
     ProviderTransientError,
     ValidationError,
@@ -95,6 +96,10 @@ class _Goal(Enum):
     SUBMITTED = "submitted"
     ENDED = "ended"
     FETCHED = "fetched"
+
+
+#: A provider job's own files, as the generated directory names them.
+_JOB_FILES = ("input", "requests")
 
 
 @attrs.frozen
@@ -189,7 +194,7 @@ class BatchRouter:
         self._retries: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
         self._cancel_sent: set[str] = set()
-        self._blocked: dict[str, ProviderPermanentError] = {}
+        self._blocked: dict[str, BatchRouterError] = {}
         self._stored_options: dict[str, tuple[str, dict[str, Any]]] = {}
         self._job_providers: dict[tuple[str, tuple[tuple[str, str], ...]], ProviderHandle] = {}
         #: how often a worker looks for webhook deliveries recorded in the ledger (seconds)
@@ -280,7 +285,33 @@ class BatchRouter:
 
     # -- recording ------------------------------------------------------------------------------
 
+    def _local(self, job: ProviderJob) -> ProviderJob:
+        """``job`` with its input and request files on this machine: where they were recorded, or
+        else restored from the ledger's copy (a shared ledger keeps one) into this state
+        directory. A job whose files are nowhere to be read is a :class:`JobFilesMissingError`
+        naming them."""
+        if job.input_path.exists() and job.requests_path.exists():
+            return job
+        here = {kind: self.files.path(job.provider, job.local_id, kind) for kind in _JOB_FILES}
+        for kind, path in here.items():
+            if not path.exists() and not self.ledger.restore_file(job.local_id, kind, path):
+                raise JobFilesMissingError(
+                    f"the {kind} file of provider job {job.local_id} is not on this machine and "
+                    f"the ledger at {self.ledger.location} keeps no copy: work it where it was "
+                    "recorded, or share the state directory (a PostgreSQL ledger keeps copies "
+                    "of the jobs recorded on it)",
+                    path=str(job.input_path if kind == "input" else job.requests_path),
+                )
+        handle = job.handle
+        if handle is not None and handle.data.get("input_path") == str(job.input_path):
+            # Plugins read the input back through their handle (Gemini's inline request keys).
+            handle = attrs.evolve(handle, data={**handle.data, "input_path": str(here["input"])})
+        return attrs.evolve(
+            job, input_path=here["input"], requests_path=here["requests"], handle=handle
+        )
+
     def _prepared(self, job: ProviderJob) -> PreparedBatch:
+        job = self._local(job)
         return PreparedBatch(
             provider=job.provider,
             local_id=job.local_id,
@@ -683,9 +714,10 @@ class BatchRouter:
         except ClaimLostError as exc:
             self._held.discard(job.local_id)
             self._log.warning("claim_lost", local_id=job.local_id, error=str(exc))
-        except ProviderPermanentError as exc:
+        except (ProviderPermanentError, JobFilesMissingError) as exc:
             # Polling or downloading this job was refused (a revoked key, a job deleted at the
-            # provider): the job stays as it is for a later resume, and the other jobs go on.
+            # provider), or its files are on another machine: the job stays as it is for a later
+            # resume (or another worker), and the other jobs go on.
             self._blocked[job.local_id] = exc
             self._notice(f"{job.provider} {job.state.value} {job.local_id}: {exc}; left for later")
         except ProviderTransientError as exc:
@@ -707,6 +739,7 @@ class BatchRouter:
         """Create the provider job of a held intent, reconciling first if a create may have
         landed."""
         logical = self.ledger.logical(job.logical_id)
+        job = self._local(job)
         if job.state is JobState.SUBMITTING:
             if await self._recovery().reconcile(provider, job):
                 return
@@ -881,7 +914,7 @@ class BatchRouter:
         stream, each with its unified line when the download made one."""
         if job.state is JobState.FAILED:
             # Refused by the provider: nothing to download, and the job stays marked refused.
-            for result in unsent_results(job):
+            for result in unsent_results(self._local(job)):
                 yield result, None
             return
         path = self._downloaded(job)
@@ -923,6 +956,8 @@ class BatchRouter:
         self.ledger.record_results(job.local_id, path, usage.total(), self.owner)
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
+        if self.ledger.keeps_files:
+            job = self._local(job)  # recorded elsewhere: a plugin may read its input back
         if job.handle is not None:
             # A download survives an outage for as long as a wait would (the router's timeout).
             deadline = time.monotonic() + self.timeout
@@ -1185,7 +1220,8 @@ class BatchRouter:
             )
         requests: list[InputRequest] = []
         for job in self.ledger.jobs_of(job_id):
-            requests.extend(r for r in read_requests(job.requests_path) if r.custom_id in failed)
+            own = self._local(job).requests_path
+            requests.extend(r for r in read_requests(own) if r.custom_id in failed)
             failed -= {r.custom_id for r in requests}
         batch = InputBatch(requests=tuple(requests), params=params)
         handle = self.get_provider(batch.provider)

@@ -3,11 +3,15 @@ processes that race for the same jobs, chosen by URL from the library and the co
 
 from __future__ import annotations
 
+import atexit
 import json
 import multiprocessing
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -34,15 +38,19 @@ from batch_router_core.testing.harness import (
 
 from .conftest import result_ids
 
+#: where the ledger-level tests' shard files are written (a PostgreSQL ledger stores copies)
+_FILES = Path(tempfile.mkdtemp(prefix="br-pg-shards-"))
+atexit.register(shutil.rmtree, _FILES, True)
 
-def _shard(local_id: str, tmp: str = "/tmp") -> dict:  # type: ignore[type-arg]
-    return {
-        "local_id": local_id,
-        "request_count": 2,
-        "input_path": Path(tmp, f"{local_id}.jsonl"),
-        "requests_path": Path(tmp, f"{local_id}.requests.jsonl"),
-        "est_tokens": 10,
+
+def _shard(local_id: str) -> dict:  # type: ignore[type-arg]
+    paths = {
+        "input_path": _FILES / f"{local_id}.jsonl",
+        "requests_path": _FILES / f"{local_id}.requests.jsonl",
     }
+    for path in paths.values():
+        path.write_text(f'{{"custom_id": "{local_id}"}}\n')
+    return {"local_id": local_id, "request_count": 2, "est_tokens": 10, **paths}
 
 
 def _record(ledger: PostgresLedger, job: str, shards: int = 1, **claim: object) -> None:
@@ -378,3 +386,109 @@ def test_a_worker_on_another_host_takes_over_when_the_lease_runs_out(
     assert held.owner == dead.owner and dead.owner.split("/")[0] != second_owner.split("/")[0]
     assert creates == 1 and finished.state is JobState.FETCHED
     assert finished.batch_id == held.batch_id
+
+
+def test_a_worker_without_the_producers_disk_sends_the_job_from_the_ledgers_copy(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Three machines' worth of state directories: the producer's is gone before the worker runs,
+    and the results are read from a third; the shared ledger carries the job's files."""
+    import shutil
+
+    ids = write_questions(tmp_path / "in.jsonl", 5)
+    env = {name: str(tmp_path / name) for name in ("producer", "worker", "reader")}
+    ledger = {"BATCH_ROUTER_LEDGER": postgres_url}
+    with EmulatorProcess("google") as emulator:
+        recorded = cli(
+            ["submit", "in.jsonl", "-p", "google", "-m", "gemini-2.5-flash", "--record-only"],
+            tmp_path,
+            emulator,
+            env={**ledger, "BATCH_ROUTER_STATE_DIR": env["producer"]},
+        )
+        assert recorded.returncode == 0, recorded.stderr
+        job_id = recorded.stdout.strip()
+        shutil.rmtree(env["producer"])  # another machine: nothing of the producer's disk here
+        worked = cli(
+            ["worker", "--until-idle", "--poll-interval", "0.1"],
+            tmp_path,
+            emulator,
+            env={**ledger, "BATCH_ROUTER_STATE_DIR": env["worker"]},
+        )
+        assert worked.returncode == 0, worked.stderr
+        got = cli(
+            ["results", job_id, "-o", "out.jsonl"],
+            tmp_path,
+            emulator,
+            env={**ledger, "BATCH_ROUTER_STATE_DIR": env["reader"]},
+        )
+        assert got.returncode == 0, got.stderr
+        created = emulator.stats()["batches"]
+    assert created == 1
+    assert sorted(result_ids(tmp_path / "out.jsonl")) == sorted(ids)
+
+
+def test_a_job_whose_files_are_on_another_machine_is_left_for_later_not_lost(
+    tmp_path: Path,
+) -> None:
+    """A SQLite ledger keeps no copies: without the recorder's files a process says which file is
+    missing and where, sends nothing, and leaves the job as it was for whoever has them."""
+    write_questions(tmp_path / "in.jsonl", 2)
+    env = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state")}
+    with EmulatorProcess("openai") as emulator:
+        recorded = cli(
+            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
+            tmp_path,
+            emulator,
+            env=env,
+        )
+        assert recorded.returncode == 0, recorded.stderr
+        job_id = recorded.stdout.strip()
+        ledger = open_ledger(tmp_path / "state" / "ledger.sqlite3")
+        [job] = ledger.jobs_of(job_id)
+        job.input_path.unlink()
+        resumed = cli(["resume", "--poll-interval", "0.05"], tmp_path, emulator, env=env)
+        created = emulator.stats()["batches"]
+    assert resumed.returncode == 7, resumed.stderr  # its own files cannot be used
+    assert str(job.input_path) in resumed.stderr and "keeps no copy" in resumed.stderr
+    assert created == 0 and ledger.job(job.local_id).state is JobState.PREPARED
+
+
+def test_a_jobs_files_are_kept_in_pieces_and_removed_with_it(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from batch_router_core.jobs.ledger import FILE_CHUNK
+
+    ledger = open_ledger(postgres_url)
+    shard = _shard("big-s0")
+    data = os.urandom(FILE_CHUNK + 12345)  # two pieces, every byte value
+    shard["input_path"].write_bytes(data)
+    ledger.create_job(
+        job_id="big",
+        provider="fake",
+        model="m",
+        mode=BatchMode.CHAT,
+        request_count=2,
+        params={"model_id": "m"},
+        shards=[shard],
+    )
+    restored = tmp_path / "here" / "input.jsonl"
+    assert ledger.restore_file("big-s0", "input", restored)
+    assert restored.read_bytes() == data and restored.stat().st_mode & 0o777 == 0o600
+    assert ledger.restore_file("big-s0", "requests", tmp_path / "requests.jsonl")
+    assert not ledger.restore_file("nobody", "input", tmp_path / "none.jsonl")
+    pieces = ledger._read("SELECT count(*) AS n FROM job_files WHERE local_id = 'big-s0'")
+    assert pieces[0]["n"] == 3  # input in two, requests in one
+    ledger.claim("big-s0", "me", 60.0)
+    report = BatchStatusReport(
+        provider="fake",
+        batch_id="",
+        status=BatchStatus.CANCELLED,
+        raw_status="never_submitted",
+        request_counts=RequestCounts(total=2, cancelled=2),
+    )
+    ledger.record_status("big-s0", report, "me")
+    ledger.record_results("big-s0", tmp_path / "results.jsonl", None, "me")
+    ledger.release("me")
+    ledger.forget("big")
+    assert ledger._read("SELECT count(*) AS n FROM job_files")[0]["n"] == 0
+    ledger.close()
