@@ -1118,6 +1118,7 @@ class BatchRouter:
         until_idle: bool = False,
         hold_s: float = 300.0,
         on_round: Callable[[WorkRound], None] | None = None,
+        metrics_every_s: float = 60.0,
     ) -> WorkRound:
         """Work the ledger's unfinished jobs, whoever recorded them, until ``stop`` is set.
 
@@ -1132,9 +1133,14 @@ class BatchRouter:
         cannot work on (its plugin missing, no key, a refused poll) is left alone for ``hold_s``
         and then tried again; nothing ends it. With ``until_idle`` it returns once no unfinished
         job is left. Claims are given back when it returns. Returns the last round.
+
+        Each round is logged (``worker_round``), and every ``metrics_every_s`` the ledger's
+        metrics (``ledger_metrics``: jobs by state, the oldest unfinished job, claims per worker;
+        what ``batch-router metrics`` shows), so a log pipeline can watch the fleet.
         """
         stop = stop or asyncio.Event()
         last = WorkRound(number=0, unfinished=0, held=0, skipped=0)
+        metrics_due = 0.0
         tick = min(poll_interval, self.webhook_check_s)
         events_after = time.time()
         async with self._working():
@@ -1181,6 +1187,9 @@ class BatchRouter:
                     skipped=skipped,
                 )
                 self._log.info("worker_round", **attrs.asdict(last))
+                if time.monotonic() >= metrics_due:
+                    metrics_due = time.monotonic() + metrics_every_s
+                    self._log.info("ledger_metrics", **self.ledger.metrics(time.time()))
                 if on_round is not None:
                     on_round(last)
                 if until_idle and not last.unfinished:

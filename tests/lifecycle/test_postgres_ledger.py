@@ -260,9 +260,12 @@ def test_a_producer_records_and_a_worker_sends_from_the_command_line(
             ["worker", "--until-idle", "--poll-interval", "0.1", "--json"],
             tmp_path,
             emulator,
-            env=env,
+            env={**env, "BATCH_ROUTER_LOG": "info"},
         )
         assert worked.returncode == 0, worked.stderr
+        # The fleet's metrics as a structured log event, as well as the command.
+        logged = [line for line in worked.stderr.splitlines() if "ledger_metrics" in line]
+        assert logged and "jobs_by_state={'submitted': 1}" in logged[0], worked.stderr
         rounds = [json.loads(line) for line in worked.stdout.splitlines()]
         assert rounds[-1]["unfinished"] == 0 and rounds[-1]["held"] == 0
         assert emulator.stats()["batches"] == 1
