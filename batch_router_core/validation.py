@@ -57,6 +57,15 @@ def _param_issues(
                     field=f"params.{name}",
                 )
             )
+    if params.output_schema is not None and not caps.structured_output:
+        issues.append(
+            ValidationIssue(
+                f"{info.name} does not declare structured output (capabilities."
+                "structured_output): remove output_schema or pick a provider that has it",
+                custom_id=custom_id,
+                field="params.output_schema",
+            )
+        )
     for name in caps.required_params if required else ():
         if getattr(params, name, None) is None:
             issues.append(
@@ -314,6 +323,16 @@ def _check_request_params(
                 f"for {rp.model_id!r}",
                 custom_id=cid,
                 field="params.model_id",
+            )
+        )
+    if rp.output_schema is not None:
+        # Replies are checked against the batch's schema when they come back: one per batch.
+        out.add(
+            ValidationIssue(
+                "output_schema is set on the batch, not per request (every reply of a batch is "
+                "checked against the batch's schema)",
+                custom_id=cid,
+                field="params.output_schema",
             )
         )
     if rp.provider_id is not None and rp.provider_id != batch_provider:

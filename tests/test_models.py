@@ -358,6 +358,12 @@ def test_structuring_errors_name_the_field() -> None:
         RequestResult(
             custom_id="x", status=ResultStatus.EXPIRED, error=RequestError(message="late")
         ),
+        RequestResult(
+            custom_id="p",
+            status=ResultStatus.SUCCEEDED,
+            text='{"score": 4, "tags": ["a"]}',
+            parsed={"score": 4, "tags": ["a"]},
+        ),
     ],
     ids=lambda o: o.custom_id,
 )

@@ -3,7 +3,19 @@ counts."""
 
 from __future__ import annotations
 
-__all__ = ["estimate_tokens", "reply_to"]
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "NONCONFORMING_MARKER",
+    "NONCONFORMING_REPLY",
+    "estimate_tokens",
+    "reply_to",
+    "schema_reply",
+    "structured_reply",
+]
 
 
 def estimate_tokens(text: str) -> int:
@@ -23,3 +35,75 @@ def reply_to(prompt: str, limit: int | None) -> tuple[str, bool, int]:
     if limit is not None and tokens > limit:
         return " ".join(text.split()[: max(1, int(limit * 3 / 4))]), True, limit
     return text, False, tokens
+
+
+def structured_reply(schema: Mapping[str, Any], prompt: str) -> str:
+    """A reply to ``prompt`` as JSON conforming to ``schema`` (deterministic: the same prompt gives
+    the same reply; strings echo the prompt's start, so tests can tell requests apart)."""
+    return orjson.dumps(_instance(schema, schema, prompt, 0)).decode()
+
+
+#: What an emulator answers, for requests told to fail their schema: valid JSON, wrong shape.
+NONCONFORMING_REPLY = '{"unexpected": "this reply ignores the schema"}'
+
+#: A prompt containing this gets :data:`NONCONFORMING_REPLY` instead of a conforming one, so tests
+#: can see how a batch reports replies that miss their schema.
+NONCONFORMING_MARKER = "[emulator: ignore the schema]"
+
+
+def schema_reply(schema: Any, prompt: str) -> tuple[str, int]:
+    """``(reply, output_tokens)`` of an emulator asked for structured output: JSON conforming to
+    ``schema``, or :data:`NONCONFORMING_REPLY` for a prompt carrying
+    :data:`NONCONFORMING_MARKER`."""
+    if NONCONFORMING_MARKER in prompt or not isinstance(schema, Mapping):
+        text = NONCONFORMING_REPLY
+    else:
+        text = structured_reply(schema, prompt)
+    return text, estimate_tokens(text.replace(",", " "))
+
+
+def _instance(node: Any, root: Mapping[str, Any], prompt: str, depth: int) -> Any:
+    if not isinstance(node, Mapping) or depth > 12:
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for key in ref[2:].split("/"):
+            target = target.get(key, {}) if isinstance(target, Mapping) else {}
+        return _instance(target, root, prompt, depth + 1)
+    if "const" in node:
+        return node["const"]
+    if node.get("enum"):
+        return node["enum"][len(prompt) % len(node["enum"])]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = node.get(key)
+        if options:
+            chosen = next((o for o in options if o.get("type") != "null"), options[0])
+            return _instance(chosen, root, prompt, depth + 1)
+    kind = node.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in node):
+        props = node.get("properties") or {}
+        return {k: _instance(v, root, prompt, depth + 1) for k, v in props.items()}
+    if kind == "array":
+        count = max(1, int(node.get("minItems", 1)))
+        return [_instance(node.get("items") or {}, root, prompt, depth + 1) for _ in range(count)]
+    if kind == "integer" or kind == "number":
+        low = node.get("minimum", node.get("exclusiveMinimum", 0))
+        high = node.get("maximum", node.get("exclusiveMaximum", low + 100))
+        value = low + len(prompt) % max(1, int(high - low) or 1)
+        if "exclusiveMinimum" in node and value <= node["exclusiveMinimum"]:
+            value = node["exclusiveMinimum"] + 1
+        return int(value) if kind == "integer" else float(value)
+    if kind == "boolean":
+        return len(prompt) % 2 == 0
+    if kind == "null":
+        return None
+    words = " ".join(prompt.split()[:8]) or "emulated"
+    text = f"Emulated {words}"
+    low = int(node.get("minLength", 0))
+    high = node.get("maxLength")
+    if len(text) < low:
+        text = text.ljust(low, ".")
+    return text[: int(high)] if high is not None else text

@@ -317,6 +317,7 @@ def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:
             )
             if v is not None or k == "message"
         },
+        "parsed": result.parsed,
     }
     if include_raw:
         data["raw"] = result.raw
@@ -358,6 +359,7 @@ def result_from_data(data: dict[str, Any]) -> RequestResult:
         if e
         else None,
         data.get("raw"),
+        data.get("parsed"),
     )
 
 

@@ -899,15 +899,26 @@ class Ledger:
         return self._update(local_id, owner, **fields)
 
     def record_results(
-        self, local_id: str, results_path: Path, usage: UsageInfo | None, owner: str | None = None
+        self,
+        local_id: str,
+        results_path: Path,
+        usage: UsageInfo | None,
+        owner: str | None = None,
+        *,
+        counts: RequestCounts | None = None,
     ) -> ProviderJob:
-        """Results are downloaded (completely) at ``results_path``."""
+        """Results are downloaded (completely) at ``results_path``; ``counts``, when given,
+        replace the provider's (replies that failed their output schema count as errored)."""
+        fields: dict[str, Any] = {}
+        if counts is not None:
+            fields["counts_json"] = orjson.dumps(to_data(counts)).decode()
         return self._update(
             local_id,
             owner,
             state=JobState.FETCHED.value,
             results_path=str(results_path),
             usage_json=orjson.dumps(to_data(usage)).decode() if usage else None,
+            **fields,
         )
 
     def requeue(self, local_id: str, reason: str, owner: str | None = None) -> ProviderJob:

@@ -56,6 +56,7 @@ from batch_router_core.jobs.ledger import (
     ProviderJob,
 )
 from batch_router_core.jobs.ledgers import default_ledger_location, open_ledger
+from batch_router_core.jobs.outputs import OutputCheck
 from batch_router_core.jobs.recovery import Reconciler
 from batch_router_core.jobs.shards import (
     remove_shard_files,
@@ -79,6 +80,7 @@ from batch_router_core.models.results import (
     RequestCounts,
     RequestResult,
 )
+from batch_router_core.models.schema import output_schema
 from batch_router_core.plugin.crashpoints import crash_point
 from batch_router_core.registry import BatchProviderRegistry
 from batch_router_core.registry.handle import ProviderHandle
@@ -951,9 +953,36 @@ class BatchRouter:
         Only the claimant downloads: a leftover partial file is a dead process's."""
         path = self.files.path(job.provider, job.local_id, "unified")
         usage = UsageTotals()
-        async for pair in write_local_copy(self._provider_results(job), job, path, usage):
+        results = self._provider_results(job)
+        schema = output_schema(self.ledger.logical(job.logical_id).params.get("output_schema"))
+        check = OutputCheck(schema) if schema is not None else None
+        if check is not None:
+            results = check.results(results)
+        async for pair in write_local_copy(results, job, path, usage):
             yield pair
-        self.ledger.record_results(job.local_id, path, usage.total(), self.owner)
+        counts = None
+        if check is not None and check.invalid:
+            self._outputs_invalid(job, check)
+            # Once: a second download (another machine's) finds the counts already moved.
+            if job.counts is not None and job.state is not JobState.FETCHED:
+                counts = job.counts
+                moved = min(check.invalid, counts.succeeded)
+                counts = attrs.evolve(
+                    counts, succeeded=counts.succeeded - moved, errored=counts.errored + moved
+                )
+        self.ledger.record_results(job.local_id, path, usage.total(), self.owner, counts=counts)
+
+    def _outputs_invalid(self, job: ProviderJob, check: OutputCheck) -> None:
+        """Say how many replies missed the schema; loudly when most did (a provider that
+        reports success for every row while every row failed its schema must not go unnoticed)."""
+        self._log.warning(
+            "outputs_invalid", local_id=job.local_id, invalid=check.invalid, checked=check.checked
+        )
+        if check.invalid * 2 > check.checked:
+            self._notice(
+                f"{job.provider} {job.local_id}: {check.invalid} of {check.checked} replies do "
+                "not conform to the output schema (counted as errored; see their error messages)"
+            )
 
     async def _provider_results(self, job: ProviderJob) -> AsyncIterator[RequestResult]:
         if self.ledger.keeps_files:

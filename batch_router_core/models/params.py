@@ -10,6 +10,7 @@ import attrs
 
 from batch_router_core.errors import ValidationError
 from batch_router_core.models.enums import BatchMode, ProviderId
+from batch_router_core.models.schema import OutputSchema, output_schema
 
 __all__ = ["InferenceParams"]
 
@@ -124,6 +125,9 @@ class InferenceParams:
     embedding_dimensions: int | None = attrs.field(
         default=None, validator=_range(1, None, integer=True)
     )
+    #: the JSON Schema every reply must conform to: a dict, a Pydantic model or an attrs class
+    #: (see :mod:`batch_router_core.models.schema`); set on the batch, not per request
+    output_schema: OutputSchema | None = attrs.field(default=None, converter=output_schema)
     provider_kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_kwargs)
 
     #: The generation fields a provider may or may not support (everything but identity and mode).
@@ -138,6 +142,7 @@ class InferenceParams:
         "frequency_penalty",
         "seed",
         "embedding_dimensions",
+        "output_schema",
     )
 
     def merged(self, override: InferenceParams | None) -> InferenceParams:
@@ -198,6 +203,8 @@ def _merge(mine: InferenceParams, theirs: InferenceParams) -> InferenceParams:
     _set(m, "seed", mine.seed if v is None else v)
     v = theirs.embedding_dimensions
     _set(m, "embedding_dimensions", mine.embedding_dimensions if v is None else v)
+    v = theirs.output_schema
+    _set(m, "output_schema", mine.output_schema if v is None else v)
     v = theirs.provider_kwargs
     _set(m, "provider_kwargs", {**mine.provider_kwargs, **v} if v else mine.provider_kwargs)
     return m

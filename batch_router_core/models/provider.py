@@ -107,6 +107,10 @@ class Capabilities:
     #: The shared wire format the provider's request lines are in (``openai_batch``), if any: fields
     #: of that format batch-router has no name for then pass through to the provider untouched.
     wire_format: str | None = None
+    #: The provider honours ``InferenceParams.output_schema`` (structured output). Opt-in: a
+    #: plugin that does not declare it is refused a schema before anything is sent, rather than
+    #: silently dropping it.
+    structured_output: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -23,6 +23,9 @@ __all__ = [
 # They are frozen but not slotted: a frozen slotted class must set each field through
 # object.__setattr__, while a dict-backed one can take its whole __dict__ at once (new_result),
 # which halves the cost of building one. They stream, so the per-object dict is never multiplied.
+
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -84,6 +87,26 @@ class RequestResult:
     usage: UsageInfo | None = None
     error: RequestError | None = None
     raw: Any = None
+    #: the reply parsed as JSON and checked against the batch's ``output_schema`` (a dict, list or
+    #: scalar); None without a schema. A reply that is not JSON or does not conform is ERRORED
+    #: (``error.code`` ``output_invalid``), never SUCCEEDED. :meth:`parsed_as` builds the user's
+    #: model from it.
+    parsed: Any = None
+
+    def parsed_as(self, model: type[_T]) -> _T:
+        """:attr:`parsed` as an instance of ``model``: a Pydantic model (``model_validate``), an
+        attrs class (cattrs), or any class taking the fields as keyword arguments."""
+        if self.parsed is None:
+            raise ValueError(f"{self.custom_id}: no parsed output ({self.status.value})")
+        validate = getattr(model, "model_validate", None)
+        if callable(validate):
+            return validate(self.parsed)  # type: ignore[no-any-return]
+        target: type[Any] = model  # attrs.has would narrow ``model`` to AttrsInstance
+        if attrs.has(target):
+            from batch_router_core.serialization import from_data
+
+            return cast(_T, from_data(target, self.parsed))
+        return model(**self.parsed)
 
     @property
     def succeeded(self) -> bool:
@@ -184,6 +207,7 @@ _RESULT_EXTRA = _defaults_beyond(
         "usage",
         "error",
         "raw",
+        "parsed",
     ),
 )
 
@@ -229,6 +253,7 @@ def new_result(
     usage: UsageInfo | None = None,
     error: RequestError | None = None,
     raw: Any = None,
+    parsed: Any = None,
 ) -> RequestResult:
     """Build a :class:`RequestResult` quickly (positional arguments, no keyword-only overhead).
 
@@ -250,6 +275,7 @@ def new_result(
             "usage": usage,
             "error": error,
             "raw": raw,
+            "parsed": parsed,
         },
     )
     return obj

@@ -166,6 +166,7 @@ _NOT_FOR_EMBEDDINGS = (
     "presence_penalty",
     "frequency_penalty",
     "seed",
+    "output_schema",
 )
 
 
@@ -227,6 +228,19 @@ def _body_params(
                     cid or "",
                     where + "system_prompt",
                 )
+        schema = params.output_schema
+        if schema is not None:
+            if endpoint == COMPLETIONS:
+                raise _issue(
+                    "completions have no structured output; use chat completions",
+                    cid or "",
+                    where + "output_schema",
+                )
+            spec = {"name": schema.name, "schema": dict(schema.schema), "strict": schema.strict}
+            if endpoint == RESPONSES:
+                body["text"] = {"format": {"type": "json_schema", **spec}}
+            else:
+                body["response_format"] = {"type": "json_schema", "json_schema": spec}
     extra = {k: v for k, v in params.provider_kwargs.items() if k != "endpoint"}
     if extra.get("stream"):
         raise _issue("stream is not allowed in batches", cid or "", "params.provider_kwargs.stream")

@@ -85,6 +85,11 @@ def _params(
             out[key] = value
     if params.stop_sequences is not None:
         out["stop_sequences"] = list(params.stop_sequences)
+    if params.output_schema is not None:
+        # Structured outputs, generally available: output_config.format (the SDK's
+        # OutputConfigParam); the beta's top-level output_format and header are not needed.
+        schema = dict(params.output_schema.schema)
+        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     if params.temperature is not None and params.temperature > 1:
         raise ValidationError(
             ValidationIssue(

@@ -58,6 +58,10 @@ def _generation_config(params: InferenceParams) -> dict[str, Any]:
             config[key] = value
     if params.stop_sequences is not None:
         config["stop_sequences"] = list(params.stop_sequences)
+    if params.output_schema is not None:
+        # JSON Schema as written (responseJsonSchema), not the OpenAPI subset of responseSchema.
+        config["response_mime_type"] = "application/json"
+        config["response_json_schema"] = dict(params.output_schema.schema)
     return config
 
 

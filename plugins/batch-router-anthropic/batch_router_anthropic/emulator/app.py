@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from batch_router_core.emulation.answers import estimate_tokens, reply_to
+from batch_router_core.emulation.answers import estimate_tokens, reply_to, schema_reply
 from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
 
@@ -202,9 +202,14 @@ class EmulatorState:
         prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in messages)
         if system:
             prompt_tokens += estimate_tokens(text_of(system))
-        text, truncated, out_tokens = reply_to(
-            text_of(messages[-1].get("content")), params["max_tokens"]
-        )
+        fmt = (params.get("output_config") or {}).get("format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            text, out_tokens = schema_reply(fmt.get("schema"), text_of(messages[-1].get("content")))
+            truncated = False
+        else:
+            text, truncated, out_tokens = reply_to(
+                text_of(messages[-1].get("content")), params["max_tokens"]
+            )
         return {
             "type": "succeeded",
             "message": {

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from batch_router_core.emulation.answers import estimate_tokens, reply_to
+from batch_router_core.emulation.answers import estimate_tokens, reply_to, schema_reply
 from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
 from batch_router_core.emulation.webhooks import Ticker, WebhookSender
@@ -274,7 +274,14 @@ class EmulatorState:
 
         gen = _get(request, "generationConfig", "generation_config", {}) or {}
         limit = _get(gen, "maxOutputTokens", "max_output_tokens")
-        text, truncated, out_tokens = reply_to(text_of(contents[-1]), limit)
+        schema = _get(gen, "responseJsonSchema", "response_json_schema") or _get(
+            gen, "responseSchema", "response_schema"
+        )
+        if schema is not None:
+            text, out_tokens = schema_reply(schema, text_of(contents[-1]))
+            truncated = False
+        else:
+            text, truncated, out_tokens = reply_to(text_of(contents[-1]), limit)
         prompt = sum(estimate_tokens(text_of(c)) for c in contents)
         system = _get(request, "systemInstruction", "system_instruction")
         if system:

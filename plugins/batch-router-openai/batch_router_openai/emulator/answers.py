@@ -6,7 +6,7 @@ import hashlib
 import struct
 from typing import Any
 
-from batch_router_core.emulation.answers import estimate_tokens, reply_to
+from batch_router_core.emulation.answers import estimate_tokens, reply_to, schema_reply
 
 __all__ = ["BodyError", "answer"]
 
@@ -79,7 +79,12 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         prompt_tokens = sum(estimate_tokens(_text_of(m.get("content"))) + 3 for m in messages)
         last = _text_of(messages[-1].get("content"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
-        text, finish, completion = _reply(last, limit)
+        fmt = body.get("response_format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            text, completion = schema_reply((fmt.get("json_schema") or {}).get("schema"), last)
+            finish = "stop"
+        else:
+            text, finish, completion = _reply(last, limit)
         return {
             "id": f"chatcmpl-emu{rid}",
             "object": "chat.completion",
@@ -151,7 +156,12 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
             raise BodyError(400, "'input' is required", param="input")
         if isinstance(body.get("instructions"), str):
             pt += estimate_tokens(body["instructions"])
-        text, finish, completion = _reply(last, body.get("max_output_tokens"))
+        fmt = (body.get("text") or {}).get("format")
+        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            text, completion = schema_reply(fmt.get("schema"), last)
+            finish = "stop"
+        else:
+            text, finish, completion = _reply(last, body.get("max_output_tokens"))
         return {
             "id": f"resp_emu{rid}",
             "object": "response",
