@@ -182,3 +182,45 @@ def test_schemas_come_from_dicts_pydantic_and_attrs_and_bad_ones_are_refused() -
         }
     )
     assert stored.parsed_as(Point) == Point(x=1, label=None, tags=[])
+
+
+def test_the_command_line_takes_a_schema_file_and_exits_8_on_replies_that_miss_it(
+    tmp_path: Path,
+) -> None:
+    from batch_router_core.testing.harness import EmulatorProcess, cli
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "sentiment": {"enum": ["positive", "negative", "neutral"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["sentiment", "confidence"],
+        "additionalProperties": False,
+    }
+    (tmp_path / "schema.json").write_bytes(orjson.dumps(schema))
+    lines = [
+        {"custom_id": "a", "messages": [{"role": "user", "content": "I love this kettle"}]},
+        {
+            "custom_id": "b",
+            "messages": [{"role": "user", "content": "Fine " + NONCONFORMING_MARKER}],
+        },
+    ]
+    (tmp_path / "in.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    args = ["run", "in.jsonl", "-p", "anthropic", "-m", "claude-sonnet-4-5"]
+    args += ["--max-output-tokens", "64", "--output-schema", "schema.json", "-o", "out.jsonl"]
+    with EmulatorProcess("anthropic") as emulator:
+        ran = cli([*args, "--poll-interval", "0.05"], tmp_path, emulator)
+        (tmp_path / "bad.json").write_text("{nope")
+        refused = cli([*args[:-4], "--output-schema", "bad.json"], tmp_path, emulator)
+    assert ran.returncode == 8, ran.stderr  # some requests errored
+    out = {
+        r["custom_id"]: r
+        for r in map(orjson.loads, (tmp_path / "out.jsonl").read_bytes().splitlines())
+    }
+    assert (
+        out["a"]["status"] == "succeeded"
+        and out["a"]["parsed"]["sentiment"] in schema["properties"]["sentiment"]["enum"]
+    )
+    assert out["b"]["status"] == "errored" and out["b"]["error"]["code"] == INVALID_OUTPUT
+    assert refused.returncode == 2 and "bad.json is not JSON" in refused.stderr

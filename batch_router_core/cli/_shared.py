@@ -109,6 +109,7 @@ FLAGS = {
     "frequency_penalty": "--frequency-penalty",
     "seed": "--seed",
     "embedding_dimensions": "--dimensions",
+    "output_schema": "--output-schema",
     "provider_kwargs": "--provider-kwarg",
     "model_id": "--model",
     "provider_id": "--provider",

@@ -58,6 +58,7 @@ class _BatchSpec:
     frequency_penalty: float | None
     seed: int | None
     embedding_dimensions: int | None
+    output_schema: Path | None
     provider_kwargs: tuple[str, ...]
 
 
@@ -121,6 +122,14 @@ def _params_options(fn: Any) -> Any:
             help="Embedding size (embedding mode).",
         ),
         click.option(
+            "--output-schema",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            metavar="SCHEMA.json",
+            help="A JSON Schema (an object schema) every answer must conform to: structured "
+            "output; answers that do not are errored, with the reason.",
+        ),
+        click.option(
             "--provider-kwarg",
             "provider_kwargs",
             multiple=True,
@@ -159,9 +168,19 @@ def _flag_params(spec: _BatchSpec) -> dict[str, Any]:
         "frequency_penalty": spec.frequency_penalty,
         "seed": spec.seed,
         "embedding_dimensions": spec.embedding_dimensions,
+        "output_schema": _schema_file(spec.output_schema) if spec.output_schema else None,
         "provider_kwargs": kwargs or None,
     }
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _schema_file(path: Path) -> Any:
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(
+            f"{path} is not JSON: {exc}", param_hint="--output-schema"
+        ) from None
 
 
 @attrs.frozen
