@@ -35,6 +35,7 @@ from batch_router_core.models.results import (
     new_result,
     new_usage,
 )
+from batch_router_core.models.schema import OutputSchema
 
 __all__ = [
     "AudioContent",
@@ -51,6 +52,7 @@ __all__ = [
     "InputMessage",
     "InputMessageRole",
     "InputRequest",
+    "OutputSchema",
     "PreparedBatch",
     "PreparedPayloads",
     "ProviderCall",

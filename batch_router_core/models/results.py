@@ -103,9 +103,9 @@ class RequestResult:
             return validate(self.parsed)  # type: ignore[no-any-return]
         target: type[Any] = model  # attrs.has would narrow ``model`` to AttrsInstance
         if attrs.has(target):
-            from batch_router_core.serialization import from_data
+            import cattrs
 
-            return cast(_T, from_data(target, self.parsed))
+            return cast(_T, cattrs.structure(self.parsed, target))
         return model(**self.parsed)
 
     @property

@@ -485,6 +485,44 @@ class ProviderConformance:
         assert reports[-1].status is BatchStatus.COMPLETED, reports[-1]
         assert all(r.status is ResultStatus.SUCCEEDED and r.embedding for r in results), results
 
+    async def test_structured_output_conforms(
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
+        conformance_driver: ConformanceDriver,
+    ) -> None:
+        """An output schema, when the provider declares structured output: every answer is JSON
+        that conforms to it."""
+        from batch_router_core.jobs.outputs import OutputCheck
+        from batch_router_core.models.schema import OutputSchema
+
+        if not conformance_provider.info.capabilities.structured_output:
+            pytest.skip(f"{conformance_provider.name} does not declare structured output")
+        schema = OutputSchema(
+            schema={
+                "type": "object",
+                "properties": {
+                    "answer": {"type": "string"},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    "tags": {"type": "array", "items": {"enum": ["short", "long"]}},
+                },
+                "required": ["answer", "confidence", "tags"],
+                "additionalProperties": False,
+            },
+            name="answer",
+        )
+        assert conformance_batch.params is not None
+        batch = InputBatch(
+            requests=conformance_batch.requests,
+            params=attrs.evolve(conformance_batch.params, output_schema=schema),
+        )
+        _, results = await self._cycle(conformance_provider, conformance_driver, batch)
+        check = OutputCheck(schema)
+        checked = [check.result(r) for r in results]
+        assert check.invalid == 0 and check.checked == len(results), [
+            r.error for r in checked if r.error
+        ]
+
     async def test_image_input(
         self,
         conformance_provider: ProviderHandle,
