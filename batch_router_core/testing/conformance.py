@@ -501,10 +501,11 @@ class ProviderConformance:
         schema = OutputSchema(
             schema={
                 "type": "object",
+                # Bounded, so that a real model's answer fits its token budget.
                 "properties": {
-                    "answer": {"type": "string"},
+                    "answer": {"type": "string", "maxLength": 16},
                     "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-                    "tags": {"type": "array", "items": {"enum": ["short", "long"]}},
+                    "tags": {"type": "array", "items": {"enum": ["short", "long"]}, "maxItems": 2},
                 },
                 "required": ["answer", "confidence", "tags"],
                 "additionalProperties": False,
@@ -514,7 +515,11 @@ class ProviderConformance:
         assert conformance_batch.params is not None
         batch = InputBatch(
             requests=conformance_batch.requests,
-            params=attrs.evolve(conformance_batch.params, output_schema=schema),
+            params=attrs.evolve(
+                conformance_batch.params,
+                output_schema=schema,
+                max_output_tokens=max(conformance_batch.params.max_output_tokens or 0, 96),
+            ),
         )
         _, results = await self._cycle(conformance_provider, conformance_driver, batch)
         check = OutputCheck(schema)

@@ -13,6 +13,7 @@ mapping merged over the YAML's), ``model_cache`` (where built-in models are conv
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -155,6 +156,8 @@ def _engine_flags(args: Mapping[str, Any]) -> list[str]:
         flag = "--" + key.replace("_", "-")
         if value is True:
             flags.append(flag)
+        elif isinstance(value, Mapping):
+            flags += [flag, json.dumps(dict(value))]  # vLLM's config flags take JSON
         elif value is not False and value is not None:
             flags += [flag, str(value)]
     return flags

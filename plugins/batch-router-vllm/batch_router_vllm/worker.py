@@ -84,7 +84,7 @@ def _ok_line(line: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sampling(body: dict[str, Any], sampling_params_cls: Any) -> Any:
+def _sampling(body: dict[str, Any], vllm: Any) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in body.items():
         if key in _NOT_SAMPLING or value is None:
@@ -92,7 +92,22 @@ def _sampling(body: dict[str, Any], sampling_params_cls: Any) -> Any:
         kwargs[_RENAMED.get(key, key)] = value
     if isinstance(kwargs.get("stop"), str):
         kwargs["stop"] = [kwargs["stop"]]
-    return sampling_params_cls(**kwargs)
+    response_format = kwargs.pop("response_format", None)
+    structured = dict(kwargs.pop("structured_outputs", None) or {})
+    if response_format is not None:
+        # Structured output as run_batch's server does it: decoding constrained to the schema,
+        # the body's own structured_outputs options kept.
+        if response_format.get("type") == "json_schema":
+            structured["json"] = (response_format.get("json_schema") or {}).get("schema")
+        elif response_format.get("type") == "json_object":
+            structured["json_object"] = True
+        elif response_format.get("type") != "text":
+            raise ValueError(f"unsupported response_format {response_format.get('type')!r}")
+    if structured:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        kwargs["structured_outputs"] = StructuredOutputsParams(**structured)
+    return vllm.SamplingParams(**kwargs)
 
 
 def _chat_body(line: dict[str, Any], output: Any, served: str) -> dict[str, Any]:
@@ -154,7 +169,7 @@ def _serve_chunk(
             params = (
                 vllm.PoolingParams(dimensions=body.get("dimensions"))
                 if embedding
-                else _sampling(body, vllm.SamplingParams)
+                else _sampling(body, vllm)
             )
         except Exception as exc:  # noqa: BLE001 - vLLM's own validation message is the answer
             out[i] = _error_line(line, 400, f"{type(exc).__name__}: {exc}", "BadRequestError", None)

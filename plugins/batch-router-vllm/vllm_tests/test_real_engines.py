@@ -215,3 +215,36 @@ def test_the_readme_main_job_runs_real_local_inference(
     shown = proc.stdout.splitlines()
     assert [line.split(":")[0] for line in shown] == ["q1", "q2", "q3", "q4"]
     assert all(len(line.split(":", 1)[1].strip()) > 0 for line in shown), shown
+
+
+@pytest.mark.parametrize("engine", ["run_batch", "offline"])
+async def test_a_schema_constrained_batch_answers_conforming_json(
+    engine: str, vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
+) -> None:
+    """Structured output on the CPU model: decoding constrained to the schema, so even a 135M
+    model answers JSON of that shape, checked here the way the router checks every answer."""
+    from batch_router_core.jobs.outputs import OutputCheck
+    from batch_router_core.models.schema import output_schema
+
+    schema = output_schema(
+        {
+            "type": "object",
+            "properties": {
+                "answer": {"type": "string", "maxLength": 20},
+                "sure": {"type": "boolean"},
+            },
+            "required": ["answer", "sure"],
+            "additionalProperties": False,
+        }
+    )
+    provider = vllm_registry.get("vllm", engine=engine, model_cache=str(model_cache))
+    batch = questions(3, max_output_tokens=48, output_schema=schema)
+    handle = await provider.submit(provider.prepare(batch))
+    end = (await wait_until_ended(provider, handle))[-1]
+    assert end.status is BatchStatus.COMPLETED, end.error
+    results = [r async for r in provider.fetch_results(handle)]
+    assert schema is not None
+    check = OutputCheck(schema)
+    checked = [check.result(r) for r in results]
+    assert check.checked == 3 and check.invalid == 0, [(r.text, r.error) for r in checked]
+    assert all(isinstance(r.parsed["sure"], bool) for r in checked), checked
