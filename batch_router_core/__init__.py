@@ -43,6 +43,10 @@ from batch_router_core.models import (
     RequestResult,
     ResultStatus,
     TextContent,
+    Tool,
+    ToolCall,
+    ToolCallContent,
+    ToolResultContent,
     UsageInfo,
 )
 from batch_router_core.registry import BatchProviderRegistry
@@ -98,6 +102,10 @@ __all__ = [
     "RequestResult",
     "ResultStatus",
     "TextContent",
+    "Tool",
+    "ToolCall",
+    "ToolCallContent",
+    "ToolResultContent",
     "UnsupportedOperationError",
     "UnverifiedCandidatesError",
     "UsageInfo",

@@ -60,7 +60,17 @@ _LEGACY_SETTINGS = {
     "find_job_max_scan": ("limits",),
     "model_input_tokens": ("limits",),
 }
-_CONTENT_KINDS = ("text", "image", "image_url", "audio", "audio_url", "document", "document_url")
+_CONTENT_KINDS = (
+    "text",
+    "image",
+    "image_url",
+    "audio",
+    "audio_url",
+    "document",
+    "document_url",
+    "tool_call",
+    "tool_result",
+)
 #: Values a string field accepts, where they are a closed set.
 _CHOICES: dict[str, tuple[str, ...]] = {"wire_format": ("openai_batch",)}
 

@@ -39,7 +39,8 @@ def content_kind(part: object) -> str:
         return "audio" if part.data is not None else "audio_url"
     if isinstance(part, DocumentContent):
         return "document" if part.data is not None else "document_url"
-    return type(part).__name__
+    kind = getattr(part, "type", None)  # tool_call, tool_result
+    return kind if isinstance(kind, str) else type(part).__name__
 
 
 def _param_issues(
@@ -57,6 +58,15 @@ def _param_issues(
                     field=f"params.{name}",
                 )
             )
+    if (params.tools is not None or params.tool_choice is not None) and not caps.tools:
+        issues.append(
+            ValidationIssue(
+                f"{info.name} does not declare tools (capabilities.tools): remove tools and "
+                "tool_choice or pick a provider that has them",
+                custom_id=custom_id,
+                field="params.tools",
+            )
+        )
     if params.output_schema is not None and not caps.structured_output:
         issues.append(
             ValidationIssue(

@@ -35,6 +35,7 @@ from batch_router_core import (
     ValidationError,
 )
 from batch_router_core.models import Capabilities, ProviderLimits
+from batch_router_core.models.tools import ToolCall
 from batch_router_core.serialization import dumps, from_data, loads, to_data
 
 
@@ -363,6 +364,15 @@ def test_structuring_errors_name_the_field() -> None:
             status=ResultStatus.SUCCEEDED,
             text='{"score": 4, "tags": ["a"]}',
             parsed={"score": 4, "tags": ["a"]},
+        ),
+        RequestResult(
+            custom_id="t",
+            status=ResultStatus.SUCCEEDED,
+            finish_reason="tool_calls",
+            tool_calls=(
+                ToolCall(id="c1", name="get_weather", arguments={"city": "Oslo"}),
+                ToolCall(id="c2", name="lookup", arguments=None, arguments_text="{oops"),
+            ),
         ),
     ],
     ids=lambda o: o.custom_id,

@@ -15,6 +15,7 @@ __all__ = [
     "reply_to",
     "schema_reply",
     "structured_reply",
+    "tool_to_call",
 ]
 
 
@@ -107,3 +108,20 @@ def _instance(node: Any, root: Mapping[str, Any], prompt: str, depth: int) -> An
     if len(text) < low:
         text = text.ljust(low, ".")
     return text[: int(high)] if high is not None else text
+
+
+def tool_to_call(
+    tools: list[tuple[str, Any]], choice: str | None, prompt: str
+) -> tuple[str, dict[str, Any]] | None:
+    """``(tool name, arguments)`` of the call an emulator answers with, or None for a text reply.
+
+    ``tools`` are ``(name, JSON Schema of the arguments)``; ``choice`` is ``none``, ``auto``,
+    ``required`` or a tool's name (None: ``auto``). With tools and any choice but ``none`` the
+    emulated model calls one (the named one, else the first), its arguments conforming to that
+    tool's schema, derived from the prompt as structured replies are.
+    """
+    if not tools or choice == "none":
+        return None
+    name, schema = next(((n, s) for n, s in tools if n == choice), tools[0])
+    value = _instance(schema, schema, prompt, 0) if isinstance(schema, Mapping) else {}
+    return name, value if isinstance(value, dict) else {}

@@ -22,6 +22,7 @@ from batch_router_core.models.enums import InputMessageRole, ResultStatus
 from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestError, RequestResult, new_result, new_usage
+from batch_router_core.models.tools import ToolCall
 from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 from batch_router_core.serialization import from_data, to_data
 from batch_router_core.serialization import usage_to_data as _usage_data
@@ -318,6 +319,19 @@ def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:
             if v is not None or k == "message"
         },
         "parsed": result.parsed,
+        "tool_calls": None
+        if result.tool_calls is None
+        else [
+            {"id": c.id, "name": c.name, "arguments": c.arguments}
+            if c.arguments_text is None
+            else {
+                "id": c.id,
+                "name": c.name,
+                "arguments": c.arguments,
+                "arguments_text": c.arguments_text,
+            }
+            for c in result.tool_calls
+        ],
     }
     if include_raw:
         data["raw"] = result.raw
@@ -360,6 +374,17 @@ def result_from_data(data: dict[str, Any]) -> RequestResult:
         else None,
         data.get("raw"),
         data.get("parsed"),
+        None
+        if (calls := data.get("tool_calls")) is None
+        else tuple(
+            ToolCall(
+                id=c["id"],
+                name=c["name"],
+                arguments=c.get("arguments"),
+                arguments_text=c.get("arguments_text"),
+            )
+            for c in calls
+        ),
     )
 
 

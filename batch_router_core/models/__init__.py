@@ -36,6 +36,7 @@ from batch_router_core.models.results import (
     new_usage,
 )
 from batch_router_core.models.schema import OutputSchema
+from batch_router_core.models.tools import Tool, ToolCall, ToolCallContent, ToolResultContent
 
 __all__ = [
     "AudioContent",
@@ -64,6 +65,10 @@ __all__ = [
     "RequestResult",
     "ResultStatus",
     "TextContent",
+    "Tool",
+    "ToolCall",
+    "ToolCallContent",
+    "ToolResultContent",
     "UsageInfo",
     "new_result",
     "new_usage",

@@ -11,6 +11,7 @@ import attrs
 
 from batch_router_core.errors import ValidationError
 from batch_router_core.models.media import HEAD_BYTES, sniff_media_type
+from batch_router_core.models.tools import ToolCallContent, ToolResultContent
 
 __all__ = [
     "AudioContent",
@@ -168,7 +169,14 @@ class DocumentContent(_MediaContent):
     accepted: ClassVar[frozenset[str]] = frozenset({"application/pdf"})
 
 
-Content: TypeAlias = TextContent | ImageContent | AudioContent | DocumentContent
+Content: TypeAlias = (
+    TextContent
+    | ImageContent
+    | AudioContent
+    | DocumentContent
+    | ToolCallContent
+    | ToolResultContent
+)
 """Any content part."""
 
 CONTENT_TYPES: dict[str, type] = {
@@ -176,4 +184,6 @@ CONTENT_TYPES: dict[str, type] = {
     "image": ImageContent,
     "audio": AudioContent,
     "document": DocumentContent,
+    "tool_call": ToolCallContent,
+    "tool_result": ToolResultContent,
 }

@@ -15,10 +15,18 @@ from batch_router_core.models.content import (
     TextContent,
 )
 from batch_router_core.models.enums import InputMessageRole
+from batch_router_core.models.tools import ToolCallContent, ToolResultContent
 
 __all__ = ["InputMessage"]
 
-_CONTENT_CLASSES = (TextContent, ImageContent, AudioContent, DocumentContent)
+_CONTENT_CLASSES = (
+    TextContent,
+    ImageContent,
+    AudioContent,
+    DocumentContent,
+    ToolCallContent,
+    ToolResultContent,
+)
 
 
 def _to_contents(value: Iterable[Content] | str) -> tuple[Content, ...]:
@@ -33,8 +41,8 @@ def _check_contents(inst: InputMessage, attribute: object, value: tuple[Content,
     for i, part in enumerate(value):
         if not isinstance(part, _CONTENT_CLASSES):
             raise ValidationError(
-                f"expected a content part (TextContent, ImageContent, AudioContent, "
-                f"DocumentContent), got {type(part).__name__}",
+                "expected a content part (TextContent, ImageContent, AudioContent, "
+                f"DocumentContent, ToolCallContent, ToolResultContent), got {type(part).__name__}",
                 field=f"contents[{i}]",
             )
 

@@ -11,6 +11,7 @@ import attrs
 from batch_router_core.errors import ValidationError
 from batch_router_core.models.enums import BatchMode, ProviderId
 from batch_router_core.models.schema import OutputSchema, output_schema
+from batch_router_core.models.tools import TOOL_CHOICES, Tool, tools_tuple
 
 __all__ = ["InferenceParams"]
 
@@ -89,6 +90,22 @@ def _mode(value: BatchMode | str) -> BatchMode:
         ) from None
 
 
+def _check_tool_choice(inst: Any, attribute: object, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"tool_choice must be a string, got {value!r}", field="tool_choice")
+    if value in TOOL_CHOICES:
+        return
+    # A tool's name. The tools may be the batch's while the choice is a request's own: the name is
+    # checked against the effective tools when the batch is validated.
+    if inst.tools is not None and value not in {t.name for t in inst.tools}:
+        raise ValidationError(
+            f"tool_choice {value!r} is neither one of {list(TOOL_CHOICES)} nor a tool's name",
+            field="tool_choice",
+        )
+
+
 def _kwargs(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value or {})
 
@@ -128,6 +145,10 @@ class InferenceParams:
     #: the JSON Schema every reply must conform to: a dict, a Pydantic model or an attrs class
     #: (see :mod:`batch_router_core.models.schema`); set on the batch, not per request
     output_schema: OutputSchema | None = attrs.field(default=None, converter=output_schema)
+    #: functions the model may call (see :mod:`batch_router_core.models.tools`)
+    tools: tuple[Tool, ...] | None = attrs.field(default=None, converter=tools_tuple)
+    #: ``auto``, ``none``, ``required``, or the name of the one tool to call
+    tool_choice: str | None = attrs.field(default=None, validator=_check_tool_choice)
     provider_kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_kwargs)
 
     #: The generation fields a provider may or may not support (everything but identity and mode).
@@ -143,6 +164,8 @@ class InferenceParams:
         "seed",
         "embedding_dimensions",
         "output_schema",
+        "tools",
+        "tool_choice",
     )
 
     def merged(self, override: InferenceParams | None) -> InferenceParams:
@@ -205,6 +228,10 @@ def _merge(mine: InferenceParams, theirs: InferenceParams) -> InferenceParams:
     _set(m, "embedding_dimensions", mine.embedding_dimensions if v is None else v)
     v = theirs.output_schema
     _set(m, "output_schema", mine.output_schema if v is None else v)
+    v = theirs.tools
+    _set(m, "tools", mine.tools if v is None else v)
+    v = theirs.tool_choice
+    _set(m, "tool_choice", mine.tool_choice if v is None else v)
     v = theirs.provider_kwargs
     _set(m, "provider_kwargs", {**mine.provider_kwargs, **v} if v else mine.provider_kwargs)
     return m

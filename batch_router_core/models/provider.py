@@ -111,6 +111,10 @@ class Capabilities:
     #: plugin that does not declare it is refused a schema before anything is sent, rather than
     #: silently dropping it.
     structured_output: bool = False
+    #: The provider takes ``InferenceParams.tools`` / ``tool_choice`` and reports tool calls
+    #: (opt-in, as ``structured_output``). Tool calls and results inside conversations are content
+    #: kinds (``tool_call``, ``tool_result``) in ``content``.
+    tools: bool = False
 
 
 @attrs.frozen(kw_only=True)

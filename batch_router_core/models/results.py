@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 import attrs
 
 from batch_router_core.models.enums import BatchStatus, ResultStatus
+from batch_router_core.models.tools import ToolCall
 
 __all__ = [
     "BatchStatusReport",
@@ -92,6 +93,8 @@ class RequestResult:
     #: (``error.code`` ``output_invalid``), never SUCCEEDED. :meth:`parsed_as` builds the user's
     #: model from it.
     parsed: Any = None
+    #: the tool calls of the reply, in order (None when it made none)
+    tool_calls: tuple[ToolCall, ...] | None = None
 
     def parsed_as(self, model: type[_T]) -> _T:
         """:attr:`parsed` as an instance of ``model``: a Pydantic model (``model_validate``), an
@@ -208,6 +211,7 @@ _RESULT_EXTRA = _defaults_beyond(
         "error",
         "raw",
         "parsed",
+        "tool_calls",
     ),
 )
 
@@ -254,6 +258,7 @@ def new_result(
     error: RequestError | None = None,
     raw: Any = None,
     parsed: Any = None,
+    tool_calls: tuple[ToolCall, ...] | None = None,
 ) -> RequestResult:
     """Build a :class:`RequestResult` quickly (positional arguments, no keyword-only overhead).
 
@@ -276,6 +281,7 @@ def new_result(
             "error": error,
             "raw": raw,
             "parsed": parsed,
+            "tool_calls": tool_calls,
         },
     )
     return obj

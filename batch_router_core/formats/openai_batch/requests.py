@@ -17,6 +17,8 @@ from batch_router_core.plugin import (
     InputBatch,
     InputRequest,
     TextContent,
+    ToolCallContent,
+    ToolResultContent,
     UnsupportedContentError,
     ValidationError,
     ValidationIssue,
@@ -122,6 +124,16 @@ def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
         if len(parts) == 1 and type(parts[0]) is TextContent:
             out.append({"role": m.role, "content": parts[0].text})
             continue
+        if any(type(p) in _TOOL_PARTS for p in parts):
+            if part is not _chat_part:
+                raise _issue(
+                    "tool calls and results in a conversation go to chat completions",
+                    req.custom_id,
+                    f"messages[{mi}].contents",
+                    content=True,
+                )
+            out.extend(_tool_messages(m.role, parts, req.custom_id, mi))
+            continue
         if m.role != "user" and not m.is_text_only:
             raise _issue(
                 "assistant messages can only hold text",
@@ -139,6 +151,81 @@ def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+_TOOL_PARTS = (ToolCallContent, ToolResultContent)
+
+
+def _tool_messages(role: str, parts: Any, cid: str, mi: int) -> list[dict[str, Any]]:
+    """A message with tool parts, OpenAI's way: an assistant message's calls in ``tool_calls``;
+    each tool result its own ``tool`` message, the rest of a user message after them."""
+    where = f"messages[{mi}].contents"
+    calls = [p for p in parts if type(p) is ToolCallContent]
+    results = [p for p in parts if type(p) is ToolResultContent]
+    rest = [p for p in parts if type(p) not in _TOOL_PARTS]
+    if calls and role != "assistant" or results and role != "user":
+        raise _issue(
+            "tool calls belong in assistant messages, tool results in user messages",
+            cid,
+            where,
+            content=True,
+        )
+    if calls:
+        if any(type(p) is not TextContent for p in rest):
+            raise _issue("assistant messages can only hold text", cid, where, content=True)
+        text = "\n".join(p.text for p in rest)
+        return [
+            {
+                "role": "assistant",
+                "content": text or None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {
+                            "name": c.name,
+                            "arguments": orjson.dumps(dict(c.arguments)).decode(),
+                        },
+                    }
+                    for c in calls
+                ],
+            }
+        ]
+    out: list[dict[str, Any]] = [
+        {"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content} for r in results
+    ]
+    if rest:
+        out.append(
+            {
+                "role": "user",
+                "content": [_chat_part(p, cid, f"{where}[{i}]") for i, p in enumerate(rest)],
+            }
+        )
+    return out
+
+
+def _tools_body(params: InferenceParams) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if params.tools is not None:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                },
+            }
+            for t in params.tools
+        ]
+    choice = params.tool_choice
+    if choice is not None:
+        body["tool_choice"] = (
+            choice
+            if choice in ("auto", "none", "required")
+            else {"type": "function", "function": {"name": choice}}
+        )
+    return body
 
 
 def _chat_messages(req: InputRequest, system: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -167,6 +254,8 @@ _NOT_FOR_EMBEDDINGS = (
     "frequency_penalty",
     "seed",
     "output_schema",
+    "tools",
+    "tool_choice",
 )
 
 
@@ -228,6 +317,10 @@ def _body_params(
                     cid or "",
                     where + "system_prompt",
                 )
+        if params.tools is not None or params.tool_choice is not None:
+            if endpoint != CHAT:
+                raise _issue("tools go to chat completions in batches", cid or "", where + "tools")
+            body.update(_tools_body(params))
         schema = params.output_schema
         if schema is not None:
             if endpoint == COMPLETIONS:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from batch_router_core.plugin import (
     RequestError,
     RequestResult,
     ResultStatus,
+    ToolCall,
     new_result,
     new_usage,
 )
@@ -151,6 +154,8 @@ def parse_line(
             raw=line,
         )
     text, embedding, finish = _output(body)
+    choices = body.get("choices")
+    calls = (choices[0].get("message") or {}).get("tool_calls") if choices else None
     return new_result(
         cid,
         SUCCEEDED,
@@ -162,4 +167,33 @@ def parse_line(
         _usage(body.get("usage")),
         None,
         line,
+        None,
+        _tool_calls(calls) if calls else None,
     )
+
+
+def _tool_calls(calls: list[dict[str, Any]]) -> tuple[ToolCall, ...]:
+    """A chat message's ``tool_calls``, their arguments (a JSON string the model wrote) parsed;
+    arguments that are not a JSON object are kept as text only."""
+    out = []
+    for c in calls:
+        function = c.get("function") or {}
+        text = function.get("arguments") or "{}"
+        try:
+            arguments = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            out.append(
+                ToolCall(
+                    id=c.get("id", ""),
+                    name=function.get("name", ""),
+                    arguments=None,
+                    arguments_text=text,
+                )
+            )
+        else:
+            out.append(
+                ToolCall(id=c.get("id", ""), name=function.get("name", ""), arguments=arguments)
+            )
+    return tuple(out)

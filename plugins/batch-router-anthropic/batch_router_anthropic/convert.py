@@ -14,6 +14,8 @@ from batch_router_core.plugin import (
     InputBatch,
     InputRequest,
     TextContent,
+    ToolCallContent,
+    ToolResultContent,
     UnsupportedContentError,
     ValidationError,
     ValidationIssue,
@@ -21,6 +23,10 @@ from batch_router_core.plugin import (
 from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 
 __all__ = ["batch_lines"]
+
+
+#: tool_choice in Anthropic's words (any other value names the tool: {"type": "tool", "name"})
+_TOOL_CHOICE = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
 
 
 def _part(part: Any, cid: str, field: str) -> dict[str, Any]:
@@ -33,6 +39,17 @@ def _part(part: Any, cid: str, field: str) -> dict[str, Any]:
         else:
             source = {"type": "url", "url": part.url}
         return {"type": kind, "source": source}
+    if type(part) is ToolCallContent:
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": dict(part.arguments)}
+    if type(part) is ToolResultContent:
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": part.tool_call_id,
+            "content": part.content,
+        }
+        if part.is_error:
+            block["is_error"] = True
+        return block
     raise UnsupportedContentError(
         ValidationIssue(
             f"Anthropic batches cannot take {type(part).__name__}", custom_id=cid, field=field
@@ -85,6 +102,16 @@ def _params(
             out[key] = value
     if params.stop_sequences is not None:
         out["stop_sequences"] = list(params.stop_sequences)
+    if params.tools is not None:
+        out["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+            for t in params.tools
+        ]
+    if params.tool_choice is not None:
+        out["tool_choice"] = _TOOL_CHOICE.get(params.tool_choice) or {
+            "type": "tool",
+            "name": params.tool_choice,
+        }
     if params.output_schema is not None:
         # Structured outputs, generally available: output_config.format (the SDK's
         # OutputConfigParam); the beta's top-level output_format and header are not needed.

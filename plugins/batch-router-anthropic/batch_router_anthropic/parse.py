@@ -8,6 +8,7 @@ from batch_router_core.plugin import (
     RequestError,
     RequestResult,
     ResultStatus,
+    ToolCall,
     new_result,
     new_usage,
 )
@@ -30,8 +31,12 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
     status = _STATUS.get(kind, ResultStatus.ERRORED)
     if kind == "succeeded":
         message = result["message"]
-        text = "".join(
-            b.get("text", "") for b in message.get("content", ()) if b.get("type") == "text"
+        blocks = message.get("content", ())
+        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        calls = tuple(
+            ToolCall(id=b.get("id", ""), name=b.get("name", ""), arguments=b.get("input") or {})
+            for b in blocks
+            if b.get("type") == "tool_use"
         )
         u = message.get("usage") or {}
         inp = u.get("input_tokens", 0)
@@ -51,6 +56,8 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
             new_usage(prompt, out, prompt + out, cache_read, cache_write, None),
             None,
             line,
+            None,
+            calls or None,
         )
     if kind == "errored":
         outer = result.get("error") or {}

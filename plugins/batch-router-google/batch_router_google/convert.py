@@ -14,6 +14,8 @@ from batch_router_core.plugin import (
     InputBatch,
     InputRequest,
     TextContent,
+    ToolCallContent,
+    ToolResultContent,
     ValidationError,
     ValidationIssue,
 )
@@ -27,6 +29,17 @@ _ROLES = {"user": "user", "assistant": "model"}
 def _part(part: Any) -> dict[str, Any]:
     if type(part) is TextContent:
         return {"text": part.text}
+    if type(part) is ToolCallContent:
+        return {"function_call": {"id": part.id, "name": part.name, "args": dict(part.arguments)}}
+    if type(part) is ToolResultContent:
+        key = "error" if part.is_error else "output"
+        return {
+            "function_response": {
+                "id": part.tool_call_id,
+                "name": part.name,
+                "response": {key: part.content},
+            }
+        }
     if part.data is not None:
         return {"inline_data": {"mime_type": part.media_type, "data": part.data}}
     data: dict[str, Any] = {"file_uri": part.url}
@@ -97,6 +110,26 @@ def _request_base(params: InferenceParams, cid: str | None) -> dict[str, Any]:
     if sp is not None:
         texts = [sp] if isinstance(sp, str) else list(sp)
         out["system_instruction"] = {"parts": [{"text": t} for t in texts]}
+    if params.tools is not None:
+        out["tools"] = [
+            {
+                "function_declarations": [
+                    {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters_json_schema": dict(t.parameters),
+                    }
+                    for t in params.tools
+                ]
+            }
+        ]
+    choice = params.tool_choice
+    if choice is not None:
+        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}.get(choice)
+        config: dict[str, Any] = {"mode": mode or "ANY"}
+        if mode is None:
+            config["allowed_function_names"] = [choice]
+        out["tool_config"] = {"function_calling_config": config}
     gen = _generation_config(params)
     kwargs = dict(params.provider_kwargs)
     # provider_kwargs may add generation fields (response_schema...) as well as top-level ones

@@ -11,6 +11,7 @@ from batch_router_core.plugin import (
     RequestError,
     RequestResult,
     ResultStatus,
+    ToolCall,
     new_result,
     new_usage,
 )
@@ -68,11 +69,25 @@ def parse_item(cid: str, item: dict[str, Any], model: str | None = None) -> Requ
         )
     first = candidates[0]
     parts: list[Any] = (first.get("content") or {}).get("parts") or []
+    calls: tuple[ToolCall, ...] | None = None
     if len(parts) == 1 and "text" in parts[0]:
         text = parts[0]["text"]
     else:
         # Thought signatures and non-text parts stay in raw; the answer is the text parts.
         text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
+        found = [p.get("functionCall") or p.get("function_call") for p in parts]
+        calls = (
+            tuple(
+                # Gemini gives a call an id only sometimes: its position names it otherwise.
+                ToolCall(
+                    id=f.get("id") or f"call_{i}",
+                    name=f.get("name", ""),
+                    arguments=f.get("args") or {},
+                )
+                for i, f in enumerate(x for x in found if x)
+            )
+            or None
+        )
     u = resp.get("usageMetadata")
     usage = None
     if u:
@@ -99,4 +114,6 @@ def parse_item(cid: str, item: dict[str, Any], model: str | None = None) -> Requ
         usage,
         None,
         item,
+        None,
+        calls,
     )

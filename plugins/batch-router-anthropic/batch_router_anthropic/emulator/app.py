@@ -22,7 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from batch_router_core.emulation.answers import estimate_tokens, reply_to, schema_reply
+from batch_router_core.emulation.answers import (
+    estimate_tokens,
+    reply_to,
+    schema_reply,
+    tool_to_call,
+)
 from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
 
@@ -196,13 +201,44 @@ class EmulatorState:
         def text_of(content: Any) -> str:
             if isinstance(content, str):
                 return content
-            return " ".join(b.get("text", "") for b in content if isinstance(b, dict))
+            return " ".join(
+                b.get("text") or (b["content"] if isinstance(b.get("content"), str) else "")
+                for b in content
+                if isinstance(b, dict)
+            )
 
         system = params.get("system")
         prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in messages)
         if system:
             prompt_tokens += estimate_tokens(text_of(system))
         fmt = (params.get("output_config") or {}).get("format")
+        last = messages[-1].get("content")
+        answered = isinstance(last, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in last
+        )
+        choice = params.get("tool_choice") or {}
+        call = (
+            None
+            if answered  # a tool's result came back: reply in text
+            else tool_to_call(
+                [(t["name"], t.get("input_schema")) for t in params.get("tools") or []],
+                choice.get("name")
+                if choice.get("type") == "tool"
+                else {"any": "required", "none": "none"}.get(choice.get("type", ""), "auto"),
+                text_of(last),
+            )
+        )
+        content: list[dict[str, Any]]
+        if call is not None:
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_emu{secrets.token_hex(8)}",
+                    "name": call[0],
+                    "input": call[1],
+                }
+            ]
+            return self._message(model, content, "tool_use", prompt_tokens, 16)
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             text, out_tokens = schema_reply(fmt.get("schema"), text_of(messages[-1].get("content")))
             truncated = False
@@ -210,6 +246,14 @@ class EmulatorState:
             text, truncated, out_tokens = reply_to(
                 text_of(messages[-1].get("content")), params["max_tokens"]
             )
+        content = [{"type": "text", "text": text}]
+        stop = "max_tokens" if truncated else "end_turn"
+        return self._message(model, content, stop, prompt_tokens, out_tokens)
+
+    @staticmethod
+    def _message(
+        model: Any, content: list[dict[str, Any]], stop: str, prompt_tokens: int, out_tokens: int
+    ) -> dict[str, Any]:
         return {
             "type": "succeeded",
             "message": {
@@ -217,8 +261,8 @@ class EmulatorState:
                 "type": "message",
                 "role": "assistant",
                 "model": model,
-                "content": [{"type": "text", "text": text}],
-                "stop_reason": "max_tokens" if truncated else "end_turn",
+                "content": content,
+                "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
                     "input_tokens": prompt_tokens,

@@ -24,7 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from batch_router_core.emulation.answers import estimate_tokens, reply_to, schema_reply
+from batch_router_core.emulation.answers import (
+    estimate_tokens,
+    reply_to,
+    schema_reply,
+    tool_to_call,
+)
 from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
 from batch_router_core.emulation.webhooks import Ticker, WebhookSender
@@ -137,6 +142,52 @@ class Job:
 
 
 _TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main"
+
+
+def _response(
+    job: Job, parts: list[dict[str, Any]], finish: str, prompt: int, out_tokens: int
+) -> dict[str, Any]:
+    return {
+        "response": {
+            "candidates": [
+                {"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": out_tokens,
+                "totalTokenCount": prompt + out_tokens,
+            },
+            "modelVersion": job.model,
+            "responseId": secrets.token_hex(8),
+        }
+    }
+
+
+def _tool_call(request: dict[str, Any], last: dict[str, Any], prompt: str) -> dict[str, Any] | None:
+    """The functionCall the emulated model answers with (None: a text reply): with function
+    declarations and a calling mode other than NONE, unless the last turn holds function
+    responses (then it answers them in text)."""
+    if any(
+        isinstance(p, dict) and ("functionResponse" in p or "function_response" in p)
+        for p in last.get("parts", [])
+    ):
+        return None
+    declared = []
+    for tool in request.get("tools") or []:
+        for f in _get(tool, "functionDeclarations", "function_declarations", []) or []:
+            schema = _get(f, "parametersJsonSchema", "parameters_json_schema") or f.get(
+                "parameters"
+            )
+            declared.append((f["name"], schema))
+    config = _get(request, "toolConfig", "tool_config", {}) or {}
+    calling = _get(config, "functionCallingConfig", "function_calling_config", {}) or {}
+    mode = str(calling.get("mode", "AUTO")).upper()
+    allowed = _get(calling, "allowedFunctionNames", "allowed_function_names") or []
+    choice = "none" if mode == "NONE" else (allowed[0] if allowed else "auto")
+    call = tool_to_call(declared, choice, prompt)
+    if call is None:
+        return None
+    return {"id": f"call_emu{secrets.token_hex(6)}", "name": call[0], "args": call[1]}
 
 
 class EmulatorState:
@@ -277,33 +328,21 @@ class EmulatorState:
         schema = _get(gen, "responseJsonSchema", "response_json_schema") or _get(
             gen, "responseSchema", "response_schema"
         )
+        prompt = sum(estimate_tokens(text_of(c)) for c in contents)
+        system = _get(request, "systemInstruction", "system_instruction")
+        if system:
+            prompt += estimate_tokens(text_of(system))
+        call = _tool_call(request, contents[-1], text_of(contents[-1]))
+        if call is not None:
+            return _response(job, [{"functionCall": call}], "STOP", prompt, 16)
         if schema is not None:
             text, out_tokens = schema_reply(schema, text_of(contents[-1]))
             truncated = False
         else:
             text, truncated, out_tokens = reply_to(text_of(contents[-1]), limit)
-        prompt = sum(estimate_tokens(text_of(c)) for c in contents)
-        system = _get(request, "systemInstruction", "system_instruction")
-        if system:
-            prompt += estimate_tokens(text_of(system))
-        return {
-            "response": {
-                "candidates": [
-                    {
-                        "content": {"parts": [{"text": text}], "role": "model"},
-                        "finishReason": "MAX_TOKENS" if truncated else "STOP",
-                        "index": 0,
-                    }
-                ],
-                "usageMetadata": {
-                    "promptTokenCount": prompt,
-                    "candidatesTokenCount": out_tokens,
-                    "totalTokenCount": prompt + out_tokens,
-                },
-                "modelVersion": job.model,
-                "responseId": secrets.token_hex(8),
-            }
-        }
+        return _response(
+            job, [{"text": text}], "MAX_TOKENS" if truncated else "STOP", prompt, out_tokens
+        )
 
     def operation(self, job: Job) -> dict[str, Any]:
         """The Operation JSON for a job."""

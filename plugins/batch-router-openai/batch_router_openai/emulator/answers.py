@@ -6,7 +6,14 @@ import hashlib
 import struct
 from typing import Any
 
-from batch_router_core.emulation.answers import estimate_tokens, reply_to, schema_reply
+import orjson
+
+from batch_router_core.emulation.answers import (
+    estimate_tokens,
+    reply_to,
+    schema_reply,
+    tool_to_call,
+)
 
 __all__ = ["BodyError", "answer"]
 
@@ -80,11 +87,43 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         last = _text_of(messages[-1].get("content"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         fmt = body.get("response_format")
-        if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        choice = body.get("tool_choice")
+        after_call = messages[
+            max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+            + 1 :
+        ]
+        call = (
+            None
+            # The model's last calls were answered with tools' results: it replies in text.
+            if any(m.get("role") == "tool" for m in after_call)
+            else tool_to_call(
+                [
+                    (t["function"]["name"], t["function"].get("parameters"))
+                    for t in body.get("tools") or []
+                ],
+                choice["function"]["name"] if isinstance(choice, dict) else choice,
+                last,
+            )
+        )
+        tool_calls = None
+        if call is not None:
+            arguments = orjson.dumps(call[1]).decode()
+            tool_calls = [
+                {
+                    "id": f"call_emu{rid}",
+                    "type": "function",
+                    "function": {"name": call[0], "arguments": arguments},
+                }
+            ]
+            text, finish, completion = None, "tool_calls", estimate_tokens(arguments)
+        elif isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             text, completion = schema_reply((fmt.get("json_schema") or {}).get("schema"), last)
             finish = "stop"
         else:
             text, finish, completion = _reply(last, limit)
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+        if tool_calls is not None:
+            message["tool_calls"] = tool_calls
         return {
             "id": f"chatcmpl-emu{rid}",
             "object": "chat.completion",
@@ -93,7 +132,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": finish,
                 }
