@@ -35,7 +35,7 @@ from batch_router_core import (
     ValidationError,
 )
 from batch_router_core.models import Capabilities, ProviderLimits
-from batch_router_core.models.tools import ToolCall
+from batch_router_core.models.tools import ToolCall, ToolCallContent, ToolResultContent
 from batch_router_core.serialization import dumps, from_data, loads, to_data
 
 
@@ -425,6 +425,28 @@ def test_fast_request_lines_match_the_converter() -> None:
             params=InferenceParams(system_prompt="s", provider_kwargs={"logprobs": True}),
         ),
         InputRequest(custom_id="d", messages=[InputMessage.user("x")], params=InferenceParams()),
+        InputRequest(
+            custom_id="tools",
+            messages=[
+                InputMessage.user("x"),
+                InputMessage(
+                    role="assistant",
+                    contents=[ToolCallContent(id="c", name="f", arguments={"a": [1]})],
+                ),
+                InputMessage(
+                    role="user",
+                    contents=[ToolResultContent(tool_call_id="c", name="f", content="ok")],
+                ),
+            ],
+            params=InferenceParams(
+                tools=[{"name": "f", "parameters": {"type": "object"}}], tool_choice="f"
+            ),
+        ),
+        InputRequest(
+            custom_id="schema",
+            messages=[InputMessage.user("x")],
+            params=InferenceParams(output_schema={"type": "object"}),
+        ),
     ):
         assert from_data(InputRequest, orjson.loads(request_line(req))) == req
         assert request_line(req) == orjson.dumps(to_data(req))

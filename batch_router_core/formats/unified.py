@@ -431,10 +431,10 @@ _PARAM_DEFAULTS = tuple(
 
 
 def _params_data(params: InferenceParams) -> dict[str, Any] | None:
-    """The converter's data for settings without ``provider_kwargs`` (fields left at their
-    default omitted; orjson writes tuples and enums as the converter's lists and values); None
-    for settings with ``provider_kwargs``, whose values only the converter knows how to write."""
-    if params.provider_kwargs:
+    """The converter's data for settings without ``provider_kwargs``, tools or a schema (fields
+    left at their default omitted; orjson writes tuples and enums as the converter's lists and
+    values); None for the others, whose values only the converter knows how to write."""
+    if params.provider_kwargs or params.tools is not None or params.output_schema is not None:
         return None
     data = {}
     for name, default in _PARAM_DEFAULTS:
