@@ -528,6 +528,44 @@ class ProviderConformance:
             r.error for r in checked if r.error
         ]
 
+    async def test_tool_calls_come_back(
+        self,
+        conformance_provider: ProviderHandle,
+        conformance_batch: InputBatch,
+        conformance_driver: ConformanceDriver,
+    ) -> None:
+        """Tools, when the provider declares them: with one tool required, every answer calls it,
+        each call with an id and arguments that are a JSON object."""
+        from batch_router_core.models.tools import Tool
+
+        if not conformance_provider.info.capabilities.tools:
+            pytest.skip(f"{conformance_provider.name} does not declare tools")
+        tool = Tool(
+            name="record_answer",
+            description="Record the answer to the question.",
+            parameters={
+                "type": "object",
+                "properties": {"answer": {"type": "string", "maxLength": 16}},
+                "required": ["answer"],
+            },
+        )
+        assert conformance_batch.params is not None
+        batch = InputBatch(
+            requests=conformance_batch.requests,
+            params=attrs.evolve(
+                conformance_batch.params,
+                tools=(tool,),
+                tool_choice="record_answer",
+                max_output_tokens=max(conformance_batch.params.max_output_tokens or 0, 96),
+            ),
+        )
+        _, results = await self._cycle(conformance_provider, conformance_driver, batch)
+        for r in results:
+            assert r.status is ResultStatus.SUCCEEDED, r.error
+            assert r.tool_calls, f"{r.custom_id}: no tool call ({r.text!r})"
+            call = r.tool_calls[0]
+            assert call.name == "record_answer" and call.id and call.arguments is not None, call
+
     async def test_image_input(
         self,
         conformance_provider: ProviderHandle,
