@@ -110,6 +110,8 @@ FLAGS = {
     "seed": "--seed",
     "embedding_dimensions": "--dimensions",
     "output_schema": "--output-schema",
+    "reasoning_effort": "--reasoning-effort",
+    "thinking_budget": "--thinking-budget",
     "provider_kwargs": "--provider-kwarg",
     "model_id": "--model",
     "provider_id": "--provider",

@@ -59,6 +59,8 @@ class _BatchSpec:
     seed: int | None
     embedding_dimensions: int | None
     output_schema: Path | None
+    reasoning_effort: str | None
+    thinking_budget: int | None
     provider_kwargs: tuple[str, ...]
 
 
@@ -130,6 +132,20 @@ def _params_options(fn: Any) -> Any:
             "output; answers that do not are errored, with the reason.",
         ),
         click.option(
+            "--reasoning-effort",
+            type=click.Choice(["minimal", "low", "medium", "high"]),
+            default=None,
+            help="How hard a reasoning model thinks (OpenAI reasoning_effort, Anthropic effort, "
+            "Gemini thinking_level).",
+        ),
+        click.option(
+            "--thinking-budget",
+            type=click.IntRange(min=0),
+            default=None,
+            metavar="TOKENS",
+            help="Most tokens a model may think for (Anthropic, Gemini); 0 turns thinking off.",
+        ),
+        click.option(
             "--provider-kwarg",
             "provider_kwargs",
             multiple=True,
@@ -169,6 +185,8 @@ def _flag_params(spec: _BatchSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "embedding_dimensions": spec.embedding_dimensions,
         "output_schema": _schema_file(spec.output_schema) if spec.output_schema else None,
+        "reasoning_effort": spec.reasoning_effort,
+        "thinking_budget": spec.thinking_budget,
         "provider_kwargs": kwargs or None,
     }
     return {k: v for k, v in given.items() if v is not None}

@@ -13,7 +13,10 @@ from batch_router_core.models.enums import BatchMode, ProviderId
 from batch_router_core.models.schema import OutputSchema, output_schema
 from batch_router_core.models.tools import TOOL_CHOICES, Tool, tools_tuple
 
-__all__ = ["InferenceParams"]
+__all__ = ["REASONING_EFFORTS", "InferenceParams"]
+
+#: The reasoning efforts every provider that has the setting understands.
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 
 def _provider(value: ProviderId | str | None) -> ProviderId | str | None:
@@ -106,6 +109,14 @@ def _check_tool_choice(inst: Any, attribute: object, value: str | None) -> None:
         )
 
 
+def _check_effort(inst: object, attribute: object, value: str | None) -> None:
+    if value is not None and value not in REASONING_EFFORTS:
+        raise ValidationError(
+            f"reasoning_effort must be one of {list(REASONING_EFFORTS)}, got {value!r}",
+            field="reasoning_effort",
+        )
+
+
 def _kwargs(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value or {})
 
@@ -149,6 +160,11 @@ class InferenceParams:
     tools: tuple[Tool, ...] | None = attrs.field(default=None, converter=tools_tuple)
     #: ``auto``, ``none``, ``required``, or the name of the one tool to call
     tool_choice: str | None = attrs.field(default=None, validator=_check_tool_choice)
+    #: how hard a reasoning model thinks: ``minimal``, ``low``, ``medium`` or ``high``
+    reasoning_effort: str | None = attrs.field(default=None, validator=_check_effort)
+    #: the most tokens a model may spend thinking before it answers (0: no thinking, where the
+    #: provider allows turning it off)
+    thinking_budget: int | None = attrs.field(default=None, validator=_range(0, None, integer=True))
     provider_kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=_kwargs)
 
     #: The generation fields a provider may or may not support (everything but identity and mode).
@@ -166,6 +182,8 @@ class InferenceParams:
         "output_schema",
         "tools",
         "tool_choice",
+        "reasoning_effort",
+        "thinking_budget",
     )
 
     def merged(self, override: InferenceParams | None) -> InferenceParams:
@@ -232,6 +250,10 @@ def _merge(mine: InferenceParams, theirs: InferenceParams) -> InferenceParams:
     _set(m, "tools", mine.tools if v is None else v)
     v = theirs.tool_choice
     _set(m, "tool_choice", mine.tool_choice if v is None else v)
+    v = theirs.reasoning_effort
+    _set(m, "reasoning_effort", mine.reasoning_effort if v is None else v)
+    v = theirs.thinking_budget
+    _set(m, "thinking_budget", mine.thinking_budget if v is None else v)
     v = theirs.provider_kwargs
     _set(m, "provider_kwargs", {**mine.provider_kwargs, **v} if v else mine.provider_kwargs)
     return m

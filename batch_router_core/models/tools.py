@@ -50,6 +50,10 @@ def _object_schema(inst: object, attribute: attrs.Attribute[Any], value: Any) ->
         )
 
 
+def _as_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
 @attrs.frozen(kw_only=True)
 class Tool:
     """A function the model may call.
@@ -63,7 +67,7 @@ class Tool:
     description: str = ""
     parameters: Mapping[str, Any] = attrs.field(
         factory=lambda: {"type": "object", "properties": {}},
-        converter=dict,
+        converter=_as_dict,
         validator=_object_schema,
     )
 
@@ -114,7 +118,7 @@ class ToolCallContent:
     type: ClassVar[Literal["tool_call"]] = "tool_call"
     id: str
     name: str
-    arguments: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    arguments: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_dict)
 
 
 @attrs.frozen(kw_only=True)

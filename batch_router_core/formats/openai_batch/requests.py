@@ -256,6 +256,7 @@ _NOT_FOR_EMBEDDINGS = (
     "output_schema",
     "tools",
     "tool_choice",
+    "reasoning_effort",
 )
 
 
@@ -317,6 +318,11 @@ def _body_params(
                     cid or "",
                     where + "system_prompt",
                 )
+        if params.reasoning_effort is not None:
+            if endpoint == RESPONSES:
+                body["reasoning"] = {"effort": params.reasoning_effort}
+            else:
+                body["reasoning_effort"] = params.reasoning_effort
         if params.tools is not None or params.tool_choice is not None:
             if endpoint != CHAT:
                 raise _issue("tools go to chat completions in batches", cid or "", where + "tools")

@@ -112,11 +112,40 @@ def _params(
             "type": "tool",
             "name": params.tool_choice,
         }
+    output_config: dict[str, Any] = {}
     if params.output_schema is not None:
         # Structured outputs, generally available: output_config.format (the SDK's
         # OutputConfigParam); the beta's top-level output_format and header are not needed.
         schema = dict(params.output_schema.schema)
-        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        output_config["format"] = {"type": "json_schema", "schema": schema}
+    if params.reasoning_effort is not None:
+        if params.reasoning_effort == "minimal":
+            raise ValidationError(
+                ValidationIssue(
+                    "Anthropic's effort levels start at low (no minimal)",
+                    custom_id=cid,
+                    field="params.reasoning_effort",
+                ),
+                provider="anthropic",
+            )
+        output_config["effort"] = params.reasoning_effort
+    if output_config:
+        out["output_config"] = output_config
+    budget = params.thinking_budget
+    if budget is not None:
+        if budget and not 1024 <= budget < max_tokens:
+            raise ValidationError(
+                ValidationIssue(
+                    f"Anthropic's thinking budget is at least 1024 tokens and below max_tokens "
+                    f"({max_tokens}), got {budget} (0 turns thinking off)",
+                    custom_id=cid,
+                    field="params.thinking_budget",
+                ),
+                provider="anthropic",
+            )
+        out["thinking"] = (
+            {"type": "enabled", "budget_tokens": budget} if budget else {"type": "disabled"}
+        )
     if params.temperature is not None and params.temperature > 1:
         raise ValidationError(
             ValidationIssue(

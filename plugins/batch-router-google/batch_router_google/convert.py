@@ -71,6 +71,15 @@ def _generation_config(params: InferenceParams) -> dict[str, Any]:
             config[key] = value
     if params.stop_sequences is not None:
         config["stop_sequences"] = list(params.stop_sequences)
+    thinking: dict[str, Any] = {}
+    if params.thinking_budget is not None:
+        thinking["thinking_budget"] = params.thinking_budget
+    if params.reasoning_effort is not None:
+        # Gemini 3's thinking_level takes the same words (which of them a model takes is the
+        # service's to say; 2.5 models take only a budget).
+        thinking["thinking_level"] = params.reasoning_effort
+    if thinking:
+        config["thinking_config"] = thinking
     if params.output_schema is not None:
         # JSON Schema as written (responseJsonSchema), not the OpenAPI subset of responseSchema.
         config["response_mime_type"] = "application/json"

@@ -1,0 +1,103 @@
+"""Reasoning settings in the common vocabulary: ``reasoning_effort`` and ``thinking_budget`` as each
+provider spells them, refused where a provider has no such setting, and accepted end to end by
+the emulators through the official SDKs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from batch_router_core import (
+    BatchProviderRegistry,
+    InferenceParams,
+    InputBatch,
+    InputMessage,
+    InputRequest,
+    ResultStatus,
+    ValidationError,
+)
+from batch_router_core.emulation.server import serve_in_thread
+from batch_router_core.files import GeneratedFiles
+from batch_router_core.jobs.router import BatchRouter
+from batch_router_core.retry import RetryPolicy
+
+MODELS = {"openai": "gpt-5-mini", "anthropic": "claude-sonnet-4-5", "google": "gemini-2.5-flash"}
+
+
+def _batch(name: str, **params: object) -> InputBatch:
+    return InputBatch(
+        requests=[InputRequest(custom_id="a", messages=[InputMessage.user("Think, then say hi.")])]
+    ).with_params(
+        InferenceParams(
+            provider_id=name,
+            model_id=MODELS[name],
+            max_output_tokens=4096,
+            **params,  # type: ignore[arg-type]
+        )
+    )
+
+
+def _line(name: str, **params: object) -> dict:  # type: ignore[type-arg]
+    handle = BatchProviderRegistry().get(name)
+    [line] = list(handle.prepare_payloads(_batch(name, **params)).lines)
+    return orjson.loads(line)  # type: ignore[no-any-return]
+
+
+def test_each_provider_gets_its_own_words() -> None:
+    openai = _line("openai", reasoning_effort="low")["body"]
+    assert openai["reasoning_effort"] == "low"
+    anthropic = _line("anthropic", reasoning_effort="high", thinking_budget=2048)["params"]
+    assert anthropic["output_config"] == {"effort": "high"}
+    assert anthropic["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert _line("anthropic", thinking_budget=0)["params"]["thinking"] == {"type": "disabled"}
+    google = _line("google", thinking_budget=512, reasoning_effort="low")["request"]
+    assert google["generation_config"]["thinking_config"] == {
+        "thinking_budget": 512,
+        "thinking_level": "low",
+    }
+
+
+def test_what_a_provider_cannot_take_is_refused_with_the_field() -> None:
+    registry = BatchProviderRegistry()
+    with pytest.raises(ValidationError, match="does not support thinking_budget"):
+        registry.get("openai").validate(_batch("openai", thinking_budget=1000))
+    with pytest.raises(ValidationError, match="at least 1024") as info:
+        list(
+            registry.get("anthropic")
+            .prepare_payloads(_batch("anthropic", thinking_budget=10))
+            .lines
+        )
+    assert info.value.issues[0].field == "params.thinking_budget"
+    with pytest.raises(ValidationError, match="no minimal"):
+        list(
+            registry.get("anthropic")
+            .prepare_payloads(_batch("anthropic", reasoning_effort="minimal"))
+            .lines
+        )
+    with pytest.raises(ValidationError, match="reasoning_effort must be one of"):
+        InferenceParams(reasoning_effort="extreme")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+async def test_the_emulators_take_them_through_the_sdks(name: str, tmp_path: Path) -> None:
+    handle = BatchProviderRegistry().get(name)
+    server = serve_in_thread(handle.create_emulator({"speed": 100000.0}))
+    try:
+        registry = BatchProviderRegistry(
+            files=GeneratedFiles(tmp_path / ".br"), retry=RetryPolicy.no_wait()
+        )
+        router = BatchRouter(
+            registry,
+            root=tmp_path / ".br",
+            initial_interval=0.02,
+            max_interval=0.05,
+            provider_options={name: dict(handle.emulator_options(server.url))},
+        )
+        budget = {} if name == "openai" else {"thinking_budget": 2048}
+        [job] = await router.run_batches([_batch(name, reasoning_effort="high", **budget)])
+        [result] = [r async for r in router.get_results(job)]
+    finally:
+        server.stop()
+    assert result.status is ResultStatus.SUCCEEDED and result.text, result
