@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,43 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield urlunsplit(parts._replace(path=f"/{name}"))
     with psycopg.connect(postgres_server, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+#: A model of each hosted provider the emulators answer for.
+HOSTED_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-sonnet-4-5",
+    "google": "gemini-2.5-flash",
+}
+
+
+@pytest.fixture(params=sorted(HOSTED_MODELS))
+def hosted(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
+    """``(provider name, running server)``: each hosted provider's emulator on loopback, one test
+    per provider."""
+    from batch_router_core import BatchProviderRegistry
+    from batch_router_core.emulation.server import serve_in_thread
+
+    handle = BatchProviderRegistry().get(request.param)
+    running = serve_in_thread(handle.create_emulator({"speed": 100000.0}))
+    yield request.param, running
+    running.stop()
+
+
+def emulated_router(tmp_path: Path, name: str, server: Any) -> Any:
+    """A router in ``tmp_path`` polling fast, ``name`` pointed at ``server`` (no retry waits)."""
+    from batch_router_core import BatchProviderRegistry
+    from batch_router_core.files import GeneratedFiles
+    from batch_router_core.jobs.router import BatchRouter
+    from batch_router_core.retry import RetryPolicy
+
+    registry = BatchProviderRegistry(
+        files=GeneratedFiles(tmp_path / ".br"), retry=RetryPolicy.no_wait()
+    )
+    return BatchRouter(
+        registry,
+        root=tmp_path / ".br",
+        initial_interval=0.02,
+        max_interval=0.05,
+        provider_options={name: dict(registry.get(name).emulator_options(server.url))},
+    )

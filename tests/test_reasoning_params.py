@@ -18,10 +18,9 @@ from batch_router_core import (
     ResultStatus,
     ValidationError,
 )
-from batch_router_core.emulation.server import serve_in_thread
-from batch_router_core.files import GeneratedFiles
-from batch_router_core.jobs.router import BatchRouter
-from batch_router_core.retry import RetryPolicy
+from batch_router_core.emulation.server import RunningServer
+
+from .conftest import emulated_router
 
 MODELS = {"openai": "gpt-5-mini", "anthropic": "claude-sonnet-4-5", "google": "gemini-2.5-flash"}
 
@@ -32,9 +31,8 @@ def _batch(name: str, **params: object) -> InputBatch:
     ).with_params(
         InferenceParams(
             provider_id=name,
-            model_id=MODELS[name],
             max_output_tokens=4096,
-            **params,  # type: ignore[arg-type]
+            **{"model_id": MODELS[name], **params},  # type: ignore[arg-type]
         )
     )
 
@@ -80,24 +78,13 @@ def test_what_a_provider_cannot_take_is_refused_with_the_field() -> None:
         InferenceParams(reasoning_effort="extreme")
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-async def test_the_emulators_take_them_through_the_sdks(name: str, tmp_path: Path) -> None:
-    handle = BatchProviderRegistry().get(name)
-    server = serve_in_thread(handle.create_emulator({"speed": 100000.0}))
-    try:
-        registry = BatchProviderRegistry(
-            files=GeneratedFiles(tmp_path / ".br"), retry=RetryPolicy.no_wait()
-        )
-        router = BatchRouter(
-            registry,
-            root=tmp_path / ".br",
-            initial_interval=0.02,
-            max_interval=0.05,
-            provider_options={name: dict(handle.emulator_options(server.url))},
-        )
-        budget = {} if name == "openai" else {"thinking_budget": 2048}
-        [job] = await router.run_batches([_batch(name, reasoning_effort="high", **budget)])
-        [result] = [r async for r in router.get_results(job)]
-    finally:
-        server.stop()
+async def test_the_emulators_take_them_through_the_sdks(
+    tmp_path: Path, hosted: tuple[str, RunningServer]
+) -> None:
+    name, server = hosted
+    router = emulated_router(tmp_path, name, server)
+    budget = {} if name == "openai" else {"thinking_budget": 2048}
+    model = {"model_id": MODELS[name]}
+    [job] = await router.run_batches([_batch(name, reasoning_effort="high", **budget, **model)])
+    [result] = [r async for r in router.get_results(job)]
     assert result.status is ResultStatus.SUCCEEDED and result.text, result

@@ -5,7 +5,6 @@ errored, counted as errored, never as successes; what a provider cannot do is re
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -23,19 +22,15 @@ from batch_router_core import (
     ValidationError,
 )
 from batch_router_core.emulation.answers import NONCONFORMING_MARKER
-from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.emulation.server import RunningServer
 from batch_router_core.files import GeneratedFiles
 from batch_router_core.formats.unified import result_from_data
 from batch_router_core.jobs.outputs import INVALID_OUTPUT
 from batch_router_core.jobs.router import BatchRouter
 from batch_router_core.models.schema import OutputSchema, output_schema
-from batch_router_core.retry import RetryPolicy
 
-MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
-    "google": "gemini-2.5-flash",
-}
+from .conftest import HOSTED_MODELS as MODELS
+from .conftest import emulated_router
 
 
 class Item(pydantic.BaseModel):
@@ -48,28 +43,6 @@ class Verdict(pydantic.BaseModel):
     label: typing.Literal["good", "bad", "unsure"]
     items: list[Item]
     note: str | None
-
-
-@pytest.fixture(params=sorted(MODELS))
-def provider(request: pytest.FixtureRequest) -> Iterator[tuple[str, RunningServer]]:
-    handle = BatchProviderRegistry().get(request.param)
-    running = serve_in_thread(handle.create_emulator({"speed": 100000.0}))
-    yield request.param, running
-    running.stop()
-
-
-def _router(tmp_path: Path, name: str, server: RunningServer) -> BatchRouter:
-    registry = BatchProviderRegistry(
-        files=GeneratedFiles(tmp_path / ".br"), retry=RetryPolicy.no_wait()
-    )
-    options = dict(registry.get(name).emulator_options(server.url))
-    return BatchRouter(
-        registry,
-        root=tmp_path / ".br",
-        initial_interval=0.02,
-        max_interval=0.05,
-        provider_options={name: options},
-    )
 
 
 def _batch(name: str, prompts: list[str]) -> InputBatch:
@@ -86,10 +59,10 @@ def _batch(name: str, prompts: list[str]) -> InputBatch:
 
 
 async def test_replies_come_back_parsed_into_the_model(
-    tmp_path: Path, provider: tuple[str, RunningServer]
+    tmp_path: Path, hosted: tuple[str, RunningServer]
 ) -> None:
-    name, server = provider
-    router = _router(tmp_path, name, server)
+    name, server = hosted
+    router = emulated_router(tmp_path, name, server)
     prompts = ["Judge the red bicycle", "Judge the blue kettle", "Judge the green lamp"]
     [job_id] = await router.run_batches([_batch(name, prompts)])
     results = {r.custom_id: r async for r in router.get_results(job_id)}
@@ -107,10 +80,10 @@ async def test_replies_come_back_parsed_into_the_model(
 
 
 async def test_replies_that_miss_the_schema_are_errored_and_counted(
-    tmp_path: Path, provider: tuple[str, RunningServer]
+    tmp_path: Path, hosted: tuple[str, RunningServer]
 ) -> None:
-    name, server = provider
-    router = _router(tmp_path, name, server)
+    name, server = hosted
+    router = emulated_router(tmp_path, name, server)
     notices: list[str] = []
     router.on_notice = notices.append
     prompts = [f"Judge item {i} {NONCONFORMING_MARKER if i < 3 else ''}" for i in range(4)]

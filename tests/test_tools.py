@@ -3,7 +3,6 @@ definition, calls back in one shape, and a second round that answers them batche
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -22,17 +21,14 @@ from batch_router_core import (
     ToolResultContent,
     ValidationError,
 )
-from batch_router_core.emulation.server import RunningServer, serve_in_thread
+from batch_router_core.emulation.server import RunningServer
 from batch_router_core.files import GeneratedFiles
 from batch_router_core.jobs.router import BatchRouter
-from batch_router_core.retry import RetryPolicy
 from batch_router_core.serialization import from_data, to_data
 
-MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
-    "google": "gemini-2.5-flash",
-}
+from .conftest import HOSTED_MODELS as MODELS
+from .conftest import emulated_router
+
 WEATHER = Tool(
     name="get_weather",
     description="The current weather in a city.",
@@ -46,27 +42,6 @@ WEATHER = Tool(
 CLOCK = Tool(name="get_time", description="The time in a city.", parameters={"type": "object"})
 
 
-@pytest.fixture(params=sorted(MODELS))
-def provider(request: pytest.FixtureRequest) -> Iterator[tuple[str, RunningServer]]:
-    handle = BatchProviderRegistry().get(request.param)
-    running = serve_in_thread(handle.create_emulator({"speed": 100000.0}))
-    yield request.param, running
-    running.stop()
-
-
-def _router(tmp_path: Path, name: str, server: RunningServer) -> BatchRouter:
-    registry = BatchProviderRegistry(
-        files=GeneratedFiles(tmp_path / ".br"), retry=RetryPolicy.no_wait()
-    )
-    return BatchRouter(
-        registry,
-        root=tmp_path / ".br",
-        initial_interval=0.02,
-        max_interval=0.05,
-        provider_options={name: dict(registry.get(name).emulator_options(server.url))},
-    )
-
-
 def _params(name: str, **more: object) -> InferenceParams:
     return InferenceParams(
         provider_id=name,
@@ -78,10 +53,10 @@ def _params(name: str, **more: object) -> InferenceParams:
 
 
 async def test_calls_come_back_alike_and_a_second_round_answers_them(
-    tmp_path: Path, provider: tuple[str, RunningServer]
+    tmp_path: Path, hosted: tuple[str, RunningServer]
 ) -> None:
-    name, server = provider
-    router = _router(tmp_path, name, server)
+    name, server = hosted
+    router = emulated_router(tmp_path, name, server)
     asks = {"oslo": "What is the weather in Oslo?", "lima": "And in Lima?"}
     first = InputBatch(
         requests=[

@@ -25,7 +25,7 @@ from batch_router_core.webhooks.signatures import sign
 #: Builds a delivery's body from its event id, type and data.
 EventBody = Callable[[str, str, dict[str, Any]], bytes]
 
-__all__ = ["EventBody", "Ticker", "WebhookSender", "event_body"]
+__all__ = ["EventBody", "Ticker", "WebhookSender", "event_body", "start_pushing"]
 
 
 def event_body(event_id: str, event_type: str, data: dict[str, Any]) -> bytes:
@@ -115,3 +115,14 @@ class Ticker:
         """Stop ticking."""
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def start_pushing(
+    url: str, secret: str | None, step: Callable[[], None], *, body: EventBody = event_body
+) -> tuple[WebhookSender, Ticker]:
+    """What an emulator given a webhook URL runs: a sender of signed events to ``url`` and a
+    ticker calling ``step`` (the emulator moving its batches on, so they end, and are announced,
+    without anyone polling). ``secret`` is required: an unsigned push is never sent."""
+    if not secret:
+        raise ValueError("webhook_url needs a webhook_secret to sign the events with")
+    return WebhookSender(url, secret, body=body), Ticker(step)

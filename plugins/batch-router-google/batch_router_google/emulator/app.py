@@ -32,7 +32,7 @@ from batch_router_core.emulation.answers import (
 )
 from batch_router_core.emulation.base import EmulatorApp, next_job_pace, state_options
 from batch_router_core.emulation.clock import Clock, ManualClock
-from batch_router_core.emulation.webhooks import Ticker, WebhookSender
+from batch_router_core.emulation.webhooks import Ticker, WebhookSender, start_pushing
 
 __all__ = ["EmulatorState", "GoogleEmulator", "create_app"]
 
@@ -222,10 +222,9 @@ class EmulatorState:
         self.webhooks: WebhookSender | None = None
         self._ticker: Ticker | None = None
         if webhook_url:
-            if not webhook_secret:
-                raise ValueError("webhook_url needs a webhook_secret to sign the events with")
-            self.webhooks = WebhookSender(webhook_url, webhook_secret, body=gemini_event_body)
-            self._ticker = Ticker(self._advance_all)
+            self.webhooks, self._ticker = start_pushing(
+                webhook_url, webhook_secret, self._advance_all, body=gemini_event_body
+            )
 
     def close(self) -> None:
         """Stop pushing events."""

@@ -19,7 +19,7 @@ import orjson
 
 from batch_router_core.emulation.base import next_job_pace
 from batch_router_core.emulation.clock import Clock, ManualClock
-from batch_router_core.emulation.webhooks import Ticker, WebhookSender
+from batch_router_core.emulation.webhooks import Ticker, WebhookSender, start_pushing
 
 from .answers import BodyError, answer
 
@@ -197,10 +197,9 @@ class EmulatorState:
         self.webhooks: WebhookSender | None = None
         self._ticker: Ticker | None = None
         if webhook_url:
-            if not webhook_secret:
-                raise ValueError("webhook_url needs a webhook_secret to sign the events with")
-            self.webhooks = WebhookSender(webhook_url, webhook_secret)
-            self._ticker = Ticker(self._advance_all)
+            self.webhooks, self._ticker = start_pushing(
+                webhook_url, webhook_secret, self._advance_all
+            )
 
     def close(self) -> None:
         """Stop pushing events; remove the emulator's files (when it created its own directory)."""
