@@ -140,6 +140,11 @@ def test_schemas_come_from_dicts_pydantic_and_attrs_and_bad_ones_are_refused() -
     assert pyd is not None and pyd.schema["additionalProperties"] is False
     assert pyd.schema["$defs"]["Item"]["additionalProperties"] is False  # strict everywhere
     assert output_schema(pyd.schema) == OutputSchema(schema=pyd.schema)
+    # A schema with a property called "schema" is a schema, not the stored form of one.
+    odd = {"type": "object", "properties": {"schema": {"type": "string"}}, "schema": {"x": 1}}
+    assert output_schema(odd) == OutputSchema(schema=odd)
+    stored_form = {"schema": pyd.schema, "name": "Verdict"}
+    assert output_schema(stored_form) == OutputSchema(schema=pyd.schema, name="Verdict")
     with pytest.raises(ValidationError, match="object schema"):
         output_schema({"type": "string"})
     with pytest.raises(ValidationError, match="not a valid JSON Schema"):
@@ -197,3 +202,21 @@ def test_the_command_line_takes_a_schema_file_and_exits_8_on_replies_that_miss_i
     )
     assert out["b"]["status"] == "errored" and out["b"]["error"]["code"] == INVALID_OUTPUT
     assert refused.returncode == 2 and "bad.json is not JSON" in refused.stderr
+
+
+async def test_answers_made_online_are_checked_as_batch_answers_are(
+    hosted: tuple[str, RunningServer],
+) -> None:
+    name, server = hosted
+    registry = BatchProviderRegistry()
+    handle = registry.get(name, **dict(registry.get(name).emulator_options(server.url)))
+    if not handle.implements("execute_now"):
+        pytest.skip(f"{name} has no synchronous path")
+    requests = [
+        InputRequest(custom_id="ok", messages=[InputMessage.user("Judge the lamp")]),
+        InputRequest(custom_id="bad", messages=[InputMessage.user(NONCONFORMING_MARKER)]),
+    ]
+    good, bad = await handle.execute_now(requests, _batch(name, ["x"]).params)  # type: ignore[arg-type]
+    assert good.status is ResultStatus.SUCCEEDED and good.parsed_as(Verdict).items, good
+    assert bad.status is ResultStatus.ERRORED and bad.error is not None
+    assert bad.error.code == INVALID_OUTPUT

@@ -66,8 +66,13 @@ def output_schema(source: OutputSchema | Mapping[str, Any] | type | None) -> Out
     if source is None or isinstance(source, OutputSchema):
         return source
     if isinstance(source, Mapping):
-        if "schema" in source and isinstance(source.get("schema"), Mapping):
-            # The stored form of an OutputSchema (a job read back from the ledger).
+        if (
+            isinstance(source.get("schema"), Mapping)
+            and set(source) <= {"schema", "name", "strict"}
+            and "type" not in source
+        ):
+            # The stored form of an OutputSchema (a job read back from the ledger); a JSON
+            # Schema always has its "type" at the top (checked below), so the two never meet.
             return OutputSchema(
                 schema=source["schema"],
                 name=str(source.get("name", "output")),

@@ -428,6 +428,12 @@ class ProviderHandle:
                 f"execute_now returned {len(results)} results for {len(requests)} requests",
                 provider=self.name,
             )
+        if params.output_schema is not None:
+            # Answers online are held to the schema as batch answers are.
+            from batch_router_core.jobs.outputs import OutputCheck
+
+            check = OutputCheck(params.output_schema)
+            results = [check.result(r) for r in results]
         return results
 
     async def delete_job(self, handle: BatchHandle) -> bool:
