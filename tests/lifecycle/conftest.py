@@ -7,6 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+from batch_router_core.testing.harness import PROVIDER_ARGS, EmulatorProcess, cli
+
 HOSTED = ["openai", "anthropic", "google"]
 
 
@@ -34,3 +36,17 @@ def result_ids(path: Path) -> list[str]:
         r for r in records if r["status"] != "succeeded"
     ]
     return [r["custom_id"] for r in records]
+
+
+def record_only(cwd: Path, emulator: EmulatorProcess, env: dict[str, str]) -> str:
+    """``batch-router submit in.jsonl --record-only`` for the emulator's provider (a producer: the
+    job is recorded, nothing is sent); returns the job id."""
+    provider = emulator.provider
+    recorded = cli(
+        ["submit", "in.jsonl", "-p", provider, *PROVIDER_ARGS[provider], "--record-only"],
+        cwd,
+        emulator,
+        env=env,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    return str(recorded.stdout.strip())

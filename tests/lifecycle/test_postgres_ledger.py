@@ -36,7 +36,7 @@ from batch_router_core.testing.harness import (
     write_questions,
 )
 
-from .conftest import result_ids
+from .conftest import record_only, result_ids
 
 #: where the ledger-level tests' shard files are written (a PostgreSQL ledger stores copies)
 _FILES = Path(tempfile.mkdtemp(prefix="br-pg-shards-"))
@@ -244,14 +244,7 @@ def test_a_producer_records_and_a_worker_sends_from_the_command_line(
     ids = write_questions(tmp_path / "in.jsonl", 3)
     env = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state"), "BATCH_ROUTER_LEDGER": postgres_url}
     with EmulatorProcess("openai") as emulator:
-        recorded = cli(
-            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
-            tmp_path,
-            emulator,
-            env=env,
-        )
-        assert recorded.returncode == 0, recorded.stderr
-        job_id = recorded.stdout.strip()
+        job_id = record_only(tmp_path, emulator, env)
         assert emulator.stats()["batches"] == 0  # recorded, not sent
         before = _metrics(env)
         assert before["jobs_by_state"] == {"prepared": 1} and before["claims"] == {}
@@ -340,14 +333,7 @@ def test_a_worker_on_another_host_takes_over_when_the_lease_runs_out(
     ledger = open_ledger(postgres_url)
     # Real time: the job takes ~12 s at the emulator, long enough to kill its worker mid-flight.
     with EmulatorProcess("openai", speed=1.0) as emulator:
-        recorded = cli(
-            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
-            tmp_path,
-            emulator,
-            env=base,
-        )
-        assert recorded.returncode == 0, recorded.stderr
-        [job] = ledger.jobs_of(recorded.stdout.strip())
+        [job] = ledger.jobs_of(record_only(tmp_path, emulator, base))
         first = cli(
             ["worker", "--poll-interval", "0.2"],
             tmp_path,
@@ -402,14 +388,9 @@ def test_a_worker_without_the_producers_disk_sends_the_job_from_the_ledgers_copy
     env = {name: str(tmp_path / name) for name in ("producer", "worker", "reader")}
     ledger = {"BATCH_ROUTER_LEDGER": postgres_url}
     with EmulatorProcess("google") as emulator:
-        recorded = cli(
-            ["submit", "in.jsonl", "-p", "google", "-m", "gemini-2.5-flash", "--record-only"],
-            tmp_path,
-            emulator,
-            env={**ledger, "BATCH_ROUTER_STATE_DIR": env["producer"]},
+        job_id = record_only(
+            tmp_path, emulator, {**ledger, "BATCH_ROUTER_STATE_DIR": env["producer"]}
         )
-        assert recorded.returncode == 0, recorded.stderr
-        job_id = recorded.stdout.strip()
         shutil.rmtree(env["producer"])  # another machine: nothing of the producer's disk here
         worked = cli(
             ["worker", "--until-idle", "--poll-interval", "0.1"],
@@ -438,14 +419,7 @@ def test_a_job_whose_files_are_on_another_machine_is_left_for_later_not_lost(
     write_questions(tmp_path / "in.jsonl", 2)
     env = {"BATCH_ROUTER_STATE_DIR": str(tmp_path / "state")}
     with EmulatorProcess("openai") as emulator:
-        recorded = cli(
-            ["submit", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--record-only"],
-            tmp_path,
-            emulator,
-            env=env,
-        )
-        assert recorded.returncode == 0, recorded.stderr
-        job_id = recorded.stdout.strip()
+        job_id = record_only(tmp_path, emulator, env)
         ledger = open_ledger(tmp_path / "state" / "ledger.sqlite3")
         [job] = ledger.jobs_of(job_id)
         job.input_path.unlink()
