@@ -313,7 +313,7 @@ class BatchRouter:
         )
 
     def _prepared(self, job: ProviderJob) -> PreparedBatch:
-        job = self._local(job)
+        """The prepared batch of a held job whose files are on this machine (:meth:`_local`)."""
         return PreparedBatch(
             provider=job.provider,
             local_id=job.local_id,

@@ -22,7 +22,7 @@ from batch_router_core.errors import ValidationError
 __all__ = ["OutputSchema", "output_schema"]
 
 
-def _frozen_copy(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def _schema_dict(value: Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValidationError(
             f"a schema must be a JSON Schema object, got {type(value).__name__}",
@@ -40,7 +40,7 @@ class OutputSchema:
     :param strict: ask for strict adherence where the provider offers it (OpenAI ``strict``).
     """
 
-    schema: Mapping[str, Any] = attrs.field(converter=_frozen_copy)
+    schema: Mapping[str, Any] = attrs.field(converter=_schema_dict)
     name: str = "output"
     strict: bool = True
 
