@@ -38,6 +38,7 @@ import yaml
 
 from batch_router_core.errors import ConfigError
 from batch_router_core.models.enums import BatchMode, BatchStatus
+from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.provider import Capabilities, ProviderInfo, ProviderLimits
 
 __all__ = [
@@ -153,6 +154,24 @@ def _check_value(path: str, key: str, name: str, kind: str, value: Any) -> None:
             "a mapping of names to names",
             value,
         )
+    elif name == "models_without":
+        features = ("structured_output", "tools", *(f.name for f in attrs.fields(InferenceParams)))
+        _expect(isinstance(value, dict), path, key, "a mapping feature -> model patterns", value)
+        for feature, patterns in value.items():
+            _expect(
+                feature in features,
+                path,
+                f"{key}.{feature}",
+                f"a feature from {sorted(features)}",
+                feature,
+            )
+            _expect(
+                isinstance(patterns, list) and all(isinstance(x, str) for x in patterns),
+                path,
+                f"{key}.{feature}",
+                "a list of model patterns",
+                patterns,
+            )
     elif kind == "Mapping[str, tuple[str, ...]]":  # capabilities.content
         _expect(isinstance(value, dict), path, key, "a mapping mode -> part kinds", value)
         for mode, kinds in value.items():

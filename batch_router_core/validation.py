@@ -76,6 +76,8 @@ def _param_issues(
                 field="params.output_schema",
             )
         )
+    if caps.models_without:
+        issues.extend(_model_issues(info, params, custom_id))
     for name in caps.required_params if required else ():
         if getattr(params, name, None) is None:
             issues.append(
@@ -96,6 +98,34 @@ def _param_issues(
                 )
             )
     return issues
+
+
+def _uses(params: InferenceParams, feature: str) -> bool:
+    if feature == "structured_output":
+        return params.output_schema is not None
+    if feature == "tools":
+        return params.tools is not None or params.tool_choice is not None
+    return getattr(params, feature, None) is not None
+
+
+def _model_issues(
+    info: ProviderInfo, params: InferenceParams, custom_id: str | None
+) -> list[ValidationIssue]:
+    """What the request's model, among the provider's, cannot do."""
+    model = params.model_id
+    if model is None:
+        return []
+    field = {"structured_output": "output_schema"}
+    return [
+        ValidationIssue(
+            f"{info.name} model {model!r} does not support {feature} "
+            f"(capabilities.models_without.{feature})",
+            custom_id=custom_id,
+            field=f"params.{field.get(feature, feature)}",
+        )
+        for feature in info.capabilities.models_without
+        if _uses(params, feature) and info.capabilities.model_lacks(feature, str(model))
+    ]
 
 
 class _Collector:
@@ -209,8 +239,10 @@ def _validate_requests(
             # Fast path: all-text conversations need no per-part bookkeeping (and one message
             # cannot break alternation).
             for msg in msgs:
+                if msg.provider_kwargs is not None:
+                    break
                 for part in msg.contents:
-                    if type(part) is not TextContent:
+                    if type(part) is not TextContent or part.provider_kwargs is not None:
                         break
                 else:
                     continue
@@ -242,7 +274,12 @@ def _check_messages(
                     )
                 )
             prev = msg.role
+        if mode != "chat" and msg.provider_kwargs is not None:
+            out.add(_no_kwargs_issue(req.custom_id, mode, f"messages[{mi}].provider_kwargs"))
         for ci, part in enumerate(msg.contents):
+            if mode != "chat" and part.provider_kwargs is not None:
+                where = f"messages[{mi}].contents[{ci}].provider_kwargs"
+                out.add(_no_kwargs_issue(req.custom_id, mode, where))
             if type(part) is TextContent and "text" in allowed:
                 continue
             kind = content_kind(part)
@@ -256,6 +293,15 @@ def _check_messages(
                     ),
                     content=True,
                 )
+
+
+def _no_kwargs_issue(custom_id: str, mode: str, field: str) -> ValidationIssue:
+    return ValidationIssue(
+        f"a {mode} request is sent as one text, so provider_kwargs on its messages and parts "
+        "have nowhere to go (put them in params.provider_kwargs)",
+        custom_id=custom_id,
+        field=field,
+    )
 
 
 def _check_ids(requests: Sequence[InputRequest], info: ProviderInfo, out: _Collector) -> None:

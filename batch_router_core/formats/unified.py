@@ -399,7 +399,7 @@ def request_line(request: InputRequest) -> bytes:
         return _ONE_TEXT.line(request.custom_id, text)
     params = request.params
     own = None if params is None else _params_data(params)
-    if (params is None or own is not None) and all(m.is_text_only for m in request.messages):
+    if (params is None or own is not None) and all(m.is_plain_text for m in request.messages):
         data: dict[str, Any] = {
             "custom_id": request.custom_id,
             "messages": [

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
 from batch_router_core.errors import ValidationError
+from batch_router_core.models.extras import cache_breakpoint_field, kwargs_field
 from batch_router_core.models.media import HEAD_BYTES, sniff_media_type
 from batch_router_core.models.tools import ToolCallContent, ToolResultContent
 
@@ -28,6 +30,10 @@ class TextContent:
 
     type: ClassVar[Literal["text"]] = "text"
     text: str = attrs.field(validator=attrs.validators.instance_of(str))
+    #: Cache the prompt up to here for ``"5m"`` or ``"1h"`` (see :mod:`~.models.extras`).
+    cache_breakpoint: Literal["5m", "1h"] | None = cache_breakpoint_field()
+    #: Merged into this part's wire object for the batch's provider.
+    provider_kwargs: Mapping[str, Any] | None = kwargs_field()
 
 
 def _check_source(inst: _MediaContent, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -77,6 +83,8 @@ class _MediaContent:
     data: str | None = None
     url: str | None = None
     media_type: str | None = attrs.field(default=None, validator=_check_source)
+    cache_breakpoint: Literal["5m", "1h"] | None = cache_breakpoint_field()
+    provider_kwargs: Mapping[str, Any] | None = kwargs_field()
 
     @property
     def source_type(self) -> Literal["base64", "url"]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -15,6 +16,7 @@ from batch_router_core.models.content import (
     TextContent,
 )
 from batch_router_core.models.enums import InputMessageRole
+from batch_router_core.models.extras import kwargs_field
 from batch_router_core.models.tools import ToolCallContent, ToolResultContent
 
 __all__ = ["InputMessage"]
@@ -69,6 +71,8 @@ class InputMessage:
 
     role: InputMessageRole = attrs.field(converter=_to_role)
     contents: tuple[Content, ...] = attrs.field(converter=_to_contents, validator=_check_contents)
+    #: Merged into this message's wire object for the batch's provider.
+    provider_kwargs: Mapping[str, Any] | None = kwargs_field()
 
     @classmethod
     def user(cls, text: str) -> InputMessage:
@@ -84,6 +88,15 @@ class InputMessage:
     def is_text_only(self) -> bool:
         """True when every part is text."""
         return all(type(c) is TextContent for c in self.contents)
+
+    @property
+    def is_plain_text(self) -> bool:
+        """True when every part is text with nothing else asked of it (no cache breakpoint, no
+        provider_kwargs, here or on the message): what a provider may send as a plain string."""
+        return self.provider_kwargs is None and all(
+            type(c) is TextContent and c.cache_breakpoint is None and c.provider_kwargs is None
+            for c in self.contents
+        )
 
     @property
     def text(self) -> str:

@@ -115,6 +115,18 @@ class Capabilities:
     #: (opt-in, as ``structured_output``). Tool calls and results inside conversations are content
     #: kinds (``tool_call``, ``tool_result``) in ``content``.
     tools: bool = False
+    #: Feature -> model patterns (shell-style) that lack it, where a provider's models differ: a
+    #: feature is ``structured_output``, ``tools`` or an ``InferenceParams`` field name
+    #: (``temperature`` for reasoning models that refuse it). A batch using one on such a model
+    #: is refused before anything is sent.
+    models_without: Mapping[str, tuple[str, ...]] = attrs.field(
+        factory=dict, converter=_content_map
+    )
+
+    def model_lacks(self, feature: str, model: str) -> bool:
+        """True when ``model`` matches a pattern listed under ``models_without[feature]``."""
+        patterns = self.models_without.get(feature)
+        return bool(patterns) and any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
 @attrs.frozen(kw_only=True)

@@ -131,8 +131,12 @@ _new = object.__new__
 _set = object.__setattr__
 # The fast constructor below fills every field itself: a field added later must be added there.
 assert [f.name for f in attrs.fields(InputRequest)] == ["custom_id", "messages", "params"]
-assert [f.name for f in attrs.fields(InputMessage)] == ["role", "contents"]
-assert [f.name for f in attrs.fields(TextContent)] == ["text"]
+assert [f.name for f in attrs.fields(InputMessage)] == ["role", "contents", "provider_kwargs"]
+assert [f.name for f in attrs.fields(TextContent)] == [
+    "text",
+    "cache_breakpoint",
+    "provider_kwargs",
+]
 
 
 def new_text_request(
@@ -151,9 +155,12 @@ def new_text_request(
             raise ValidationError("expected (InputMessageRole, str) turns", field="messages")
         part = _new(TextContent)
         _set(part, "text", text)
+        _set(part, "cache_breakpoint", None)
+        _set(part, "provider_kwargs", None)
         message = _new(InputMessage)
         _set(message, "role", role)
         _set(message, "contents", (part,))
+        _set(message, "provider_kwargs", None)
         messages.append(message)
     if type(custom_id) is not str or not custom_id or not messages:
         return InputRequest(custom_id=custom_id, messages=messages, params=params)  # says why

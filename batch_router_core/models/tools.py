@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from batch_router_core.errors import ValidationError
+from batch_router_core.models.extras import cache_breakpoint_field, kwargs_field
 
 __all__ = [
     "TOOL_CHOICES",
@@ -119,6 +120,8 @@ class ToolCallContent:
     id: str
     name: str
     arguments: Mapping[str, Any] = attrs.field(factory=dict, converter=_as_dict)
+    cache_breakpoint: Literal["5m", "1h"] | None = cache_breakpoint_field()
+    provider_kwargs: Mapping[str, Any] | None = kwargs_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -135,3 +138,5 @@ class ToolResultContent:
     name: str
     content: str
     is_error: bool = False
+    cache_breakpoint: Literal["5m", "1h"] | None = cache_breakpoint_field()
+    provider_kwargs: Mapping[str, Any] | None = kwargs_field()

@@ -63,6 +63,7 @@ from batch_router_core.models import (
     new_result,
     new_usage,
 )
+from batch_router_core.models.extras import with_kwargs
 from batch_router_core.plugin.clients import per_loop
 from batch_router_core.plugin.context import ProviderContext
 from batch_router_core.plugin.crashpoints import crash_point
@@ -142,5 +143,6 @@ __all__ = [
     "retry_after_from_headers",
     "scrub_secrets",
     "verify_standard_webhook",
+    "with_kwargs",
     "write_json_atomic",
 ]

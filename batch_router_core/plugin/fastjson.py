@@ -15,9 +15,17 @@ import orjson
 
 from batch_router_core.models.content import TextContent
 from batch_router_core.models.enums import InputMessageRole
+from batch_router_core.models.messages import InputMessage
 from batch_router_core.models.requests import InputRequest
 
-__all__ = ["SENTINELS", "OneTextLines", "iter_jsonl_chunks", "one_user_text", "split_template"]
+__all__ = [
+    "SENTINELS",
+    "OneTextLines",
+    "iter_jsonl_chunks",
+    "one_user_text",
+    "plain_text",
+    "split_template",
+]
 
 #: Placeholder strings to put in a template where per-request values go (in the order they appear).
 SENTINELS = ("\x00slot0\x00", "\x00slot1\x00", "\x00slot2\x00", "\x00slot3\x00")
@@ -42,17 +50,22 @@ _USER = InputMessageRole.USER
 
 
 def one_user_text(request: InputRequest) -> str | None:
-    """The text of a request that is one user message of one text part and has no params of its
-    own (by far the most common request), else None."""
+    """The text of a request that is one user message of one plain text part (no cache breakpoint,
+    no provider_kwargs) and has no params of its own (by far the most common request), else
+    None."""
     # Called once per request on the prepare hot path: plain attribute reads, no helpers.
     if request.params is None:
         messages = request.messages
         if len(messages) == 1:
             message = messages[0]
             parts = message.contents
-            if len(parts) == 1 and message.role is _USER:
+            if len(parts) == 1 and message.role is _USER and message.provider_kwargs is None:
                 part = parts[0]
-                if type(part) is TextContent:
+                if (
+                    type(part) is TextContent
+                    and part.cache_breakpoint is None
+                    and part.provider_kwargs is None
+                ):
                     return part.text
     return None
 
@@ -85,6 +98,17 @@ class OneTextLines:
             return join((head, dumps(custom_id), mid, dumps(text), tail))  # type: ignore[no-any-return]
 
         self.line = line
+
+
+def plain_text(message: InputMessage) -> str | None:
+    """The text of a message of one plain text part (no cache breakpoint, no provider_kwargs on
+    the part or the message), which providers take as a bare string; else None."""
+    parts = message.contents
+    if len(parts) == 1 and message.provider_kwargs is None:
+        part = parts[0]
+        if type(part) is TextContent and part.cache_breakpoint is None and not part.provider_kwargs:
+            return part.text
+    return None
 
 
 async def iter_jsonl_chunks(chunks: Any) -> Any:

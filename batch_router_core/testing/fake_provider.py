@@ -32,6 +32,7 @@ from batch_router_core.files import iter_jsonl, write_jsonl_lines
 from batch_router_core.hookspecs import hookimpl
 from batch_router_core.models.content import TextContent
 from batch_router_core.models.enums import BatchMode, ResultStatus
+from batch_router_core.models.extras import with_kwargs
 from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.provider import (
     BatchHandle,
@@ -49,7 +50,7 @@ from batch_router_core.models.results import (
     new_usage,
 )
 from batch_router_core.plugin.context import ProviderContext
-from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text, plain_text
 
 SUCCEEDED = ResultStatus.SUCCEEDED
 
@@ -353,20 +354,20 @@ def _answer(body: dict[str, Any], mode: BatchMode) -> dict[str, Any]:
 
 
 def _content(msg: Any) -> Any:
-    parts = msg.contents
-    if len(parts) == 1 and type(parts[0]) is TextContent:
-        return parts[0].text
+    text = plain_text(msg)
+    if text is not None:
+        return text
     out = []
-    for p in parts:
+    for p in msg.contents:
         if type(p) is TextContent:
-            out.append({"type": "text", "text": p.text})
+            d: dict[str, Any] = {"type": "text", "text": p.text}
         else:
-            d: dict[str, Any] = {"type": p.type, "media_type": p.media_type}
+            d = {"type": p.type, "media_type": p.media_type}
             if p.data is not None:
                 d["data"] = p.data
             else:
                 d["url"] = p.url
-            out.append(d)
+        out.append(with_kwargs(d, p))
     return out
 
 
@@ -420,7 +421,9 @@ def _lines(batch: InputBatch) -> Iterator[bytes]:
             continue
         msgs: list[Any] = [system] if system is not None else []
         for m in req.messages:
-            msgs.append({"role": m.role, "content": _content(m)})  # orjson writes the enum's value
+            msgs.append(
+                with_kwargs({"role": m.role, "content": _content(m)}, m)
+            )  # orjson writes the enum's value
         body["messages"] = msgs
         line["custom_id"] = req.custom_id
         yield dumps(line)
@@ -440,7 +443,7 @@ def _payload(req: InputRequest, mode: BatchMode, system: dict[str, str] | None) 
         return {"input": "\n".join(m.text for m in req.messages)}
     if mode is BatchMode.COMPLETION:
         return {"prompt": "\n".join(m.text for m in req.messages)}
-    msgs = [{"role": m.role.value, "content": _content(m)} for m in req.messages]
+    msgs = [with_kwargs({"role": m.role.value, "content": _content(m)}, m) for m in req.messages]
     if system is not None:
         msgs.insert(0, system)
     return {"messages": msgs}

@@ -22,8 +22,9 @@ from batch_router_core.plugin import (
     UnsupportedContentError,
     ValidationError,
     ValidationIssue,
+    with_kwargs,
 )
-from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text, plain_text
 
 __all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "batch_lines", "endpoint_for"]
 
@@ -121,8 +122,9 @@ def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for mi, m in enumerate(req.messages):
         parts = m.contents
-        if len(parts) == 1 and type(parts[0]) is TextContent:
-            out.append({"role": m.role, "content": parts[0].text})
+        text = plain_text(m)
+        if text is not None:
+            out.append({"role": m.role, "content": text})
             continue
         if any(type(p) in _TOOL_PARTS for p in parts):
             if part is not _chat_part:
@@ -132,7 +134,7 @@ def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
                     f"messages[{mi}].contents",
                     content=True,
                 )
-            out.extend(_tool_messages(m.role, parts, req.custom_id, mi))
+            out.extend(with_kwargs(w, m) for w in _tool_messages(m.role, parts, req.custom_id, mi))
             continue
         if m.role != "user" and not m.is_text_only:
             raise _issue(
@@ -141,15 +143,14 @@ def _messages(req: InputRequest, part: Any) -> list[dict[str, Any]]:
                 f"messages[{mi}].contents",
                 content=True,
             )
-        out.append(
-            {
-                "role": m.role,
-                "content": [
-                    part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
-                    for ci, p in enumerate(parts)
-                ],
-            }
-        )
+        wire = {
+            "role": m.role,
+            "content": [
+                with_kwargs(part(p, req.custom_id, f"messages[{mi}].contents[{ci}]"), p)
+                for ci, p in enumerate(parts)
+            ],
+        }
+        out.append(with_kwargs(wire, m))
     return out
 
 
@@ -179,26 +180,32 @@ def _tool_messages(role: str, parts: Any, cid: str, mi: int) -> list[dict[str, A
                 "role": "assistant",
                 "content": text or None,
                 "tool_calls": [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {
-                            "name": c.name,
-                            "arguments": orjson.dumps(dict(c.arguments)).decode(),
+                    with_kwargs(
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {
+                                "name": c.name,
+                                "arguments": orjson.dumps(dict(c.arguments)).decode(),
+                            },
                         },
-                    }
+                        c,
+                    )
                     for c in calls
                 ],
             }
         ]
     out: list[dict[str, Any]] = [
-        {"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content} for r in results
+        with_kwargs({"role": "tool", "tool_call_id": r.tool_call_id, "content": r.content}, r)
+        for r in results
     ]
     if rest:
         out.append(
             {
                 "role": "user",
-                "content": [_chat_part(p, cid, f"{where}[{i}]") for i, p in enumerate(rest)],
+                "content": [
+                    with_kwargs(_chat_part(p, cid, f"{where}[{i}]"), p) for i, p in enumerate(rest)
+                ],
             }
         )
     return out

@@ -19,8 +19,9 @@ from batch_router_core.plugin import (
     UnsupportedContentError,
     ValidationError,
     ValidationIssue,
+    with_kwargs,
 )
-from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
+from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text, plain_text
 
 __all__ = ["batch_lines"]
 
@@ -30,6 +31,21 @@ _TOOL_CHOICE = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {
 
 
 def _part(part: Any, cid: str, field: str) -> dict[str, Any]:
+    block = _block(part, cid, field)
+    ttl = part.cache_breakpoint
+    if ttl is not None:
+        block["cache_control"] = _CACHE_CONTROL[ttl]
+    return with_kwargs(block, part)
+
+
+#: A part's cache_breakpoint as Anthropic's cache_control (5 minutes is its default lifetime).
+_CACHE_CONTROL = {"5m": {"type": "ephemeral"}, "1h": {"type": "ephemeral", "ttl": "1h"}}
+#: The most cache breakpoints one Anthropic request may set.
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def _block(part: Any, cid: str, field: str) -> dict[str, Any]:
+    """The part as an Anthropic content block, before cache_control and provider_kwargs."""
     if type(part) is TextContent:
         return {"type": "text", "text": part.text}
     if isinstance(part, (ImageContent, DocumentContent)):
@@ -60,20 +76,32 @@ def _part(part: Any, cid: str, field: str) -> dict[str, Any]:
 
 def _messages(req: InputRequest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    breakpoints = 0
     for mi, m in enumerate(req.messages):
+        text = plain_text(m)
+        if text is not None:
+            out.append({"role": m.role, "content": text})
+            continue
         parts = m.contents
-        if len(parts) == 1 and type(parts[0]) is TextContent:
-            out.append({"role": m.role, "content": parts[0].text})
-        else:
-            out.append(
-                {
-                    "role": m.role,
-                    "content": [
-                        _part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
-                        for ci, p in enumerate(parts)
-                    ],
-                }
+        breakpoints += sum(p.cache_breakpoint is not None for p in parts)
+        if breakpoints > MAX_CACHE_BREAKPOINTS:
+            raise ValidationError(
+                ValidationIssue(
+                    f"Anthropic takes at most {MAX_CACHE_BREAKPOINTS} cache breakpoints in a "
+                    "request",
+                    custom_id=req.custom_id,
+                    field=f"messages[{mi}].contents",
+                ),
+                provider="anthropic",
             )
+        wire = {
+            "role": m.role,
+            "content": [
+                _part(p, req.custom_id, f"messages[{mi}].contents[{ci}]")
+                for ci, p in enumerate(parts)
+            ],
+        }
+        out.append(with_kwargs(wire, m))
     return out
 
 

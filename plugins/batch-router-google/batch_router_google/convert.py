@@ -18,6 +18,7 @@ from batch_router_core.plugin import (
     ToolResultContent,
     ValidationError,
     ValidationIssue,
+    with_kwargs,
 )
 from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text
 
@@ -49,8 +50,15 @@ def _part(part: Any) -> dict[str, Any]:
 
 
 def _contents(req: InputRequest) -> list[dict[str, Any]]:
+    # cache_breakpoint has no wire form here: Gemini caches repeated prefixes implicitly.
     return [
-        {"role": _ROLES[m.role.value], "parts": [_part(p) for p in m.contents]}
+        with_kwargs(
+            {
+                "role": _ROLES[m.role.value],
+                "parts": [with_kwargs(_part(p), p) for p in m.contents],
+            },
+            m,
+        )
         for m in req.messages
     ]
 
@@ -76,7 +84,7 @@ def _generation_config(params: InferenceParams) -> dict[str, Any]:
         thinking["thinking_budget"] = params.thinking_budget
     if params.reasoning_effort is not None:
         # Gemini 3's thinking_level takes the same words (which of them a model takes is the
-        # service's to say; 2.5 models take only a budget).
+        # service's to say; capabilities.models_without keeps it off 2.x models).
         thinking["thinking_level"] = params.reasoning_effort
     if thinking:
         config["thinking_config"] = thinking
@@ -111,6 +119,15 @@ def _request_base(params: InferenceParams, cid: str | None) -> dict[str, Any]:
                 "embedding_dimensions only applies to embedding batches",
                 custom_id=cid,
                 field="params.embedding_dimensions",
+            ),
+            provider="google",
+        )
+    if params.thinking_budget is not None and params.reasoning_effort is not None:
+        raise ValidationError(
+            ValidationIssue(
+                "Gemini takes a thinking budget or a thinking level (reasoning_effort), not both",
+                custom_id=cid,
+                field="params.thinking_budget",
             ),
             provider="google",
         )

@@ -10,6 +10,7 @@ per-request problems come back as errored results, not create errors. Control ro
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from collections.abc import Mapping
@@ -44,6 +45,11 @@ _ERROR_TYPES = {
     503: "api_error",
     529: "overloaded_error",
 }
+
+
+#: The shortest prefix the emulator caches (Anthropic's minimum for most models; shorter prompts
+#: with a breakpoint are simply not cached).
+MIN_CACHED_TOKENS = 1024
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -109,6 +115,8 @@ class EmulatorState:
         self.lock = threading.RLock()
         #: calls served by the synchronous Messages endpoint (the online path)
         self.sync_calls = 0
+        #: cached prompt prefixes (a digest of model and prefix) -> when they expire
+        self.prompt_cache: dict[str, float] = {}
 
     def create(self, requests: list[dict[str, Any]]) -> Batch:
         """Store a new batch (processing starts at once)."""
@@ -211,6 +219,7 @@ class EmulatorState:
         prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in messages)
         if system:
             prompt_tokens += estimate_tokens(text_of(system))
+        cache_read, cache_write = self._cached(str(model), system, messages, text_of)
         fmt = (params.get("output_config") or {}).get("format")
         last = messages[-1].get("content")
         answered = isinstance(last, list) and any(
@@ -238,7 +247,9 @@ class EmulatorState:
                     "input": call[1],
                 }
             ]
-            return self._message(model, content, "tool_use", prompt_tokens, 16)
+            return self._message(
+                model, content, "tool_use", prompt_tokens, 16, cache_read, cache_write
+            )
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             text, out_tokens = schema_reply(fmt.get("schema"), text_of(messages[-1].get("content")))
             truncated = False
@@ -248,12 +259,60 @@ class EmulatorState:
             )
         content = [{"type": "text", "text": text}]
         stop = "max_tokens" if truncated else "end_turn"
-        return self._message(model, content, stop, prompt_tokens, out_tokens)
+        return self._message(
+            model, content, stop, prompt_tokens, out_tokens, cache_read, cache_write
+        )
+
+    def _cached(
+        self, model: str, system: Any, messages: list[Any], text_of: Any
+    ) -> tuple[int, int]:
+        """``(read, written)`` prompt-cache tokens of a request, as Anthropic counts them.
+
+        The prefix ends at the last block with ``cache_control`` (system blocks, then messages'
+        blocks); one of at least ``MIN_CACHED_TOKENS`` is written the first time and read while it
+        lives (5 minutes or ``ttl`` "1h" of emulator time, renewed by each read); a shorter one is
+        not cached, as on the real service.
+        """
+        blocks: list[tuple[int, Any]] = []  # (message index or -1 for system, block)
+        if isinstance(system, list):
+            blocks.extend((-1, b) for b in system if isinstance(b, dict))
+        for mi, m in enumerate(messages):
+            content = m.get("content")
+            if isinstance(content, list):
+                blocks.extend((mi, b) for b in content if isinstance(b, dict))
+        marked = [i for i, (_, b) in enumerate(blocks) if b.get("cache_control")]
+        if not marked:
+            return 0, 0
+        prefix = blocks[: marked[-1] + 1]
+        last_message = prefix[-1][0]
+        before = messages[:last_message] if last_message >= 0 else []
+        tokens = estimate_tokens(text_of(system)) if system else 0
+        tokens += sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in before)
+        if last_message >= 0:
+            tail = [b for mi, b in prefix if mi == last_message]
+            tokens += estimate_tokens(text_of(tail)) + 3
+        if tokens < MIN_CACHED_TOKENS:
+            return 0, 0
+        ttl = prefix[-1][1]["cache_control"].get("ttl") == "1h"
+        key = hashlib.sha256(orjson.dumps([model, system, before, prefix])).hexdigest()
+        now = self.clock.now()
+        lifetime = 3600.0 if ttl else 300.0
+        with self.lock:
+            alive = self.prompt_cache.get(key, 0.0) > now
+            self.prompt_cache[key] = now + lifetime
+        return (tokens, 0) if alive else (0, tokens)
 
     @staticmethod
     def _message(
-        model: Any, content: list[dict[str, Any]], stop: str, prompt_tokens: int, out_tokens: int
+        model: Any,
+        content: list[dict[str, Any]],
+        stop: str,
+        prompt_tokens: int,
+        out_tokens: int,
+        cache_read: int = 0,
+        cache_write: int = 0,
     ) -> dict[str, Any]:
+        # Anthropic's input_tokens are the prompt's tokens after the last cache breakpoint.
         return {
             "type": "succeeded",
             "message": {
@@ -265,9 +324,9 @@ class EmulatorState:
                 "stop_reason": stop,
                 "stop_sequence": None,
                 "usage": {
-                    "input_tokens": prompt_tokens,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
+                    "input_tokens": max(0, prompt_tokens - cache_read - cache_write),
+                    "cache_creation_input_tokens": cache_write,
+                    "cache_read_input_tokens": cache_read,
                     "output_tokens": out_tokens,
                     "service_tier": "batch",
                 },
