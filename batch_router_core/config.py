@@ -224,6 +224,7 @@ _TOP: dict[str, str] = {
     "env_options": "Mapping[str, str]",
     "settings": "mapping",
     "status_map": "status_map",
+    "prices": "prices",
 }
 _TOP_KEYS = {*_TOP, "limits", "capabilities"}
 
@@ -263,6 +264,14 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
             )
         elif kind == "mapping":
             _expect(isinstance(value, dict), path, k, "a mapping", value)
+        elif kind == "prices":
+            _expect(isinstance(value, dict), path, k, "a mapping (as_of, source, models...)", value)
+            from batch_router_core.cost.prices import PriceTable
+
+            try:
+                PriceTable.from_config(value, where=k)
+            except ConfigError as exc:
+                raise ConfigError(exc.message, path=path, key=exc.key) from None
         elif kind == "status_map":
             _expect(isinstance(value, dict), path, k, "a mapping of raw status -> status", value)
             statuses = [s.value for s in BatchStatus]

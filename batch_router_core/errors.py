@@ -15,6 +15,7 @@ __all__ = [
     "BatchRouterError",
     "BatchTimeoutError",
     "ConfigError",
+    "CostLimitError",
     "DuplicateProviderError",
     "BatchTooLargeError",
     "FileOperationError",
@@ -48,6 +49,7 @@ class ConfigError(BatchRouterError):
     def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
         self.path = path
         self.key = key
+        self.message = message
         where = ""
         if path:
             where += f"{path}: "
@@ -329,6 +331,20 @@ class BatchTimeoutError(BatchRouterError):
         self.batch_id = batch_id
         self.timeout = timeout
         super().__init__(f"batch {batch_id} did not finish within {timeout:g}s")
+
+
+class CostLimitError(BatchRouterError):
+    """A job's upper-bound cost estimate is over the cap it was given: nothing was sent.
+
+    ``estimate`` is the job's :class:`~batch_router_core.cost.CostEstimate`; ``cap`` the limit
+    (USD). An estimate without an upper bound (no max output tokens, no known price) is refused
+    too: an unbounded cost cannot be shown to be under a cap.
+    """
+
+    def __init__(self, message: str, *, estimate: Any, cap: float) -> None:
+        self.estimate = estimate
+        self.cap = cap
+        super().__init__(message)
 
 
 class BatchFailedError(BatchRouterError):

@@ -22,6 +22,7 @@ from batch_router_core.errors import (
     BatchRouterError,
     BatchTimeoutError,
     ConfigError,
+    CostLimitError,
     FileOperationError,
     PluginLoadError,
     ProviderError,
@@ -32,6 +33,7 @@ from batch_router_core.files import disk_error_message
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID, EXIT_PROVIDER, EXIT_NOT_ENDED = 0, 1, 2, 3, 4, 5
 EXIT_ATTENTION, EXIT_LEDGER, EXIT_PARTIAL, EXIT_JOB_FAILED, EXIT_UNKNOWN_JOB = 6, 7, 8, 9, 10
+EXIT_OVER_BUDGET = 11
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
@@ -49,6 +51,8 @@ def exit_code(exc: BaseException) -> int:
 
     if isinstance(exc, UnknownJobError):
         return EXIT_UNKNOWN_JOB
+    if isinstance(exc, CostLimitError):
+        return EXIT_OVER_BUDGET
     if isinstance(exc, JobNeedsAttentionError):
         return EXIT_ATTENTION
     if isinstance(exc, (LedgerError, FileOperationError)):
@@ -258,6 +262,7 @@ def make_router(
     shard: bool = False,
     interval: float | None = None,
     provider: str | None = None,
+    **router_options: Any,
 ) -> Any:
     """A router over the installed plugins in the state directory; ``--option`` values go to every
     provider it uses (unknown keys are refused by the provider's declared option names).
@@ -283,6 +288,7 @@ def make_router(
         max_interval=300.0 if interval is None else max(interval, 5.0),
         default_options=given,
         on_notice=lambda message: say(f"  {message}"),
+        **router_options,
     )
 
 
@@ -388,6 +394,8 @@ def sayer(quiet: bool) -> Any:
 
 def job_summary(st: Any) -> dict[str, Any]:
     """One job in the shape every command's ``--json`` shares."""
+    from batch_router_core.cost.report import job_cost
+
     c = st.request_counts
     usage = [j.usage for j in st.provider_jobs if j.usage is not None]
     return {
@@ -409,6 +417,7 @@ def job_summary(st: Any) -> dict[str, Any]:
         }
         if usage
         else None,
+        "cost": job_cost(st.provider_jobs).to_data(),
         "provider_jobs": [
             {
                 "local_id": j.local_id,
@@ -443,14 +452,18 @@ def status_line(st: Any) -> str:
 
 
 def reasons(st: Any) -> list[str]:
-    """One line per provider job that failed, was refused or parked, with its reason."""
+    """One line per provider job that failed, was refused or parked, with its reason; then the
+    job's cost (actual beside the estimate) where there is one."""
+    from batch_router_core.cost.report import cost_line, job_cost
     from batch_router_core.jobs.ledger import JobState
 
-    return [
+    lines = [
         f"  {j.local_id}: {(j.status.value if j.status else j.state.value)}: {j.error}"
         for j in st.provider_jobs
         if j.error and (j.state in (JobState.FAILED, JobState.NEEDS_ATTENTION) or j.status)
     ]
+    cost = cost_line(job_cost(st.provider_jobs))
+    return [*lines, f"  {cost}"] if cost else lines
 
 
 _SEVERITY = (EXIT_ATTENTION, EXIT_JOB_FAILED, EXIT_PARTIAL)

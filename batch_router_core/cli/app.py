@@ -18,6 +18,7 @@ Exit codes (stable, for scripts; the same for every command):
   ``--max-error-rate`` allows)
 * 9 - the job failed, expired or was cancelled as a whole
 * 10 - unknown job id (not in the ledger of this state directory)
+* 11 - over the cost cap: the job could cost more than ``--max-cost``; nothing was sent
 * 130 / 143 - interrupted by Ctrl-C / SIGTERM; the job is safe in the ledger and the message
   prints the command that re-attaches to it
 """
@@ -45,8 +46,9 @@ Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KE
 \b
 Exit codes: 0 ok, 2 usage, 3 invalid input (nothing spent), 4 provider unreachable or refused,
 5 not ended (timeout), 6 needs attention, 7 local files, 8 some requests failed, 9 job failed,
-expired or cancelled, 10 unknown job, 130/143 interrupted. Any option can come from the
-environment as BATCH_ROUTER_<COMMAND>_<OPTION> (BATCH_ROUTER_RUN_POLL_INTERVAL=5). Completion:
+expired or cancelled, 10 unknown job, 11 over --max-cost, 130/143 interrupted. Any option can
+come from the environment as BATCH_ROUTER_<COMMAND>_<OPTION> (BATCH_ROUTER_RUN_POLL_INTERVAL=5).
+Completion:
 eval "$(_BATCH_ROUTER_COMPLETE=bash_source batch-router)"   (zsh_source, fish_source)
 """
 

@@ -39,6 +39,7 @@ from batch_router_core.cli._shared import (
     write_results,
 )
 from batch_router_core.cli.app import main
+from batch_router_core.cost.estimate import DEFAULT_EXPECTED_OUTPUT, check_cost_cap
 
 
 @attrs.frozen
@@ -289,6 +290,48 @@ def _locate(issues: list[Any], path: Path) -> list[Any]:
     return located
 
 
+def _cost_options(fn: Any) -> Any:
+    """``--max-cost`` and ``--expected-output-tokens``, handed over as ``cost: _CostSpec``."""
+
+    @functools.wraps(fn)
+    def command(max_cost: float | None, expected_output_tokens: int, **kwargs: Any) -> Any:
+        return fn(cost=_CostSpec(max_cost, expected_output_tokens), **kwargs)
+
+    command = click.option(
+        "--expected-output-tokens",
+        type=click.IntRange(min=0),
+        default=DEFAULT_EXPECTED_OUTPUT,
+        show_default=True,
+        metavar="N",
+        help="Output tokens expected of a request in the cost estimate (capped by its max "
+        "output tokens).",
+    )(command)
+    return click.option(
+        "--max-cost",
+        type=click.FloatRange(min=0),
+        default=None,
+        metavar="USD",
+        help="Refuse, before anything is uploaded, a job whose cost could exceed USD (its "
+        "upper-bound estimate: every request writing its max output tokens). Exit 11.",
+    )(command)
+
+
+@attrs.frozen
+class _CostSpec:
+    max_cost: float | None
+    expected_output: int
+
+    def router_options(self) -> dict[str, Any]:
+        return {"max_cost": self.max_cost, "expected_output_tokens": self.expected_output}
+
+
+def _say_estimate(estimate: Any, model: str, quiet: bool) -> None:
+    from batch_router_core.cost.report import estimate_line
+
+    if estimate is not None:
+        say(estimate_line(estimate, model), quiet=quiet)
+
+
 EXAMPLES_PREPARE = """
 \b
 Examples:
@@ -304,13 +347,18 @@ Examples:
 @click.option(
     "--shard", is_flag=True, help="Split a batch over the provider's limits into several files."
 )
-def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> None:
+@_cost_options
+def prepare(
+    input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool, cost: _CostSpec
+) -> None:
     """Validate INPUT and write the provider-native file(s). A dry run: no network, no key.
 
-    Every problem is reported at once, each with its file, line, custom_id and field.
+    Every problem is reported at once, each with its file, line, custom_id and field. Shows what
+    the job would cost (docs/cost.md); with --max-cost, exits 11 when it could cost more.
     """
     with reported_errors(as_json):
-        from batch_router_core.jobs.shards import write_request_stream
+        from batch_router_core.errors import CostLimitError
+        from batch_router_core.jobs.shards import remove_shard_files, write_request_stream
 
         source = _read(input_path, spec, {})
         registry = new_registry()
@@ -322,8 +370,11 @@ def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> N
                 registry.files,
                 shard=shard,
                 issues=source.issues,
+                expected_output=cost.expected_output,
             )
         files = []
+        estimates = [piece["estimate"] for piece in shards]
+        total = sum(estimates[1:], estimates[0])
         for piece in shards:
             Path(piece["requests_path"]).unlink(missing_ok=True)  # the router's own copy
             path = Path(piece["input_path"])
@@ -333,8 +384,15 @@ def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> N
                     "path": str(path),
                     "requests": piece["request_count"],
                     "bytes": path.stat().st_size,
+                    "estimate": piece["estimate"].to_data(),
                 }
             )
+        if cost.max_cost is not None:  # the check submit makes, on the same estimate
+            try:
+                check_cost_cap(total, cost.max_cost)
+            except CostLimitError:
+                remove_shard_files(shards)
+                raise
         if as_json:
             first = files[0]
             click.echo(
@@ -343,6 +401,7 @@ def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> N
                         **first,
                         "requests": sum(f["requests"] for f in files),
                         "bytes": sum(f["bytes"] for f in files),
+                        "estimate": total.to_data(),
                         "files": files,
                     }
                 ).decode()
@@ -352,6 +411,7 @@ def prepare(input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool) -> N
             click.echo(f"wrote {f['requests']} requests ({f['bytes']} bytes) to {f['path']}")
         if len(files) > 1:
             click.echo(f"{len(files)} provider jobs: {sum(f['requests'] for f in files)} requests")
+        _say_estimate(total, spec.model, quiet=False)
 
 
 EXAMPLES_RUN = """
@@ -387,6 +447,7 @@ Examples:
     metavar="N",
     help="Also print the first N answers (custom_id: text) once the results are written.",
 )
+@_cost_options
 def run(
     input_path: Path,
     spec: _BatchSpec,
@@ -400,6 +461,7 @@ def run(
     allow_errors: bool,
     max_error_rate: float,
     show: int,
+    cost: _CostSpec,
 ) -> None:
     """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the
     ledger of the state directory.
@@ -428,7 +490,13 @@ def run(
                 quiet=as_json,
             )
             interval = 0.2 if poll_interval is None else poll_interval
-        router = make_router(given, shard=shard, interval=interval, provider=spec.provider)
+        router = make_router(
+            given,
+            shard=shard,
+            interval=interval,
+            provider=spec.provider,
+            **cost.router_options(),
+        )
         try:
 
             async def go() -> tuple[Any, Path, dict[str, int]]:
@@ -441,6 +509,7 @@ def run(
                     f"submitted job {job_id} ({', '.join(ids)}) in {state_dir()}",
                     quiet=as_json,
                 )
+                _say_estimate(router.last_estimates.get(job_id), spec.model, as_json)
                 await wait_for(router, [job_id], as_json, timeout)
                 out = output or Path(f"results_{job_id}.jsonl")
                 counts = await write_results(router, [job_id], out, as_json, 0 if as_json else show)
@@ -486,6 +555,7 @@ Examples:
     help="Validate and record the job without sending it: `batch-router worker` processes "
     "sharing the ledger send and run it.",
 )
+@_cost_options
 def submit(
     input_path: Path,
     spec: _BatchSpec,
@@ -493,6 +563,7 @@ def submit(
     options: tuple[str, ...],
     shard: bool,
     record_only: bool,
+    cost: _CostSpec,
 ) -> None:
     """Validate and submit INPUT; prints the job id on stdout (then use status / wait / results).
 
@@ -503,7 +574,7 @@ def submit(
     with reported_errors(as_json):
         given = parse_options(options)
         source = _read(input_path, spec, given)
-        router = make_router(given, shard=shard, provider=spec.provider)
+        router = make_router(given, shard=shard, provider=spec.provider, **cost.router_options())
         with _located(input_path):
             job_id = run_async(
                 router.submit_requests(
@@ -516,4 +587,5 @@ def submit(
         else:
             click.echo(job_id)
             say(f"recorded in {ledger_label()}" + (" for the workers" if record_only else ""))
+            _say_estimate(router.last_estimates.get(job_id), spec.model, quiet=False)
         exit_if_refused(router, [job_id])

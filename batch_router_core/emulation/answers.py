@@ -8,15 +8,26 @@ from typing import Any
 
 import orjson
 
+from batch_router_core.cost.tokens import token_counter
+
 __all__ = [
     "NONCONFORMING_MARKER",
     "NONCONFORMING_REPLY",
     "estimate_tokens",
+    "prompt_tokens",
     "reply_to",
     "schema_reply",
     "structured_reply",
     "tool_to_call",
 ]
+
+
+def prompt_tokens(text: str, provider: str, model: str) -> int:
+    """Prompt tokens as the emulators report them: counted with the tokenizer that cost estimates
+    use, where it is installed, so an estimate can be checked offline; else
+    :func:`estimate_tokens`."""
+    counter = token_counter(provider, model)
+    return counter.count(text) if counter.tokenizer else estimate_tokens(text)
 
 
 def estimate_tokens(text: str) -> int:

@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the tables change; :class:`Ledger` migrates older files forward.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -126,6 +126,11 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     PRIMARY KEY (provider, event_id)
 );
 CREATE INDEX IF NOT EXISTS webhook_events_received ON webhook_events(received_at)
+"""
+
+# Version 6: each provider job's cost estimate (tokens, money, the batch rates it was priced at).
+_MIGRATE_6 = """
+ALTER TABLE provider_jobs ADD COLUMN cost_json TEXT
 """
 
 # Version 5: copies of each provider job's input and request files, for ledgers shared by machines
@@ -227,6 +232,8 @@ class ProviderJob:
     candidates: tuple[BatchHandle, ...] = ()
     #: estimated input tokens (what it holds of its model's enqueued-token limit while it runs)
     est_tokens: int = 0
+    #: the cost estimate made before it was sent (``CostEstimate.to_data()``), if any
+    estimate: dict[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -279,6 +286,7 @@ def _row_job(row: sqlite3.Row) -> ProviderJob:
         if row["candidates_json"]
         else (),
         est_tokens=row["est_tokens"] or 0,
+        estimate=orjson.loads(row["cost_json"]) if row["cost_json"] else None,
     )
 
 
@@ -484,6 +492,8 @@ class Ledger:
                     db.execute(statement)
             if version < 5:
                 db.execute(_MIGRATE_5)
+            if version < 6:
+                db.execute(_MIGRATE_6)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             db.execute("ROLLBACK")
@@ -624,11 +634,13 @@ class Ledger:
         owner: str | None,
         lease_until: float | None,
         est_tokens: int = 0,
+        estimate: Any = None,
     ) -> None:
+        cost = None if estimate is None else orjson.dumps(estimate.to_data()).decode()
         db.execute(
             "INSERT INTO provider_jobs (local_id, logical_id, attempt, shard, provider, model, "
             "mode, state, request_count, input_path, requests_path, created_at, updated_at, "
-            "owner, lease_until, est_tokens) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "owner, lease_until, est_tokens, cost_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 local_id,
                 logical_id,
@@ -646,6 +658,7 @@ class Ledger:
                 owner,
                 lease_until,
                 est_tokens,
+                cost,
             ),
         )
         if self.keeps_files:

@@ -89,6 +89,7 @@ CREATE TABLE webhook_events (
 );
 CREATE INDEX webhook_events_received ON webhook_events(received_at)
 """,
+    6: "ALTER TABLE provider_jobs ADD COLUMN cost_json TEXT",
     5: """
 CREATE TABLE job_files (
     local_id TEXT NOT NULL,

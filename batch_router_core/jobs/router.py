@@ -13,6 +13,7 @@ what each failure leaves behind.
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import secrets
 import time
@@ -20,11 +21,13 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timezone
 from enum import Enum
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from batch_router_core.cost.estimate import DEFAULT_EXPECTED_OUTPUT, CostEstimate, check_cost_cap
 from batch_router_core.errors import (
     BatchRouterError,
     BatchTimeoutError,
@@ -59,6 +62,7 @@ from batch_router_core.jobs.ledgers import default_ledger_location, open_ledger
 from batch_router_core.jobs.outputs import OutputCheck
 from batch_router_core.jobs.recovery import Reconciler
 from batch_router_core.jobs.shards import (
+    estimate_batch,
     remove_shard_files,
     validate_batches,
     write_request_stream,
@@ -159,6 +163,8 @@ class BatchRouter:
         default_options: Mapping[str, Any] | None = None,
         lease_s: float | None = None,
         on_notice: Callable[[str], None] | None = None,
+        max_cost: float | None = None,
+        expected_output_tokens: int = DEFAULT_EXPECTED_OUTPUT,
     ) -> None:
         self.root = Path(root) if root is not None else default_state_dir()
         self.registry = registry or BatchProviderRegistry(files=GeneratedFiles(self.root))
@@ -179,9 +185,16 @@ class BatchRouter:
         self._reconciler: Reconciler | None = None
         self.lease_s = float(lease_s if lease_s is not None else os.environ.get(LEASE_ENV, 120.0))
         self.on_notice = on_notice
+        #: refuse, before anything is recorded or sent, a call whose jobs' upper-bound cost
+        #: estimate is over this many USD (:class:`CostLimitError`)
+        self.max_cost = max_cost
+        #: output tokens expected of a request in cost estimates (capped by its max tokens)
+        self.expected_output_tokens = expected_output_tokens
         #: the logical job ids recorded by the latest :meth:`run_batches` (known even if it is
         #: interrupted)
         self.recorded_job_ids: list[str] = []
+        #: job id -> cost estimate of the jobs the latest call recorded (or refused)
+        self.last_estimates: dict[str, CostEstimate | None] = {}
         self._held: set[str] = set()
         #: when the current wait polls again (``time.monotonic()``), for progress displays
         self.next_poll_at: float | None = None
@@ -365,8 +378,16 @@ class BatchRouter:
         try:
             for batch in batches:
                 provider = self.get_provider(batch.provider)
-                shards = write_shards(provider, batch, self.files, shard=self.shard, validated=True)
+                shards = write_shards(
+                    provider,
+                    batch,
+                    self.files,
+                    shard=self.shard,
+                    validated=True,
+                    expected_output=self.expected_output_tokens,
+                )
                 records.append(self._job_record(provider, batch.configured_params, shards))
+            self._check_cost(records)
             self.ledger.create_jobs(records, owner=self.owner, lease_s=self.lease_s)
         except BaseException:
             for record in records:
@@ -406,10 +427,17 @@ class BatchRouter:
         provider = self.get_provider(str(params.provider_id))
         provider.check_credentials()
         shards = write_request_stream(
-            provider, requests, params, self.files, shard=self.shard, issues=issues
+            provider,
+            requests,
+            params,
+            self.files,
+            shard=self.shard,
+            issues=issues,
+            expected_output=self.expected_output_tokens,
         )
         record = self._job_record(provider, params, shards)
         try:
+            self._check_cost([record])
             # Claimed from the start by the process that sends it; unclaimed for the workers.
             owner = self.owner if send else None
             self.ledger.create_jobs([record], owner=owner, lease_s=self.lease_s)
@@ -426,12 +454,30 @@ class BatchRouter:
             )
         return str(record["job_id"])
 
+    def estimate(self, batches: Sequence[InputBatch]) -> list[CostEstimate]:
+        """What each batch would cost (tokens counted, priced at its model's batch rates), as
+        :meth:`run_batches` would estimate it; writes nothing, sends nothing."""
+        return [
+            estimate_batch(self.get_provider(b.provider), b, self.expected_output_tokens)
+            for b in batches
+        ]
+
+    def _check_cost(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Refuse the jobs about to be recorded when their cost could exceed ``max_cost``."""
+        self.last_estimates = {r["job_id"]: r["estimate"] for r in records}
+        cap = self.max_cost
+        if cap is None or not records:
+            return
+        check_cost_cap(reduce(operator.add, (r["estimate"] for r in records)), cap)
+
     def _job_record(
         self, provider: ProviderHandle, params: InferenceParams, shards: list[dict[str, Any]]
     ) -> dict[str, Any]:
         """What the ledger records of a new job, before anything is sent."""
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        estimates = [s["estimate"] for s in shards if s.get("estimate") is not None]
         return {
+            "estimate": reduce(operator.add, estimates) if estimates else None,
             "job_id": f"job-{stamp}-{secrets.token_hex(4)}",
             "provider": provider.name,
             "model": str(params.model_id),

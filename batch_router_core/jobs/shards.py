@@ -6,6 +6,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from batch_router_core.cost.estimate import (
+    DEFAULT_EXPECTED_OUTPUT,
+    CostEstimate,
+    estimate_requests,
+)
+from batch_router_core.cost.tokens import token_counter
 from batch_router_core.errors import BatchTooLargeError, ValidationError, ValidationIssue
 from batch_router_core.files import GeneratedFiles, new_local_id, write_jsonl_lines
 from batch_router_core.formats.unified import request_line
@@ -16,6 +22,7 @@ from batch_router_core.tokens import estimate_input_tokens
 
 __all__ = [
     "count_shards",
+    "estimate_batch",
     "remove_shard_files",
     "token_issues",
     "validate_batches",
@@ -100,8 +107,10 @@ def write_shards(
     *,
     shard: bool,
     validated: bool = False,
+    expected_output: int = DEFAULT_EXPECTED_OUTPUT,
 ) -> list[dict[str, Any]]:
     """Split (when ``shard``) and write each shard's unified and provider files. No network.
+    Each shard's record carries its cost estimate (``estimate``).
 
     A piece over the provider's byte limit is halved until it fits (when sharding).
     ``validated=True``: :func:`validate_batches` has passed this batch with the same ``shard``, so
@@ -110,7 +119,24 @@ def write_shards(
     Either every shard is written or none is: on an error the files written so far are removed.
     """
     pieces = count_shards(provider, batch) if shard else [batch]
-    return _write_pieces(provider, pieces, files, shard, validated)
+    return _write_pieces(provider, pieces, files, shard, validated, expected_output)
+
+
+def estimate_batch(
+    provider: ProviderHandle, batch: InputBatch, expected_output: int = DEFAULT_EXPECTED_OUTPUT
+) -> CostEstimate:
+    """What ``batch`` will cost on ``provider``: tokens counted, priced at its model's rates."""
+    params = batch.configured_params
+    model = str(params.model_id)
+    table = provider.info.price_table
+    return estimate_requests(
+        batch.requests,
+        params,
+        token_counter(provider.name, model),
+        table.for_model(model),
+        expected_output=expected_output,
+        prices_as_of=table.as_of,
+    )
 
 
 def _write_pieces(
@@ -119,6 +145,7 @@ def _write_pieces(
     files: GeneratedFiles,
     halve: bool,
     validated: bool,
+    expected_output: int = DEFAULT_EXPECTED_OUTPUT,
 ) -> list[dict[str, Any]]:
     """Write each piece's unified and provider files (halving, with ``halve``, a piece over the
     byte limit); all or none."""
@@ -147,6 +174,7 @@ def _write_pieces(
                     "input_path": prepared.path,
                     "requests_path": requests_path,
                     "est_tokens": _tokens(provider, piece),
+                    "estimate": estimate_batch(provider, piece, expected_output),
                 }
             )
             write_jsonl_lines(requests_path, (request_line(r) for r in piece.requests))
@@ -222,6 +250,7 @@ def write_request_stream(
     *,
     shard: bool,
     issues: list[ValidationIssue] | None = None,
+    expected_output: int = DEFAULT_EXPECTED_OUTPUT,
 ) -> list[dict[str, Any]]:
     """Validate and write a stream of requests (a generator over a large file) as provider jobs,
     holding one shard of requests in memory at a time, never the whole input.
@@ -258,7 +287,7 @@ def write_request_stream(
             found.extend(token_issues(provider, batch))
             if not found:  # once something is wrong, only look for more problems
                 # Already cut to the limits: only the byte limit can split it further.
-                shards.extend(_write_pieces(provider, [batch], files, shard, validated=True))
+                shards.extend(_write_pieces(provider, [batch], files, shard, True, expected_output))
         if not seen:  # an empty stream: the provider's check says so
             try:
                 provider.validate(InputBatch(requests=(), params=params))

@@ -7,12 +7,15 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from batch_router_core.errors import ConfigError, UnknownProviderStatusError
 from batch_router_core.models.enums import BatchMode, BatchStatus
+
+if TYPE_CHECKING:
+    from batch_router_core.cost.prices import PriceTable
 
 __all__ = [
     "BatchHandle",
@@ -125,8 +128,8 @@ class Capabilities:
 
     def model_lacks(self, feature: str, model: str) -> bool:
         """True when ``model`` matches a pattern listed under ``models_without[feature]``."""
-        patterns = self.models_without.get(feature)
-        return bool(patterns) and any(fnmatch.fnmatchcase(model, p) for p in patterns)
+        patterns = self.models_without.get(feature) or ()
+        return any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
 @attrs.frozen(kw_only=True)
@@ -161,7 +164,22 @@ class ProviderInfo:
     env_options: Mapping[str, str] = attrs.field(factory=dict, converter=_dict)
     #: Plugin-private knobs: core never reads them.
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
+    #: List prices per model, as the YAML's ``prices`` section holds them (see
+    #: :mod:`batch_router_core.cost.prices`); :attr:`price_table` is the parsed form.
+    prices: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     _model_re: re.Pattern[str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _prices: Any = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    @property
+    def price_table(self) -> PriceTable:
+        """The provider's prices, parsed once."""
+        table = self._prices
+        if table is None:
+            from batch_router_core.cost.prices import PriceTable
+
+            table = PriceTable.from_config(self.prices)
+            object.__setattr__(self, "_prices", table)
+        return table  # type: ignore[no-any-return]
 
     def supports_model(self, model: str) -> bool:
         """True when ``model`` matches one of the provider's model patterns (shell-style globs)."""

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.answers import (
-    estimate_tokens,
+    prompt_tokens,
     reply_to,
     schema_reply,
     tool_to_call,
@@ -216,10 +216,14 @@ class EmulatorState:
             )
 
         system = params.get("system")
-        prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in messages)
+
+        def count(text: str) -> int:
+            return prompt_tokens(text, "anthropic", str(model))
+
+        total = sum(count(text_of(m.get("content"))) + 3 for m in messages)
         if system:
-            prompt_tokens += estimate_tokens(text_of(system))
-        cache_read, cache_write = self._cached(str(model), system, messages, text_of)
+            total += count(text_of(system))
+        cache_read, cache_write = self._cached(str(model), system, messages, text_of, count)
         fmt = (params.get("output_config") or {}).get("format")
         last = messages[-1].get("content")
         answered = isinstance(last, list) and any(
@@ -247,9 +251,7 @@ class EmulatorState:
                     "input": call[1],
                 }
             ]
-            return self._message(
-                model, content, "tool_use", prompt_tokens, 16, cache_read, cache_write
-            )
+            return self._message(model, content, "tool_use", total, 16, cache_read, cache_write)
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             text, out_tokens = schema_reply(fmt.get("schema"), text_of(messages[-1].get("content")))
             truncated = False
@@ -259,12 +261,10 @@ class EmulatorState:
             )
         content = [{"type": "text", "text": text}]
         stop = "max_tokens" if truncated else "end_turn"
-        return self._message(
-            model, content, stop, prompt_tokens, out_tokens, cache_read, cache_write
-        )
+        return self._message(model, content, stop, total, out_tokens, cache_read, cache_write)
 
     def _cached(
-        self, model: str, system: Any, messages: list[Any], text_of: Any
+        self, model: str, system: Any, messages: list[Any], text_of: Any, count: Any
     ) -> tuple[int, int]:
         """``(read, written)`` prompt-cache tokens of a request, as Anthropic counts them.
 
@@ -286,11 +286,11 @@ class EmulatorState:
         prefix = blocks[: marked[-1] + 1]
         last_message = prefix[-1][0]
         before = messages[:last_message] if last_message >= 0 else []
-        tokens = estimate_tokens(text_of(system)) if system else 0
-        tokens += sum(estimate_tokens(text_of(m.get("content"))) + 3 for m in before)
+        tokens = count(text_of(system)) if system else 0
+        tokens += sum(count(text_of(m.get("content"))) + 3 for m in before)
         if last_message >= 0:
             tail = [b for mi, b in prefix if mi == last_message]
-            tokens += estimate_tokens(text_of(tail)) + 3
+            tokens += count(text_of(tail)) + 3
         if tokens < MIN_CACHED_TOKENS:
             return 0, 0
         ttl = prefix[-1][1]["cache_control"].get("ttl") == "1h"

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.answers import (
-    estimate_tokens,
+    prompt_tokens,
     reply_to,
     schema_reply,
     tool_to_call,
@@ -327,10 +327,10 @@ class EmulatorState:
         schema = _get(gen, "responseJsonSchema", "response_json_schema") or _get(
             gen, "responseSchema", "response_schema"
         )
-        prompt = sum(estimate_tokens(text_of(c)) for c in contents)
+        prompt = sum(prompt_tokens(text_of(c), "google", job.model) for c in contents)
         system = _get(request, "systemInstruction", "system_instruction")
         if system:
-            prompt += estimate_tokens(text_of(system))
+            prompt += prompt_tokens(text_of(system), "google", job.model)
         call = _tool_call(request, contents[-1], text_of(contents[-1]))
         if call is not None:
             return _response(job, [{"functionCall": call}], "STOP", prompt, 16)

@@ -10,6 +10,7 @@ import orjson
 
 from batch_router_core.emulation.answers import (
     estimate_tokens,
+    prompt_tokens,
     reply_to,
     schema_reply,
     tool_to_call,
@@ -79,11 +80,15 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
     if body.get("stream"):
         raise BodyError(400, "stream is not supported in the Batch API", param="stream")
     rid = f"{request_no:08x}"
+
+    def count(text: str) -> int:
+        return prompt_tokens(text, "openai", str(model))
+
     if endpoint == "/v1/chat/completions":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise BodyError(400, "'messages' must be a non-empty array", param="messages")
-        prompt_tokens = sum(estimate_tokens(_text_of(m.get("content"))) + 3 for m in messages)
+        pt = sum(count(_text_of(m.get("content"))) + 3 for m in messages)
         last = _text_of(messages[-1].get("content"))
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         fmt = body.get("response_format")
@@ -138,9 +143,9 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
                 }
             ],
             "usage": {
-                "prompt_tokens": prompt_tokens,
+                "prompt_tokens": pt,
                 "completion_tokens": completion,
-                "total_tokens": prompt_tokens + completion,
+                "total_tokens": pt + completion,
                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
             },
@@ -151,7 +156,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         if not isinstance(prompt, str):
             raise BodyError(400, "'prompt' must be a string", param="prompt")
         text, finish, completion = _reply(prompt, body.get("max_tokens", 16))
-        pt = estimate_tokens(prompt)
+        pt = count(prompt)
         return {
             "id": f"cmpl-emu{rid}",
             "object": "text_completion",
@@ -174,7 +179,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         ):
             raise BodyError(400, "'input' must be a string or an array of strings", param="input")
         dims = body.get("dimensions") or _EMBED_DIMS.get(model, 1536)
-        pt = sum(estimate_tokens(i) for i in inputs)
+        pt = sum(count(i) for i in inputs)
         return {
             "object": "list",
             "model": model,
@@ -187,14 +192,14 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
     if endpoint == "/v1/responses":
         inp = body.get("input")
         if isinstance(inp, str):
-            last, pt = inp, estimate_tokens(inp)
+            last, pt = inp, count(inp)
         elif isinstance(inp, list) and inp:
             last = _text_of(inp[-1].get("content"))
-            pt = sum(estimate_tokens(_text_of(m.get("content"))) + 3 for m in inp)
+            pt = sum(count(_text_of(m.get("content"))) + 3 for m in inp)
         else:
             raise BodyError(400, "'input' is required", param="input")
         if isinstance(body.get("instructions"), str):
-            pt += estimate_tokens(body["instructions"])
+            pt += count(body["instructions"])
         fmt = (body.get("text") or {}).get("format")
         if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
             text, completion = schema_reply(fmt.get("schema"), last)
