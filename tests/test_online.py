@@ -365,3 +365,55 @@ def test_large_groups_flush_in_several_batches() -> None:
     s.flush_group("g")
     s.stop()
     assert sorted(len(c) for c in rec.calls) == [1, 3, 3]
+
+
+def test_a_group_that_made_n_calls_is_costed_as_n_calls() -> None:
+    rec = Recorder()
+    s = BatchScheduler(
+        RequestQueue(),
+        rec.group,
+        BatchConfig(max_batch_size=4),
+        individual=rec.single,
+        calls_of=len,  # e.g. chat: one call per request, however they are grouped
+    )
+    for i in range(8):
+        s.queue.enqueue(req(i))
+    s.tick()
+    s.stop()
+    st = s.stats()
+    assert st["batches"] == 2 and st["calls"] == 8
+    assert st["cost"] == pytest.approx(st["cost_if_individual"]) and st["savings"] == 0
+
+
+def test_a_failed_groups_fallbacks_run_in_parallel_and_count_late_answers() -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def single(r: QueuedRequest) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(5)  # held until all four are running at once (or 5 s pass)
+        with lock:
+            running -= 1
+        return f"alone:{r.prompt}"
+
+    def group(batch: Sequence[QueuedRequest]) -> list[Any]:
+        raise RuntimeError("group call failed")
+
+    s = BatchScheduler(RequestQueue(), group, BatchConfig(max_batch_size=4), individual=single)
+    reqs = [req(i, wait_ms=50) for i in range(4)]
+    for r in reqs:
+        s.queue.enqueue(r)
+    s.tick()
+    deadline = time.monotonic() + 5
+    while most < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)  # past every request's 50 ms budget before they answer
+    release.set()
+    assert [r.future.result(5) for r in reqs] == [f"alone:prompt {i}" for i in range(4)]
+    s.stop()
+    assert most == 4  # each fallback ran beside the others, not one after another
+    assert s.stats()["deadline_misses"] == 4  # answered after their deadlines: counted

@@ -118,6 +118,10 @@ class Capabilities:
     #: (opt-in, as ``structured_output``). Tool calls and results inside conversations are content
     #: kinds (``tool_call``, ``tool_result``) in ``content``.
     tools: bool = False
+    #: Modes whose ``execute_now`` carries a whole group in one API call (``embedding`` where the
+    #: provider embeds many inputs at once); in other modes it makes one call per request. The
+    #: online path counts (and prices) calls by it.
+    one_call_modes: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     #: Feature -> model patterns (shell-style) that lack it, where a provider's models differ: a
     #: feature is ``structured_output``, ``tools`` or an ``InferenceParams`` field name
     #: (``temperature`` for reasoning models that refuse it). A batch using one on such a model

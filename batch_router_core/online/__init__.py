@@ -8,16 +8,20 @@ batching. See ``docs/online.md``.
 from batch_router_core.online.batcher import OnlineBatcher
 from batch_router_core.online.config import BatchConfig
 from batch_router_core.online.engine import BatchEligibility, BatchEngine, LatencyTracker
+from batch_router_core.online.pricing import TablePricing
 from batch_router_core.online.queue import QueuedRequest, RequestQueue
-from batch_router_core.online.scheduler import BatchScheduler
+from batch_router_core.online.scheduler import BatchScheduler, CostModel, GroupCost
 
 __all__ = [
     "BatchConfig",
     "BatchEligibility",
     "BatchEngine",
     "BatchScheduler",
+    "CostModel",
+    "GroupCost",
     "LatencyTracker",
     "OnlineBatcher",
     "QueuedRequest",
     "RequestQueue",
+    "TablePricing",
 ]

@@ -5,6 +5,10 @@ returns a :class:`RequestResult`. Eligible requests wait in the queue and run gr
 provider's ``execute_now`` hook: one call for embeddings, concurrent calls otherwise); the others
 run at once. Provider calls run on the batcher's own event loop thread, so callers on any loop (or
 threads) share one set of SDK clients.
+
+Costs come from the providers' price tables and the usage each answer reports
+(:mod:`~batch_router_core.online.pricing`), with the calls each group really made; ``stats()``
+reports the calls, the cost of everything answered and the saving of the batch tier.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from batch_router_core.jobs.router import BatchRouter
 from batch_router_core.online.config import BatchConfig
 from batch_router_core.online.engine import BatchEngine, LatencyTracker, input_limit_from_registry
+from batch_router_core.online.pricing import TablePricing
 from batch_router_core.online.queue import QueuedRequest, RequestQueue
 from batch_router_core.online.scheduler import BatchScheduler, CostModel
 
@@ -81,6 +86,7 @@ class OnlineBatcher:
             latencies=self.latencies,
         )
         self.queue = RequestQueue()
+        self.pricing = TablePricing(self.registry)
         self.scheduler = BatchScheduler(
             self.queue,
             self._run_group,
@@ -88,7 +94,18 @@ class OnlineBatcher:
             individual=self._run_one,
             latencies=self.latencies,
             cost_model=cost_model,
+            calls_of=self._calls_of,
+            # A cost model given explicitly is used as given; else the price tables.
+            pricing=None if cost_model is not None else self.pricing,
         )
+        self._costs_lock = threading.Lock()
+        #: USD of requests sent at once, and of the batch tier (at batch and at synchronous rates)
+        self._costs = {
+            "immediate_cost": 0.0,
+            "batch_tier_cost": 0.0,
+            "batch_tier_cost_if_sync": 0.0,
+            "unpriced_requests": 0,
+        }
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="online-provider-calls", daemon=True
@@ -119,6 +136,20 @@ class OnlineBatcher:
     ) -> list[RequestResult]:
         coro = self._handle(provider).execute_now(requests, params)
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _calls_of(self, batch: Sequence[QueuedRequest]) -> int:
+        """API calls ``execute_now`` makes for this group: one where the provider declares it
+        carries a whole group in one call in this mode (embeddings), else one per request."""
+        provider, params, _ = batch[0].payload
+        one_call = self.registry.info(provider).capabilities.one_call_modes
+        return 1 if params.mode.value in one_call else len(batch)
+
+    def _add_cost(self, key: str, amount: float | None, requests: int) -> None:
+        with self._costs_lock:
+            if amount is None:
+                self._costs["unpriced_requests"] += requests
+            else:
+                self._costs[key] += amount
 
     def _run_group(self, batch: Sequence[QueuedRequest]) -> list[Any]:
         provider, params, _ = batch[0].payload
@@ -152,7 +183,10 @@ class OnlineBatcher:
             future: Future[list[RequestResult]] = asyncio.run_coroutine_threadsafe(
                 self._handle(provider).execute_now([input_request], eff), self._loop
             )
-            return (await asyncio.wrap_future(future))[0]
+            answered = (await asyncio.wrap_future(future))[0]
+            _, cost, _ = self.pricing.price(provider, model, [answered])
+            self._add_cost("immediate_cost", cost, 1)
+            return answered
         queued = QueuedRequest.create(
             request_id,
             prompt,
@@ -224,7 +258,9 @@ class OnlineBatcher:
                 [job_id], timeout=timeout, poll_interval=min(60.0, max(0.05, timeout / 100))
             )
             by_id = {r.custom_id: f for r, _, f in items}
+            got = []
             async for result in self.router.get_results(job_id):
+                got.append(result)
                 fut = by_id.pop(result.custom_id, None)
                 if fut is not None and not fut.done():
                     fut.set_result(result)
@@ -233,16 +269,28 @@ class OnlineBatcher:
                     fut.set_exception(
                         RuntimeError("the batch job returned no result for this request")
                     )
+            _, cost, sync = self.pricing.price(key[0], key[1], got, batch_rates=True)
+            self._add_cost("batch_tier_cost", cost, len(got))
+            if cost is not None and sync is not None:
+                self._add_cost("batch_tier_cost_if_sync", sync, 0)
         except Exception as exc:
             for _, _, fut in items:
                 if not fut.done():
                     fut.set_exception(exc)
 
     def stats(self) -> dict[str, Any]:
-        """The scheduler's counters, requests sent at once (not eligible) and deferred to batch
-        jobs."""
+        """The scheduler's counters (grouped requests: ``calls``, ``cost``...), requests sent at
+        once (not eligible) and deferred to batch jobs, their costs, and the batch tier's saving
+        (USD, from the price tables and the reported usage)."""
+        with self._costs_lock:
+            costs = dict(self._costs)
+        grouped = self.scheduler.stats()
+        unpriced = grouped.pop("unpriced_requests") + costs.pop("unpriced_requests")
         return {
-            **self.scheduler.stats(),
+            **grouped,
             "immediate_requests": self.immediate,
             "deferred_to_batch_tier": self.deferred,
+            **costs,
+            "batch_tier_savings": costs["batch_tier_cost_if_sync"] - costs["batch_tier_cost"],
+            "unpriced_requests": unpriced,
         }

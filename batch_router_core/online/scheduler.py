@@ -5,10 +5,16 @@ Flush rules, checked every ``tick_ms``: a group reaching ``max_batch_size``; a g
 deadline falls before the next tick (so no request waits past its deadline); a group of at least
 ``min_batch_size`` whose oldest request has waited 70% of ``max_wait_ms``.
 
-Error handling: a failed group call falls back to one call per request; a request the
-group call reports as failed is retried alone while the others resolve normally; if a scheduler
-iteration crashes, the queue is drained through individual calls and the loop goes on (counted in
+Error handling: a failed group call falls back to one call per request, run in parallel (a
+fallback that ends after its request's deadline counts as a deadline miss); a request the group
+call reports as failed is retried alone while the others resolve normally; if a scheduler iteration
+crashes, the queue is drained through individual calls and the loop goes on (counted in
 ``stats()["restarts"]``).
+
+Cost: each executed group is priced by ``pricing`` (the online batcher's prices them from the
+providers' price tables and the usage the answers report) or else by a :class:`CostModel`, with
+the number of API calls the group really made (``calls_of``: one for a provider that takes many
+inputs at once, one per request otherwise), and logged as an ``online_group`` event.
 """
 
 from __future__ import annotations
@@ -33,6 +39,22 @@ __all__ = ["BatchScheduler", "CostModel"]
 GroupExecutor = Callable[[Sequence[QueuedRequest]], Sequence[Any]]
 #: Executes one request alone.
 SingleExecutor = Callable[[QueuedRequest], Any]
+#: How many API calls executing a group makes.
+CallCounter = Callable[[Sequence[QueuedRequest]], int]
+
+
+@attrs.frozen
+class GroupCost:
+    """What one execution cost: tokens, USD, and USD had each request been its own call (None
+    where no price is known)."""
+
+    tokens: int
+    cost: float | None
+    cost_if_individual: float | None
+
+
+#: Prices an execution: ``(requests, their results, API calls made) -> GroupCost``.
+Pricing = Callable[[Sequence[QueuedRequest], Sequence[Any], int], GroupCost]
 
 
 @attrs.frozen(kw_only=True)
@@ -43,10 +65,21 @@ class CostModel:
     per_1k_input_tokens: float = 0.00015
     chars_per_token: float = 4.0
 
-    def call_cost(self, prompts: Sequence[str]) -> float:
-        """The cost of one call carrying these prompts."""
+    def call_cost(self, prompts: Sequence[str], calls: int = 1) -> float:
+        """The cost of carrying these prompts in ``calls`` API calls."""
         tokens = sum(len(p) for p in prompts) / self.chars_per_token
-        return self.per_call + tokens / 1000.0 * self.per_1k_input_tokens
+        return self.per_call * calls + tokens / 1000.0 * self.per_1k_input_tokens
+
+    def price(
+        self, batch: Sequence[QueuedRequest], results: Sequence[Any], calls: int
+    ) -> GroupCost:
+        """A :data:`Pricing` from this model (prompt lengths; the results are not read)."""
+        prompts = [r.prompt for r in batch]
+        return GroupCost(
+            tokens=int(sum(len(p) for p in prompts) / self.chars_per_token),
+            cost=self.call_cost(prompts, calls),
+            cost_if_individual=sum(self.call_cost([p]) for p in prompts),
+        )
 
 
 class BatchScheduler:
@@ -54,6 +87,8 @@ class BatchScheduler:
 
     :param executor: runs a group in one go (one API call where the provider takes many inputs).
     :param individual: runs one request (defaults to ``executor([request])[0]``).
+    :param calls_of: how many API calls ``executor`` makes for a group (default: one).
+    :param pricing: prices each execution (default: ``cost_model``).
     """
 
     def __init__(
@@ -66,6 +101,8 @@ class BatchScheduler:
         latencies: LatencyTracker | None = None,
         cost_model: CostModel | None = None,
         workers: int = 8,
+        calls_of: CallCounter | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         self.queue = queue
         self.executor = executor
@@ -73,6 +110,8 @@ class BatchScheduler:
         self.individual = individual or (lambda r: self.executor([r])[0])
         self.latencies = latencies or LatencyTracker()
         self.cost_model = cost_model or CostModel()
+        self.calls_of: CallCounter = calls_of or (lambda batch: 1)
+        self.pricing: Pricing = pricing or self.cost_model.price
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batch-exec")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,6 +127,8 @@ class BatchScheduler:
             "wait_ms_total": 0.0,
             "wait_ms_max": 0.0,
             "tokens": 0,
+            "calls": 0,
+            "unpriced_requests": 0,
             "cost": 0.0,
             "cost_if_individual": 0.0,
             "iterations": 0,
@@ -199,21 +240,27 @@ class BatchScheduler:
             )
             with self._lock:
                 self._stats["fallbacks"] += 1
+            # In parallel: each request still has what is left of its own budget.
             for request in batch:
-                self._run_alone(request)
+                self._pool.submit(self._run_alone, request)
             return
         self.latencies.observe(group, (time.perf_counter() - started) * 1000)
-        prompts = [r.prompt for r in batch]
+        calls = self.calls_of(batch)
+        priced = self._account(batch, results, calls)
         with self._lock:
             self._stats["batches"] += 1
             self._stats["batched_requests"] += len(batch)
-            self._stats["tokens"] += int(
-                sum(len(p) for p in prompts) / self.cost_model.chars_per_token
-            )
-            self._stats["cost"] += self.cost_model.call_cost(prompts)
-            self._stats["cost_if_individual"] += sum(
-                self.cost_model.call_cost([p]) for p in prompts
-            )
+        self._log.info(
+            "online_group",
+            group=group,
+            requests=len(batch),
+            calls=calls,
+            tokens=priced.tokens,
+            cost=priced.cost,
+            savings=None
+            if priced.cost is None or priced.cost_if_individual is None
+            else priced.cost_if_individual - priced.cost,
+        )
         for request, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 with self._lock:
@@ -222,18 +269,38 @@ class BatchScheduler:
             elif not request.future.done():
                 request.future.set_result(result)
 
+    def _account(
+        self, batch: Sequence[QueuedRequest], results: Sequence[Any], calls: int
+    ) -> GroupCost:
+        """Add one execution's calls, tokens and cost to the counters."""
+        priced = self.pricing(batch, results, calls)
+        with self._lock:
+            s = self._stats
+            s["calls"] += calls
+            s["tokens"] += priced.tokens
+            if priced.cost is None or priced.cost_if_individual is None:
+                s["unpriced_requests"] += len(batch)
+            else:
+                s["cost"] += priced.cost
+                s["cost_if_individual"] += priced.cost_if_individual
+        return priced
+
     def _run_alone(self, request: QueuedRequest) -> None:
         with self._lock:
             self._stats["individual_requests"] += 1
-            self._stats["cost"] += self.cost_model.call_cost([request.prompt])
-            self._stats["cost_if_individual"] += self.cost_model.call_cost([request.prompt])
         try:
             result = self.individual(request)
         except Exception as exc:
-            if not request.future.done():
-                request.future.set_exception(exc)
+            result = exc
+        self._account([request], [result], 1)
+        if time.monotonic() > request.deadline + self.config.tick_ms / 1000.0:
+            with self._lock:
+                self._stats["deadline_misses"] += 1
+        if request.future.done():
             return
-        if not request.future.done():
+        if isinstance(result, BaseException):
+            request.future.set_exception(result)
+        else:
             request.future.set_result(result)
 
     def stats(self) -> dict[str, Any]:

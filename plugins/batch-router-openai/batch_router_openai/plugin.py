@@ -341,6 +341,19 @@ async def fetch_results(
             )
 
 
+def _shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders first): the shares add up
+    to ``total`` exactly."""
+    if not sum(weights):
+        weights = [1] * len(weights)
+    exact = [total * w / sum(weights) for w in weights]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: shares[i] - exact[i])
+    for i in by_remainder[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 @hookimpl
 async def execute_now(
     requests: list[InputRequest], params: InferenceParams, context: ProviderContext
@@ -369,9 +382,15 @@ async def execute_now(
         texts = [_payload(r, endpoint, None)["input"] for r in requests]
         with map_errors("embeddings.create"):
             resp = await client.post(path, body={**base, "input": texts}, cast_to=object)
+        # The call reports one usage for every input: each result gets its share (by length), so
+        # that the results' usage adds up to the call's, as each answer's does elsewhere.
+        total = int((resp.get("usage") or {}).get("prompt_tokens") or 0)
+        shares = _shares(total, [len(t) for t in texts])
         out = []
-        for r, item in zip(requests, sorted(resp["data"], key=lambda d: d["index"]), strict=True):
-            out.append(result(r, {**resp, "data": [item]}))
+        items = sorted(resp["data"], key=lambda d: d["index"])
+        for r, item, tokens in zip(requests, items, shares, strict=True):
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            out.append(result(r, {**resp, "data": [item], "usage": usage}))
         return out
     system = _system_message(params, endpoint)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import bpe_openai
+import pytest
 from batch_router_openai.emulator import OpenAIEmulator
 
 from batch_router_core import BatchProviderRegistry, InferenceParams, ResultStatus
@@ -80,6 +82,12 @@ async def test_fifty_concurrent_mixed_requests(
     assert stats["isolated_retries"] == 1  # the rejected one, retried alone; its group resolved
     # chat groups run as concurrent calls (one per request), plus the warm-up and one retry alone
     assert emulator.state.sync_calls == 1 + 50 + 1
+    # ... and are counted so: a group of N chat requests made N calls, at the same price as N
+    # requests sent alone (the same tokens at the same per-token rate).
+    grouped_calls = stats["batched_requests"] + stats["individual_requests"]
+    assert stats["calls"] == grouped_calls == 52 - stats["immediate_requests"]
+    assert stats["cost"] > 0 and stats["cost"] == pytest.approx(stats["cost_if_individual"])
+    assert stats["savings"] == pytest.approx(0.0) and stats["unpriced_requests"] == 0
 
 
 async def test_embeddings_group_is_one_call(
@@ -111,7 +119,15 @@ async def test_embeddings_group_is_one_call(
         batcher.stop()
     assert all(r.embedding is not None and len(r.embedding) == 8 for r in results)
     assert emulator.state.sync_calls == 1  # ten inputs, one API call
-    assert batcher.stats()["savings_ratio"] > 0.3
+    stats = batcher.stats()
+    assert stats["calls"] == 1 and stats["batched_requests"] == 10
+    # The call's usage is shared out: the results add up to what the call reported (the
+    # emulator counts with cl100k_base, the encoding of text-embedding-3).
+    tokens = sum(len(bpe_openai.get_encoding("cl100k_base").encode(f"text {i}")) for i in range(10))
+    assert sum(r.usage.prompt_tokens for r in results) == tokens  # type: ignore[union-attr]
+    # One call instead of ten, for the same tokens at the same price: no money saved.
+    assert stats["cost"] == pytest.approx(tokens * 0.02 / 1e6)  # text-embedding-3-small
+    assert stats["savings"] == pytest.approx(0.0)
 
 
 async def test_hours_budgets_go_to_the_batch_tier(
@@ -155,4 +171,9 @@ async def test_hours_budgets_go_to_the_batch_tier(
     assert [r.text for r in results] == [f"Emulated answer to: overnight {i}" for i in range(6)]
     assert len(emulator.state.batches) == 1  # six requests, one batch job (the 50% tier)
     assert emulator.state.sync_calls == 1 and now.text == "Emulated answer to: right now"
-    assert batcher.stats()["deferred_to_batch_tier"] == 6
+    stats = batcher.stats()
+    assert stats["deferred_to_batch_tier"] == 6
+    # The batch tier's saving: half the synchronous price of the same usage.
+    assert stats["batch_tier_cost"] > 0
+    assert stats["batch_tier_savings"] == pytest.approx(stats["batch_tier_cost"])
+    assert stats["immediate_cost"] > 0
