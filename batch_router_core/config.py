@@ -266,7 +266,7 @@ def _check_section(path: str, prefix: str, data: Any, *, partial: bool) -> None:
             _expect(isinstance(value, dict), path, k, "a mapping", value)
         elif kind == "prices":
             _expect(isinstance(value, dict), path, k, "a mapping (as_of, source, models...)", value)
-            from batch_router_core.cost.prices import PriceTable
+            from batch_router_core.models.prices import PriceTable
 
             try:
                 PriceTable.from_config(value, where=k)

@@ -2,12 +2,13 @@
 
 Prices live in each provider plugin's YAML (``prices``), overridable in ``batch-router.yaml``;
 :mod:`.tokens` counts input tokens (a real tokenizer where installed), :mod:`.estimate` turns a
-batch into token counts and money before upload, :mod:`.prices` prices what results report.
+batch into token counts and money before upload, :mod:`.report` a job's estimate and actual cost;
+the tables themselves are vocabulary (:mod:`batch_router_core.models.prices`).
 """
 
 from batch_router_core.cost.estimate import CostEstimate, estimate_requests
-from batch_router_core.cost.prices import ModelPrices, PriceTable, Rates, usage_cost
 from batch_router_core.cost.tokens import TokenCounter, token_counter
+from batch_router_core.models.prices import ModelPrices, PriceTable, Rates, usage_cost
 
 __all__ = [
     "CostEstimate",

@@ -16,11 +16,11 @@ from typing import Any
 import attrs
 import orjson
 
-from batch_router_core.cost.prices import ModelPrices
 from batch_router_core.cost.tokens import PER_MEDIA_PART, PER_MESSAGE, TokenCounter
 from batch_router_core.errors import CostLimitError
 from batch_router_core.models.content import TextContent
 from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.prices import ModelPrices
 from batch_router_core.models.requests import InputRequest
 from batch_router_core.models.tools import ToolCallContent, ToolResultContent
 

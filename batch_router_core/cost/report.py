@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from batch_router_core.cost.estimate import CostEstimate
-from batch_router_core.cost.prices import Rates, usage_cost
+from batch_router_core.models.prices import Rates, usage_cost
 
 __all__ = ["JobCost", "cost_line", "estimate_line", "job_cost", "usd"]
 

@@ -337,6 +337,7 @@ class BatchRouter:
             byte_size=job.input_path.stat().st_size,
             metadata=self._prepared_metadata(job),
             resubmission=job.state is JobState.SUBMITTING,
+            estimated_cost=(job.estimate or {}).get("cost_max"),
         )
 
     def _prepared_metadata(self, job: ProviderJob) -> dict[str, Any]:

@@ -14,7 +14,9 @@ class ProviderCall:
     ``operation`` is the hook's name (``submit``, ``poll_status``, ``fetch_results``, ``cancel``,
     ``find_job``, ``delete_job``, ``execute_now``); ``attempt`` counts from 1 across core's retries
     of the same operation; ``batch_id`` / ``local_id`` say which job, when the call concerns one;
-    ``request_count`` is the number of requests sent (``submit``, ``execute_now``).
+    ``request_count`` is the number of requests sent (``submit``, ``execute_now``);
+    ``estimated_cost`` the upper bound of what a ``submit`` may cost (USD, from the job's estimate:
+    what a budget plugin checks), None when unknown or for other operations.
     """
 
     call_id: str
@@ -24,3 +26,4 @@ class ProviderCall:
     batch_id: str | None = None
     local_id: str | None = None
     request_count: int | None = None
+    estimated_cost: float | None = None

@@ -15,7 +15,7 @@ from batch_router_core.errors import ConfigError, UnknownProviderStatusError
 from batch_router_core.models.enums import BatchMode, BatchStatus
 
 if TYPE_CHECKING:
-    from batch_router_core.cost.prices import PriceTable
+    from batch_router_core.models.prices import PriceTable
 
 __all__ = [
     "BatchHandle",
@@ -169,7 +169,7 @@ class ProviderInfo:
     #: Plugin-private knobs: core never reads them.
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     #: List prices per model, as the YAML's ``prices`` section holds them (see
-    #: :mod:`batch_router_core.cost.prices`); :attr:`price_table` is the parsed form.
+    #: :mod:`batch_router_core.models.prices`); :attr:`price_table` is the parsed form.
     prices: Mapping[str, Any] = attrs.field(factory=dict, converter=_dict)
     _model_re: re.Pattern[str] | None = attrs.field(default=None, init=False, eq=False, repr=False)
     _prices: Any = attrs.field(default=None, init=False, eq=False, repr=False)
@@ -179,7 +179,7 @@ class ProviderInfo:
         """The provider's prices, parsed once."""
         table = self._prices
         if table is None:
-            from batch_router_core.cost.prices import PriceTable
+            from batch_router_core.models.prices import PriceTable
 
             table = PriceTable.from_config(self.prices)
             object.__setattr__(self, "_prices", table)
@@ -266,6 +266,8 @@ class PreparedBatch:
     #: or a lost answer; the router has already made sure no job was created). A plugin that uploads
     #: input files looks for that attempt's upload and deletes it instead of leaving it behind.
     resubmission: bool = False
+    #: The upper bound of what the job may cost (USD), from its estimate; None when unknown.
+    estimated_cost: float | None = None
 
     def iter_lines(self) -> Iterator[bytes]:
         """Stream the provider-native lines back from the file (without newlines)."""

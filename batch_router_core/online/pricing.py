@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from batch_router_core.cost.prices import ModelPrices, usage_cost
 from batch_router_core.models.enums import ResultStatus
+from batch_router_core.models.prices import ModelPrices, usage_cost
 from batch_router_core.models.results import RequestResult
 from batch_router_core.online.queue import QueuedRequest
 from batch_router_core.online.scheduler import GroupCost

@@ -26,7 +26,7 @@ from batch_router_core.errors import (
     ValidationError,
     ValidationIssue,
 )
-from batch_router_core.files import atomic_file, iter_jsonl, write_json_atomic
+from batch_router_core.files import atomic_file, default_state_dir, iter_jsonl, write_json_atomic
 from batch_router_core.hookspecs import hookimpl
 from batch_router_core.logging import scrub_secrets
 from batch_router_core.models import (
@@ -129,6 +129,7 @@ __all__ = [
     "cleanup_pending",
     "crash_point",
     "create_from_upload",
+    "default_state_dir",
     "error_for_status",
     "hookimpl",
     "is_refusal",

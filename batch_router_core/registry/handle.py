@@ -179,6 +179,7 @@ class ProviderHandle:
         local_id: str | None = None,
         request_count: int | None = None,
         attempt: int = 1,
+        estimated_cost: float | None = None,
     ) -> ProviderCall:
         return ProviderCall(
             call_id=new_local_id(),
@@ -188,6 +189,7 @@ class ProviderHandle:
             batch_id=batch_id,
             local_id=local_id,
             request_count=request_count,
+            estimated_cost=estimated_cost,
         )
 
     @asynccontextmanager
@@ -319,7 +321,11 @@ class ProviderHandle:
             prepared=prepared,
             retry=self.info.idempotent_submit,
             log=log,
-            ids={"local_id": prepared.local_id, "request_count": prepared.request_count},
+            ids={
+                "local_id": prepared.local_id,
+                "request_count": prepared.request_count,
+                "estimated_cost": prepared.estimated_cost,
+            },
         )
         log.info("batch_submitted", batch_id=handle.batch_id, requests=handle.request_count)
         return handle
