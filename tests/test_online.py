@@ -417,3 +417,18 @@ def test_a_failed_groups_fallbacks_run_in_parallel_and_count_late_answers() -> N
     s.stop()
     assert most == 4  # each fallback ran beside the others, not one after another
     assert s.stats()["deadline_misses"] == 4  # answered after their deadlines: counted
+
+
+def test_the_size_rule_is_on_by_default_from_the_providers_declared_windows() -> None:
+    from batch_router_core.online import OnlineBatcher
+
+    batcher = OnlineBatcher(config=BatchConfig(max_batch_size=16))
+    engine = batcher.engine
+    # gpt-4o's 128,000-token window over 16 requests: 8,000 tokens a request at most.
+    big = engine.evaluate("word " * 40_000, "faq", "gpt-4o-mini", 2000)
+    assert not big.eligible and "128000 input tokens" in big.reason
+    assert engine.evaluate("a short question", "faq", "gpt-4o-mini", 2000).eligible
+    # Each provider's patterns: OpenAI's embedding window, not a same-named Gemini entry.
+    assert engine.input_limit("text-embedding-3-small") == 8191
+    assert engine.input_limit("claude-sonnet-4-5") == 200_000
+    assert engine.input_limit("some-local-model") is None  # undeclared: size is no reason

@@ -122,22 +122,26 @@ class BatchEngine:
 
 def input_limit_from_registry(registry: object) -> Callable[[str], int | None]:
     """A model -> max input tokens lookup from the providers' YAML (``limits.model_input_tokens``:
-    a mapping of model pattern -> tokens), for :class:`BatchEngine`."""
+    a mapping of model pattern -> tokens, the first match of each provider), for
+    :class:`BatchEngine`: the online path's size rule is active for every model declared there."""
     import fnmatch
 
     from batch_router_core.registry import BatchProviderRegistry
 
     assert isinstance(registry, BatchProviderRegistry)
-    table: list[tuple[str, int]] = []
+    tables: list[list[tuple[str, int]]] = []
     for record in registry.providers():
         assert record.info is not None
-        for pattern, tokens in record.info.limits.model_input_tokens.items():
-            table.append((str(pattern), int(tokens)))
+        limits = record.info.limits.model_input_tokens
+        tables.append([(str(pattern), int(tokens)) for pattern, tokens in limits.items()])
 
     def lookup(model: str) -> int | None:
-        for pattern, tokens in table:
-            if fnmatch.fnmatchcase(model, pattern):
-                return tokens
-        return None
+        # The first matching pattern of each provider; where two providers' patterns both match
+        # the name, the smaller limit (a limit too small only sends a request at once).
+        found = [
+            next((t for p, t in table if fnmatch.fnmatchcase(model, p)), None) for table in tables
+        ]
+        known = [t for t in found if t is not None]
+        return min(known) if known else None
 
     return lookup
