@@ -358,8 +358,10 @@ def _shares(total: int, weights: list[int]) -> list[int]:
 async def execute_now(
     requests: list[InputRequest], params: InferenceParams, context: ProviderContext
 ) -> list[RequestResult]:
-    """Run a small group now: one embeddings call for all inputs, concurrent calls otherwise."""
+    """Run a small group now: one call for all inputs of embeddings and of completions (a prompt
+    list), concurrent calls otherwise."""
     from batch_router_core.formats.openai_batch.requests import (
+        COMPLETIONS,
         EMBEDDINGS,
         _body_params,
         _payload,
@@ -391,6 +393,24 @@ async def execute_now(
         for r, item, tokens in zip(requests, items, shares, strict=True):
             usage = {"prompt_tokens": tokens, "total_tokens": tokens}
             out.append(result(r, {**resp, "data": [item], "usage": usage}))
+        return out
+    if endpoint == COMPLETIONS and len(requests) > 1:
+        # The completions endpoint takes a list of prompts: one call, a choice per prompt.
+        prompts = [_payload(r, endpoint, None)["prompt"] for r in requests]
+        with map_errors("completions.create"):
+            resp = await client.post(path, body={**base, "prompt": prompts}, cast_to=object)
+        choices = sorted(resp["choices"], key=lambda c: c["index"])
+        usage = resp.get("usage") or {}
+        # The call reports one usage: each result gets its share of the prompt tokens (by
+        # length) and of the completion tokens (by answer length), adding up to the call's.
+        prompt_shares = _shares(int(usage.get("prompt_tokens") or 0), [len(p) for p in prompts])
+        answer_shares = _shares(
+            int(usage.get("completion_tokens") or 0), [len(c.get("text") or "") for c in choices]
+        )
+        out = []
+        for r, choice, pt, ct in zip(requests, choices, prompt_shares, answer_shares, strict=True):
+            own = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
+            out.append(result(r, {**resp, "choices": [{**choice, "index": 0}], "usage": own}))
         return out
     system = _system_message(params, endpoint)
 

@@ -177,3 +177,41 @@ async def test_hours_budgets_go_to_the_batch_tier(
     assert stats["batch_tier_cost"] > 0
     assert stats["batch_tier_savings"] == pytest.approx(stats["batch_tier_cost"])
     assert stats["immediate_cost"] > 0
+
+
+async def test_a_completions_group_is_one_call_with_a_prompt_list(
+    batch_router_files,
+    server: RunningServer,  # type: ignore[no-untyped-def]
+    emulator: OpenAIEmulator,
+) -> None:
+    reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
+    batcher = OnlineBatcher(
+        reg,
+        config=BatchConfig(max_batch_size=6, max_wait_ms=200, tick_ms=2),
+        provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}},
+    ).start()
+    try:
+        results = await asyncio.gather(
+            *(
+                batcher.submit(
+                    f"Once upon a time, number {i},",
+                    task_type="faq",
+                    provider="openai",
+                    model="gpt-3.5-turbo-instruct",
+                    latency_budget_ms=2000,
+                    params=InferenceParams(mode="completion", max_output_tokens=20),
+                )
+                for i in range(6)
+            )
+        )
+    finally:
+        batcher.stop()
+    assert emulator.state.sync_calls == 1  # six prompts, one API call
+    # Each answer is its own prompt's, in order.
+    assert [r.text for r in results] == [
+        f"Emulated answer to: Once upon a time, number {i}," for i in range(6)
+    ]
+    cl100k = bpe_openai.get_encoding("cl100k_base")  # gpt-3.5's encoding, as the emulator counts
+    prompt_tokens = sum(len(cl100k.encode(f"Once upon a time, number {i},")) for i in range(6))
+    assert sum(r.usage.prompt_tokens for r in results) == prompt_tokens  # type: ignore[union-attr]
+    assert batcher.stats()["calls"] == 1

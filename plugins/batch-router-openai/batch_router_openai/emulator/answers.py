@@ -153,16 +153,28 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
         }
     if endpoint == "/v1/completions":
         prompt = body.get("prompt")
-        if not isinstance(prompt, str):
-            raise BodyError(400, "'prompt' must be a string", param="prompt")
-        text, finish, completion = _reply(prompt, body.get("max_tokens", 16))
-        pt = count(prompt)
+        # One prompt, or a list of them (one choice each, by index), as the API takes.
+        prompts = [prompt] if isinstance(prompt, str) else prompt
+        if (
+            not isinstance(prompts, list)
+            or not prompts
+            or not all(isinstance(p, str) for p in prompts)
+        ):
+            raise BodyError(400, "'prompt' must be a string or an array of strings", param="prompt")
+        choices, pt, completion = [], 0, 0
+        for index, one in enumerate(prompts):
+            text, finish, tokens = _reply(one, body.get("max_tokens", 16))
+            choices.append(
+                {"text": text, "index": index, "logprobs": None, "finish_reason": finish}
+            )
+            pt += count(one)
+            completion += tokens
         return {
             "id": f"cmpl-emu{rid}",
             "object": "text_completion",
             "created": created,
             "model": model,
-            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "choices": choices,
             "usage": {
                 "prompt_tokens": pt,
                 "completion_tokens": completion,
