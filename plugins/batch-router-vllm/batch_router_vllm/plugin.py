@@ -80,9 +80,28 @@ def provider_info() -> ProviderInfo:
     return load_provider_defaults("batch_router_vllm", "defaults.yaml")
 
 
+def _check_tool_choice(batch: InputBatch) -> None:
+    """Tools need a forced choice here: ``auto`` needs a tool-call parser for the model's own
+    format, which a local engine is not configured with."""
+    issues = [
+        ValidationIssue(
+            "vLLM answers tools only with a forced choice: set tool_choice to 'required' or to "
+            "a tool's name ('auto' needs a model-specific tool-call parser)",
+            custom_id=cid,
+            field="params.tool_choice",
+        )
+        for cid, p in [(None, batch.configured_params)]
+        + [(r.custom_id, batch.params_for(r)) for r in batch.requests if r.params is not None]
+        if p.tools is not None and p.tool_choice in (None, "auto")
+    ]
+    if issues:
+        raise ValidationError(issues, provider="vllm")
+
+
 @hookimpl
 def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
     """Unified batch -> OpenAI-format lines; top_k (a vLLM sampling parameter) goes in the body."""
+    _check_tool_choice(batch)
     params = batch.configured_params
     if params.top_k is not None:
         params = attrs.evolve(
@@ -229,6 +248,11 @@ def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHandle:
     if engine == "run_batch":
         if embedding:
             engine_args = {"runner": "pooling", "convert": "embed", **engine_args}
+        else:  # the server front end's own flags (a tool-call parser), run_batch only
+            engine_args = {
+                **(context.info.settings.get("run_batch_chat_args") or {}),
+                **engine_args,
+            }
         command = [
             python,
             "-m",

@@ -8,6 +8,11 @@ output line per request to the output file as each chunk finishes (the same shap
 writes, so one parser reads both) and records its progress in ``progress.json``. A line naming
 another model than the one loaded gets that request's own 404 error, as ``run_batch`` does; a line
 whose parameters vLLM refuses gets a 400 for that request alone.
+
+Tools are answered as vLLM's server answers a forced tool choice: decoding constrained to the named
+tool's parameters (``tool_choice: {"function": {"name"}}``) or to a list of calls of the offered
+tools (``"required"``), the JSON then returned as ``tool_calls``. ``auto`` needs a model-specific
+tool-call parser; the plugin refuses it before a job starts.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ _NOT_SAMPLING = {
     "user",
     "dimensions",
     "n",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
 }
 
 
@@ -84,6 +92,66 @@ def _ok_line(line: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _object(schema: Any) -> dict[str, Any]:
+    return schema if isinstance(schema, dict) and schema else {"type": "object", "properties": {}}
+
+
+def _tool_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON Schema a forced tool choice constrains the answer to (as vLLM's server does)."""
+    choice = body.get("tool_choice")
+    tools = [t.get("function") or {} for t in body.get("tools") or []]
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        found = [t for t in tools if t.get("name") == name]
+        if not found:
+            raise ValueError(f"tool {name!r} has not been passed in `tools`")
+        return _object(found[0].get("parameters"))
+    if choice == "required" and tools:
+        return {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "anyOf": [
+                    {
+                        "properties": {
+                            "name": {"type": "string", "enum": [t.get("name")]},
+                            "parameters": _object(t.get("parameters")),
+                        },
+                        "required": ["name", "parameters"],
+                    }
+                    for t in tools
+                ],
+            },
+        }
+    return None
+
+
+def _tool_calls(body: dict[str, Any], text: str) -> list[dict[str, Any]] | None:
+    """The answer of a forced tool choice as OpenAI ``tool_calls`` (None: not JSON, e.g. cut off
+    by max tokens; the text is then returned as it came)."""
+    choice = body.get("tool_choice")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(choice, dict):
+        calls = [{"name": (choice.get("function") or {}).get("name"), "parameters": value}]
+    elif isinstance(value, list):
+        calls = value
+    else:
+        return None
+    return [
+        {
+            "id": f"chatcmpl-tool-{uuid.uuid4().hex[:16]}",
+            "type": "function",
+            "function": {"name": c.get("name"), "arguments": json.dumps(c.get("parameters"))},
+        }
+        for c in calls
+        if isinstance(c, dict)
+    ]
+
+
 def _sampling(body: dict[str, Any], vllm: Any) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in body.items():
@@ -103,6 +171,9 @@ def _sampling(body: dict[str, Any], vllm: Any) -> Any:
             structured["json_object"] = True
         elif response_format.get("type") != "text":
             raise ValueError(f"unsupported response_format {response_format.get('type')!r}")
+    tool_schema = _tool_schema(body)
+    if tool_schema is not None:
+        structured["json"] = tool_schema
     if structured:
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -114,6 +185,14 @@ def _chat_body(line: dict[str, Any], output: Any, served: str) -> dict[str, Any]
     completion = output.outputs[0]
     prompt_tokens = len(output.prompt_token_ids or ())
     completion_tokens = len(completion.token_ids)
+    body = line.get("body") or {}
+    message: dict[str, Any] = {"role": "assistant", "content": completion.text}
+    finish = completion.finish_reason
+    calls = _tool_calls(body, completion.text) if _tool_schema(body) is not None else None
+    if calls:
+        message = {"role": "assistant", "content": None, "tool_calls": calls}
+        # As vLLM's server: "tool_calls" for a required choice, "stop" for a named one.
+        finish = "tool_calls" if body.get("tool_choice") == "required" else finish
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:16]}",
         "object": "chat.completion",
@@ -122,9 +201,9 @@ def _chat_body(line: dict[str, Any], output: Any, served: str) -> dict[str, Any]
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": completion.text},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": completion.finish_reason,
+                "finish_reason": finish,
             }
         ],
         "usage": {

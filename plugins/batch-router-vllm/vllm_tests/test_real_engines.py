@@ -248,3 +248,107 @@ async def test_a_schema_constrained_batch_answers_conforming_json(
     checked = [check.result(r) for r in results]
     assert check.checked == 3 and check.invalid == 0, [(r.text, r.error) for r in checked]
     assert all(isinstance(r.parsed["sure"], bool) for r in checked), checked
+
+
+@pytest.mark.parametrize("engine", ["run_batch", "offline"])
+async def test_a_forced_tool_call_round_trips(
+    engine: str, vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
+) -> None:
+    """Tools on the CPU model: a forced choice constrains decoding to the tool's parameters, so the
+    135M model calls it with arguments of that shape; a second batch carries the call and the
+    tool's result back and is answered in text."""
+    from batch_router_core import (
+        InferenceParams,
+        InputBatch,
+        InputMessage,
+        InputRequest,
+        Tool,
+        ToolCallContent,
+        ToolResultContent,
+    )
+
+    weather = Tool(
+        name="get_weather",
+        description="The current weather in a city.",
+        parameters={
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "maxLength": 20},
+                "unit": {"enum": ["C", "F"]},
+            },
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    )
+    provider = vllm_registry.get("vllm", engine=engine, model_cache=str(model_cache))
+    asks = {"oslo": "What is the weather in Oslo?", "lima": "What is the weather in Lima?"}
+    first = InputBatch(
+        requests=[
+            InputRequest(custom_id=k, messages=[InputMessage.user(q)]) for k, q in asks.items()
+        ],
+        params=InferenceParams(
+            provider_id="vllm",
+            model_id=MODEL,
+            max_output_tokens=48,
+            temperature=0.0,
+            tools=(weather,),
+            tool_choice="get_weather",
+        ),
+    )
+    handle = await provider.submit(provider.prepare(first))
+    end = (await wait_until_ended(provider, handle))[-1]
+    assert end.status is BatchStatus.COMPLETED, end.error
+    results = {r.custom_id: r async for r in provider.fetch_results(handle)}
+    follow_ups = []
+    for key, result in results.items():
+        assert result.status is ResultStatus.SUCCEEDED, result.error
+        [call] = result.tool_calls or ()
+        assert call.name == "get_weather" and call.arguments is not None, result
+        assert set(call.arguments) == {"city", "unit"} and call.arguments["unit"] in ("C", "F")
+        follow_ups.append(
+            InputRequest(
+                custom_id=f"{key}-answer",
+                messages=[
+                    InputMessage.user(asks[key]),
+                    InputMessage(
+                        role="assistant",
+                        contents=[
+                            ToolCallContent(id=call.id, name=call.name, arguments=call.arguments)
+                        ],
+                    ),
+                    InputMessage(
+                        role="user",
+                        contents=[
+                            ToolResultContent(
+                                tool_call_id=call.id, name=call.name, content='{"celsius": 7}'
+                            )
+                        ],
+                    ),
+                ],
+            )
+        )
+    second = InputBatch(
+        requests=follow_ups,
+        params=InferenceParams(
+            provider_id="vllm", model_id=MODEL, max_output_tokens=24, temperature=0.0
+        ),
+    )
+    handle = await provider.submit(provider.prepare(second))
+    end = (await wait_until_ended(provider, handle))[-1]
+    assert end.status is BatchStatus.COMPLETED, end.error
+    answers = [r async for r in provider.fetch_results(handle)]
+    assert len(answers) == 2
+    assert all(r.status is ResultStatus.SUCCEEDED and r.text for r in answers), answers
+
+
+def test_tools_without_a_forced_choice_are_refused_before_a_job_starts(
+    vllm_registry: BatchProviderRegistry,
+) -> None:
+    from batch_router_core import InferenceParams, Tool, ValidationError
+
+    batch = questions(1).with_params(
+        InferenceParams(provider_id="vllm", model_id=MODEL, tools=(Tool(name="lookup"),))
+    )
+    with pytest.raises(ValidationError, match="forced choice") as info:
+        vllm_registry.get("vllm").prepare(batch)
+    assert info.value.issues[0].field == "params.tool_choice"
