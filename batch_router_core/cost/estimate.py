@@ -144,27 +144,24 @@ def estimate_requests(
         bound = own if own is not None else batch_max if batch_max is not None else model_max
         expected += expected_output if bound is None else min(expected_output, bound)
         most = None if most is None or bound is None else most + bound
-    if prices is None:
-        return CostEstimate(
-            requests=n,
-            input_tokens=inputs,
-            output_tokens_expected=expected,
-            output_tokens_max=most,
-            cost_expected=None,
-            cost_max=None,
-            sync_cost_expected=None,
-            method=counter.method,
-        )
-    batch, sync = prices.batch, prices.sync
-    return CostEstimate(
+    unpriced = CostEstimate(
         requests=n,
         input_tokens=inputs,
         output_tokens_expected=expected,
         output_tokens_max=most,
+        cost_expected=None,
+        cost_max=None,
+        sync_cost_expected=None,
+        method=counter.method,
+    )
+    if prices is None:  # unknown, never zero
+        return unpriced
+    batch, sync = prices.batch, prices.sync
+    return attrs.evolve(
+        unpriced,
         cost_expected=batch.cost(inputs, expected, requests=n),
         cost_max=None if most is None else batch.cost(inputs, most, requests=n),
         sync_cost_expected=sync.cost(inputs, expected, requests=n),
-        method=counter.method,
         prices_as_of=prices_as_of,
         rates=batch.to_data(),
     )

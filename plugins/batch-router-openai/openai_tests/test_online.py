@@ -95,31 +95,16 @@ async def test_embeddings_group_is_one_call(
     server: RunningServer,  # type: ignore[no-untyped-def]
     emulator: OpenAIEmulator,
 ) -> None:
-    reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
-    batcher = OnlineBatcher(
-        reg,
-        config=BatchConfig(max_batch_size=10, max_wait_ms=200, tick_ms=2),
-        provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}},
-    ).start()
-    try:
-        results = await asyncio.gather(
-            *(
-                batcher.submit(
-                    f"text {i}",
-                    task_type="faq",
-                    provider="openai",
-                    model="text-embedding-3-small",
-                    latency_budget_ms=2000,
-                    params=InferenceParams(mode="embedding", embedding_dimensions=8),
-                )
-                for i in range(10)
-            )
-        )
-    finally:
-        batcher.stop()
+    results, stats = await _burst(
+        batch_router_files,
+        server,
+        10,
+        "text-embedding-3-small",
+        InferenceParams(mode="embedding", embedding_dimensions=8),
+        "text {}",
+    )
     assert all(r.embedding is not None and len(r.embedding) == 8 for r in results)
     assert emulator.state.sync_calls == 1  # ten inputs, one API call
-    stats = batcher.stats()
     assert stats["calls"] == 1 and stats["batched_requests"] == 10
     # The call's usage is shared out: the results add up to what the call reported (the
     # emulator counts with cl100k_base, the encoding of text-embedding-3).
@@ -184,28 +169,14 @@ async def test_a_completions_group_is_one_call_with_a_prompt_list(
     server: RunningServer,  # type: ignore[no-untyped-def]
     emulator: OpenAIEmulator,
 ) -> None:
-    reg = BatchProviderRegistry(files=batch_router_files, overrides={}, retry=RetryPolicy.no_wait())
-    batcher = OnlineBatcher(
-        reg,
-        config=BatchConfig(max_batch_size=6, max_wait_ms=200, tick_ms=2),
-        provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}},
-    ).start()
-    try:
-        results = await asyncio.gather(
-            *(
-                batcher.submit(
-                    f"Once upon a time, number {i},",
-                    task_type="faq",
-                    provider="openai",
-                    model="gpt-3.5-turbo-instruct",
-                    latency_budget_ms=2000,
-                    params=InferenceParams(mode="completion", max_output_tokens=20),
-                )
-                for i in range(6)
-            )
-        )
-    finally:
-        batcher.stop()
+    results, stats = await _burst(
+        batch_router_files,
+        server,
+        6,
+        "gpt-3.5-turbo-instruct",
+        InferenceParams(mode="completion", max_output_tokens=20),
+        "Once upon a time, number {},",
+    )
     assert emulator.state.sync_calls == 1  # six prompts, one API call
     # Each answer is its own prompt's, in order.
     assert [r.text for r in results] == [
@@ -214,4 +185,34 @@ async def test_a_completions_group_is_one_call_with_a_prompt_list(
     cl100k = bpe_openai.get_encoding("cl100k_base")  # gpt-3.5's encoding, as the emulator counts
     prompt_tokens = sum(len(cl100k.encode(f"Once upon a time, number {i},")) for i in range(6))
     assert sum(r.usage.prompt_tokens for r in results) == prompt_tokens  # type: ignore[union-attr]
-    assert batcher.stats()["calls"] == 1
+    assert stats["calls"] == 1
+
+
+async def _burst(
+    files: object, server: RunningServer, size: int, model: str, params: InferenceParams, text: str
+) -> tuple[list[object], dict[str, object]]:
+    """``size`` requests ``text.format(i)`` at once through a batcher grouping up to ``size``;
+    their results and the batcher's stats."""
+    reg = BatchProviderRegistry(files=files, overrides={}, retry=RetryPolicy.no_wait())
+    batcher = OnlineBatcher(
+        reg,
+        config=BatchConfig(max_batch_size=size, max_wait_ms=200, tick_ms=2),
+        provider_options={"openai": {"base_url": server.url + "/v1", "api_key": "k"}},
+    ).start()
+    try:
+        results = await asyncio.gather(
+            *(
+                batcher.submit(
+                    text.format(i),
+                    task_type="faq",
+                    provider="openai",
+                    model=model,
+                    latency_budget_ms=2000,
+                    params=params,
+                )
+                for i in range(size)
+            )
+        )
+    finally:
+        batcher.stop()
+    return list(results), batcher.stats()

@@ -55,6 +55,15 @@ def _reply(prompt: str, limit: int | None) -> tuple[str, str, int]:
     return text, "length" if truncated else "stop", tokens
 
 
+def _texts(body: dict[str, Any], field: str) -> list[str]:
+    """``body[field]`` as a list of strings (one string, or a non-empty array of them)."""
+    value = body.get(field)
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise BodyError(400, f"'{field}' must be a string or an array of strings", param=field)
+    return texts
+
+
 def _vector(text: str, dims: int) -> list[float]:
     out: list[float] = []
     counter = 0
@@ -152,15 +161,8 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
             "system_fingerprint": "fp_emulator",
         }
     if endpoint == "/v1/completions":
-        prompt = body.get("prompt")
         # One prompt, or a list of them (one choice each, by index), as the API takes.
-        prompts = [prompt] if isinstance(prompt, str) else prompt
-        if (
-            not isinstance(prompts, list)
-            or not prompts
-            or not all(isinstance(p, str) for p in prompts)
-        ):
-            raise BodyError(400, "'prompt' must be a string or an array of strings", param="prompt")
+        prompts = _texts(body, "prompt")
         choices, pt, completion = [], 0, 0
         for index, one in enumerate(prompts):
             text, finish, tokens = _reply(one, body.get("max_tokens", 16))
@@ -182,14 +184,7 @@ def answer(endpoint: str, body: dict[str, Any], *, request_no: int, created: int
             },
         }
     if endpoint == "/v1/embeddings":
-        inp = body.get("input")
-        inputs = [inp] if isinstance(inp, str) else inp
-        if (
-            not isinstance(inputs, list)
-            or not inputs
-            or not all(isinstance(i, str) for i in inputs)
-        ):
-            raise BodyError(400, "'input' must be a string or an array of strings", param="input")
+        inputs = _texts(body, "input")
         dims = body.get("dimensions") or _EMBED_DIMS.get(model, 1536)
         pt = sum(count(i) for i in inputs)
         return {
