@@ -293,3 +293,29 @@ def test_the_counter_for_each_family() -> None:
     assert token_counter("openai", "gpt-4-0613").method == "cl100k_base"
     assert token_counter("anthropic", "claude-sonnet-4-5").method.endswith("for anthropic)")
     assert token_counter("google", "gemini-2.5-flash").per_message == 0
+
+
+def test_a_large_batch_is_counted_from_a_sample_within_two_percent() -> None:
+    from batch_router_core.cost.estimate import request_tokens
+    from batch_router_core.jobs.shards import estimate_batch
+
+    words = "the quick brown fox Größe 東京 café naïve jumps évolution вода 🙂 {x: [1, 2]}".split()
+    requests = [
+        InputRequest(
+            custom_id=f"r{i}",
+            messages=[
+                InputMessage.user(
+                    " ".join(words[(i * 7 + k) % len(words)] for k in range(i % 90 + 5))
+                )
+            ],
+        )
+        for i in range(6000)
+    ]
+    batch = InputBatch(requests=requests).with_params(
+        InferenceParams(provider_id="openai", model_id="gpt-4o-mini", max_output_tokens=10)
+    )
+    est = estimate_batch(BatchProviderRegistry().get("openai"), batch)
+    counter = token_counter("openai", "gpt-4o-mini")
+    exact = sum(request_tokens(r, None, counter.count) for r in requests)
+    assert "2,000 of 6,000 requests counted" in est.method
+    assert abs(est.input_tokens - exact) <= 0.02 * exact, (est.input_tokens, exact)

@@ -1,6 +1,9 @@
 """What a batch will cost, before anything is sent: tokens counted, then priced.
 
-Input tokens are counted per request (:mod:`.tokens`). Output tokens have an upper bound, each
+Input tokens are counted per request (:mod:`.tokens`): every request of a batch of up to
+``SAMPLE`` (2,000) requests, and an evenly spread sample of about that many in a larger one, whose
+tokens per character then count the rest (a tokenizer costs ~0.2 µs a token; the sample keeps an
+estimate of a large job near 1.5 µs a request, within a fraction of a percent on varied text). Output tokens have an upper bound, each
 request's ``max_output_tokens`` (else the model's most output in the price table; unknown without
 either), and an expected value: ``expected_output_tokens`` a request (256 unless configured),
 capped by the upper bound. The expected figure is a planning aid; the upper bound is what a cost cap
@@ -10,13 +13,18 @@ checks. Both are priced at the batch rates, and the expected cost also at the sy
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 import orjson
 
-from batch_router_core.cost.tokens import PER_MEDIA_PART, PER_MESSAGE, TokenCounter
+from batch_router_core.cost.tokens import (
+    CHARS_PER_TOKEN,
+    PER_MEDIA_PART,
+    PER_MESSAGE,
+    TokenCounter,
+)
 from batch_router_core.errors import CostLimitError
 from batch_router_core.models.content import TextContent
 from batch_router_core.models.params import InferenceParams
@@ -29,37 +37,48 @@ __all__ = [
     "CostEstimate",
     "check_cost_cap",
     "estimate_requests",
+    "request_texts",
     "request_tokens",
 ]
 
 #: Output tokens expected of a request when nothing says otherwise.
 DEFAULT_EXPECTED_OUTPUT = 256
+#: About how many requests of a large batch are counted with the tokenizer.
+SAMPLE = 2000
+
+
+def request_texts(
+    request: InputRequest, system: str | tuple[str, ...] | None, per_message: int = PER_MESSAGE
+) -> tuple[list[str], int]:
+    """The texts one request sends (its own system prompt, else ``system``; its text parts, tool
+    calls and results) and its tokens that are not text (message framing, media parts)."""
+    own = request.params.system_prompt if request.params is not None else None
+    sp = own if own is not None else system
+    texts: list[str] = [] if sp is None else [sp] if isinstance(sp, str) else list(sp)
+    fixed = 0
+    for message in request.messages:
+        fixed += per_message
+        for part in message.contents:
+            if type(part) is TextContent:
+                texts.append(part.text)
+            elif type(part) is ToolResultContent:
+                texts.append(part.content)
+            elif type(part) is ToolCallContent:
+                texts += (part.name, orjson.dumps(dict(part.arguments)).decode())
+            else:
+                fixed += PER_MEDIA_PART
+    return texts, fixed
 
 
 def request_tokens(
     request: InputRequest,
     system: str | tuple[str, ...] | None,
-    count: Any,
+    count: Callable[[str], int],
     per_message: int = PER_MESSAGE,
 ) -> int:
     """The input tokens of one request (its own system prompt, else ``system``)."""
-    own = request.params.system_prompt if request.params is not None else None
-    sp = own if own is not None else system
-    tokens = 0
-    if sp is not None:
-        tokens += count(sp) if isinstance(sp, str) else sum(count(s) for s in sp)
-    for message in request.messages:
-        tokens += per_message
-        for part in message.contents:
-            if type(part) is TextContent:
-                tokens += count(part.text)
-            elif type(part) is ToolResultContent:
-                tokens += count(part.content)
-            elif type(part) is ToolCallContent:
-                tokens += count(part.name) + count(orjson.dumps(dict(part.arguments)).decode())
-            else:
-                tokens += PER_MEDIA_PART
-    return tokens
+    texts, fixed = request_texts(request, system, per_message)
+    return fixed + sum(count(t) for t in texts)
 
 
 @attrs.frozen(kw_only=True)
@@ -135,15 +154,30 @@ def estimate_requests(
     system = params.system_prompt
     batch_max = params.max_output_tokens
     model_max = prices.max_output if prices is not None else None
-    n = inputs = expected = 0
+    reqs = requests if isinstance(requests, Sequence) else tuple(requests)
+    n = len(reqs)
+    # A tokenizer costs ~0.2 us a token: every request of a small batch is counted, a sample of
+    # about SAMPLE spread over a large one (the rest by their characters at the sample's ratio).
+    stride = max(1, n // SAMPLE)
+    fixed = counted = counted_chars = other_chars = expected = 0
     most: int | None = 0
-    for req in requests:
-        n += 1
-        inputs += request_tokens(req, system, count, framing)
+    for i, req in enumerate(reqs):
+        texts, framing_and_media = request_texts(req, system, framing)
+        fixed += framing_and_media
+        if i % stride == 0:
+            counted += sum(count(t) for t in texts)
+            counted_chars += sum(map(len, texts))
+        else:
+            other_chars += sum(map(len, texts))
         own = req.params.max_output_tokens if req.params is not None else None
         bound = own if own is not None else batch_max if batch_max is not None else model_max
         expected += expected_output if bound is None else min(expected_output, bound)
         most = None if most is None or bound is None else most + bound
+    ratio = counted / counted_chars if counted_chars else 1 / CHARS_PER_TOKEN
+    inputs = fixed + counted + round(other_chars * ratio)
+    method = counter.method
+    if stride > 1:
+        method += f"; {len(range(0, n, stride)):,} of {n:,} requests counted, the rest by length"
     unpriced = CostEstimate(
         requests=n,
         input_tokens=inputs,
@@ -152,7 +186,7 @@ def estimate_requests(
         cost_expected=None,
         cost_max=None,
         sync_cost_expected=None,
-        method=counter.method,
+        method=method,
     )
     if prices is None:  # unknown, never zero
         return unpriced
