@@ -6,7 +6,8 @@ Unicode user text (a few hundred characters), its own max tokens and temperature
 
 * reading the unified JSONL file into requests (`read_input`) against orjson parsing the same file;
 * each hosted provider's `ProviderHandle.prepare` (validate, convert, write) from the built
-  requests against orjson writing the same provider lines from prebuilt dicts.
+  requests against orjson writing the same provider lines from prebuilt dicts;
+* the cost estimate a submit makes, against counting every request with the tokenizer.
 
 python benchmarks/bench_per_request.py [N]     (default 50,000)
 """
@@ -124,6 +125,26 @@ def main(n: int) -> None:
 
     print(row("merged settings, attrs.evolve (before)", best_time(evolve_merge, 3), n))
     print(row("merged settings, InferenceParams.merged", best_time(merge, 3), n))
+
+    # The cost estimate every submit makes: a sample counted with the tokenizer, the rest by
+    # length; beside counting every request with it (the tokenizer's encoding loaded first).
+    from batch_router_core.cost.estimate import request_tokens
+    from batch_router_core.cost.tokens import token_counter
+    from batch_router_core.jobs.shards import estimate_batch
+
+    openai = registry.get("openai")
+    batch = InputBatch(requests=requests).with_params(
+        InferenceParams(provider_id="openai", model_id="gpt-4o-mini")
+    )
+    counter = token_counter("openai", "gpt-4o-mini")
+    counter.count("load the encoding")
+
+    def count_all() -> None:
+        for req in requests:
+            request_tokens(req, None, counter.count)
+
+    print(row("floor: tokenizer over every request", best_time(count_all, 3), n))
+    print(row("cost estimate (sampled)", best_time(lambda: estimate_batch(openai, batch), 3), n))
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@
 Input tokens are counted per request (:mod:`.tokens`): every request of a batch of up to
 ``SAMPLE`` (2,000) requests, and an evenly spread sample of about that many in a larger one, whose
 tokens per character then count the rest (a tokenizer costs ~0.2 µs a token; the sample keeps an
-estimate of a large job near 1.5 µs a request, within a fraction of a percent on varied text). Output tokens have an upper bound, each
-request's ``max_output_tokens`` (else the model's most output in the price table; unknown without
-either), and an expected value: ``expected_output_tokens`` a request (256 unless configured),
-capped by the upper bound. The expected figure is a planning aid; the upper bound is what a cost cap
-checks. Both are priced at the batch rates, and the expected cost also at the synchronous rates
-(what the same requests would cost one by one: the saving).
+estimate of a large job near 1.5 µs a request, within a fraction of a percent on varied text).
+Output tokens have an upper bound, each request's ``max_output_tokens`` (else the model's most
+output in the price table; unknown without either), and an expected value:
+``expected_output_tokens`` a request (256 unless configured), capped by the upper bound. The
+expected figure is a planning aid; the upper bound is what a cost cap checks. Both are priced at
+the batch rates, and the expected cost also at the synchronous rates (what the same requests would
+cost one by one: the saving).
 """
 
 from __future__ import annotations

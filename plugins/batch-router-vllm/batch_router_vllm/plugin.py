@@ -13,6 +13,7 @@ mapping merged over the YAML's), ``model_cache`` (where built-in models are conv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -34,7 +35,9 @@ from batch_router_core.plugin import (
     BatchHandle,
     BatchMode,
     BatchStatusReport,
+    InferenceParams,
     InputBatch,
+    InputRequest,
     PreparedBatch,
     PreparedPayloads,
     ProviderContext,
@@ -44,6 +47,7 @@ from batch_router_core.plugin import (
     RequestError,
     RequestResult,
     ResultStatus,
+    UnsupportedOperationError,
     ValidationError,
     ValidationIssue,
     crash_point,
@@ -52,7 +56,7 @@ from batch_router_core.plugin import (
     new_result,
 )
 
-from . import jobs
+from . import jobs, online
 from .models import resolve_model
 
 ENGINES = ("run_batch", "offline")
@@ -354,6 +358,34 @@ def poll_status(handle: BatchHandle, context: ProviderContext) -> BatchStatusRep
     if report.raw_status == "cancelling":
         jobs.cancel_job(job_dir, float(context.info.settings.get("kill_grace_s", 10)))
     return report
+
+
+@hookimpl
+async def execute_now(
+    requests: list[InputRequest], params: InferenceParams, context: ProviderContext
+) -> list[RequestResult]:
+    """Run an online group now, in one generate call on a warm engine in this process (loaded
+    by the model's first group: see :mod:`batch_router_vllm.online`)."""
+    python = _python(context)
+    if Path(python).resolve() != Path(sys.executable).resolve():
+        raise UnsupportedOperationError(
+            "online groups run on an engine in this process; the 'python' option names another "
+            f"interpreter ({python}): run the online path where vLLM is installed",
+            provider="vllm",
+        )
+    _require_vllm(python)
+    model = str(params.model_id)
+    model_path = resolve_model(model, context.info.settings, context.options, python)
+    batch = InputBatch(requests=tuple(requests), params=params)
+    lines = [orjson.loads(line) for line in prepare_payloads(batch, context).lines]
+    engine_args = {
+        **(context.info.settings.get("engine_args") or {}),
+        **(context.option("engine_args") or {}),
+    }
+    answered = await asyncio.to_thread(
+        online.run_group, model_path, model, engine_args, params.mode.value, lines
+    )
+    return [parse_line(line, model, provider="vllm") for line in answered]
 
 
 @hookimpl

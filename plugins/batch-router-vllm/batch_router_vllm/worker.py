@@ -226,9 +226,11 @@ def _embedding_body(output: Any, served: str) -> dict[str, Any]:
     }
 
 
-def _serve_chunk(
+def serve_chunk(
     llm: Any, chunk: list[dict[str, Any]], job: dict[str, Any], vllm: Any
 ) -> list[dict[str, Any]]:
+    """Serve a chunk of request lines on ``llm`` in one generate call: one output line each, in
+    order (also what the plugin's online groups run on a warm engine)."""
     served = job["served_model_name"]
     embedding = job["mode"] == "embedding"
     out: dict[int, dict[str, Any]] = {}
@@ -290,7 +292,7 @@ def main(argv: list[str]) -> int:
     )
     with open(job["output"], "a", encoding="utf-8") as out:
         for chunk in _chunks(Path(job["input"]), int(job.get("offline_chunk") or 16)):
-            for line in _serve_chunk(llm, chunk, job, vllm):
+            for line in serve_chunk(llm, chunk, job, vllm):
                 out.write(json.dumps(line) + "\n")
                 succeeded += line["error"] is None
             out.flush()

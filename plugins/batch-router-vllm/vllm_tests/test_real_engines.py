@@ -222,21 +222,18 @@ async def test_a_schema_constrained_batch_answers_conforming_json(
     engine: str, vllm_registry: BatchProviderRegistry, model_cache: Path, smollm2_dir: Path
 ) -> None:
     """Structured output on the CPU model: decoding constrained to the schema, so even a 135M
-    model answers JSON of that shape, checked here the way the router checks every answer."""
+    model answers JSON of that shape, checked here the way the router checks every answer, and
+    read back as instances of the Pydantic model the schema came from."""
+    from pydantic import BaseModel, Field
+
     from batch_router_core.jobs.outputs import OutputCheck
     from batch_router_core.models.schema import output_schema
 
-    schema = output_schema(
-        {
-            "type": "object",
-            "properties": {
-                "answer": {"type": "string", "maxLength": 20},
-                "sure": {"type": "boolean"},
-            },
-            "required": ["answer", "sure"],
-            "additionalProperties": False,
-        }
-    )
+    class Reply(BaseModel):
+        answer: str = Field(max_length=20)
+        sure: bool
+
+    schema = output_schema(Reply)
     provider = vllm_registry.get("vllm", engine=engine, model_cache=str(model_cache))
     batch = questions(3, max_output_tokens=48, output_schema=schema)
     handle = await provider.submit(provider.prepare(batch))
@@ -247,7 +244,8 @@ async def test_a_schema_constrained_batch_answers_conforming_json(
     check = OutputCheck(schema)
     checked = [check.result(r) for r in results]
     assert check.checked == 3 and check.invalid == 0, [(r.text, r.error) for r in checked]
-    assert all(isinstance(r.parsed["sure"], bool) for r in checked), checked
+    replies = [r.parsed_as(Reply) for r in checked]
+    assert all(isinstance(r, Reply) and len(r.answer) <= 20 for r in replies), replies
 
 
 @pytest.mark.parametrize("engine", ["run_batch", "offline"])
