@@ -6,9 +6,9 @@ deadline falls before the next tick (so no request waits past its deadline); a g
 ``min_batch_size`` whose oldest request has waited 70% of ``max_wait_ms``.
 
 Error handling: a failed group call falls back to one call per request, run in parallel (a
-fallback that ends after its request's deadline counts as a deadline miss); a request the group
-call reports as failed is retried alone while the others resolve normally; if a scheduler iteration
-crashes, the queue is drained through individual calls and the loop goes on (counted in
+fallback that ends after its request's latency budget counts as a deadline miss); a request the
+group call reports as failed is retried alone while the others resolve normally; if a scheduler
+iteration crashes, the queue is drained through individual calls and the loop goes on (counted in
 ``stats()["restarts"]``).
 
 Cost: each executed group is priced by ``pricing`` (the online batcher's prices them from the
@@ -293,7 +293,14 @@ class BatchScheduler:
         except Exception as exc:
             result = exc
         self._account([request], [result], 1)
-        if time.monotonic() > request.deadline + self.config.tick_ms / 1000.0:
+        # Answered alone (a fallback, an isolated retry): late if past the request's latency
+        # budget, or, for a request without one, past its deadline to be sent.
+        budget_s = (
+            request.latency_budget_ms / 1000.0
+            if request.latency_budget_ms
+            else request.deadline - request.enqueued_at + self.config.tick_ms / 1000.0
+        )
+        if time.monotonic() > request.enqueued_at + budget_s:
             with self._lock:
                 self._stats["deadline_misses"] += 1
         if request.future.done():
