@@ -25,11 +25,21 @@ _ENGINES: dict[bytes, Any] = {}
 _LOCK = threading.Lock()
 
 
-def _engine(model_path: str, served: str, engine_args: Mapping[str, Any], mode: str) -> Any:
+def _engine(
+    model_path: str,
+    served: str,
+    engine_args: Mapping[str, Any],
+    mode: str,
+    env: Mapping[str, Any],
+) -> Any:
     key = orjson.dumps([model_path, served, dict(engine_args), mode], option=orjson.OPT_SORT_KEYS)
     with _LOCK:  # one load per model, however many groups arrive at once
         llm = _ENGINES.get(key)
         if llm is None:
+            # The environment a job's engine process gets (VLLM_CPU_KVCACHE_SPACE: without it the
+            # CPU backend wants 92% of the machine's memory free), unless the caller set it.
+            for name, value in env.items():
+                os.environ.setdefault(str(name), str(value))
             # One process: no engine-core subprocess outliving the caller.
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
             import vllm
@@ -48,12 +58,14 @@ def run_group(
     engine_args: Mapping[str, Any],
     mode: str,
     lines: list[dict[str, Any]],
+    env: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Serve OpenAI-format request ``lines`` in one generate call on the warm engine of the
-    model; the output lines, in order (blocking: run it off the event loop)."""
+    model (loaded with ``env`` set where this process has not set it); the output lines, in
+    order (blocking: run it off the event loop)."""
     import vllm
 
-    llm = _engine(model_path, served, engine_args, mode)
+    llm = _engine(model_path, served, engine_args, mode, env or {})
     return worker.serve_chunk(llm, lines, {"served_model_name": served, "mode": mode}, vllm)
 
 

@@ -382,8 +382,9 @@ async def execute_now(
         **(context.info.settings.get("engine_args") or {}),
         **(context.option("engine_args") or {}),
     }
+    env = context.info.settings.get("env") or {}
     answered = await asyncio.to_thread(
-        online.run_group, model_path, model, engine_args, params.mode.value, lines
+        online.run_group, model_path, model, engine_args, params.mode.value, lines, env
     )
     return [parse_line(line, model, provider="vllm") for line in answered]
 
