@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from batch_router_openai.emulator import OpenAIEmulator
-from batch_router_openai.emulator.state import EmulatorState
 
 from batch_router_core import (
     BatchProviderRegistry,
@@ -24,6 +23,7 @@ from batch_router_core import (
 from batch_router_core.emulation.clock import SystemClock
 from batch_router_core.emulation.server import RunningServer, serve_in_thread
 from batch_router_core.files import GeneratedFiles
+from batch_router_core.formats.openai_batch.emulator.state import EmulatorState
 from batch_router_core.jobs.router import BatchRouter
 from batch_router_core.retry import RetryPolicy
 

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ ENDPOINTS = (
     "/v1/completions",
     "/v1/moderations",
 )
+#: OpenAI's batch endpoints, each answered as itself
+OPENAI_ENDPOINTS = {e: e for e in ENDPOINTS}
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
@@ -93,8 +96,10 @@ class BatchRecord:
     done_count: int = 0
     failed_count: int = 0
     usage: dict[str, Any] | None = None
+    #: emulated seconds from creation to expiry (the completion window)
+    window_s: float = 86400.0
 
-    def to_json(self, window_s: float) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The Batch object JSON."""
 
         def ts(v: float | None) -> int | None:
@@ -113,7 +118,7 @@ class BatchRecord:
             "error_file_id": self.error_file_id,
             "created_at": ts(self.created_at),
             "in_progress_at": ts(self.in_progress_at),
-            "expires_at": ts(self.created_at + window_s),
+            "expires_at": ts(self.created_at + self.window_s),
             "finalizing_at": ts(self.finalizing_at),
             "completed_at": ts(self.completed_at),
             "failed_at": ts(self.failed_at),
@@ -139,6 +144,10 @@ class EmulatorState:
     :param window_s: the completion window (24 h).
     :param max_requests, max_file_bytes, max_upload_bytes: the service's limits.
     :param api_key: when set, requests must carry exactly this key.
+    :param endpoints: the batch endpoints the service takes, each mapped to the OpenAI endpoint
+        whose answers it gets (an OpenAI-compatible service names them its own way).
+    :param known_models: when set, a batch naming another model fails validation
+        (``model_not_found``), as a service with deployments does.
     """
 
     def __init__(
@@ -158,8 +167,12 @@ class EmulatorState:
         max_enqueued_tokens: int | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        endpoints: dict[str, str] | None = None,
+        known_models: Collection[str] | None = None,
     ) -> None:
         self.clock = clock or ManualClock()
+        self.endpoints = dict(OPENAI_ENDPOINTS if endpoints is None else endpoints)
+        self.known_models = None if known_models is None else frozenset(known_models)
         self._own_dir = workdir is None
         self.workdir = (
             Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="openai-emu-"))
@@ -244,8 +257,10 @@ class EmulatorState:
         endpoint: str,
         completion_window: str,
         metadata: dict[str, str] | None,
+        window_s: float | None = None,
     ) -> BatchRecord:
-        """Create a batch in ``validating``."""
+        """Create a batch in ``validating`` (expiring after ``window_s``, by default the state's
+        window)."""
         with self.lock:
             per = next_job_pace(self)
             rec = BatchRecord(
@@ -256,6 +271,7 @@ class EmulatorState:
                 metadata=metadata,
                 created_at=self.clock.now(),
                 per_request_s=per,
+                window_s=self.window_s if window_s is None else window_s,
             )
             self.batches[rec.id] = rec
             return rec
@@ -300,7 +316,7 @@ class EmulatorState:
             if now >= rec.cancelling_at + self.cancel_s:
                 self._finish(rec, "cancelled", rec.cancelling_at + self.cancel_s)
             return
-        deadline = rec.created_at + self.window_s
+        deadline = rec.created_at + rec.window_s
         if rec.status == "validating":
             start = rec.created_at + self.validate_s
             if now < start and now < deadline:
@@ -402,6 +418,16 @@ class EmulatorState:
                     )
                 seen.add(cid)
                 if isinstance(body.get("model"), str):
+                    if self.known_models is not None and body["model"] not in self.known_models:
+                        errors.append(
+                            {
+                                "code": "model_not_found",
+                                "line": number,
+                                "param": "body.model",
+                                "message": f"The model {body['model']!r} does not exist or is not "
+                                "a batch deployment.",
+                            }
+                        )
                     models.add(body["model"])
                     if len(models) > 1:
                         errors.append(
@@ -477,7 +503,7 @@ class EmulatorState:
         """Write the output and error files and end the batch."""
         ran_until = {
             "completed": None,
-            "expired": rec.created_at + self.window_s,
+            "expired": rec.created_at + rec.window_s,
             "cancelled": rec.cancelling_at,
         }[status]
         processed = rec.total
@@ -517,7 +543,9 @@ class EmulatorState:
                         "This request was rejected (emulated per-request error).",
                         code="emulated_error",
                     )
-                body_out = answer(url, body, request_no=self._counter, created=int(at))
+                body_out = answer(
+                    self.endpoints[url], body, request_no=self._counter, created=int(at)
+                )
                 u = body_out.get("usage", {})
                 usage["input_tokens"] += u.get("prompt_tokens", u.get("input_tokens", 0))
                 usage["output_tokens"] += u.get("completion_tokens", u.get("output_tokens", 0))

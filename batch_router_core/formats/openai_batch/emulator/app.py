@@ -2,11 +2,16 @@
 
 Base URL for the SDK: ``http://HOST:PORT/v1``. Control routes for tests and users live under
 ``/_emulator`` (advance the clock, inject faults, per-request errors, counters).
+
+Services that copied OpenAI's Files and Batches API (Azure OpenAI, Groq...) subclass
+:class:`OpenAIEmulator` and change what differs: where the routes live (``prefix``), the
+completion windows they take (``windows``), their synchronous routes and their key header.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import orjson
 from starlette.requests import Request
@@ -17,7 +22,7 @@ from batch_router_core.emulation.base import EmulatorApp, state_options
 from batch_router_core.emulation.clock import ManualClock
 
 from .answers import BodyError, answer
-from .state import ENDPOINTS, TERMINAL, EmulatorState
+from .state import TERMINAL, EmulatorState
 
 __all__ = ["OpenAIEmulator", "create_app"]
 
@@ -50,40 +55,72 @@ def _fault_body(kind: str, status: int) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
+#: OpenAI's synchronous endpoints the emulator answers
+SYNC_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
+
+
+def _fault_routes(prefix: str) -> dict[str, str]:
+    return {
+        "submit": f"POST {prefix}/files",
+        "poll_status": f"GET {prefix}/batches/*",
+        "cancel": f"POST {prefix}/batches/*/cancel",
+        "fetch_results": f"GET {prefix}/files/*/content",
+    }
+
+
 class OpenAIEmulator(EmulatorApp):
     """The emulator: its state, its fault injector and the ASGI app serving both."""
 
-    fault_routes = {
-        "submit": "POST /v1/files",
-        "poll_status": "GET /v1/batches/*",
-        "cancel": "POST /v1/batches/*/cancel",
-        "fetch_results": "GET /v1/files/*/content",
-    }
+    #: where the Files and Batches routes live (a subclass's routes, faults and key checks follow)
+    prefix: ClassVar[str] = "/v1"
+    #: the completion windows a batch may ask for, and their length in seconds (None: the
+    #: state's ``window_s``)
+    windows: ClassVar[Mapping[str, float | None]] = {"24h": None}
+    fault_routes = _fault_routes("/v1")
     state: EmulatorState
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        cls.fault_routes = _fault_routes(cls.prefix)
+        cls.key_prefixes = (f"{cls.prefix}/",)
+        super().__init_subclass__(**kwargs)
 
     def __init__(self, state: EmulatorState | None = None) -> None:
         super().__init__(state or EmulatorState())
 
     def routes(self) -> list[BaseRoute]:
         """Files, Batches, the synchronous endpoints, and the HTTP controls."""
+        p = self.prefix
         return [
-            Route("/v1/files", self.upload_file, methods=["POST"]),
-            Route("/v1/files", self.list_files, methods=["GET"]),
-            Route("/v1/files/{file_id}", self.get_file, methods=["GET"]),
-            Route("/v1/files/{file_id}", self.delete_file, methods=["DELETE"]),
-            Route("/v1/files/{file_id}/content", self.file_content, methods=["GET"]),
-            Route("/v1/batches", self.create_batch, methods=["POST"]),
-            Route("/v1/batches", self.list_batches, methods=["GET"]),
-            Route("/v1/batches/{batch_id}", self.get_batch, methods=["GET"]),
-            Route("/v1/batches/{batch_id}/cancel", self.cancel_batch, methods=["POST"]),
-            Route("/v1/chat/completions", self.sync_call, methods=["POST"]),
-            Route("/v1/embeddings", self.sync_call, methods=["POST"]),
-            Route("/v1/completions", self.sync_call, methods=["POST"]),
-            Route("/v1/responses", self.sync_call, methods=["POST"]),
+            Route(f"{p}/files", self.upload_file, methods=["POST"]),
+            Route(f"{p}/files", self.list_files, methods=["GET"]),
+            Route(f"{p}/files/{{file_id}}", self.get_file, methods=["GET"]),
+            Route(f"{p}/files/{{file_id}}", self.delete_file, methods=["DELETE"]),
+            Route(f"{p}/files/{{file_id}}/content", self.file_content, methods=["GET"]),
+            Route(f"{p}/batches", self.create_batch, methods=["POST"]),
+            Route(f"{p}/batches", self.list_batches, methods=["GET"]),
+            Route(f"{p}/batches/{{batch_id}}", self.get_batch, methods=["GET"]),
+            Route(f"{p}/batches/{{batch_id}}/cancel", self.cancel_batch, methods=["POST"]),
+            *self.sync_routes(),
             Route("/_emulator/advance", self.control_advance, methods=["POST"]),
             Route("/_emulator/faults", self.control_faults, methods=["POST"]),
             Route("/_emulator/errors", self.control_errors, methods=["POST"]),
         ]
+
+    def sync_routes(self) -> list[BaseRoute]:
+        """The synchronous endpoints (the online path), each answered by :meth:`sync_call`."""
+        return [
+            Route(endpoint, self.sync_call, methods=["POST"])
+            for endpoint in (
+                "/v1/chat/completions",
+                "/v1/embeddings",
+                "/v1/completions",
+                "/v1/responses",
+            )
+        ]
+
+    def sync_endpoint(self, request: Request) -> str:
+        """The OpenAI endpoint whose answer a synchronous request gets."""
+        return request.url.path
 
     def unauthorized(self, key: str) -> Response:
         """OpenAI's 401."""
@@ -95,7 +132,9 @@ class OpenAIEmulator(EmulatorApp):
 
     def count_key(self, method: str, path: str) -> str | None:
         """By method and resource (``files``, ``batches``...)."""
-        return f"{method} {path.split('/')[2]}" if path.startswith("/v1/") else None
+        if path.startswith(self.key_prefixes):
+            return f"{method} {path[len(self.prefix) :].split('/')[1]}"
+        return None
 
     def stats(self) -> dict[str, Any]:
         """Batches and files besides the common counters."""
@@ -174,12 +213,14 @@ class OpenAIEmulator(EmulatorApp):
         except orjson.JSONDecodeError:
             return _error(400, "We could not parse the JSON body of your request.")
         endpoint = body.get("endpoint")
-        if endpoint not in ENDPOINTS:
+        if endpoint not in self.state.endpoints:
             return _error(400, f"Invalid value for 'endpoint': {endpoint!r}", param="endpoint")
-        if body.get("completion_window") != "24h":
+        window = body.get("completion_window")
+        if window not in self.windows:
+            allowed = ", ".join(repr(w) for w in self.windows)
             return _error(
                 400,
-                "Invalid value for 'completion_window': only '24h' is supported.",
+                f"Invalid value for 'completion_window': {window!r}; supported: {allowed}.",
                 param="completion_window",
             )
         metadata = body.get("metadata")
@@ -208,8 +249,8 @@ class OpenAIEmulator(EmulatorApp):
             return _error(
                 400, "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
             )
-        rec = self.state.create_batch(f.id, endpoint, "24h", metadata)
-        return _json(rec.to_json(self.state.window_s))
+        rec = self.state.create_batch(f.id, endpoint, window, metadata, self.windows[window])
+        return _json(rec.to_json())
 
     async def list_batches(self, request: Request) -> Response:
         try:
@@ -230,7 +271,7 @@ class OpenAIEmulator(EmulatorApp):
             page = ordered[:limit]
             for b in page:
                 self.state._advance(b)
-            data = [b.to_json(self.state.window_s) for b in page]
+            data = [b.to_json() for b in page]
         return _json(
             {
                 "object": "list",
@@ -245,7 +286,7 @@ class OpenAIEmulator(EmulatorApp):
         rec = self.state.get_batch(request.path_params["batch_id"])
         if rec is None:
             return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
-        return _json(rec.to_json(self.state.window_s))
+        return _json(rec.to_json())
 
     async def cancel_batch(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["batch_id"])
@@ -258,7 +299,7 @@ class OpenAIEmulator(EmulatorApp):
                 code="invalid_batch_status",
             )
         self.state.cancel_batch(rec)
-        return _json(rec.to_json(self.state.window_s))
+        return _json(rec.to_json())
 
     # -- synchronous endpoints (the online path) ----------------------------------------------
 
@@ -279,7 +320,7 @@ class OpenAIEmulator(EmulatorApp):
         try:
             return _json(
                 answer(
-                    request.url.path,
+                    self.sync_endpoint(request),
                     body,
                     request_no=self.state.sync_calls,
                     created=int(self.state.clock.now()),
