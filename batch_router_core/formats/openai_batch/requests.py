@@ -379,15 +379,26 @@ def _one_text_lines(line: dict[str, Any], system: dict[str, Any] | None) -> OneT
     )
 
 
-def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[bytes]:
-    """Yield one OpenAI batch input line per request, lazily, in input order."""
+def batch_lines(
+    batch: InputBatch,
+    settings: Mapping[str, Any],
+    *,
+    url: str | None = None,
+    provider: str = "openai",
+) -> Iterator[bytes]:
+    """Yield one OpenAI batch input line per request, lazily, in input order.
+
+    ``url`` is what the lines' ``url`` says (by default the OpenAI endpoint: a service may name
+    it its own way); ``provider`` names the service in errors.
+    """
     dumps = orjson.dumps
     params = batch.configured_params
     endpoint = endpoint_for(params)
+    wire_url = endpoint if url is None else url
     body = _body_params(params, endpoint, settings, None)
     system = _system_message(params, endpoint)
     max_inputs = settings.get("max_embedding_inputs")
-    line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": endpoint, "body": body}
+    line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": wire_url, "body": body}
     # The most common request by far (one user text): splice the two strings that differ into
     # bytes serialised once for the whole batch.
     fast = _one_text_lines(line, system) if endpoint == CHAT else None
@@ -400,7 +411,7 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
             one = _body_params(eff, endpoint, settings, req.custom_id)
             one.update(_payload(req, endpoint, _system_message(eff, endpoint)))
             yield dumps(
-                {"custom_id": req.custom_id, "method": "POST", "url": endpoint, "body": one}
+                {"custom_id": req.custom_id, "method": "POST", "url": wire_url, "body": one}
             )
             continue
         if endpoint == CHAT:
@@ -412,6 +423,6 @@ def batch_lines(batch: InputBatch, settings: Mapping[str, Any]) -> Iterator[byte
     if endpoint == EMBEDDINGS and max_inputs is not None and len(batch.requests) > max_inputs:
         raise ValidationError(
             f"embedding batches take at most {max_inputs} inputs",
-            provider="openai",
+            provider=provider,
             field="requests",
         )
