@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -49,6 +50,7 @@ from batch_router_core.plugin import (
     RequestResult,
     ResultStatus,
     SdkErrorMap,
+    ValidationError,
     cleanup_pending,
     crash_point,
     create_from_upload,
@@ -60,7 +62,7 @@ from batch_router_core.plugin import (
 )
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
 
-__all__ = ["TAG_KEY", "OpenAIStyleProvider", "shares"]
+__all__ = ["TAG_KEY", "OpenAIStyleProvider", "shares", "window_hours"]
 
 #: Metadata key tagging every job with batch-router's local id (found again after a crash).
 TAG_KEY = "batch_router_local_id"
@@ -77,6 +79,14 @@ def _mode_for(endpoint: str) -> BatchMode:
     if endpoint.endswith("/completions") and not endpoint.endswith("/chat/completions"):
         return BatchMode.COMPLETION
     return BatchMode.CHAT
+
+
+def window_hours(window: str) -> int | None:
+    """A completion window (``24h``, ``7d``) in hours, or None when it is not one."""
+    m = re.fullmatch(r"([1-9][0-9]*)([hd])", window)
+    if m is None:
+        return None
+    return int(m.group(1)) * (24 if m.group(2) == "d" else 1)
 
 
 def shares(total: int, weights: list[int]) -> list[int]:
@@ -97,8 +107,11 @@ class OpenAIStyleProvider:
 
     Subclasses set :attr:`name`, :attr:`defaults_package`, :attr:`errors`, :attr:`key_env` and
     :attr:`client_options`, implement :meth:`build_client`, and override the methods below where
-    their service differs. The completion window is the ``completion_window`` setting of the
-    provider's YAML (``24h`` when it has none).
+    their service differs.
+
+    The completion window is the ``completion_window`` option, else the ``completion_window``
+    setting of the provider's YAML (``24h`` when it has none); it must lie within the setting
+    ``completion_window_range`` (``[shortest, longest]``; by default the one window).
     """
 
     #: the provider's name (its entry point's name and its YAML's ``name``)
@@ -138,6 +151,24 @@ class OpenAIStyleProvider:
             yield f
 
     # -- plumbing --------------------------------------------------------------------------------
+
+    def completion_window(self, context: ProviderContext) -> str:
+        """The window jobs are created with, checked against the service's range."""
+        settings = context.info.settings
+        window = str(
+            context.options.get("completion_window") or settings.get("completion_window", "24h")
+        )
+        low, high = (str(w) for w in settings.get("completion_window_range", (window, window)))
+        hours, least, most = window_hours(window), window_hours(low), window_hours(high)
+        if hours is None or least is None or most is None or not least <= hours <= most:
+            span = low if low == high else f"from {low} to {high}"
+            raise ValidationError(
+                f"{self.name} takes a completion window {span} (hours: 24h, days: 7d), got "
+                f"{window!r}",
+                provider=self.name,
+                field="completion_window",
+            )
+        return window
 
     def client(self, context: ProviderContext) -> Any:
         """The client for these options, one per event loop (their pools are loop-bound)."""
@@ -248,6 +279,7 @@ class OpenAIStyleProvider:
     def prepare_payloads(self, batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
         """Unified batch -> batch input lines (lazily)."""
         endpoint = self.wire_endpoint(endpoint_for(batch.configured_params))
+        self.completion_window(context)  # refused before anything is written or sent
         return PreparedPayloads(
             provider=self.name,
             model=batch.model,
@@ -267,7 +299,7 @@ class OpenAIStyleProvider:
         """
         client = self.client(context)
         endpoint = prepared.metadata["endpoint"]
-        window = str(context.info.settings.get("completion_window", "24h"))
+        window = self.completion_window(context)
         if (
             prepared.resubmission
         ):  # an earlier attempt may have uploaded the file before it was lost

@@ -10,7 +10,6 @@ completion windows they take (``windows``), their synchronous routes and their k
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import orjson
@@ -24,14 +23,15 @@ from batch_router_core.emulation.clock import ManualClock
 from .answers import BodyError, answer
 from .state import TERMINAL, EmulatorState
 
-__all__ = ["OpenAIEmulator", "create_app"]
+__all__ = ["STATE_OPTIONS", "OpenAIEmulator", "create_app", "json_response", "openai_error"]
 
 
-def _json(data: Any, status: int = 200) -> Response:
+def json_response(data: Any, status: int = 200) -> Response:
+    """``data`` as a JSON response."""
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
-def _error(
+def openai_error(
     status: int,
     message: str,
     *,
@@ -39,7 +39,8 @@ def _error(
     param: str | None = None,
     code: str | None = None,
 ) -> Response:
-    return _json(
+    """An error answer in OpenAI's shape (which the services that copied the API share)."""
+    return json_response(
         {"error": {"message": message, "type": type, "param": param, "code": code}}, status
     )
 
@@ -73,9 +74,6 @@ class OpenAIEmulator(EmulatorApp):
 
     #: where the Files and Batches routes live (a subclass's routes, faults and key checks follow)
     prefix: ClassVar[str] = "/v1"
-    #: the completion windows a batch may ask for, and their length in seconds (None: the
-    #: state's ``window_s``)
-    windows: ClassVar[Mapping[str, float | None]] = {"24h": None}
     fault_routes = _fault_routes("/v1")
     state: EmulatorState
 
@@ -106,6 +104,21 @@ class OpenAIEmulator(EmulatorApp):
             Route("/_emulator/errors", self.control_errors, methods=["POST"]),
         ]
 
+    def window_seconds(self, window: object) -> float | str | None:
+        """The length of a completion window a batch asks for, in seconds (None: the state's
+        ``window_s``), or why it is refused. OpenAI takes ``24h`` only."""
+        return None if window == "24h" else "only '24h' is supported."
+
+    def list_page(self, request: Request) -> tuple[int, str | None] | Response:
+        """The page of batches a list asks for: ``(limit, after)``, or the error answer."""
+        try:
+            limit = int(request.query_params.get("limit", "20"))
+        except ValueError:
+            return openai_error(400, "Invalid 'limit'", param="limit")
+        if not 1 <= limit <= 100:
+            return openai_error(400, "'limit' must be between 1 and 100", param="limit")
+        return limit, request.query_params.get("after")
+
     def sync_routes(self) -> list[BaseRoute]:
         """The synchronous endpoints (the online path), each answered by :meth:`sync_call`."""
         return [
@@ -124,7 +137,7 @@ class OpenAIEmulator(EmulatorApp):
 
     def unauthorized(self, key: str) -> Response:
         """OpenAI's 401."""
-        return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        return openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
 
     def fault_body(self, kind: str, status: int) -> dict[str, Any]:
         """OpenAI's error shape."""
@@ -152,13 +165,15 @@ class OpenAIEmulator(EmulatorApp):
         purpose = form.get("purpose")
         upload = form.get("file")
         if not isinstance(purpose, str) or upload is None or isinstance(upload, str):
-            return _error(400, "'file' and 'purpose' are required", param="file")
+            return openai_error(400, "'file' and 'purpose' are required", param="file")
         data = await upload.read()
         filename = upload.filename or "upload"
         if len(data) > self.state.max_upload_bytes:
-            return _error(400, "File is too large.", param="file")
+            return openai_error(400, "File is too large.", param="file")
         if purpose == "batch" and not filename.endswith(".jsonl"):
-            return _error(400, "Invalid file format for Batch API. Must be .jsonl", param="file")
+            return openai_error(
+                400, "Invalid file format for Batch API. Must be .jsonl", param="file"
+            )
         expires = form.get("expires_after[seconds]")
         rec = self.state.add_file(
             filename,
@@ -166,13 +181,13 @@ class OpenAIEmulator(EmulatorApp):
             data,
             int(expires) if isinstance(expires, str) and expires.isdigit() else None,
         )
-        return _json(rec.to_json())
+        return json_response(rec.to_json())
 
     async def list_files(self, request: Request) -> Response:
         purpose = request.query_params.get("purpose")
         with self.state.lock:
             data = [f.to_json() for f in self.state.files.values() if purpose in (None, f.purpose)]
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "data": data,
@@ -188,21 +203,27 @@ class OpenAIEmulator(EmulatorApp):
     async def get_file(self, request: Request) -> Response:
         rec = self._file(request)
         if rec is None:
-            return _error(404, f"No such File object: {request.path_params['file_id']}", param="id")
-        return _json(rec.to_json())
+            return openai_error(
+                404, f"No such File object: {request.path_params['file_id']}", param="id"
+            )
+        return json_response(rec.to_json())
 
     async def delete_file(self, request: Request) -> Response:
         with self.state.lock:
             rec = self.state.files.pop(request.path_params["file_id"], None)
         if rec is None:
-            return _error(404, f"No such File object: {request.path_params['file_id']}", param="id")
+            return openai_error(
+                404, f"No such File object: {request.path_params['file_id']}", param="id"
+            )
         rec.path.unlink(missing_ok=True)
-        return _json({"id": rec.id, "object": "file", "deleted": True})
+        return json_response({"id": rec.id, "object": "file", "deleted": True})
 
     async def file_content(self, request: Request) -> Response:
         rec = self._file(request)
         if rec is None:
-            return _error(404, f"No such File object: {request.path_params['file_id']}", param="id")
+            return openai_error(
+                404, f"No such File object: {request.path_params['file_id']}", param="id"
+            )
         return Response(rec.path.read_bytes(), media_type="application/octet-stream")
 
     # -- batches -------------------------------------------------------------------------------
@@ -211,16 +232,18 @@ class OpenAIEmulator(EmulatorApp):
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _error(400, "We could not parse the JSON body of your request.")
+            return openai_error(400, "We could not parse the JSON body of your request.")
         endpoint = body.get("endpoint")
         if endpoint not in self.state.endpoints:
-            return _error(400, f"Invalid value for 'endpoint': {endpoint!r}", param="endpoint")
+            return openai_error(
+                400, f"Invalid value for 'endpoint': {endpoint!r}", param="endpoint"
+            )
         window = body.get("completion_window")
-        if window not in self.windows:
-            allowed = ", ".join(repr(w) for w in self.windows)
-            return _error(
+        window_s = self.window_seconds(window)
+        if isinstance(window_s, str):
+            return openai_error(
                 400,
-                f"Invalid value for 'completion_window': {window!r}; supported: {allowed}.",
+                f"Invalid value for 'completion_window': {window!r}; {window_s}",
                 param="completion_window",
             )
         metadata = body.get("metadata")
@@ -232,7 +255,7 @@ class OpenAIEmulator(EmulatorApp):
                 for k, v in metadata.items()
             )
         ):
-            return _error(
+            return openai_error(
                 400,
                 "Invalid 'metadata': at most 16 string pairs, keys <= 64 and "
                 "values <= 512 characters.",
@@ -240,26 +263,23 @@ class OpenAIEmulator(EmulatorApp):
             )
         f = self.state.files.get(body.get("input_file_id", ""))
         if f is None:
-            return _error(
+            return openai_error(
                 400,
                 f"Invalid 'input_file_id': {body.get('input_file_id')!r}",
                 param="input_file_id",
             )
         if f.purpose != "batch":
-            return _error(
+            return openai_error(
                 400, "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
             )
-        rec = self.state.create_batch(f.id, endpoint, window, metadata, self.windows[window])
-        return _json(rec.to_json())
+        rec = self.state.create_batch(f.id, endpoint, str(window), metadata, window_s)
+        return json_response(rec.to_json())
 
     async def list_batches(self, request: Request) -> Response:
-        try:
-            limit = int(request.query_params.get("limit", "20"))
-        except ValueError:
-            return _error(400, "Invalid 'limit'", param="limit")
-        if not 1 <= limit <= 100:
-            return _error(400, "'limit' must be between 1 and 100", param="limit")
-        after = request.query_params.get("after")
+        page = self.list_page(request)
+        if isinstance(page, Response):
+            return page
+        limit, after = page
         with self.state.lock:
             # Newest first, like the real list.
             ordered = sorted(
@@ -272,7 +292,7 @@ class OpenAIEmulator(EmulatorApp):
             for b in page:
                 self.state._advance(b)
             data = [b.to_json() for b in page]
-        return _json(
+        return json_response(
             {
                 "object": "list",
                 "data": data,
@@ -285,21 +305,21 @@ class OpenAIEmulator(EmulatorApp):
     async def get_batch(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["batch_id"])
         if rec is None:
-            return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
-        return _json(rec.to_json())
+            return openai_error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
+        return json_response(rec.to_json())
 
     async def cancel_batch(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["batch_id"])
         if rec is None:
-            return _error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
+            return openai_error(404, f"No batch found with id '{request.path_params['batch_id']}'.")
         if rec.status in TERMINAL:
-            return _error(
+            return openai_error(
                 400,
                 f"Cannot cancel a batch with status '{rec.status}'.",
                 code="invalid_batch_status",
             )
         self.state.cancel_batch(rec)
-        return _json(rec.to_json())
+        return json_response(rec.to_json())
 
     # -- synchronous endpoints (the online path) ----------------------------------------------
 
@@ -308,17 +328,17 @@ class OpenAIEmulator(EmulatorApp):
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _error(400, "We could not parse the JSON body of your request.")
+            return openai_error(400, "We could not parse the JSON body of your request.")
         self.state.sync_calls += 1
         marker = self.state.reject_marker
         if marker and marker.encode() in orjson.dumps(body):
-            return _error(
+            return openai_error(
                 400,
                 "This request was rejected (emulated per-request error).",
                 code="emulated_error",
             )
         try:
-            return _json(
+            return json_response(
                 answer(
                     self.sync_endpoint(request),
                     body,
@@ -327,7 +347,7 @@ class OpenAIEmulator(EmulatorApp):
                 )
             )
         except BodyError as exc:
-            return _json(exc.body, exc.status)
+            return json_response(exc.body, exc.status)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -335,21 +355,23 @@ class OpenAIEmulator(EmulatorApp):
         seconds = float(orjson.loads(await request.body()).get("seconds", 0))
         clock = self.state.clock
         if not isinstance(clock, ManualClock):
-            return _error(400, "this emulator runs on the wall clock; start it with a manual clock")
-        return _json({"now": clock.advance(seconds)})
+            return openai_error(
+                400, "this emulator runs on the wall clock; start it with a manual clock"
+            )
+        return json_response({"now": clock.advance(seconds)})
 
     async def control_faults(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         if body.get("clear"):
             self.faults.clear()
-            return _json({"cleared": True})
+            return json_response({"cleared": True})
         rule = self.faults.add(
             body["route"],
             body["kind"],
             times=int(body.get("times", 1)),
             retry_after=body.get("retry_after"),
         )
-        return _json({"route": rule.route, "kind": rule.kind, "times": rule.times})
+        return json_response({"route": rule.route, "kind": rule.kind, "times": rule.times})
 
     async def control_errors(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
@@ -358,26 +380,29 @@ class OpenAIEmulator(EmulatorApp):
             self.state.next_per_request_s = float(body["per_request_s"])
         if "max_enqueued_tokens" in body:
             self.state.max_enqueued_tokens = body["max_enqueued_tokens"]
-        return _json({"error_ids": sorted(self.state.error_ids)})
+        return json_response({"error_ids": sorted(self.state.error_ids)})
+
+
+#: The ``create_emulator`` options that go to :class:`EmulatorState`.
+STATE_OPTIONS = (
+    "validate_s",
+    "finalize_s",
+    "cancel_s",
+    "per_request_s",
+    "window_s",
+    "max_requests",
+    "max_file_bytes",
+    "max_upload_bytes",
+    "api_key",
+    "workdir",
+    "max_enqueued_tokens",
+    "webhook_url",
+    "webhook_secret",
+)
 
 
 def create_app(options: dict[str, Any] | None = None) -> OpenAIEmulator:
     """Build the emulator. Options: ``speed`` (wall clock x speed; default: a manual clock),
     ``api_key`` (require this key), ``webhook_url`` and ``webhook_secret`` (push signed batch
     events there), and any :class:`EmulatorState` timing or limit argument."""
-    known = (
-        "validate_s",
-        "finalize_s",
-        "cancel_s",
-        "per_request_s",
-        "window_s",
-        "max_requests",
-        "max_file_bytes",
-        "max_upload_bytes",
-        "api_key",
-        "workdir",
-        "max_enqueued_tokens",
-        "webhook_url",
-        "webhook_secret",
-    )
-    return OpenAIEmulator(EmulatorState(**state_options(options, known)))
+    return OpenAIEmulator(EmulatorState(**state_options(options, STATE_OPTIONS)))
