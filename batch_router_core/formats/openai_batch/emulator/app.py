@@ -197,6 +197,11 @@ class OpenAIEmulator(EmulatorApp):
             }
         )
 
+    def _no_file(self, request: Request) -> Response:
+        return openai_error(
+            404, f"No such File object: {request.path_params['file_id']}", param="id"
+        )
+
     def _file(self, request: Request) -> Any:
         return self.state.files.get(request.path_params["file_id"])
 
@@ -276,10 +281,10 @@ class OpenAIEmulator(EmulatorApp):
         return json_response(rec.to_json())
 
     async def list_batches(self, request: Request) -> Response:
-        page = self.list_page(request)
-        if isinstance(page, Response):
-            return page
-        limit, after = page
+        asked = self.list_page(request)
+        if isinstance(asked, Response):
+            return asked
+        limit, after = asked
         with self.state.lock:
             # Newest first, like the real list.
             ordered = sorted(
