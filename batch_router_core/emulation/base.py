@@ -51,7 +51,8 @@ class EmulatorApp(EmulatorControlsMixin):
     ``faults``, ``requests_seen`` and the ASGI app serving them.
 
     Subclasses implement :meth:`routes` and :meth:`unauthorized`, declare ``fault_routes``, and may
-    override :meth:`request_key`, :meth:`fault_body`, :meth:`count_key` and :meth:`stats`.
+    override :meth:`request_key`, :meth:`front`, :meth:`fault_body`, :meth:`count_key` and
+    :meth:`stats`.
     ``GET /_emulator/stats`` answers :meth:`stats` (no key needed, unless the emulator was
     given one: then every ``/_emulator`` route needs it, sent the way the provider's SDK sends it).
     """
@@ -68,7 +69,7 @@ class EmulatorApp(EmulatorControlsMixin):
         # Counted first: tests assert on what reached the service, faulted and refused requests
         # included; faults fire before the key check, as a real front end's would.
         self.app = counting(
-            FaultMiddleware(self._authorize(inner), self.faults, self.fault_body),
+            FaultMiddleware(self._authorize(self.front(inner)), self.faults, self.fault_body),
             self.requests_seen,
             self.count_key,
         )
@@ -93,6 +94,11 @@ class EmulatorApp(EmulatorControlsMixin):
         """
         auth = headers.get(b"authorization", b"").decode()
         return auth[7:] if auth.lower().startswith("bearer ") else ""
+
+    def front(self, app: Any) -> Any:
+        """``app`` behind the checks the provider's front end makes before its routes run (an
+        api-version, say), after counting, faults and the key check. Default: none."""
+        return app
 
     def fault_body(self, kind: str, status: int) -> dict[str, Any]:
         """The JSON body of an injected fault's error response."""

@@ -62,7 +62,7 @@ from batch_router_core.plugin import (
 )
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
 
-__all__ = ["TAG_KEY", "OpenAIStyleProvider", "shares", "window_hours"]
+__all__ = ["TAG_KEY", "OpenAIStyleProvider", "openai_sdk_errors", "shares", "window_hours"]
 
 #: Metadata key tagging every job with batch-router's local id (found again after a crash).
 TAG_KEY = "batch_router_local_id"
@@ -79,6 +79,22 @@ def _mode_for(endpoint: str) -> BatchMode:
     if endpoint.endswith("/completions") and not endpoint.endswith("/chat/completions"):
         return BatchMode.COMPLETION
     return BatchMode.CHAT
+
+
+def _openai_sdk_classes() -> dict[str, tuple[type[BaseException], ...]]:
+    import openai
+
+    return {
+        "status": (openai.APIStatusError,),
+        "transient": (openai.APIConnectionError, openai.APITimeoutError),
+        "permanent": (openai.OpenAIError,),
+    }
+
+
+def openai_sdk_errors(provider: str) -> SdkErrorMap:
+    """The ``openai`` SDK's exceptions mapped onto the core error tree for ``provider``: OpenAI's,
+    and every service reached through that SDK (Azure OpenAI's ``AzureOpenAI`` client)."""
+    return SdkErrorMap(provider, _openai_sdk_classes)
 
 
 def window_hours(window: str) -> int | None:
@@ -170,16 +186,20 @@ class OpenAIStyleProvider:
             )
         return window
 
+    def client_settings(self, context: ProviderContext) -> dict[str, Any]:
+        """What a client is built from: the :attr:`client_options` the user gave (None where not
+        given)."""
+        return {k: context.options.get(k) for k in self.client_options}
+
     def client(self, context: ProviderContext) -> Any:
         """The client for these options, one per event loop (their pools are loop-bound)."""
-        opts = context.options
-        key = tuple(opts.get(k) for k in self.client_options)
+        settings = self.client_settings(context)
 
         def build() -> Any:
             with self.errors.map("client"):
-                return self.build_client(opts)
+                return self.build_client(settings)
 
-        return per_loop((self.name, *key), build)
+        return per_loop((self.name, *settings.values()), build)
 
     def _report(self, batch: Any, context: ProviderContext) -> BatchStatusReport:
         status = context.normalize_status(batch.status)

@@ -33,7 +33,7 @@ class GroqProvider(OpenAIStyleProvider):
         from groq import AsyncGroq
 
         kwargs = {k: options[k] for k in ("api_key", "base_url") if options.get(k)}
-        return AsyncGroq(max_retries=0, timeout=float(options.get("timeout", 600)), **kwargs)
+        return AsyncGroq(max_retries=0, timeout=float(options.get("timeout") or 600), **kwargs)
 
     def sync_path(self, endpoint: str) -> str:
         """Groq serves OpenAI's paths under ``/openai``."""

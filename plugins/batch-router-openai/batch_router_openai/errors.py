@@ -3,22 +3,11 @@ escapes."""
 
 from __future__ import annotations
 
-from batch_router_core.plugin import SdkErrorMap
+from batch_router_core.formats.openai_batch.provider import openai_sdk_errors
 
 __all__ = ["ERRORS", "map_errors"]
 
-
-def _classes() -> dict[str, tuple[type[BaseException], ...]]:
-    import openai
-
-    return {
-        "status": (openai.APIStatusError,),
-        "transient": (openai.APIConnectionError, openai.APITimeoutError),
-        "permanent": (openai.OpenAIError,),
-    }
-
-
-ERRORS = SdkErrorMap("openai", _classes)
+ERRORS = openai_sdk_errors("openai")
 #: ``with map_errors("submit", local_id=...):`` re-raises SDK errors as ProviderTransientError /
 #: ProviderPermanentError.
 map_errors = ERRORS.map

@@ -51,7 +51,7 @@ class OpenAIProvider(OpenAIStyleProvider):
             for k in ("api_key", "base_url", "organization", "project")
             if options.get(k)
         }
-        return AsyncOpenAI(max_retries=0, timeout=float(options.get("timeout", 600)), **kwargs)
+        return AsyncOpenAI(max_retries=0, timeout=float(options.get("timeout") or 600), **kwargs)
 
     @hookimpl
     def create_emulator(self, options: Mapping[str, Any]) -> Any:
