@@ -134,7 +134,8 @@ def _status_of(exc: Any, attributes: tuple[str, ...]) -> int | None:
 
 
 def _headers_of(exc: Any) -> Any:
-    response = getattr(exc, "response", None)
+    # ``raw_response``: Speakeasy-generated SDKs (mistralai) keep the HTTP answer there.
+    response = getattr(exc, "response", None) or getattr(exc, "raw_response", None)
     headers = getattr(response, "headers", None)
     return headers if headers is not None else getattr(exc, "headers", None)
 

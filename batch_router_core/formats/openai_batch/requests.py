@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -370,12 +370,22 @@ def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) ->
     return {"prompt": _joined_text(req, "completions")}
 
 
-def _one_text_lines(line: dict[str, Any], system: dict[str, Any] | None) -> OneTextLines:
+#: Turns an OpenAI batch line into a service's own (``{"custom_id", "body"}``, renamed fields...).
+LineShape = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _as_is(line: dict[str, Any]) -> dict[str, Any]:
+    return line
+
+
+def _one_text_lines(
+    line: dict[str, Any], system: dict[str, Any] | None, shape: LineShape
+) -> OneTextLines:
     """One-user-text chat lines, cut around their custom_id and text (see core's ``fastjson``)."""
     msgs: list[Any] = [system] if system is not None else []
     msgs.append({"role": "user", "content": SENTINELS[1]})
     return OneTextLines(
-        {**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}}
+        shape({**line, "custom_id": SENTINELS[0], "body": {**line["body"], "messages": msgs}})
     )
 
 
@@ -385,11 +395,13 @@ def batch_lines(
     *,
     url: str | None = None,
     provider: str = "openai",
+    shape: LineShape = _as_is,
 ) -> Iterator[bytes]:
     """Yield one OpenAI batch input line per request, lazily, in input order.
 
     ``url`` is what the lines' ``url`` says (by default the OpenAI endpoint: a service may name
-    it its own way); ``provider`` names the service in errors.
+    it its own way); ``shape`` turns each line into the service's own form (it must keep the
+    ``custom_id`` and the messages' text as they are); ``provider`` names the service in errors.
     """
     dumps = orjson.dumps
     params = batch.configured_params
@@ -401,7 +413,7 @@ def batch_lines(
     line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": wire_url, "body": body}
     # The most common request by far (one user text): splice the two strings that differ into
     # bytes serialised once for the whole batch.
-    fast = _one_text_lines(line, system) if endpoint == CHAT else None
+    fast = _one_text_lines(line, system, shape) if endpoint == CHAT else None
     for req in batch.requests:
         if fast is not None and (text := one_user_text(req)) is not None:
             yield fast.line(req.custom_id, text)
@@ -411,7 +423,7 @@ def batch_lines(
             one = _body_params(eff, endpoint, settings, req.custom_id)
             one.update(_payload(req, endpoint, _system_message(eff, endpoint)))
             yield dumps(
-                {"custom_id": req.custom_id, "method": "POST", "url": wire_url, "body": one}
+                shape({"custom_id": req.custom_id, "method": "POST", "url": wire_url, "body": one})
             )
             continue
         if endpoint == CHAT:
@@ -419,7 +431,7 @@ def batch_lines(
         else:
             body.update(_payload(req, endpoint, system))
         line["custom_id"] = req.custom_id
-        yield dumps(line)
+        yield dumps(shape(line))
     if endpoint == EMBEDDINGS and max_inputs is not None and len(batch.requests) > max_inputs:
         raise ValidationError(
             f"embedding batches take at most {max_inputs} inputs",

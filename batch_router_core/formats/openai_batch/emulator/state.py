@@ -148,6 +148,8 @@ class EmulatorState:
         whose answers it gets (an OpenAI-compatible service names them its own way).
     :param known_models: when set, a batch naming another model fails validation
         (``model_not_found``), as a service with deployments does.
+    :param body_lines: input lines are ``{"custom_id", "body"}`` (the job names the endpoint and
+        perhaps the model), not OpenAI's ``{"custom_id", "method", "url", "body"}``.
     """
 
     def __init__(
@@ -169,7 +171,9 @@ class EmulatorState:
         webhook_secret: str | None = None,
         endpoints: dict[str, str] | None = None,
         known_models: Collection[str] | None = None,
+        body_lines: bool = False,
     ) -> None:
+        self.body_lines = body_lines
         self.clock = clock or ManualClock()
         self.endpoints = dict(OPENAI_ENDPOINTS if endpoints is None else endpoints)
         self.known_models = None if known_models is None else frozenset(known_models)
@@ -258,6 +262,7 @@ class EmulatorState:
         completion_window: str,
         metadata: dict[str, str] | None,
         window_s: float | None = None,
+        model: str | None = None,
     ) -> BatchRecord:
         """Create a batch in ``validating`` (expiring after ``window_s``, by default the state's
         window)."""
@@ -272,6 +277,7 @@ class EmulatorState:
                 created_at=self.clock.now(),
                 per_request_s=per,
                 window_s=self.window_s if window_s is None else window_s,
+                model=model,
             )
             self.batches[rec.id] = rec
             return rec
@@ -374,16 +380,23 @@ class EmulatorState:
         else:
             seen: set[str] = set()
             models: set[str] = set()
+            job_model = rec.model
             for number, raw in enumerate(f.path.read_bytes().splitlines(), 1):
                 if not raw.strip():
                     continue
                 try:
                     line = orjson.loads(raw)
-                    cid, url, body = line["custom_id"], line["url"], line["body"]
+                    cid, body = line["custom_id"], line["body"]
+                    if self.body_lines:  # the job says where the lines go, and may name the model
+                        url = rec.endpoint
+                        if job_model is not None and isinstance(body, dict):
+                            body.setdefault("model", job_model)
+                    else:
+                        url = line["url"]
                     if (
                         not isinstance(cid, str)
                         or not isinstance(body, dict)
-                        or line.get("method") != "POST"
+                        or (not self.body_lines and line.get("method") != "POST")
                     ):
                         raise ValueError
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
