@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -62,7 +62,14 @@ from batch_router_core.plugin import (
 )
 from batch_router_core.plugin.fastjson import iter_jsonl_chunks
 
-__all__ = ["TAG_KEY", "OpenAIStyleProvider", "openai_sdk_errors", "shares", "window_hours"]
+__all__ = [
+    "TAG_KEY",
+    "OpenAIStyleProvider",
+    "openai_sdk_errors",
+    "shares",
+    "unaccounted",
+    "window_hours",
+]
 
 #: Metadata key tagging every job with batch-router's local id (found again after a crash).
 TAG_KEY = "batch_router_local_id"
@@ -103,6 +110,58 @@ def window_hours(window: str) -> int | None:
     if m is None:
         return None
     return int(m.group(1)) * (24 if m.group(2) == "d" else 1)
+
+
+async def unaccounted(
+    ids: AsyncIterable[str] | Iterable[str],
+    seen: set[str],
+    status: BatchStatus,
+    *,
+    provider: str,
+    model: str | None,
+    failure: str | None,
+) -> AsyncIterator[RequestResult]:
+    """A result for every submitted id (``ids``, in input order) not in ``seen``: the requests an
+    ended job left in neither its output nor its error file. Cancelled and expired jobs leave
+    the requests that never ran; a failed job (``failure`` says why) or a completed one missing
+    lines leaves errors. ``seen`` is added to, so an id is answered once."""
+    if status is BatchStatus.CANCELLED:
+        outcome = (
+            ResultStatus.CANCELLED,
+            "batch_cancelled",
+            "The batch was cancelled before this request ran.",
+        )
+    elif status is BatchStatus.EXPIRED:
+        outcome = (
+            ResultStatus.EXPIRED,
+            "batch_expired",
+            "The request was not executed before the batch's window or timeout ran out.",
+        )
+    else:
+        outcome = (
+            ResultStatus.ERRORED,
+            "batch_failed" if status is BatchStatus.FAILED else "missing_result",
+            failure or "No result was returned.",
+        )
+
+    async def each() -> AsyncIterator[str]:
+        if isinstance(ids, AsyncIterable):
+            async for cid in ids:
+                yield cid
+        else:
+            for cid in ids:
+                yield cid
+
+    async for cid in each():
+        if cid not in seen:
+            seen.add(cid)
+            yield RequestResult(
+                custom_id=cid,
+                status=outcome[0],
+                provider=provider,
+                model=model,
+                error=RequestError(message=outcome[2], code=outcome[1]),
+            )
 
 
 def shares(total: int, weights: list[int]) -> list[int]:
@@ -439,35 +498,12 @@ class OpenAIStyleProvider:
                     yield result
         if complete:
             return
-        missing = {
-            BatchStatus.CANCELLED: (
-                ResultStatus.CANCELLED,
-                "batch_cancelled",
-                "The batch was cancelled before this request ran.",
-            ),
-            BatchStatus.EXPIRED: (
-                ResultStatus.EXPIRED,
-                "batch_expired",
-                "The request was not executed before the completion window expired.",
-            ),
-        }.get(
-            status,
-            (
-                ResultStatus.ERRORED,
-                "batch_failed" if status is BatchStatus.FAILED else "missing_result",
-                self._report(batch, context).error or "No result was returned.",
-            ),
-        )
-        async for cid in self._input_ids(client, handle, context):
-            if cid not in seen:
-                seen.add(cid)
-                yield RequestResult(
-                    custom_id=cid,
-                    status=missing[0],
-                    provider=self.name,
-                    model=handle.model,
-                    error=RequestError(message=missing[2], code=missing[1]),
-                )
+        failure = self._report(batch, context).error
+        ids = self._input_ids(client, handle, context)
+        async for result in unaccounted(
+            ids, seen, status, provider=self.name, model=handle.model, failure=failure
+        ):
+            yield result
 
     @hookimpl
     async def execute_now(

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from batch_router_core.formats.openai_batch.provider import shares, unaccounted
 from batch_router_core.formats.openai_batch.requests import (
     EMBEDDINGS,
     _body_params,
@@ -41,9 +42,7 @@ from batch_router_core.plugin import (
     ProviderInfo,
     ProviderPermanentError,
     RequestCounts,
-    RequestError,
     RequestResult,
-    ResultStatus,
     ValidationError,
     cleanup_pending,
     crash_point,
@@ -318,48 +317,17 @@ async def fetch_results(
                 yield result
     if complete:
         return
-    status_of, code, message = {
-        BatchStatus.CANCELLED: (
-            ResultStatus.CANCELLED,
-            "batch_cancelled",
-            "The job was cancelled before this request ran.",
-        ),
-        BatchStatus.EXPIRED: (
-            ResultStatus.EXPIRED,
-            "timeout_exceeded",
-            "The job's timeout_hours ran out before this request ran.",
-        ),
-    }.get(
-        status,
-        (
-            ResultStatus.ERRORED,
-            "batch_failed" if status is BatchStatus.FAILED else "missing_result",
-            _report(job, context).error or "No result was returned.",
-        ),
-    )
     local = context.submitted_custom_ids(handle)
-    ids: Any = local
-    if local is None:
-        ids = (line["custom_id"] async for line in _lines(client, handle.data["input_file_id"]))
-    async for cid in _aiter(ids):
-        if cid not in seen:
-            seen.add(cid)
-            yield RequestResult(
-                custom_id=cid,
-                status=status_of,
-                provider="mistral",
-                model=handle.model,
-                error=RequestError(message=message, code=code),
-            )
-
-
-async def _aiter(items: Any) -> AsyncIterator[str]:
-    if hasattr(items, "__aiter__"):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
+    ids = (
+        local
+        if local is not None
+        else (line["custom_id"] async for line in _lines(client, handle.data["input_file_id"]))
+    )
+    failure = _report(job, context).error
+    async for result in unaccounted(
+        ids, seen, status, provider="mistral", model=handle.model, failure=failure
+    ):
+        yield result
 
 
 @hookimpl
@@ -408,8 +376,6 @@ async def execute_now(
         data = resp.model_dump(mode="json")
         items = sorted(data["data"], key=lambda d: d["index"])
         usage = data.get("usage") or {}
-        from batch_router_core.formats.openai_batch.provider import shares
-
         split = shares(int(usage.get("prompt_tokens") or 0), [len(t) for t in texts])
         return [
             result(r.custom_id, {**data, "data": [item], "usage": {"prompt_tokens": n}})
