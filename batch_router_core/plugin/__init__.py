@@ -76,7 +76,13 @@ from batch_router_core.plugin.sdk_errors import (
     result_for_error,
     retry_after_from_headers,
 )
-from batch_router_core.plugin.uploads import cleanup_pending, create_from_upload, is_refusal
+from batch_router_core.plugin.uploads import (
+    cleanup_pending,
+    create_from_upload,
+    delete_files,
+    discard_uploads,
+    is_refusal,
+)
 from batch_router_core.webhooks.events import WebhookEvent, WebhookRejectedError
 from batch_router_core.webhooks.signatures import verify as verify_standard_webhook
 
@@ -129,6 +135,8 @@ __all__ = [
     "cleanup_pending",
     "crash_point",
     "create_from_upload",
+    "delete_files",
+    "discard_uploads",
     "default_state_dir",
     "error_for_status",
     "hookimpl",

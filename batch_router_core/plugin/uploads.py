@@ -14,12 +14,18 @@ that finds and deletes the leftover first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from batch_router_core.errors import ProviderError, ProviderPermanentError, ProviderTransientError
 
-__all__ = ["cleanup_pending", "create_from_upload", "is_refusal"]
+__all__ = [
+    "cleanup_pending",
+    "create_from_upload",
+    "delete_files",
+    "discard_uploads",
+    "is_refusal",
+]
 
 T = TypeVar("T")
 
@@ -69,3 +75,42 @@ async def create_from_upload(
             log.warning("upload_not_discarded", error=str(cleanup_error))
             raise cleanup_pending(exc, "the unused upload") from cleanup_error
         raise
+
+
+async def discard_uploads(
+    name: str,
+    found: Callable[[], AsyncIterable[str]],
+    delete: Callable[[str], Awaitable[Any]],
+    log: Any,
+    *,
+    strict: bool = False,
+) -> None:
+    """Delete the uploads ``found`` yields (ids of files called ``name``: an earlier attempt's
+    upload whose answer was lost).
+
+    Best effort after a failed upload (that error is what matters, and the next attempt comes
+    back here ``strict``); ``strict`` before a re-upload, so that a failure to clean up is
+    retried (:func:`cleanup_pending`) rather than leaving an orphan behind. ``found`` and
+    ``delete`` raise the core's errors (the plugin maps its SDK's).
+    """
+    try:
+        async for file_id in found():
+            await delete(file_id)
+    except ProviderError as exc:
+        if strict:
+            raise cleanup_pending(exc, f"an earlier upload of {name}") from exc
+        log.warning("upload_not_discarded", file=name, error=str(exc))
+
+
+async def delete_files(
+    file_ids: Iterable[str | None], delete: Callable[[str], Awaitable[Any]]
+) -> None:
+    """Delete each file (empty ids skipped); one already gone (404) counts as deleted."""
+    for file_id in file_ids:
+        if not file_id:
+            continue
+        try:
+            await delete(file_id)
+        except ProviderPermanentError as exc:
+            if exc.status_code != 404:
+                raise

@@ -690,6 +690,50 @@ class EmulatedProviderConformance(ProviderConformance):
         """Drives the emulator through its controls."""
         return EmulatorDriver(conformance_emulator)
 
+    def test_the_command_line_runs_a_batch_on_the_embedded_emulator(
+        self, batch_router_registry: BatchProviderRegistry, tmp_path: Any
+    ) -> None:
+        """``batch-router run FILE -p PROVIDER -m MODEL --emulator`` in a real process: the
+        emulator is started inside the command, no key or network is needed (the provider's own
+        environment variables are cleared), every request comes back, with a cost."""
+        import os
+        import subprocess
+        import sys
+
+        source = tmp_path / "questions.jsonl"
+        source.write_bytes(
+            b"".join(
+                orjson.dumps({"custom_id": f"q{i}", "messages": [{"role": "user", "content": q}]})
+                + b"\n"
+                for i, q in enumerate(("What is 2 + 2?", "Name a colour.", "Say hello."))
+            )
+        )
+        out = tmp_path / "results.jsonl"
+        info = batch_router_registry.get(self.provider_name).info
+        env = {k: v for k, v in os.environ.items() if k not in info.env_options}
+        env["BATCH_ROUTER_STATE_DIR"] = str(tmp_path / "state")
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "batch_router_core.cli", "run", str(source)),
+                *("-p", self.provider_name, "-m", self.chat_model, "--max-output-tokens", "32"),
+                *("--emulator", "-o", str(out), "--json"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=180,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        summary = orjson.loads(proc.stdout)
+        assert summary["status"] == "completed", summary
+        assert summary["counts"]["succeeded"] == summary["counts"]["total"] == 3
+        results = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+        assert sorted(r["custom_id"] for r in results) == ["q0", "q1", "q2"]
+        assert {r["provider"] for r in results} == {self.provider_name}
+        if info.price_table.for_model(self.chat_model) is not None:
+            assert summary["cost"] is not None
+
 
 def conformance_suite(
     provider: str,

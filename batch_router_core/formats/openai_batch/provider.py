@@ -51,9 +51,10 @@ from batch_router_core.plugin import (
     ResultStatus,
     SdkErrorMap,
     ValidationError,
-    cleanup_pending,
     crash_point,
     create_from_upload,
+    delete_files,
+    discard_uploads,
     hookimpl,
     is_refusal,
     load_provider_defaults,
@@ -310,23 +311,20 @@ class OpenAIStyleProvider:
     async def _discard_uploads_named(
         self, client: Any, name: str, context: ProviderContext, *, strict: bool = False
     ) -> None:
-        """Delete batch files called ``name``: an upload that landed although its answer was
-        lost.
+        """Delete batch files called ``name`` (see
+        :func:`~batch_router_core.plugin.discard_uploads`)."""
 
-        Best effort after a failed upload (that error is what matters, and the next attempt
-        comes back here ``strict``); ``strict`` before a re-upload, so that a failure to clean up
-        is retried rather than leaving an orphan behind.
-        """
-        try:
+        async def found() -> AsyncIterator[str]:
             with self.errors.map("files.list"):
                 async for f in self.iter_batch_files(client):
                     if f.filename == name:
-                        with self.errors.map("files.delete", file_id=f.id):
-                            await client.files.delete(f.id)
-        except ProviderError as exc:
-            if strict:
-                raise cleanup_pending(exc, f"an earlier upload of {name}") from exc
-            context.logger.warning("upload_not_discarded", file=name, error=str(exc))
+                        yield f.id
+
+        async def delete(file_id: str) -> None:
+            with self.errors.map("files.delete", file_id=file_id):
+                await client.files.delete(file_id)
+
+        await discard_uploads(name, found, delete, context.logger, strict=strict)
 
     async def _input_ids(
         self, client: Any, handle: BatchHandle, context: ProviderContext
@@ -452,15 +450,12 @@ class OpenAIStyleProvider:
         client = self.client(context)
         with self.errors.map("batches.retrieve", batch_id=handle.batch_id):
             batch = await client.batches.retrieve(handle.batch_id)
-        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
-            if not file_id:
-                continue
-            try:
-                with self.errors.map("files.delete", file_id=file_id):
-                    await client.files.delete(file_id)
-            except ProviderPermanentError as exc:
-                if getattr(exc, "status_code", None) != 404:
-                    raise
+
+        async def delete(file_id: str) -> None:
+            with self.errors.map("files.delete", file_id=file_id):
+                await client.files.delete(file_id)
+
+        await delete_files((batch.input_file_id, batch.output_file_id, batch.error_file_id), delete)
         return True
 
     @hookimpl

@@ -4,9 +4,6 @@ the emulator: deployments, api-versions, endpoints without ``/v1``, the ``api-ke
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,25 +161,3 @@ def test_credentials_name_what_is_missing(
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "k")
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com")
     batch_router_registry.get("azure").check_credentials()  # nothing missing
-
-
-def test_run_with_the_embedded_emulator(tmp_path: Path) -> None:
-    out = tmp_path / "results.jsonl"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "batch_router_core.cli", "run"),
-            *(str(EXAMPLES / "questions.jsonl"), "-p", "azure", "-m", "gpt-4o-mini"),
-            *("--emulator", "-o", str(out), "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "OPENAI_"))},
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and summary["counts"]["succeeded"] == 4
-    assert summary["cost"] is not None
-    results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {r["provider"] for r in results} == {"azure"} and len(results) == 4

@@ -4,9 +4,6 @@ completion window from 24 hours to 7 days, chat only, the paths under ``/openai/
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,25 +121,3 @@ def test_groq_batches_chat_only(batch_router_registry: BatchProviderRegistry) ->
     )
     with pytest.raises(ValidationError):
         provider.prepare(batch)
-
-
-def test_run_with_the_embedded_emulator(tmp_path: Path) -> None:
-    out = tmp_path / "results.jsonl"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "batch_router_core.cli", "run"),
-            *(str(EXAMPLES / "questions.jsonl"), "-p", "groq", "-m", MODEL),
-            *("--emulator", "-o", str(out), "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("GROQ_")},
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and summary["counts"]["succeeded"] == 4
-    results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {r["provider"] for r in results} == {"groq"} and len(results) == 4
-    assert summary["cost"] is not None

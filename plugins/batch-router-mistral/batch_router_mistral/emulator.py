@@ -22,7 +22,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.base import EmulatorApp, state_options
-from batch_router_core.formats.openai_batch.emulator.answers import BodyError, answer
 from batch_router_core.formats.openai_batch.emulator.app import STATE_OPTIONS, json_response
 from batch_router_core.formats.openai_batch.emulator.state import (
     TERMINAL,
@@ -30,6 +29,7 @@ from batch_router_core.formats.openai_batch.emulator.state import (
     EmulatorState,
     FileRecord,
 )
+from batch_router_core.formats.openai_batch.emulator.stored import StoredFileRoutes
 
 __all__ = ["MistralEmulator", "create_app"]
 
@@ -99,7 +99,7 @@ def _job_json(rec: BatchRecord, input_files: list[str]) -> dict[str, Any]:
     }
 
 
-class MistralEmulator(EmulatorApp):
+class MistralEmulator(StoredFileRoutes, EmulatorApp):
     """Mistral's Files and Batch routes and its synchronous chat and embeddings."""
 
     fault_routes = {
@@ -130,6 +130,14 @@ class MistralEmulator(EmulatorApp):
             Route("/v1/chat/completions", self.sync_call, methods=["POST"]),
             Route("/v1/embeddings", self.sync_call, methods=["POST"]),
         ]
+
+    def file_json(self, rec: FileRecord) -> dict[str, Any]:
+        """Mistral's file object."""
+        return _file_json(rec)
+
+    def missing(self, what: str) -> Response:
+        """Mistral's 404."""
+        return _error(404, f"{what} not found")
 
     def unauthorized(self, key: str) -> Response:
         """Mistral's 401."""
@@ -170,26 +178,6 @@ class MistralEmulator(EmulatorApp):
         return json_response(
             {"data": [_file_json(f) for f in chunk], "object": "list", "total": len(files)}
         )
-
-    async def get_file(self, request: Request) -> Response:
-        rec = self.state.files.get(request.path_params["file_id"])
-        if rec is None:
-            return _error(404, "File not found")
-        return json_response(_file_json(rec))
-
-    async def delete_file(self, request: Request) -> Response:
-        with self.state.lock:
-            rec = self.state.files.pop(request.path_params["file_id"], None)
-        if rec is None:
-            return _error(404, "File not found")
-        rec.path.unlink(missing_ok=True)
-        return json_response({"id": rec.id, "object": "file", "deleted": True})
-
-    async def file_content(self, request: Request) -> Response:
-        rec = self.state.files.get(request.path_params["file_id"])
-        if rec is None:
-            return _error(404, "File not found")
-        return Response(rec.path.read_bytes(), media_type="application/octet-stream")
 
     # -- jobs ------------------------------------------------------------------------------------
 
@@ -244,13 +232,13 @@ class MistralEmulator(EmulatorApp):
     async def get_job(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["job_id"])
         if rec is None:
-            return _error(404, "Batch job not found")
+            return self.missing("Batch job")
         return self._job(rec)
 
     async def cancel_job(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["job_id"])
         if rec is None:
-            return _error(404, "Batch job not found")
+            return self.missing("Batch job")
         if rec.status in TERMINAL:
             return _error(400, f"Batch job is already {_STATUS[rec.status]}")
         self.state.cancel_batch(rec)
@@ -261,18 +249,11 @@ class MistralEmulator(EmulatorApp):
     async def sync_call(self, request: Request) -> Response:
         """Chat and embeddings, answered at once with the batch's deterministic answers."""
         body = orjson.loads(await request.body())
-        self.state.sync_calls += 1
         if "inputs" in body and "input" not in body:
             body["input"] = body.pop("inputs")
-        try:
-            out = answer(
-                request.url.path,
-                body,
-                request_no=self.state.sync_calls,
-                created=int(self.state.clock.now()),
-            )
-        except BodyError as exc:
-            return json_response(exc.body, exc.status)
+        out = self.sync_answer(request.url.path, body)
+        if isinstance(out, Response):
+            return out
         out.setdefault("id", f"emb-{self.state.sync_calls}")  # Mistral's embeddings carry one
         return json_response(out)
 

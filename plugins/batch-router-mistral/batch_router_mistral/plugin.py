@@ -44,9 +44,10 @@ from batch_router_core.plugin import (
     RequestCounts,
     RequestResult,
     ValidationError,
-    cleanup_pending,
     crash_point,
     create_from_upload,
+    delete_files,
+    discard_uploads,
     hookimpl,
     is_refusal,
     load_provider_defaults,
@@ -144,19 +145,21 @@ def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPay
 async def _discard_uploads_named(
     client: Any, name: str, context: ProviderContext, *, strict: bool = False
 ) -> None:
-    """Delete batch files called ``name``: an upload that landed although its answer was lost
-    (best effort after a failed upload; ``strict`` before a re-upload)."""
-    try:
+    """Delete batch files called ``name`` (see :func:`~batch_router_core.plugin.discard_uploads`:
+    an upload whose answer was lost)."""
+
+    async def found() -> AsyncIterator[str]:
         with map_errors("files.list"):
             listed = await client.files.list_async(purpose="batch", search=name, page_size=100)
-            for f in listed.data:
-                if f.filename == name:
-                    with map_errors("files.delete", file_id=f.id):
-                        await client.files.delete_async(file_id=f.id)
-    except ProviderError as exc:
-        if strict:
-            raise cleanup_pending(exc, f"an earlier upload of {name}") from exc
-        context.logger.warning("upload_not_discarded", file=name, error=str(exc))
+        for f in listed.data:
+            if f.filename == name:
+                yield f.id
+
+    async def delete(file_id: str) -> None:
+        with map_errors("files.delete", file_id=file_id):
+            await client.files.delete_async(file_id=file_id)
+
+    await discard_uploads(name, found, delete, context.logger, strict=strict)
 
 
 def _handle(
@@ -266,15 +269,12 @@ async def delete_job(handle: BatchHandle, context: ProviderContext) -> bool:
     client = _client(context)
     with map_errors("batch.jobs.get", batch_id=handle.batch_id):
         job = await client.batch.jobs.get_async(job_id=handle.batch_id)
-    for file_id in (*job.input_files, job.output_file, job.error_file):
-        if not file_id:
-            continue
-        try:
-            with map_errors("files.delete", file_id=file_id):
-                await client.files.delete_async(file_id=file_id)
-        except ProviderPermanentError as exc:
-            if getattr(exc, "status_code", None) != 404:
-                raise
+
+    async def delete(file_id: str) -> None:
+        with map_errors("files.delete", file_id=file_id):
+            await client.files.delete_async(file_id=file_id)
+
+    await delete_files((*job.input_files, job.output_file, job.error_file), delete)
     return True
 
 

@@ -4,9 +4,6 @@ jobs with timeout_hours, Mistral's statuses, lines without a model and with Mist
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,25 +155,3 @@ async def test_embeddings_and_the_online_path(
     chat = InferenceParams(provider_id="mistral", model_id=MODEL, max_output_tokens=16)
     answers = await provider.execute_now(question_batch("mistral", MODEL, 2).requests, chat)
     assert all(r.status is ResultStatus.SUCCEEDED and r.text for r in answers)
-
-
-def test_run_with_the_embedded_emulator(tmp_path: Path) -> None:
-    out = tmp_path / "results.jsonl"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "batch_router_core.cli", "run"),
-            *(str(EXAMPLES / "questions.jsonl"), "-p", "mistral", "-m", MODEL),
-            *("--emulator", "-o", str(out), "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MISTRAL_")},
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and summary["counts"]["succeeded"] == 4
-    assert summary["cost"] is not None
-    results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {r["provider"] for r in results} == {"mistral"} and len(results) == 4

@@ -25,7 +25,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from batch_router_core.emulation.base import EmulatorApp, state_options
-from batch_router_core.formats.openai_batch.emulator.answers import BodyError, answer
 from batch_router_core.formats.openai_batch.emulator.app import STATE_OPTIONS, json_response
 from batch_router_core.formats.openai_batch.emulator.state import (
     TERMINAL,
@@ -33,6 +32,7 @@ from batch_router_core.formats.openai_batch.emulator.state import (
     EmulatorState,
     FileRecord,
 )
+from batch_router_core.formats.openai_batch.emulator.stored import StoredFileRoutes
 
 __all__ = ["TogetherEmulator", "create_app"]
 
@@ -97,7 +97,7 @@ def _job_json(rec: BatchRecord) -> dict[str, Any]:
     }
 
 
-class TogetherEmulator(EmulatorApp):
+class TogetherEmulator(StoredFileRoutes, EmulatorApp):
     """Together's Files and Batch routes, its signed-URL upload, and chat completions."""
 
     fault_routes = {
@@ -129,6 +129,14 @@ class TogetherEmulator(EmulatorApp):
             Route("/v1/batches/{batch_id}/cancel", self.cancel_batch, methods=["POST"]),
             Route(CHAT, self.sync_call, methods=["POST"]),
         ]
+
+    def file_json(self, rec: FileRecord) -> dict[str, Any]:
+        """Together's file object."""
+        return _file_json(rec)
+
+    def missing(self, what: str) -> Response:
+        """Together's 404."""
+        return _error(404, f"{what} not found")
 
     def unauthorized(self, key: str) -> Response:
         """Together's 401."""
@@ -178,33 +186,13 @@ class TogetherEmulator(EmulatorApp):
         """Step three: the file is ready."""
         rec = self.state.files.get(request.path_params["file_id"])
         if rec is None:
-            return _error(404, "File not found")
+            return self.missing("File")
         return json_response(_file_json(rec))
 
     async def list_files(self, request: Request) -> Response:
         with self.state.lock:
             data = [_file_json(f) for f in self.state.files.values()]
         return json_response({"data": data})
-
-    async def get_file(self, request: Request) -> Response:
-        rec = self.state.files.get(request.path_params["file_id"])
-        if rec is None:
-            return _error(404, "File not found")
-        return json_response(_file_json(rec))
-
-    async def delete_file(self, request: Request) -> Response:
-        with self.state.lock:
-            rec = self.state.files.pop(request.path_params["file_id"], None)
-        if rec is None:
-            return _error(404, "File not found")
-        rec.path.unlink(missing_ok=True)
-        return json_response({"id": rec.id, "deleted": True})
-
-    async def file_content(self, request: Request) -> Response:
-        rec = self.state.files.get(request.path_params["file_id"])
-        if rec is None:
-            return _error(404, "File not found")
-        return Response(rec.path.read_bytes(), media_type="application/octet-stream")
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -246,13 +234,13 @@ class TogetherEmulator(EmulatorApp):
     async def get_batch(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["batch_id"])
         if rec is None:
-            return _error(404, "Batch job not found")
+            return self.missing("Batch job")
         return json_response(_job_json(rec))
 
     async def cancel_batch(self, request: Request) -> Response:
         rec = self.state.get_batch(request.path_params["batch_id"])
         if rec is None:
-            return _error(404, "Batch job not found")
+            return self.missing("Batch job")
         if rec.status in TERMINAL:
             return _error(400, f"Batch job is already {_STATUS[rec.status]}")
         self.state.cancel_batch(rec)
@@ -262,15 +250,8 @@ class TogetherEmulator(EmulatorApp):
 
     async def sync_call(self, request: Request) -> Response:
         """Chat completions, answered at once with the batch's deterministic answers."""
-        body = orjson.loads(await request.body())
-        self.state.sync_calls += 1
-        try:
-            out = answer(
-                CHAT, body, request_no=self.state.sync_calls, created=int(self.state.clock.now())
-            )
-        except BodyError as exc:
-            return json_response(exc.body, exc.status)
-        return json_response(out)
+        out = self.sync_answer(CHAT, orjson.loads(await request.body()))
+        return out if isinstance(out, Response) else json_response(out)
 
 
 def create_app(options: dict[str, Any] | None = None) -> TogetherEmulator:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -41,9 +41,10 @@ from batch_router_core.plugin import (
     ProviderPermanentError,
     RequestCounts,
     RequestResult,
-    cleanup_pending,
     crash_point,
     create_from_upload,
+    delete_files,
+    discard_uploads,
     hookimpl,
     is_refusal,
     load_provider_defaults,
@@ -111,25 +112,31 @@ def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPay
     )
 
 
-async def _files_named(client: Any, name: str) -> list[Any]:
+async def _files_named(client: Any, name: str) -> AsyncIterator[str]:
+    """The ids of the files called ``name``."""
     with map_errors("files.list"):
         listed = await client.files.list()
-    return [f for f in listed.data if f.filename == name]
+    for f in listed.data:
+        if f.filename == name:
+            yield f.id
+
+
+def _deleter(client: Any) -> Callable[[str], Awaitable[None]]:
+    async def delete(file_id: str) -> None:
+        with map_errors("files.delete", file_id=file_id):
+            await client.files.delete(file_id)
+
+    return delete
 
 
 async def _discard_uploads_named(
     client: Any, name: str, context: ProviderContext, *, strict: bool = False
 ) -> None:
-    """Delete files called ``name``: an upload that landed although its answer was lost (best
-    effort after a failed upload; ``strict`` before a re-upload)."""
-    try:
-        for f in await _files_named(client, name):
-            with map_errors("files.delete", file_id=f.id):
-                await client.files.delete(f.id)
-    except ProviderError as exc:
-        if strict:
-            raise cleanup_pending(exc, f"an earlier upload of {name}") from exc
-        context.logger.warning("upload_not_discarded", file=name, error=str(exc))
+    """Delete files called ``name`` (see :func:`~batch_router_core.plugin.discard_uploads`: an
+    upload whose answer was lost)."""
+    await discard_uploads(
+        name, lambda: _files_named(client, name), _deleter(client), context.logger, strict=strict
+    )
 
 
 def _handle(job: Any, local_id: str, count: int, data: dict[str, Any]) -> BatchHandle:
@@ -176,8 +183,7 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
         return _handle(created.job, prepared.local_id, prepared.request_count, data)
 
     async def discard() -> None:
-        with map_errors("files.delete"):
-            await client.files.delete(uploaded.id)
+        await _deleter(client)(uploaded.id)
 
     return await create_from_upload(
         create,
@@ -233,15 +239,8 @@ async def delete_job(handle: BatchHandle, context: ProviderContext) -> bool:
     client = _client(context)
     with map_errors("batches.retrieve", batch_id=handle.batch_id):
         job = await client.batches.retrieve(handle.batch_id)
-    for file_id in (job.input_file_id, job.output_file_id, job.error_file_id):
-        if not file_id:
-            continue
-        try:
-            with map_errors("files.delete", file_id=file_id):
-                await client.files.delete(file_id)
-        except ProviderPermanentError as exc:
-            if getattr(exc, "status_code", None) != 404:
-                raise
+    ids = (job.input_file_id, job.output_file_id, job.error_file_id)
+    await delete_files(ids, _deleter(client))
     return True
 
 
@@ -291,7 +290,7 @@ async def find_job(local_id: str, context: ProviderContext) -> BatchHandle | Non
     """The job whose input file is the one batch-router uploaded for ``local_id`` (by its exact
     name: Together's jobs carry no metadata), newest first."""
     client = _client(context)
-    ours = {f.id for f in await _files_named(client, _upload_name(context, local_id))}
+    ours = {f async for f in _files_named(client, _upload_name(context, local_id))}
     if not ours:
         return None
     with map_errors("batches.list"):

@@ -5,9 +5,6 @@ counts, 64-character custom_ids."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,25 +120,3 @@ def test_the_emulator_checks_the_upload_as_together_does(server: RunningServer) 
     assert client.batches.list() == []
     with pytest.raises(together.NotFoundError):
         client.batches.create(endpoint="/v1/chat/completions", input_file_id="file-none")
-
-
-def test_run_with_the_embedded_emulator(tmp_path: Path) -> None:
-    out = tmp_path / "results.jsonl"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "batch_router_core.cli", "run"),
-            *(str(EXAMPLES / "questions.jsonl"), "-p", "together", "-m", MODEL),
-            *("--emulator", "-o", str(out), "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TOGETHER_")},
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and summary["counts"]["succeeded"] == 4
-    assert summary["cost"] is not None
-    results = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {r["provider"] for r in results} == {"together"} and len(results) == 4
