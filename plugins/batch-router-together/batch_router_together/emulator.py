@@ -33,6 +33,7 @@ from batch_router_core.formats.openai_batch.emulator.state import (
     FileRecord,
 )
 from batch_router_core.formats.openai_batch.emulator.stored import StoredFileRoutes
+from batch_router_core.formats.openai_batch.provider import window_hours
 
 __all__ = ["TogetherEmulator", "create_app"]
 
@@ -215,12 +216,12 @@ class TogetherEmulator(StoredFileRoutes, EmulatorApp):
             return _error(
                 400, f"custom_id longer than {MAX_CUSTOM_ID} characters on line(s) {too_long[:10]}"
             )
+        window = str(body.get("completion_window") or "24h")
+        hours = window_hours(window)
+        if hours is None:
+            return _error(400, f"Invalid completion_window {window!r}")
         rec = self.state.create_batch(
-            f.id,
-            CHAT,
-            str(body.get("completion_window") or "24h"),
-            None,
-            model=body.get("model_id"),
+            f.id, CHAT, window, None, window_s=hours * 3600.0, model=body.get("model_id")
         )
         return json_response({"job": _job_json(rec), "warning": None})
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from batch_router_core.formats.openai_batch.provider import unaccounted
+from batch_router_core.formats.openai_batch.provider import unaccounted, window_hours
 from batch_router_core.formats.openai_batch.requests import (
     _body_params,
     _payload,
@@ -41,6 +41,7 @@ from batch_router_core.plugin import (
     ProviderPermanentError,
     RequestCounts,
     RequestResult,
+    ValidationError,
     crash_point,
     create_from_upload,
     delete_files,
@@ -79,6 +80,22 @@ def _client(context: ProviderContext) -> Any:
     return per_loop(("together", *key), build)
 
 
+def _window(context: ProviderContext) -> str:
+    """The job's completion window: the ``completion_window`` option, else the setting; hours or
+    days (Together documents no range: only the form is checked here)."""
+    window = str(
+        context.options.get("completion_window")
+        or context.info.settings.get("completion_window", "24h")
+    )
+    if window_hours(window) is None:
+        raise ValidationError(
+            f"together takes a completion window in hours or days (24h, 2d), got {window!r}",
+            provider="together",
+            field="completion_window",
+        )
+    return window
+
+
 def _upload_name(context: ProviderContext, local_id: str) -> str:
     """The name of the input file batch-router uploads for ``local_id``: the job's identity."""
     return context.files.path("together", local_id, "input").name
@@ -102,6 +119,7 @@ def check_credentials(context: ProviderContext) -> str | None:
 def prepare_payloads(batch: InputBatch, context: ProviderContext) -> PreparedPayloads:
     """Unified batch -> Together batch lines (lazily)."""
     endpoint = endpoint_for(batch.configured_params)
+    _window(context)  # refused before anything is written or sent
     lines = batch_lines(batch, context.info.settings, provider="together", shape=together_line)
     return PreparedPayloads(
         provider="together",
@@ -175,7 +193,7 @@ async def submit(prepared: PreparedBatch, context: ProviderContext) -> BatchHand
                 endpoint=prepared.metadata["endpoint"],
                 input_file_id=uploaded.id,
                 model_id=prepared.model,
-                completion_window=str(context.info.settings.get("completion_window", "24h")),
+                completion_window=_window(context),
             )
         if created.warning:
             context.logger.warning("together_batch_warning", warning=created.warning)

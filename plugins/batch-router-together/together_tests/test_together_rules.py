@@ -47,8 +47,8 @@ def server(emulator: TogetherEmulator, batch_router_serve: Callable[[Any], Runni
     return batch_router_serve(emulator)
 
 
-def _together(registry: BatchProviderRegistry, server: RunningServer) -> Any:
-    return registry.get("together", base_url=server.url, api_key="together-test")
+def _together(registry: BatchProviderRegistry, server: RunningServer, **options: Any) -> Any:
+    return registry.get("together", base_url=server.url, api_key="together-test", **options)
 
 
 async def test_a_job_uploads_in_three_steps_and_reports_progress(
@@ -94,6 +94,41 @@ async def test_a_lost_job_is_adopted_only_by_its_input_files_name(
     found = await provider.find_job(mine.local_id)
     assert found is not None and found.batch_id == mine.batch_id and found.request_count == 2
     assert await provider.find_job("br-20260101T000000-0000000000000000") is None
+
+
+async def test_a_job_runs_until_the_deadline_of_its_window(
+    batch_router_registry: BatchProviderRegistry,
+    server: RunningServer,
+    emulator: TogetherEmulator,
+    clock: ManualClock,
+) -> None:
+    provider = _together(batch_router_registry, server, completion_window="2d")
+    emulator.stall_next_job()
+    handle = await provider.submit(provider.prepare(question_batch("together", MODEL, 2)))
+    clock.advance(30 * 3600)  # past a day: still within two
+    report = await provider.poll_status(handle)
+    assert report.raw_status == "IN_PROGRESS"
+    assert report.expires_at is not None and report.created_at is not None
+    assert (report.expires_at - report.created_at).total_seconds() == 48 * 3600
+    clock.advance(19 * 3600)
+    report = await provider.poll_status(handle)
+    assert report.raw_status == "EXPIRED" and report.status is BatchStatus.EXPIRED
+    results = [r async for r in provider.fetch_results(handle)]
+    assert {r.status for r in results} == {ResultStatus.EXPIRED} and len(results) == 2
+
+
+@pytest.mark.parametrize("window", ["soon", "0h", "1w"])
+def test_a_window_that_is_no_duration_is_refused_before_anything_is_sent(
+    batch_router_registry: BatchProviderRegistry,
+    server: RunningServer,
+    emulator: TogetherEmulator,
+    window: str,
+) -> None:
+    provider = _together(batch_router_registry, server, completion_window=window)
+    with pytest.raises(ValidationError) as err:
+        provider.prepare(question_batch("together", MODEL, 1))
+    assert err.value.issues[0].field == "completion_window"
+    assert emulator.requests_seen == {}
 
 
 def test_a_custom_id_over_64_characters_is_refused_before_anything_is_sent(
