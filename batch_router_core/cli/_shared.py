@@ -544,21 +544,38 @@ def total_requests(router: Any, job_ids: list[str]) -> int:
 
 
 async def write_results(
-    router: Any, job_ids: list[str], out: Path, quiet: bool = False, show: int = 0
+    router: Any,
+    job_ids: list[str],
+    out: Path,
+    quiet: bool = False,
+    show: int = 0,
+    *,
+    join: Path | None = None,
+    columns: Any = None,
 ) -> dict[str, int]:
-    """Write the results of ended jobs to ``out`` (``-``: stdout) and return their tally."""
+    """Write the results of ended jobs to ``out`` (``-``: stdout) and return their tally.
+
+    ``out`` ending in ``.csv`` or ``.parquet`` is a table: with ``join`` (the input table), each
+    input row in its order with its result's columns beside it; without, a row per result.
+    """
     from batch_router_core.files import atomic_file
+    from batch_router_core.formats import tabular
 
     counts: dict[str, int] = {}
     shown: list[str] = []
     total = total_requests(router, job_ids)
     display = Display(quiet=quiet or str(out) == "-", label="writing results")
+    # A table is written once every result is in (joined onto the input's rows, in their order).
+    table = str(out) != "-" and tabular.table_format(out) is not None
+    results: dict[str, Any] = {}
 
     async def lines() -> AsyncIterator[bytes]:
         # Each line as the download made it for the local copy: not serialised a second time.
         n = 0
         for job_id in job_ids:
             async for r, line in router.get_result_lines(job_id):
+                if table:
+                    results[r.custom_id] = r
                 status = r.status.value
                 counts[status] = counts.get(status, 0) + 1
                 n += 1
@@ -572,7 +589,22 @@ async def write_results(
                 yield line
         display.items(n, total)
 
-    if str(out) == "-":
+    if table:
+
+        async def drain() -> int:
+            n = 0
+            async for _ in lines():
+                n += 1
+            return n
+
+        await with_display(display, drain())
+        if join is not None and tabular.table_format(join) is not None:
+            n = tabular.write_joined(join, results, out, columns)
+        else:
+            names = ["custom_id", *tabular.result_columns(None)]
+            rows = ({"custom_id": cid, **tabular.result_columns(r)} for cid, r in results.items())
+            n = tabular.write_table(out, rows, names)
+    elif str(out) == "-":
         n = await _write_lines(sys.stdout.buffer, lines())
     else:
         with atomic_file(out) as fh:

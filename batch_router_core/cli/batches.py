@@ -161,6 +161,93 @@ def _params_options(fn: Any) -> Any:
     return command
 
 
+@attrs.frozen
+class _TableSpec:
+    """How INPUT is read: its format (by its suffix unless given) and, for a table, its columns."""
+
+    input_format: str | None
+    columns: Any
+
+
+def _input_options(fn: Any) -> Any:
+    """``--input-format`` and the column options, handed over as ``table: _TableSpec``."""
+
+    @functools.wraps(fn)
+    def command(
+        input_format: str | None,
+        prompt_column: str,
+        id_column: str | None,
+        system_column: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        from batch_router_core.formats.tabular import Columns
+
+        columns = Columns(prompt=prompt_column, id=id_column, system=system_column)
+        return fn(table=_TableSpec(input_format, columns), **kwargs)
+
+    options = [
+        click.option(
+            "--input-format",
+            type=click.Choice(["jsonl", "csv", "parquet"]),
+            default=None,
+            help="INPUT's format (default: by its suffix; JSONL for stdin).",
+        ),
+        click.option(
+            "--prompt-column",
+            default="prompt",
+            show_default=True,
+            help="CSV/Parquet: the column holding each request's text.",
+        ),
+        click.option(
+            "--id-column",
+            default=None,
+            help="CSV/Parquet: the column of custom_ids (default: custom_id if present, else "
+            "row-1, row-2... by position).",
+        ),
+        click.option(
+            "--system-column",
+            default=None,
+            help="CSV/Parquet: a column of per-row system prompts (default: system_prompt if "
+            "present).",
+        ),
+    ]
+    for opt in reversed(options):
+        command = opt(command)
+    return command
+
+
+def _input_path(input_path: Path, table: _TableSpec) -> Path:
+    """INPUT as a file: ``-`` (stdin) is copied to a user-only file in the state directory first,
+    so that it is read once, in a stream, and can be read again to name lines in errors."""
+    if str(input_path) != "-":
+        if not input_path.is_file():
+            raise click.BadParameter(f"{input_path} is not a file", param_hint="INPUT")
+        return input_path
+    import shutil
+    import time
+
+    from batch_router_core.files import GeneratedFiles, atomic_file
+
+    suffix = {"csv": ".csv", "parquet": ".parquet"}.get(table.input_format or "", ".jsonl")
+    where = GeneratedFiles(state_dir()).provider_dir("stdin")
+    path = where / f"stdin-{time.strftime('%Y%m%dT%H%M%S')}-{id(table):x}{suffix}"
+    with atomic_file(path) as fh:
+        shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+    return path
+
+
+def _is_table(path: Path, table: _TableSpec) -> bool:
+    from batch_router_core.formats.tabular import table_format
+
+    fmt = table.input_format or table_format(path) or "jsonl"
+    if table.input_format is not None and table.input_format != (table_format(path) or "jsonl"):
+        raise click.BadParameter(
+            f"{path} has the suffix of another format than --input-format {table.input_format}",
+            param_hint="--input-format",
+        )
+    return fmt != "jsonl"
+
+
 def _flag_params(spec: _BatchSpec) -> dict[str, Any]:
     """The generation settings given as flags (those not given are left out)."""
     kwargs: dict[str, Any] = {}
@@ -211,14 +298,17 @@ class _Input:
     requests: Any
     #: the file's own problems, found while it is read; the provider's checks add theirs
     issues: list[Any]
+    table: _TableSpec
 
 
-def _read(input_path: Path, spec: _BatchSpec, options: dict[str, str]) -> _Input:
+def _read(input_path: Path, spec: _BatchSpec, options: dict[str, str], table: _TableSpec) -> _Input:
     """INPUT for the provider the flags name (an unknown provider or option key is refused here).
 
     The settings of one run combine by one rule: a flag applies to every request and overrides the
-    same setting on a line; a line's own setting applies where no flag is given.
+    same setting on a line (or a row's column); a line's own setting applies where no flag is
+    given.
     """
+    from batch_router_core.formats.tabular import read_table
     from batch_router_core.formats.unified import read_input
     from batch_router_core.models import InferenceParams
 
@@ -231,21 +321,25 @@ def _read(input_path: Path, spec: _BatchSpec, options: dict[str, str]) -> _Input
     # speaks that format; for any other provider they are an error.
     wire = handle.info.capabilities.wire_format
     issues: list[Any] = []
-    requests = read_input(input_path, openai_passthrough=wire == "openai_batch", issues=issues)
+    if _is_table(input_path, table):
+        requests = read_table(input_path, table.columns, issues=issues)
+    else:
+        requests = read_input(input_path, openai_passthrough=wire == "openai_batch", issues=issues)
     if flags:
         requests = (_flags_win(r, flags) for r in requests)
-    return _Input(path=input_path, params=params, requests=requests, issues=issues)
+    return _Input(path=input_path, params=params, requests=requests, issues=issues, table=table)
 
 
 @contextmanager
-def _located(input_path: Path) -> Iterator[None]:
+def _located(source: _Input) -> Iterator[None]:
     """Every problem of the input, the provider's checks included, with its file and line."""
     from batch_router_core.errors import ValidationError
 
     try:
         yield
     except ValidationError as exc:
-        raise ValidationError(_locate(exc.issues, input_path), provider=exc.provider) from None
+        located = _locate(exc.issues, source.path, source.table)
+        raise ValidationError(located, provider=exc.provider) from None
 
 
 def _flags_win(request: Any, flags: dict[str, Any]) -> Any:
@@ -256,20 +350,32 @@ def _flags_win(request: Any, flags: dict[str, Any]) -> Any:
     return attrs.evolve(request, params=attrs.evolve(own, **cleared)) if cleared else request
 
 
-def _locate(issues: list[Any], path: Path) -> list[Any]:
+def _ids_by_line(path: Path, table: _TableSpec) -> Iterator[tuple[int, Any]]:
+    """``(line, custom_id)`` of each request of INPUT (a table's row ids as read_table makes
+    them)."""
+    from batch_router_core.files import iter_jsonl_lines
+
+    if _is_table(path, table):
+        from batch_router_core.formats.tabular import row_ids
+
+        yield from row_ids(path, table.columns)
+        return
+    for number, raw in iter_jsonl_lines(path):
+        try:
+            yield number, orjson.loads(raw).get("custom_id")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+
+
+def _locate(issues: list[Any], path: Path, table: _TableSpec) -> list[Any]:
     """Give the provider's checks (which see requests, not lines) the file and line of each
     request they name; a second read of the file, only when something is wrong."""
     from batch_router_core.errors import ValidationIssue
-    from batch_router_core.files import iter_jsonl_lines
 
     wanted = {i.custom_id for i in issues if i.line is None and i.custom_id is not None}
     lines: dict[str, list[int]] = {}
     if wanted:
-        for number, raw in iter_jsonl_lines(path):
-            try:
-                cid = orjson.loads(raw).get("custom_id")
-            except (orjson.JSONDecodeError, AttributeError):
-                continue
+        for number, cid in _ids_by_line(path, table):
             if cid in wanted:
                 lines.setdefault(cid, []).append(number)
     located = []
@@ -342,14 +448,20 @@ Examples:
 
 
 @main.command(epilog=EXAMPLES_PREPARE)
-@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@_input_options
 @_params_options
 @click.option(
     "--shard", is_flag=True, help="Split a batch over the provider's limits into several files."
 )
 @_cost_options
 def prepare(
-    input_path: Path, spec: _BatchSpec, as_json: bool, shard: bool, cost: _CostSpec
+    input_path: Path,
+    spec: _BatchSpec,
+    as_json: bool,
+    shard: bool,
+    cost: _CostSpec,
+    table: _TableSpec,
 ) -> None:
     """Validate INPUT and write the provider-native file(s). A dry run: no network, no key.
 
@@ -360,9 +472,9 @@ def prepare(
         from batch_router_core.errors import CostLimitError
         from batch_router_core.jobs.shards import remove_shard_files, write_request_stream
 
-        source = _read(input_path, spec, {})
+        source = _read(_input_path(input_path, table), spec, {}, table)
         registry = new_registry()
-        with _located(input_path):
+        with _located(source):
             shards = write_request_stream(
                 registry.get(spec.provider),
                 source.requests,
@@ -425,7 +537,8 @@ Examples:
 
 
 @main.command(epilog=EXAMPLES_RUN)
-@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@_input_options
 @_params_options
 @OUTPUT
 @OPTION
@@ -462,6 +575,7 @@ def run(
     max_error_rate: float,
     show: int,
     cost: _CostSpec,
+    table: _TableSpec,
 ) -> None:
     """Submit INPUT, wait for it, and write unified results: the whole job, recorded in the
     ledger of the state directory.
@@ -473,7 +587,7 @@ def run(
         raise click.UsageError("--json and -o - both want stdout: choose one")
     with reported_errors(as_json):
         given = parse_options(options)
-        source = _read(input_path, spec, given)
+        source = _read(_input_path(input_path, table), spec, given, table)
         # The default output goes to the working directory: either must be writable before a cent
         # is spent.
         check_output_path(output or Path("results.jsonl"))
@@ -500,7 +614,7 @@ def run(
         try:
 
             async def go() -> tuple[Any, Path, dict[str, int]]:
-                with _located(input_path):
+                with _located(source):
                     job_id = await router.submit_requests(
                         source.requests, source.params, issues=source.issues
                     )
@@ -512,7 +626,15 @@ def run(
                 _say_estimate(router.last_estimates.get(job_id), spec.model, as_json)
                 await wait_for(router, [job_id], as_json, timeout)
                 out = output or Path(f"results_{job_id}.jsonl")
-                counts = await write_results(router, [job_id], out, as_json, 0 if as_json else show)
+                counts = await write_results(
+                    router,
+                    [job_id],
+                    out,
+                    as_json,
+                    0 if as_json else show,
+                    join=source.path if _is_table(source.path, table) else None,
+                    columns=table.columns,
+                )
                 return router.recorded_status(job_id), out, counts
 
             final, out, counts = run_async(go(), router)
@@ -543,7 +665,8 @@ Examples:
 
 
 @main.command(epilog=EXAMPLES_SUBMIT)
-@click.argument("input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@_input_options
 @_params_options
 @OPTION
 @click.option(
@@ -564,6 +687,7 @@ def submit(
     shard: bool,
     record_only: bool,
     cost: _CostSpec,
+    table: _TableSpec,
 ) -> None:
     """Validate and submit INPUT; prints the job id on stdout (then use status / wait / results).
 
@@ -573,9 +697,9 @@ def submit(
     """
     with reported_errors(as_json):
         given = parse_options(options)
-        source = _read(input_path, spec, given)
+        source = _read(_input_path(input_path, table), spec, given, table)
         router = make_router(given, shard=shard, provider=spec.provider, **cost.router_options())
-        with _located(input_path):
+        with _located(source):
             job_id = run_async(
                 router.submit_requests(
                     source.requests, source.params, issues=source.issues, send=not record_only

@@ -133,6 +133,16 @@ Examples:
 @OPTION
 @error_budget
 @JSON_FLAG
+@click.option(
+    "--join",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    metavar="INPUT.csv",
+    help="With -o FILE.csv or .parquet: each row of this input table, in its order, with its "
+    "result beside it (status, answer, error, tokens).",
+)
+@click.option("--prompt-column", default="prompt", show_default=True, help="As given to run.")
+@click.option("--id-column", default=None, help="As given to run.")
 def results(
     job_ids: tuple[str, ...],
     output: Path | None,
@@ -140,11 +150,20 @@ def results(
     allow_errors: bool,
     max_error_rate: float,
     as_json: bool,
+    join: Path | None,
+    prompt_column: str,
+    id_column: str | None,
 ) -> None:
     """Write the unified results of ended jobs (downloaded once, then served from disk).
 
-    A job still running exits 5 (wait for it first); the exit code then follows the outcome.
+    `-o FILE.csv` / `-o FILE.parquet` writes a table (a row per result, or with --join the input
+    table's rows with their results). A job still running exits 5 (wait for it first); the exit
+    code then follows the outcome.
     """
+    from batch_router_core.formats.tabular import Columns, table_format
+
+    if join is not None and (output is None or table_format(output) is None):
+        raise click.UsageError("--join needs -o FILE.csv or -o FILE.parquet")
     if as_json and output is not None and str(output) == "-":
         raise click.UsageError("--json and -o - both want stdout: choose one")
     with reported_errors(as_json):
@@ -153,7 +172,14 @@ def results(
         check_output_path(out)
         router = make_router(options)
         counts = run_async(
-            write_results(router, list(job_ids), out, as_json),
+            write_results(
+                router,
+                list(job_ids),
+                out,
+                as_json,
+                join=join,
+                columns=Columns(prompt=prompt_column, id=id_column),
+            ),
             router,
             job_ids=list(job_ids),
         )
