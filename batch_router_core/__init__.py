@@ -64,6 +64,10 @@ def __getattr__(name: str) -> object:
         from batch_router_core.jobs import router
 
         return getattr(router, name)
+    if name in ("run", "run_async"):
+        from batch_router_core.jobs import oneshot
+
+        return getattr(oneshot, name)
     raise AttributeError(f"module 'batch_router_core' has no attribute {name!r}")
 
 
@@ -114,4 +118,6 @@ __all__ = [
     "ValidationError",
     "hookimpl",
     "normalize_provider_status",
+    "run",
+    "run_async",
 ]

@@ -513,6 +513,40 @@ class BatchRouter:
         if wait:
             await self.wait_for_all(job_ids, poll_interval=poll_interval, timeout=timeout)
 
+    async def run(
+        self,
+        batch: InputBatch,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+    ) -> list[RequestResult]:
+        """Run one configured batch to its end and return every request's result, in the
+        batch's order: the one call for a job whose results fit in memory.
+
+        Errored, expired and cancelled requests are results too (``status`` and ``error`` say
+        so); a job that failed as a whole still returns a result per request. For a job too
+        large to hold, use :meth:`run_batches` and stream :meth:`get_results`. From synchronous
+        code (a script, a notebook cell) use :meth:`run_sync`.
+        """
+        job_id = await self.run_single_batch(batch, poll_interval=poll_interval, timeout=timeout)
+        order = {r.custom_id: i for i, r in enumerate(batch.requests)}
+        results = [r async for r in self.get_results(job_id)]
+        results.sort(key=lambda r: order.get(r.custom_id, len(order)))
+        return results
+
+    def run_sync(
+        self,
+        batch: InputBatch,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+    ) -> list[RequestResult]:
+        """:meth:`run` from synchronous code, including inside a running event loop (a notebook
+        cell): it then runs on a loop of its own in a worker thread while the caller waits."""
+        from batch_router_core.jobs.blocking import run_blocking
+
+        return run_blocking(self.run(batch, poll_interval=poll_interval, timeout=timeout))
+
     async def run_single_batch(
         self, batch: InputBatch, *, wait_for_completion: bool = True, **kwargs: Any
     ) -> str:

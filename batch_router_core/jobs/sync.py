@@ -3,30 +3,34 @@
 
     provider = Provider("openai")  # or a plugin's alias: OpenAIChatCompletionsProvider()
     batch_id = provider.send_batch(batch.with_params(params))
-    while provider.poll_status(batch_id) != BatchStatus.COMPLETED:
+    while not provider.poll_status(batch_id).is_terminal:  # completed, failed, expired, cancelled
         time.sleep(5)
     for request in provider.get_results(batch_id).requests:
-        print(request.custom_id, request.messages[0].contents[0].text)
+        if request.error is None:
+            print(request.custom_id, request.messages[0].contents[0].text)
+        else:
+            print(request.custom_id, "failed:", request.error.message)
 
 It runs the same :class:`~batch_router_core.jobs.router.BatchRouter` (and ledger) underneath; each
-call runs the router on its own event loop, so it works from any plain script.
+call runs the router on a loop of its own, so it works from a plain script and from a notebook
+cell alike (inside a running event loop, in a worker thread while the caller waits).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
+from batch_router_core.jobs.blocking import run_blocking
 from batch_router_core.jobs.router import BatchRouter
 from batch_router_core.models.content import TextContent
-from batch_router_core.models.enums import BatchStatus, InputMessageRole
+from batch_router_core.models.enums import BatchStatus, InputMessageRole, ResultStatus
 from batch_router_core.models.messages import InputMessage
 from batch_router_core.models.requests import InputBatch
-from batch_router_core.models.results import RequestResult
+from batch_router_core.models.results import RequestError, RequestResult
 
 __all__ = ["OutputBatch", "OutputRequest", "Provider"]
 
@@ -35,12 +39,21 @@ T = TypeVar("T")
 
 @attrs.frozen(kw_only=True)
 class OutputRequest:
-    """One request's outcome in the synchronous API's shape: ``custom_id`` and the reply
-    ``messages``."""
+    """One request's outcome in the synchronous API's shape: ``custom_id``, the reply
+    ``messages`` (none when the request did not succeed) and, when it did not, ``error``."""
 
     custom_id: str
     messages: tuple[InputMessage, ...]
     result: RequestResult
+
+    @property
+    def error(self) -> RequestError | None:
+        """Why the request has no answer (errored, expired, cancelled), or None."""
+        if self.result.status is ResultStatus.SUCCEEDED:
+            return None
+        return self.result.error or RequestError(
+            message=f"the request {self.result.status.value}", code=self.result.status.value
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -51,18 +64,13 @@ class OutputBatch:
 
 
 def _output(result: RequestResult) -> OutputRequest:
-    text = (
-        result.text
-        if result.text is not None
-        else (result.error.message if result.error is not None else "")
-    )
-    return OutputRequest(
-        custom_id=result.custom_id,
-        result=result,
-        messages=(
-            InputMessage(role=InputMessageRole.ASSISTANT, contents=(TextContent(text=text),)),
-        ),
-    )
+    # An error is never dressed up as the model's answer: a request that did not succeed has no
+    # reply message, and its error says why.
+    messages: tuple[InputMessage, ...] = ()
+    if result.status is ResultStatus.SUCCEEDED and result.text is not None:
+        reply = TextContent(text=result.text)
+        messages = (InputMessage(role=InputMessageRole.ASSISTANT, contents=(reply,)),)
+    return OutputRequest(custom_id=result.custom_id, result=result, messages=messages)
 
 
 class Provider:
@@ -90,7 +98,7 @@ class Provider:
         self.router.get_provider(self.name)  # fail now if it is not installed
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run(coro)
+        return run_blocking(coro)
 
     def send_batch(self, batch: InputBatch) -> str:
         """Validate and submit a configured batch; returns its id."""
@@ -99,8 +107,14 @@ class Provider:
         return self._run(self.router.submit_batch(batch))
 
     def poll_status(self, batch_id: str) -> BatchStatus:
-        """The batch's current status."""
+        """The batch's current status (``.is_terminal`` once it has ended, however it ended)."""
         return self._run(self.router.get_status(batch_id)).status
+
+    def wait(self, batch_id: str, *, timeout: float | None = None) -> BatchStatus:
+        """Wait until the batch has ended (completed, failed, expired or cancelled); its final
+        status."""
+        self._run(self.router.wait_for_all([batch_id], timeout=timeout))
+        return self.poll_status(batch_id)
 
     def get_results(self, batch_id: str) -> OutputBatch:
         """Every request's outcome (the batch must have ended)."""
