@@ -178,3 +178,35 @@ def test_a_missing_column_is_named_with_the_table_s_columns(tmp_path: Path) -> N
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_metadata_rides_along_and_is_never_sent(tmp_path: Path) -> None:
+    meta = [{"row": 7, "tags": ["a", "ü"]}, None, {"source": {"file": "x.pdf", "page": 2}}]
+    lines = b""
+    for i, m in enumerate(meta):
+        line: dict[str, Any] = {
+            "custom_id": f"m{i}",
+            "messages": [{"role": "user", "content": f"question {i}"}],
+        }
+        if m is not None:
+            line["metadata"] = m
+        lines += json.dumps(line).encode() + b"\n"
+    (tmp_path / "in.jsonl").write_bytes(lines)
+    _run(tmp_path, "in.jsonl", "out.jsonl")
+    results = {
+        r["custom_id"]: r
+        for r in map(json.loads, (tmp_path / "out.jsonl").read_text().splitlines())
+    }
+    assert [results[f"m{i}"]["metadata"] for i in range(3)] == meta
+    sent = list((tmp_path / "state" / "generated" / "openai").glob("*_input.jsonl"))
+    assert len(sent) == 1 and b"metadata" not in sent[0].read_bytes()
+    assert b"x.pdf" not in sent[0].read_bytes()
+
+
+def test_metadata_that_is_not_a_json_object_is_refused_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text(
+        '{"custom_id": "a", "messages": [{"role": "user", "content": "x"}], "metadata": 5}\n'
+    )
+    proc = _cli(tmp_path, "run", "in.jsonl", "-p", "openai", "-m", "gpt-4o-mini", "--emulator")
+    assert proc.returncode == 3
+    assert "in.jsonl:1, custom_id='a', field 'metadata'" in proc.stderr

@@ -40,7 +40,7 @@ __all__ = [
 
 
 _ROLES = {"user": InputMessageRole.USER, "assistant": InputMessageRole.ASSISTANT}
-_REQUEST_KEYS = frozenset(("custom_id", "messages", "params"))
+_REQUEST_KEYS = frozenset(("custom_id", "messages", "params", "metadata"))
 
 
 def request_from_data(data: dict[str, Any]) -> InputRequest:
@@ -67,7 +67,9 @@ def request_from_data(data: dict[str, Any]) -> InputRequest:
                 except ValidationError:
                     pass  # reported below, by the converter, with the field's path
                 else:
-                    return new_text_request(cid, turns, own)
+                    meta = data.get("metadata")
+                    if meta is None or type(meta) is dict:
+                        return new_text_request(cid, turns, own, meta)
     return from_data(InputRequest, data)
 
 
@@ -332,6 +334,7 @@ def result_line(result: RequestResult, *, include_raw: bool = False) -> bytes:
             }
             for c in result.tool_calls
         ],
+        "metadata": result.metadata,
     }
     if include_raw:
         data["raw"] = result.raw
@@ -385,6 +388,7 @@ def result_from_data(data: dict[str, Any]) -> RequestResult:
             )
             for c in calls
         ),
+        data.get("metadata"),
     )
 
 
@@ -395,7 +399,8 @@ def request_line(request: InputRequest) -> bytes:
     per request of every job, to keep the copy that retries and recovery read back.
     """
     text = one_user_text(request)
-    if text is not None:  # most requests of a large file: spliced, not serialised whole
+    if text is not None and request.metadata is None:
+        # Most requests of a large file: spliced, not serialised whole.
         return _ONE_TEXT.line(request.custom_id, text)
     params = request.params
     own = None if params is None else _params_data(params)
@@ -415,6 +420,8 @@ def request_line(request: InputRequest) -> bytes:
         }
         if own is not None:
             data["params"] = own
+        if request.metadata is not None:
+            data["metadata"] = request.metadata
         return orjson.dumps(data)
     return orjson.dumps(to_data(request))
 

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import orjson
 
 from batch_router_core.errors import FileOperationError
-from batch_router_core.files import atomic_file, disk_error_message, iter_jsonl
+from batch_router_core.files import atomic_file, disk_error_message, iter_jsonl, iter_jsonl_lines
 from batch_router_core.formats.unified import result_line
 from batch_router_core.jobs.ledger import JobState, ProviderJob
 from batch_router_core.models.enums import ResultStatus
 from batch_router_core.models.results import RequestError, RequestResult, UsageInfo
 from batch_router_core.plugin.crashpoints import crash_point
 
-__all__ = ["UsageTotals", "unsent_results", "write_local_copy"]
+__all__ = [
+    "UsageTotals",
+    "request_metadata",
+    "unsent_results",
+    "with_metadata",
+    "write_local_copy",
+]
 
 
 class UsageTotals:
@@ -89,6 +97,27 @@ async def write_local_copy(
         ) from exc
 
 
+def request_metadata(path: Path) -> dict[str, Any]:
+    """``custom_id -> metadata`` of the requests of a job's local copy that carry metadata (only
+    those lines are parsed; a job without any costs one pass over its file's bytes)."""
+    found: dict[str, Any] = {}
+    for _, raw in iter_jsonl_lines(path):
+        if b'"metadata"' in raw:
+            data = orjson.loads(raw)
+            if data.get("metadata") is not None:
+                found[data["custom_id"]] = data["metadata"]
+    return found
+
+
+async def with_metadata(
+    results: AsyncIterator[RequestResult], metadata: dict[str, Any]
+) -> AsyncIterator[RequestResult]:
+    """``results``, each given back its request's metadata."""
+    async for result in results:
+        meta = metadata.get(result.custom_id)
+        yield result if meta is None else attrs.evolve(result, metadata=meta)
+
+
 def unsent_results(job: ProviderJob) -> Iterator[RequestResult]:
     """A result per request of a provider job that was never created: errored with the provider's
     refusal, or cancelled before submission."""
@@ -107,4 +136,5 @@ def unsent_results(job: ProviderJob) -> Iterator[RequestResult]:
             model=job.model,
             status=status,
             error=error,
+            metadata=data.get("metadata"),
         )

@@ -49,7 +49,13 @@ from batch_router_core.formats.unified import (
     result_line,
 )
 from batch_router_core.jobs.claims import Claimant, owner_is_dead
-from batch_router_core.jobs.downloads import UsageTotals, unsent_results, write_local_copy
+from batch_router_core.jobs.downloads import (
+    UsageTotals,
+    request_metadata,
+    unsent_results,
+    with_metadata,
+    write_local_copy,
+)
 from batch_router_core.jobs.ledger import (
     ClaimLostError,
     JobState,
@@ -1035,6 +1041,9 @@ class BatchRouter:
         path = self.files.path(job.provider, job.local_id, "unified")
         usage = UsageTotals()
         results = self._provider_results(job)
+        metadata = request_metadata(self._local(job).requests_path)
+        if metadata:
+            results = with_metadata(results, metadata)
         schema = output_schema(self.ledger.logical(job.logical_id).params.get("output_schema"))
         check = OutputCheck(schema) if schema is not None else None
         if check is not None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import attrs
+import orjson
 
 from batch_router_core.errors import ValidationError
 from batch_router_core.models.content import TextContent
@@ -37,6 +38,23 @@ def _check_messages(inst: InputRequest, attribute: object, value: tuple[object, 
         )
 
 
+def _check_metadata(inst: InputRequest, attribute: object, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"metadata must be a JSON object, got {type(value).__name__}",
+            custom_id=inst.custom_id,
+            field="metadata",
+        )
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise ValidationError(
+            f"metadata must be JSON data: {exc}", custom_id=inst.custom_id, field="metadata"
+        ) from None
+
+
 def _messages(v: Iterable[InputMessage]) -> tuple[InputMessage, ...]:
     return tuple(v)
 
@@ -56,6 +74,9 @@ class InputRequest:
     custom_id: str = attrs.field(validator=_check_custom_id)
     messages: tuple[InputMessage, ...] = attrs.field(converter=_messages, validator=_check_messages)
     params: InferenceParams | None = None
+    #: the caller's own data about the request (any JSON object): kept locally with the job,
+    #: never sent to the provider, and given back on the request's result
+    metadata: dict[str, Any] | None = attrs.field(default=None, validator=_check_metadata)
 
 
 def _check_requests(inst: InputBatch, attribute: object, value: tuple[object, ...]) -> None:
@@ -130,7 +151,12 @@ class InputBatch:
 _new = object.__new__
 _set = object.__setattr__
 # The fast constructor below fills every field itself: a field added later must be added there.
-assert [f.name for f in attrs.fields(InputRequest)] == ["custom_id", "messages", "params"]
+assert [f.name for f in attrs.fields(InputRequest)] == [
+    "custom_id",
+    "messages",
+    "params",
+    "metadata",
+]
 assert [f.name for f in attrs.fields(InputMessage)] == ["role", "contents", "provider_kwargs"]
 assert [f.name for f in attrs.fields(TextContent)] == [
     "text",
@@ -143,6 +169,7 @@ def new_text_request(
     custom_id: str,
     turns: Iterable[tuple[InputMessageRole, str]],
     params: InferenceParams | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> InputRequest:
     """An :class:`InputRequest` of text messages (``(role, text)`` pairs), built without running
     the constructors' checks again: for readers that have made the same checks (a non-empty
@@ -162,10 +189,14 @@ def new_text_request(
         _set(message, "contents", (part,))
         _set(message, "provider_kwargs", None)
         messages.append(message)
-    if type(custom_id) is not str or not custom_id or not messages:
-        return InputRequest(custom_id=custom_id, messages=messages, params=params)  # says why
+    if type(custom_id) is not str or not custom_id or not messages or metadata is not None:
+        # says why (or checks the metadata)
+        return InputRequest(
+            custom_id=custom_id, messages=messages, params=params, metadata=metadata
+        )
     request = _new(InputRequest)
     _set(request, "custom_id", custom_id)
     _set(request, "messages", tuple(messages))
     _set(request, "params", params)
+    _set(request, "metadata", None)
     return request

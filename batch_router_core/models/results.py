@@ -95,6 +95,8 @@ class RequestResult:
     parsed: Any = None
     #: the tool calls of the reply, in order (None when it made none)
     tool_calls: tuple[ToolCall, ...] | None = None
+    #: the request's own ``metadata``, given back (never sent to the provider)
+    metadata: dict[str, Any] | None = None
 
     def parsed_as(self, model: type[_T]) -> _T:
         """:attr:`parsed` as an instance of ``model``: a Pydantic model (``model_validate``), an
@@ -212,6 +214,7 @@ _RESULT_EXTRA = _defaults_beyond(
         "raw",
         "parsed",
         "tool_calls",
+        "metadata",
     ),
 )
 
@@ -259,6 +262,7 @@ def new_result(
     raw: Any = None,
     parsed: Any = None,
     tool_calls: tuple[ToolCall, ...] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> RequestResult:
     """Build a :class:`RequestResult` quickly (positional arguments, no keyword-only overhead).
 
@@ -282,6 +286,7 @@ def new_result(
             "raw": raw,
             "parsed": parsed,
             "tool_calls": tool_calls,
+            "metadata": metadata,
         },
     )
     return obj
