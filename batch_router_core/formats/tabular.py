@@ -33,6 +33,7 @@ __all__ = [
     "TABLE_FORMATS",
     "Columns",
     "read_table",
+    "requests_from_rows",
     "result_columns",
     "row_id",
     "row_ids",
@@ -187,11 +188,25 @@ def read_table(
     if fmt is None:
         raise ConfigError(f"{path}: not a table (expected one of {', '.join(TABLE_FORMATS)})")
     names, rows = _iter_rows(path, fmt)
-    cols = (columns or Columns()).resolve(names, str(path))
+    return requests_from_rows(names, rows, columns, label=str(path), issues=issues)
+
+
+def requests_from_rows(
+    names: Iterable[str],
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    columns: Columns | None = None,
+    *,
+    label: str = "rows",
+    issues: list[ValidationIssue] | None = None,
+) -> Iterator[InputRequest]:
+    """Requests from ``(line, row)`` pairs of a table whose columns are ``names`` (the rows of a
+    file, a DataFrame, a dataset); problems named by ``label`` and line, as in
+    :func:`read_table`."""
+    names = list(names)
+    cols = (columns or Columns()).resolve(names, label)
     settings = [n for n in names if n in _SETTINGS]
     collect = issues is not None
     found: list[ValidationIssue] = [] if issues is None else issues
-    label = str(path)
     for position, (line, row) in enumerate(rows, 1):
         cid = row.get(cols.id) if cols.id is not None else row_id(position)
         if cols.id is not None and (_blank(cid) or not isinstance(cid, str | int)):
