@@ -65,17 +65,17 @@ def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
         text=True,
         cwd=ROOT,
         check=False,
+        # Material prints a banner about its successor on every build; the build's own warnings
+        # are what this test reads.
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WARNING" not in proc.stderr, proc.stderr
     for page in DOCS.glob(
         "*.md"
     ):  # every page rendered (strict mode also refuses pages outside the nav)
-        built = (
-            tmp_path
-            / "site"
-            / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
-        )
+        # The offline plugin writes page.html files (the site works from disk, file://).
+        built = tmp_path / "site" / f"{page.stem}.html"
         assert built.exists(), f"{page.name} was not built"
 
 

@@ -138,7 +138,9 @@ class BatchRouter:
     :param ledger: the ledger, or where it is: a ``postgresql://`` URL (shared by processes on
         many machines) or a SQLite file; default ``$BATCH_ROUTER_LEDGER``, else
         ``<root>/ledger.sqlite3``.
-    :param initial_interval, multiplier, max_interval: polling backoff (60 s, ×1.5, up to 300 s).
+    :param initial_interval: the first polling interval (60 s).
+    :param multiplier: how much longer each next interval is (×1.5).
+    :param max_interval: the longest interval (300 s).
     :param timeout: how long :meth:`wait_for_all` waits (24 h) before :class:`BatchTimeoutError`.
     :param shard: split over-limit batches into several provider jobs instead of refusing them.
     :param provider_options: per-provider options (``{"openai": {"base_url": ...}}``); secrets may
