@@ -106,6 +106,8 @@ def test_stdin_is_read_as_jsonl(tmp_path: Path) -> None:
         json.loads(line)["custom_id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()
     ]
     assert sorted(got) == ["s0", "s1", "s2", "s3"]
+    # The command's copy of stdin is gone with it (the job keeps its own copy of the requests).
+    assert list((tmp_path / "state" / "generated" / "stdin").iterdir()) == []
 
 
 def test_every_problem_of_a_table_is_named_before_anything_is_sent(tmp_path: Path) -> None:

@@ -223,6 +223,7 @@ def _input_path(input_path: Path, table: _TableSpec) -> Path:
         if not input_path.is_file():
             raise click.BadParameter(f"{input_path} is not a file", param_hint="INPUT")
         return input_path
+    import atexit
     import shutil
     import time
 
@@ -233,6 +234,8 @@ def _input_path(input_path: Path, table: _TableSpec) -> Path:
     path = where / f"stdin-{time.strftime('%Y%m%dT%H%M%S')}-{id(table):x}{suffix}"
     with atomic_file(path) as fh:
         shutil.copyfileobj(sys.stdin.buffer, fh, 1 << 20)
+    # The job keeps its own copy of the requests: this one only lives as long as the command.
+    atexit.register(path.unlink, missing_ok=True)
     return path
 
 
