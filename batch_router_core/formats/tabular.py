@@ -25,6 +25,7 @@ import attrs
 
 from batch_router_core.errors import ConfigError, ValidationError, ValidationIssue
 from batch_router_core.files import atomic_file
+from batch_router_core.models.enums import InputMessageRole
 from batch_router_core.models.params import InferenceParams
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestResult
@@ -244,7 +245,7 @@ def requests_from_rows(
                 for field, message in problems
             )
             continue
-        request = new_text_request(cid, [(_user(), str(text))], params)
+        request = new_text_request(cid, [(InputMessageRole.USER, str(text))], params)
         if collect or not found:
             yield request
     if found and not collect:
@@ -262,12 +263,6 @@ def row_ids(path: Path | str, columns: Columns | None = None) -> Iterator[tuple[
     cols = (columns or Columns()).resolve(names, str(path))
     for position, (line, row) in enumerate(rows, 1):
         yield line, (str(row.get(cols.id)) if cols.id is not None else row_id(position))
-
-
-def _user() -> Any:
-    from batch_router_core.models.enums import InputMessageRole
-
-    return InputMessageRole.USER
 
 
 def result_columns(result: RequestResult | None) -> dict[str, Any]:
