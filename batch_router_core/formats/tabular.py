@@ -208,6 +208,7 @@ def requests_from_rows(
     settings = [n for n in names if n in _SETTINGS]
     collect = issues is not None
     found: list[ValidationIssue] = [] if issues is None else issues
+    seen: dict[tuple[tuple[str, Any], ...], InferenceParams] = {}
     for position, (line, row) in enumerate(rows, 1):
         cid = row.get(cols.id) if cols.id is not None else row_id(position)
         if cols.id is not None and (_blank(cid) or not isinstance(cid, str | int)):
@@ -235,10 +236,19 @@ def requests_from_rows(
                 own["system_prompt"] = system
         params = None
         if not problems and own:
-            try:
-                params = InferenceParams(**own)
-            except ValidationError as exc:
-                problems.extend((i.field or "", i.message) for i in exc.issues)
+            # Rows repeat their settings (a few max_output_tokens values over a whole table):
+            # equal settings share one (immutable) object, built and checked once.
+            key = tuple(own.items())
+            params = seen.get(key)
+            if params is None:
+                try:
+                    params = InferenceParams(**own)
+                except ValidationError as exc:
+                    problems.extend((i.field or "", i.message) for i in exc.issues)
+                else:
+                    if len(seen) >= 4096:  # bounded: per-row system prompts rarely repeat
+                        seen.clear()
+                    seen[key] = params
         if problems:
             found.extend(
                 ValidationIssue(message, custom_id=cid, field=field, path=label, line=line)
