@@ -560,3 +560,33 @@ def test_the_fast_request_reader_builds_and_refuses_exactly_what_the_converter_d
         except ValidationError as exc:
             outcomes.append(f"error: {exc}")
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"system_prompt": "Be brief.", "max_output_tokens": 64, "temperature": 0.2},
+        {"top_p": 1.0, "top_k": 5, "seed": -3, "presence_penalty": -2.0, "frequency_penalty": 2.0},
+        {"temperature": 2.5},  # out of range: the constructor's error
+        {"temperature": float("nan")},
+        {"max_output_tokens": 0},
+        {"max_output_tokens": True},
+        {"temperature": 1},  # an int: the constructor's rules, not the fast path's
+        {"stop_sequences": ["x"]},
+        {"system_prompt": ["a", "b"]},
+    ],
+)
+def test_the_fast_settings_constructor_equals_the_checked_one(values: dict[str, object]) -> None:
+    from batch_router_core.models.params import new_params
+
+    try:
+        expected = InferenceParams(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        with pytest.raises(ValidationError) as err:
+            new_params(dict(values))
+        assert str(err.value) == str(exc)
+        return
+    got = new_params(dict(values))
+    assert got == expected and type(got) is InferenceParams
+    assert got.provider_kwargs == {} and got.provider_kwargs is not new_params({}).provider_kwargs

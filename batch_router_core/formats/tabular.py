@@ -26,7 +26,7 @@ import attrs
 from batch_router_core.errors import ConfigError, ValidationError, ValidationIssue
 from batch_router_core.files import atomic_file
 from batch_router_core.models.enums import InputMessageRole
-from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.params import InferenceParams, new_params
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestResult
 
@@ -242,7 +242,7 @@ def requests_from_rows(
             params = seen.get(key)
             if params is None:
                 try:
-                    params = InferenceParams(**own)
+                    params = new_params(own)
                 except ValidationError as exc:
                     problems.extend((i.field or "", i.message) for i in exc.issues)
                 else:

@@ -19,7 +19,7 @@ import orjson
 from batch_router_core.errors import ValidationError, ValidationIssue
 from batch_router_core.files import atomic_file, iter_jsonl_lines, write_jsonl_lines
 from batch_router_core.models.enums import InputMessageRole, ResultStatus
-from batch_router_core.models.params import InferenceParams
+from batch_router_core.models.params import InferenceParams, new_params
 from batch_router_core.models.requests import InputRequest, new_text_request
 from batch_router_core.models.results import RequestError, RequestResult, new_result, new_usage
 from batch_router_core.models.tools import ToolCall
@@ -95,7 +95,7 @@ def _params_from_data(data: Any) -> InferenceParams:
             kwargs[key] = value
         else:
             return from_data(InferenceParams, data)
-    return InferenceParams(**kwargs)
+    return new_params(kwargs)
 
 
 def read_requests(path: Path | str) -> Iterator[InputRequest]:
