@@ -319,3 +319,23 @@ def test_a_large_batch_is_counted_from_a_sample_within_two_percent() -> None:
     exact = sum(request_tokens(r, None, counter.count) for r in requests)
     assert "2,000 of 6,000 requests counted" in est.method
     assert abs(est.input_tokens - exact) <= 0.02 * exact, (est.input_tokens, exact)
+
+
+def test_a_large_jobs_sample_is_counted_in_a_child_process() -> None:
+    """The tokenizer's encoding (~130 MB) stays out of a process that holds a large job: the
+    sample is counted by a child process, with the same counts."""
+    import subprocess
+    import sys
+
+    code = (
+        "from batch_router_core.cost import tokens\n"
+        "c = tokens.token_counter('openai', 'gpt-4o-mini')\n"
+        "texts = ['hello world'] * 5 + ['Größe passt nicht, 東京の天気は晴れ 🙂', '']\n"
+        "away = c.count_many(texts, offload=True)\n"
+        "assert not tokens._LOADED, tokens._LOADED\n"
+        "here = c.count_many(texts)\n"
+        "assert tokens._LOADED == {'o200k_base'}, tokens._LOADED\n"
+        "assert away == here and here[-1] == 0 and all(n > 0 for n in here[:-1]), (away, here)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -150,7 +150,6 @@ def estimate_requests(
 ) -> CostEstimate:
     """Count and price ``requests`` run with the batch's ``params`` (each request's own settings
     override them)."""
-    count = counter.count
     framing = counter.per_message
     system = params.system_prompt
     batch_max = params.max_output_tokens
@@ -160,13 +159,14 @@ def estimate_requests(
     # A tokenizer costs ~0.2 us a token: every request of a small batch is counted, a sample of
     # about SAMPLE spread over a large one (the rest by their characters at the sample's ratio).
     stride = max(1, n // SAMPLE)
-    fixed = counted = counted_chars = other_chars = expected = 0
+    fixed = counted_chars = other_chars = expected = 0
     most: int | None = 0
+    sample: list[str] = []
     for i, req in enumerate(reqs):
         texts, framing_and_media = request_texts(req, system, framing)
         fixed += framing_and_media
         if i % stride == 0:
-            counted += sum(count(t) for t in texts)
+            sample.extend(texts)
             counted_chars += sum(map(len, texts))
         else:
             other_chars += sum(map(len, texts))
@@ -174,6 +174,9 @@ def estimate_requests(
         bound = own if own is not None else batch_max if batch_max is not None else model_max
         expected += expected_output if bound is None else min(expected_output, bound)
         most = None if most is None or bound is None else most + bound
+    # A large job's sample is counted in a child process: the tokenizer's encoding (~130 MB) then
+    # never adds to the memory of the process that holds the job.
+    counted = sum(counter.count_many(sample, offload=n > SAMPLE))
     ratio = counted / counted_chars if counted_chars else 1 / CHARS_PER_TOKEN
     inputs = fixed + counted + round(other_chars * ratio)
     method = counter.method

@@ -11,16 +11,26 @@ extra, four characters count as a token (close for English, low for Chinese or J
 A request's input is its system prompt, each message's text plus three tokens of framing per
 message (none on Gemini, which counts only content), and a flat 1,000 tokens per image, audio clip
 or document (their real count depends on size and detail).
+
+An encoding takes about 130 MB once loaded. A process that holds a large job (``run --shard`` of a
+million requests) counts its sample in a short-lived child process instead (``count_many(...,
+offload=True)``), so that its own peak memory stays that of the job.
 """
 
 from __future__ import annotations
 
+import atexit
 import fnmatch
-from collections.abc import Callable
+import importlib.util
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
 import attrs
+import orjson
 
 __all__ = ["PER_MEDIA_PART", "PER_MESSAGE", "TokenCounter", "token_counter"]
 
@@ -48,6 +58,17 @@ class TokenCounter:
     tokenizer: bool = True
     #: Tokens of framing each message adds (role, separators): Gemini counts none.
     per_message: int = PER_MESSAGE
+    #: Counts many texts at once (``offload``: in a child process when the encoding is not loaded
+    #: here yet); None: ``count`` one by one.
+    many: Callable[[Sequence[str], bool], list[int]] | None = None
+
+    def count_many(self, texts: Sequence[str], *, offload: bool = False) -> list[int]:
+        """The tokens of each of ``texts``; with ``offload``, a tokenizer that is not loaded in
+        this process yet is loaded in a child process that counts them and exits (its memory is
+        not this process's)."""
+        if self.many is not None:
+            return self.many(texts, offload)
+        return [self.count(t) for t in texts]
 
 
 def _chars(text: str) -> int:
@@ -55,12 +76,77 @@ def _chars(text: str) -> int:
 
 
 @cache
+def _available() -> bool:
+    return importlib.util.find_spec("bpe_openai") is not None
+
+
+_LOADED: set[str] = set()
+
+
+@cache
 def _encoding(name: str) -> Any:
-    try:
-        import bpe_openai
-    except ImportError:
-        return None
+    import bpe_openai
+
+    _LOADED.add(name)
     return bpe_openai.get_encoding(name)
+
+
+def _count_here(name: str, texts: Sequence[str]) -> list[int]:
+    encode = _encoding(name).encode_ordinary
+    return [len(encode(t)) if t else 0 for t in texts]
+
+
+class _CountingChild:
+    """A child process that holds one encoding and counts what it is sent, a JSON line of texts
+    in, a JSON line of counts out, for as long as this process lives (started on first use: the
+    encoding loads once, however many shards a job is estimated in)."""
+
+    def __init__(self, name: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "batch_router_core.cost.tokens", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.lock = threading.Lock()
+        atexit.register(self.close)
+
+    def count(self, texts: Sequence[str]) -> list[int] | None:
+        with self.lock:
+            stdin, stdout = self.proc.stdin, self.proc.stdout
+            assert stdin is not None and stdout is not None
+            try:
+                stdin.write(orjson.dumps(list(texts)) + b"\n")
+                stdin.flush()
+                counts = orjson.loads(stdout.readline())
+            except (OSError, ValueError):
+                return None
+        if isinstance(counts, list) and len(counts) == len(texts):
+            return [int(c) for c in counts]
+        return None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+_CHILDREN: dict[str, _CountingChild] = {}
+
+
+def _count_in_child(name: str, texts: Sequence[str]) -> list[int]:
+    """Counted by a child process holding the encoding; where it cannot run, counted here."""
+    try:
+        child = _CHILDREN.get(name)
+        if child is None or child.proc.poll() is not None:
+            child = _CHILDREN[name] = _CountingChild(name)
+        counts = child.count(texts)
+    except OSError:
+        counts = None
+    return counts if counts is not None else _count_here(name, texts)
 
 
 def encoding_name(provider: str, model: str) -> str:
@@ -74,18 +160,21 @@ def encoding_name(provider: str, model: str) -> str:
 def token_counter(provider: str, model: str) -> TokenCounter:
     """The counter for ``model`` of ``provider``: its encoding when the tokenizer is installed."""
     name = encoding_name(provider, model)
-    encoding = _encoding(name)
-    if encoding is None:
+    if not _available():
         return TokenCounter(
             f"estimate ({CHARS_PER_TOKEN} characters a token)",
             _chars,
             tokenizer=False,
             per_message=_FRAMING.get(provider, PER_MESSAGE),
         )
-    encode = encoding.encode_ordinary
 
     def count(text: str) -> int:
-        return len(encode(text)) if text else 0
+        return len(_encoding(name).encode_ordinary(text)) if text else 0
+
+    def many(texts: Sequence[str], offload: bool) -> list[int]:
+        if offload and name not in _LOADED:
+            return _count_in_child(name, texts)
+        return _count_here(name, texts)
 
     own = provider == "openai"
     return TokenCounter(
@@ -93,4 +182,11 @@ def token_counter(provider: str, model: str) -> TokenCounter:
         count,
         own,
         per_message=_FRAMING.get(provider, PER_MESSAGE),
+        many=many,
     )
+
+
+if __name__ == "__main__":  # a _CountingChild: a line of texts in, a line of counts out
+    for line in sys.stdin.buffer:
+        sys.stdout.buffer.write(orjson.dumps(_count_here(sys.argv[1], orjson.loads(line))) + b"\n")
+        sys.stdout.buffer.flush()
