@@ -14,29 +14,43 @@ import os
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_PROBE = """<script>
-window.addEventListener("load", () => {
-  const doc = document.documentElement;
-  const header = document.querySelector(".md-header");
-  const wide = [...document.querySelectorAll(".md-content *")].filter(
-    (el) => el.getBoundingClientRect().right > window.innerWidth + 1
-      && getComputedStyle(el).position !== "fixed"
-      && !el.closest("pre, .md-typeset__scrollwrap, .highlight, table")
-  ).slice(0, 3).map((el) => el.tagName + "." + el.className);
-  document.body.setAttribute("data-probe", JSON.stringify({
-    width: window.innerWidth,
-    scroll: doc.scrollWidth,
-    header: header ? header.getBoundingClientRect().height : null,
-    wide: wide,
-  }));
-});
-</script>"""
+#: One page that loads every page of the site in a frame of each width and measures it there:
+#: one browser run for the whole site (file:// frames are readable with
+#: --allow-file-access-from-files).
+_HARNESS = """<!doctype html><html><body><script>
+const pages = PAGES, widths = WIDTHS;
+function measure(page, width) {
+  return new Promise((done) => {
+    const frame = document.createElement("iframe");
+    frame.style.width = width + "px";
+    frame.style.height = "900px";
+    frame.onload = () => {
+      const w = frame.contentWindow, d = frame.contentDocument;
+      const header = d.querySelector(".md-header");
+      const wide = [...d.querySelectorAll(".md-content *")].filter(
+        (el) => el.getBoundingClientRect().right > w.innerWidth + 1
+          && w.getComputedStyle(el).position !== "fixed"
+          && !el.closest("pre, .md-typeset__scrollwrap, .highlight, table")
+      ).slice(0, 3).map((el) => el.tagName + "." + el.className);
+      done({page: page, width: w.innerWidth, scroll: d.documentElement.scrollWidth,
+            header: header ? header.getBoundingClientRect().height : null, wide: wide});
+      frame.remove();
+    };
+    frame.src = page;
+    document.body.appendChild(frame);
+  });
+}
+(async () => {
+  const out = [];
+  for (const page of pages) for (const width of widths) out.push(await measure(page, width));
+  document.body.setAttribute("data-probe", JSON.stringify(out));
+})();
+</script></body></html>"""
 
 
 def _chromium() -> str:
@@ -49,7 +63,7 @@ def _chromium() -> str:
     pytest.skip("no Chromium on this machine (apt-get install chromium); CI runs this test")
 
 
-def _probe(browser: str, page: Path, width: int) -> dict[str, object]:
+def _probe(browser: str, harness: Path) -> list[dict[str, object]]:
     proc = subprocess.run(
         [
             browser,
@@ -57,20 +71,21 @@ def _probe(browser: str, page: Path, width: int) -> dict[str, object]:
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
-            f"--window-size={width},900",
-            "--virtual-time-budget=4000",
+            "--allow-file-access-from-files",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=30000",
             "--dump-dom",
-            page.as_uri(),
+            harness.as_uri(),
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     marker = 'data-probe="'
     start = proc.stdout.find(marker)
-    assert start != -1, f"{page.name} at {width}px: no probe result ({proc.stderr[-500:]})"
+    assert start != -1, f"no probe result ({proc.stderr[-500:]})"
     end = proc.stdout.index('"', start + len(marker))
-    return dict(json.loads(html.unescape(proc.stdout[start + len(marker) : end])))
+    return list(json.loads(html.unescape(proc.stdout[start + len(marker) : end])))
 
 
 def test_every_page_fits_its_window_at_desktop_and_phone_widths(tmp_path: Path) -> None:
@@ -87,17 +102,22 @@ def test_every_page_fits_its_window_at_desktop_and_phone_widths(tmp_path: Path) 
     assert build.returncode == 0, build.stderr
     pages = sorted(p for p in site.glob("*.html") if p.name != "404.html")
     assert len(pages) >= 15
-    for page in pages:
-        page.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
-    # 500 px: the narrowest window headless Chromium lays out (a phone held sideways).
-    jobs = [(page, width) for page in pages for width in (1280, 500)]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        found = list(pool.map(lambda job: (job, _probe(browser, *job)), jobs))
+    # 500 px: a phone held sideways (and the narrowest window headless Chromium lays out).
+    widths = [1280, 500]
+    harness = site / "_harness.html"
+    harness.write_text(
+        _HARNESS.replace("PAGES", json.dumps([p.name for p in pages])).replace(
+            "WIDTHS", json.dumps(widths)
+        )
+    )
+    found = _probe(browser, harness)
+    assert len(found) == len(pages) * len(widths), found
     problems = []
-    for (page, width), probe in found:
-        if int(str(probe["scroll"])) > int(str(probe["width"])) or probe["wide"]:
-            problems.append(f"{page.name} at {width}px scrolls sideways: {probe}")
+    for probe in found:
+        page, width = probe["page"], probe["width"]
+        if int(str(probe["scroll"])) > int(str(width)) or probe["wide"]:
+            problems.append(f"{page} at {width}px scrolls sideways: {probe}")
         header = probe["header"]
         if header is None or float(str(header)) > 72:
-            problems.append(f"{page.name} at {width}px: the header takes {header}px")
+            problems.append(f"{page} at {width}px: the header takes {header}px")
     assert not problems, "\n".join(problems)
