@@ -95,6 +95,34 @@ def test_without_max_tokens_the_bound_is_the_models_most_output() -> None:
     assert est.cost_expected is None and est.cost_max is None and est.input_tokens > 0
 
 
+def test_estimates_sum_to_a_total_that_never_counts_an_unknown_price_as_zero() -> None:
+    from batch_router_core.cost import CostEstimate
+    from batch_router_core.cost.estimate import check_cost_cap
+    from batch_router_core.jobs.shards import estimate_batch
+
+    handle = BatchProviderRegistry().get("openai")
+    one = estimate_batch(handle, _batch("openai"))
+    two = estimate_batch(handle, _batch("openai", texts=TEXTS[:1]))
+    total = CostEstimate.total([one, None, two])
+    assert total is not None and total.requests == 4
+    assert total.input_tokens == one.input_tokens + two.input_tokens
+    assert one.cost_max is not None and two.cost_max is not None
+    assert total.cost_max == pytest.approx(one.cost_max + two.cost_max)
+    assert CostEstimate.total([]) is None and CostEstimate.total([None]) is None
+    unpriced = estimate_batch(
+        handle,
+        InputBatch(requests=_batch("openai").requests).with_params(
+            InferenceParams(provider_id="openai", model_id="gpt-9-experimental")
+        ),
+    )
+    mixed = CostEstimate.total([one, unpriced])
+    assert mixed is not None and mixed.cost_expected is None and mixed.cost_max is None
+    # A cap cannot be shown to hold for an unknown price, nor for no estimate at all.
+    for unbounded in (mixed, None):
+        with pytest.raises(CostLimitError, match="cannot show the cost stays under the cap"):
+            check_cost_cap(unbounded, 100.0)
+
+
 def test_cached_and_written_tokens_are_priced_at_their_own_rates() -> None:
     rates = Rates(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75)
     usage = UsageInfo(

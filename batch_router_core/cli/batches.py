@@ -39,7 +39,7 @@ from batch_router_core.cli._shared import (
     write_results,
 )
 from batch_router_core.cli.app import main
-from batch_router_core.cost.estimate import DEFAULT_EXPECTED_OUTPUT, check_cost_cap
+from batch_router_core.cost.estimate import DEFAULT_EXPECTED_OUTPUT, CostEstimate, check_cost_cap
 
 
 @attrs.frozen
@@ -488,8 +488,8 @@ def prepare(
                 expected_output=cost.expected_output,
             )
         files = []
-        estimates = [piece["estimate"] for piece in shards]
-        total = sum(estimates[1:], estimates[0])
+        total = CostEstimate.total(piece["estimate"] for piece in shards)
+        assert total is not None  # every shard is estimated when it is written
         for piece in shards:
             Path(piece["requests_path"]).unlink(missing_ok=True)  # the router's own copy
             path = Path(piece["input_path"])

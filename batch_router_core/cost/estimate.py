@@ -126,6 +126,16 @@ class CostEstimate:
             rates=self.rates if self.rates == other.rates else None,
         )
 
+    @classmethod
+    def total(cls, estimates: Iterable[CostEstimate | None]) -> CostEstimate | None:
+        """The sum of the estimates given (those that are None are left out); None if none is
+        left. A sum's cost is None when any part's is: an unknown price is never counted as 0."""
+        out: CostEstimate | None = None
+        for est in estimates:
+            if est is not None:
+                out = est if out is None else out + est
+        return out
+
     def to_data(self) -> dict[str, Any]:
         """JSON-ready, as ``--json`` prints it and the ledger keeps it."""
         data = attrs.asdict(self)
@@ -205,12 +215,14 @@ def estimate_requests(
     )
 
 
-def check_cost_cap(estimate: CostEstimate, cap: float) -> None:
+def check_cost_cap(estimate: CostEstimate | None, cap: float) -> None:
     """Raise :class:`CostLimitError` unless ``estimate``'s upper bound is known and within ``cap``
-    (USD)."""
-    if estimate.cost_max is None:
+    (USD); no estimate at all is refused too."""
+    if estimate is None or estimate.cost_max is None:
         why = (
-            "its model has no known price"
+            "no estimate was made"
+            if estimate is None
+            else "its model has no known price"
             if estimate.cost_expected is None
             else "a request has no max output tokens and its model no known most output"
         )

@@ -54,8 +54,9 @@ def job_cost(provider_jobs: Iterable[Any]) -> JobCost:
     retries included, since each was billed.
     """
     jobs = list(provider_jobs)
-    estimates = [CostEstimate.from_data(j.estimate) for j in jobs if j.estimate and not j.attempt]
-    estimate = sum(estimates[1:], estimates[0]) if estimates else None
+    estimate = CostEstimate.total(
+        CostEstimate.from_data(j.estimate) for j in jobs if j.estimate and not j.attempt
+    )
     actual: float | None = 0.0
     priced = 0
     reported = [j.usage.prompt_tokens for j in jobs if j.usage is not None]

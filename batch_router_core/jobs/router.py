@@ -13,7 +13,6 @@ what each failure leaves behind.
 from __future__ import annotations
 
 import asyncio
-import operator
 import os
 import secrets
 import time
@@ -21,7 +20,6 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timezone
 from enum import Enum
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -477,16 +475,15 @@ class BatchRouter:
         cap = self.max_cost
         if cap is None or not records:
             return
-        check_cost_cap(reduce(operator.add, (r["estimate"] for r in records)), cap)
+        check_cost_cap(CostEstimate.total(r["estimate"] for r in records), cap)
 
     def _job_record(
         self, provider: ProviderHandle, params: InferenceParams, shards: list[dict[str, Any]]
     ) -> dict[str, Any]:
         """What the ledger records of a new job, before anything is sent."""
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        estimates = [s["estimate"] for s in shards if s.get("estimate") is not None]
         return {
-            "estimate": reduce(operator.add, estimates) if estimates else None,
+            "estimate": CostEstimate.total(s.get("estimate") for s in shards),
             "job_id": f"job-{stamp}-{secrets.token_hex(4)}",
             "provider": provider.name,
             "model": str(params.model_id),

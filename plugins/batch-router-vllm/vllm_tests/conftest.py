@@ -36,6 +36,24 @@ MODEL = "smollm2-135m-instruct"
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_engine_process() -> Iterator[None]:
+    """Run vLLM's engine in the process that serves the job, for every job these tests start.
+
+    Each vLLM process spends about ten seconds importing torch and vLLM on a small CPU machine,
+    and by default a job starts a separate engine-core process too; the jobs' processes inherit
+    this variable. The plugin's code paths are the same either way (its README shows the setting).
+    """
+    key = "VLLM_ENABLE_V1_MULTIPROCESSING"
+    before = os.environ.get(key)
+    os.environ[key] = "0"
+    yield
+    if before is None:
+        del os.environ[key]
+    else:
+        os.environ[key] = before
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the built-in model is converted to: once per session (or a cache the caller keeps)."""
