@@ -22,14 +22,19 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
+from batch_router_core.formats.openai_batch.calls import (
+    answer,
+    call_bodies,
+    embedding_answers,
+    shares,
+)
 from batch_router_core.formats.openai_batch.requests import (
     COMPLETIONS,
     EMBEDDINGS,
-    _body_params,
-    _payload,
-    _system_message,
     batch_lines,
+    body_params,
     endpoint_for,
+    request_payload,
 )
 from batch_router_core.plugin import (
     BatchHandle,
@@ -67,7 +72,6 @@ __all__ = [
     "TAG_KEY",
     "OpenAIStyleProvider",
     "openai_sdk_errors",
-    "shares",
     "unaccounted",
     "window_hours",
 ]
@@ -163,19 +167,6 @@ async def unaccounted(
                 model=model,
                 error=RequestError(message=outcome[2], code=outcome[1]),
             )
-
-
-def shares(total: int, weights: list[int]) -> list[int]:
-    """``total`` split in proportion to ``weights`` (largest remainders first): the shares add up
-    to ``total`` exactly."""
-    if not sum(weights):
-        weights = [1] * len(weights)
-    exact = [total * w / sum(weights) for w in weights]
-    out = [int(x) for x in exact]
-    by_remainder = sorted(range(len(exact)), key=lambda i: out[i] - exact[i])
-    for i in by_remainder[: total - sum(out)]:
-        out[i] += 1
-    return out
 
 
 class OpenAIStyleProvider:
@@ -506,39 +497,20 @@ class OpenAIStyleProvider:
     ) -> list[RequestResult]:
         """Run a small group now: one call for all inputs of embeddings and of completions (a
         prompt list), concurrent calls otherwise."""
-        from batch_router_core.formats.openai_batch.results import parse_line
-
         client = self.client(context)
         endpoint = endpoint_for(params)
-        base = _body_params(params, endpoint, context.info.settings, None)
+        base = body_params(params, endpoint, context.info.settings, None)
         path = self.sync_path(endpoint)
         model = str(params.model_id)
 
-        def result(req: InputRequest, body: dict[str, Any]) -> RequestResult:
-            return parse_line(
-                {"custom_id": req.custom_id, "response": {"status_code": 200, "body": body}},
-                model,
-                provider=self.name,
-            )
-
         if endpoint == EMBEDDINGS:
-            texts = [_payload(r, endpoint, None)["input"] for r in requests]
+            texts = [request_payload(r, endpoint, None)["input"] for r in requests]
             with self.errors.map("embeddings.create"):
                 resp = await client.post(path, body={**base, "input": texts}, cast_to=object)
-            # The call reports one usage for every input: each result gets its share (by
-            # length), so that the results' usage adds up to the call's.
-            total = int((resp.get("usage") or {}).get("prompt_tokens") or 0)
-            out = []
-            items = sorted(resp["data"], key=lambda d: d["index"])
-            for r, item, tokens in zip(
-                requests, items, shares(total, [len(t) for t in texts]), strict=True
-            ):
-                usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-                out.append(result(r, {**resp, "data": [item], "usage": usage}))
-            return out
+            return embedding_answers(requests, texts, resp, model, self.name)
         if endpoint == COMPLETIONS and len(requests) > 1:
             # The completions endpoint takes a list of prompts: one call, a choice per prompt.
-            prompts = [_payload(r, endpoint, None)["prompt"] for r in requests]
+            prompts = [request_payload(r, endpoint, None)["prompt"] for r in requests]
             with self.errors.map("completions.create"):
                 resp = await client.post(path, body={**base, "prompt": prompts}, cast_to=object)
             choices = sorted(resp["choices"], key=lambda c: c["index"])
@@ -555,19 +527,18 @@ class OpenAIStyleProvider:
                 requests, choices, prompt_shares, answer_shares, strict=True
             ):
                 own = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
-                out.append(result(r, {**resp, "choices": [{**choice, "index": 0}], "usage": own}))
+                body = {**resp, "choices": [{**choice, "index": 0}], "usage": own}
+                out.append(answer(r.custom_id, body, model, self.name))
             return out
-        system = _system_message(params, endpoint)
+        body_of = call_bodies(params, endpoint, context.info.settings)
 
         async def one(req: InputRequest) -> RequestResult:
             try:
                 with self.errors.map(endpoint.strip("/")):
-                    body = await client.post(
-                        path, body={**base, **_payload(req, endpoint, system)}, cast_to=object
-                    )
+                    body = await client.post(path, body=body_of(req), cast_to=object)
             except ProviderPermanentError as exc:
                 return result_for_error(req.custom_id, exc, provider=self.name, model=model)
-            return result(req, body)
+            return answer(req.custom_id, body, model, self.name)
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
 

@@ -26,7 +26,17 @@ from batch_router_core.plugin import (
 )
 from batch_router_core.plugin.fastjson import SENTINELS, OneTextLines, one_user_text, plain_text
 
-__all__ = ["CHAT", "COMPLETIONS", "EMBEDDINGS", "RESPONSES", "batch_lines", "endpoint_for"]
+__all__ = [
+    "CHAT",
+    "COMPLETIONS",
+    "EMBEDDINGS",
+    "RESPONSES",
+    "batch_lines",
+    "body_params",
+    "endpoint_for",
+    "request_payload",
+    "system_message",
+]
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"
@@ -267,7 +277,7 @@ _NOT_FOR_EMBEDDINGS = (
 )
 
 
-def _body_params(
+def body_params(
     params: InferenceParams, endpoint: str, settings: Mapping[str, Any], cid: str | None
 ) -> dict[str, Any]:
     """Everything in a body that comes from params, in OpenAI's names."""
@@ -354,13 +364,18 @@ def _body_params(
     return body
 
 
-def _system_message(params: InferenceParams, endpoint: str) -> dict[str, Any] | None:
+def system_message(params: InferenceParams, endpoint: str) -> dict[str, Any] | None:
+    """The system message a chat body starts with, in OpenAI's words (None: none, or not chat)."""
     if endpoint != CHAT or params.system_prompt is None:
         return None
     return {"role": "system", "content": _system_text(params.system_prompt)}
 
 
-def _payload(req: InputRequest, endpoint: str, system: dict[str, Any] | None) -> dict[str, Any]:
+def request_payload(
+    req: InputRequest, endpoint: str, system: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What a body holds of the request itself: its messages (after ``system``), its input, or
+    its prompt, by endpoint."""
     if endpoint == CHAT:
         return {"messages": _chat_messages(req, system)}
     if endpoint == RESPONSES:
@@ -407,8 +422,8 @@ def batch_lines(
     params = batch.configured_params
     endpoint = endpoint_for(params)
     wire_url = endpoint if url is None else url
-    body = _body_params(params, endpoint, settings, None)
-    system = _system_message(params, endpoint)
+    body = body_params(params, endpoint, settings, None)
+    system = system_message(params, endpoint)
     max_inputs = settings.get("max_embedding_inputs")
     line: dict[str, Any] = {"custom_id": None, "method": "POST", "url": wire_url, "body": body}
     # The most common request by far (one user text): splice the two strings that differ into
@@ -420,8 +435,8 @@ def batch_lines(
             continue
         if req.params is not None:
             eff = batch.params_for(req)
-            one = _body_params(eff, endpoint, settings, req.custom_id)
-            one.update(_payload(req, endpoint, _system_message(eff, endpoint)))
+            one = body_params(eff, endpoint, settings, req.custom_id)
+            one.update(request_payload(req, endpoint, system_message(eff, endpoint)))
             yield dumps(
                 shape({"custom_id": req.custom_id, "method": "POST", "url": wire_url, "body": one})
             )
@@ -429,7 +444,7 @@ def batch_lines(
         if endpoint == CHAT:
             body["messages"] = _chat_messages(req, system)
         else:
-            body.update(_payload(req, endpoint, system))
+            body.update(request_payload(req, endpoint, system))
         line["custom_id"] = req.custom_id
         yield dumps(shape(line))
     if endpoint == EMBEDDINGS and max_inputs is not None and len(batch.requests) > max_inputs:

@@ -17,14 +17,13 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from batch_router_core.formats.openai_batch.provider import shares, unaccounted
+from batch_router_core.formats.openai_batch.calls import answer, call_bodies, embedding_answers
+from batch_router_core.formats.openai_batch.provider import unaccounted
 from batch_router_core.formats.openai_batch.requests import (
     EMBEDDINGS,
-    _body_params,
-    _payload,
-    _system_message,
     batch_lines,
     endpoint_for,
+    request_payload,
 )
 from batch_router_core.formats.openai_batch.results import parse_line
 from batch_router_core.plugin import (
@@ -361,36 +360,25 @@ async def execute_now(
     client = _client(context)
     endpoint = endpoint_for(params)
     model = str(params.model_id)
-    base = mistral_line(
-        {"custom_id": "", "body": _body_params(params, endpoint, context.info.settings, None)}
-    )["body"]
+    body_of = call_bodies(params, endpoint, context.info.settings)
 
-    def result(cid: str, body: dict[str, Any]) -> RequestResult:
-        line = {"custom_id": cid, "response": {"status_code": 200, "body": body}}
-        return parse_line(line, model, provider="mistral")
+    def mistral_body(req: InputRequest) -> dict[str, Any]:
+        return mistral_line({"custom_id": req.custom_id, "body": body_of(req)})["body"]
 
     if endpoint == EMBEDDINGS:
-        texts = [_payload(r, endpoint, None)["input"] for r in requests]
+        texts = [request_payload(r, endpoint, None)["input"] for r in requests]
+        options = {k: v for k, v in mistral_body(requests[0]).items() if k != "input"}
         with map_errors("embeddings.create"):
-            resp = await client.embeddings.create_async(model=model, inputs=texts, **base)
-        data = resp.model_dump(mode="json")
-        items = sorted(data["data"], key=lambda d: d["index"])
-        usage = data.get("usage") or {}
-        split = shares(int(usage.get("prompt_tokens") or 0), [len(t) for t in texts])
-        return [
-            result(r.custom_id, {**data, "data": [item], "usage": {"prompt_tokens": n}})
-            for r, item, n in zip(requests, items, split, strict=True)
-        ]
-    system = _system_message(params, endpoint)
+            resp = await client.embeddings.create_async(model=model, inputs=texts, **options)
+        return embedding_answers(requests, texts, resp.model_dump(mode="json"), model, "mistral")
 
     async def one(req: InputRequest) -> RequestResult:
-        body = {**base, **_payload(req, endpoint, system)}
         try:
             with map_errors("chat.complete"):
-                resp = await client.chat.complete_async(model=model, **body)
+                resp = await client.chat.complete_async(model=model, **mistral_body(req))
         except ProviderPermanentError as exc:
             return result_for_error(req.custom_id, exc, provider="mistral", model=model)
-        return result(req.custom_id, resp.model_dump(mode="json"))
+        return answer(req.custom_id, resp.model_dump(mode="json"), model, "mistral")
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
 

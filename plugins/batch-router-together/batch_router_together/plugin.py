@@ -17,11 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from batch_router_core.formats.openai_batch.calls import answer, call_bodies
 from batch_router_core.formats.openai_batch.provider import unaccounted, window_hours
 from batch_router_core.formats.openai_batch.requests import (
-    _body_params,
-    _payload,
-    _system_message,
     batch_lines,
     endpoint_for,
 )
@@ -330,19 +328,15 @@ async def execute_now(
     client = _client(context)
     endpoint = endpoint_for(params)
     model = str(params.model_id)
-    base = _body_params(params, endpoint, context.info.settings, None)
-    system = _system_message(params, endpoint)
+    body_of = call_bodies(params, endpoint, context.info.settings)
 
     async def one(req: InputRequest) -> RequestResult:
         try:
             with map_errors("chat.completions"):
-                body = await client.post(
-                    endpoint, body={**base, **_payload(req, endpoint, system)}, cast_to=object
-                )
+                body = await client.post(endpoint, body=body_of(req), cast_to=object)
         except ProviderPermanentError as exc:
             return result_for_error(req.custom_id, exc, provider="together", model=model)
-        line = {"custom_id": req.custom_id, "response": {"status_code": 200, "body": body}}
-        return parse_line(line, model, provider="together")
+        return answer(req.custom_id, body, model, "together")
 
     return list(await asyncio.gather(*(one(r) for r in requests)))
 
