@@ -363,7 +363,10 @@ async def execute_now(
     body_of = call_bodies(params, endpoint, context.info.settings)
 
     def mistral_body(req: InputRequest) -> dict[str, Any]:
-        return mistral_line({"custom_id": req.custom_id, "body": body_of(req)})["body"]
+        body: dict[str, Any] = mistral_line({"custom_id": req.custom_id, "body": body_of(req)})[
+            "body"
+        ]
+        return body
 
     if endpoint == EMBEDDINGS:
         texts = [request_payload(r, endpoint, None)["input"] for r in requests]
