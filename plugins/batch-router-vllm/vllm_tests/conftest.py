@@ -38,11 +38,12 @@ HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 @pytest.fixture(scope="session", autouse=True)
 def one_engine_process() -> Iterator[None]:
-    """Run vLLM's engine in the process that serves the job, for every job these tests start.
+    """One vLLM process start less for every job these tests start (the jobs inherit the variable).
 
-    Each vLLM process spends about ten seconds importing torch and vLLM on a small CPU machine,
-    and by default a job starts a separate engine-core process too; the jobs' processes inherit
-    this variable. The plugin's code paths are the same either way (its README shows the setting).
+    Each vLLM process spends about ten seconds importing torch and vLLM on a small CPU machine; with
+    this, the offline engine runs in the job's worker process and run_batch runs the model in its
+    engine-core process. The plugin's code paths are the same either way (its README shows the
+    setting).
     """
     key = "VLLM_ENABLE_V1_MULTIPROCESSING"
     before = os.environ.get(key)
