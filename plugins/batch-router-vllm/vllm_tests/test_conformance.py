@@ -15,9 +15,18 @@ import pytest
 
 from batch_router_core import BatchProviderRegistry, InputBatch
 from batch_router_core.registry.handle import ProviderHandle
-from batch_router_core.testing.conformance import ConformanceDriver, ProviderConformance
+from batch_router_core.testing.conformance import (
+    ConformanceDriver,
+    ProviderConformance,
+    override,
+)
 
 from .conftest import MODEL, questions
+
+TOOLS_COVERED = (
+    "test_real_engines.py::test_a_forced_tool_call_round_trips covers tool calls on both engines, "
+    "and sends each call's result back in a second batch"
+)
 
 
 class RealTimeDriver(ConformanceDriver):
@@ -61,9 +70,7 @@ class TestVllmConformance(ProviderConformance):
     def conformance_driver(self) -> RealTimeDriver:
         return RealTimeDriver()
 
-    @pytest.mark.skip(
-        reason="test_real_engines.py::test_a_forced_tool_call_round_trips covers tool calls on "
-        "both engines, and sends each call's result back in a second batch"
-    )
+    @override(TOOLS_COVERED)
     async def test_tool_calls_come_back(self) -> None:  # type: ignore[override]
         """Each vLLM job here costs a CPU engine start (30-60 s): this scenario is not run twice."""
+        pytest.skip(TOOLS_COVERED)
