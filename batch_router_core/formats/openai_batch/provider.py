@@ -36,6 +36,7 @@ from batch_router_core.formats.openai_batch.requests import (
     endpoint_for,
     request_payload,
 )
+from batch_router_core.formats.openai_batch.results import parse_line
 from batch_router_core.plugin import (
     BatchHandle,
     BatchMode,
@@ -454,8 +455,6 @@ class OpenAIStyleProvider:
         self, handle: BatchHandle, context: ProviderContext
     ) -> AsyncIterator[RequestResult]:
         """Stream the output file, then the error file; account for requests in neither."""
-        from batch_router_core.formats.openai_batch.results import parse_line
-
         client = self.client(context)
         with self.errors.map("batches.retrieve", batch_id=handle.batch_id):
             batch = await client.batches.retrieve(handle.batch_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -277,6 +278,13 @@ _NOT_FOR_EMBEDDINGS = (
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _takes_max_completion_tokens(model: str, patterns: tuple[str, ...]) -> bool:
+    """Whether the model's chat completions name the token cap ``max_completion_tokens`` (cached:
+    a batch whose requests carry their own settings asks once per request)."""
+    return any(fnmatch.fnmatchcase(model, p) for p in patterns)
+
+
 def body_params(
     params: InferenceParams, endpoint: str, settings: Mapping[str, Any], cid: str | None
 ) -> dict[str, Any]:
@@ -300,9 +308,8 @@ def body_params(
         if params.max_output_tokens is not None:
             if endpoint == RESPONSES:
                 key = "max_output_tokens"
-            elif endpoint == CHAT and any(
-                fnmatch.fnmatchcase(str(params.model_id), p)
-                for p in settings.get("max_completion_tokens_models", ())
+            elif endpoint == CHAT and _takes_max_completion_tokens(
+                str(params.model_id), tuple(settings.get("max_completion_tokens_models", ()))
             ):
                 key = "max_completion_tokens"
             else:
