@@ -230,3 +230,37 @@ def test_canceled_and_expired_lines() -> None:
     assert (
         parse_line({"custom_id": "b", "result": {"type": "expired"}}).status is ResultStatus.EXPIRED
     )
+
+
+def _succeeded(cid: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A results line of a succeeded request whose message holds ``blocks``."""
+    message = {
+        "model": "claude-sonnet-4-5",
+        "content": blocks,
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 10, "output_tokens": 30},
+    }
+    return {"custom_id": cid, "result": {"type": "succeeded", "message": message}}
+
+
+def test_a_message_of_many_blocks_keeps_its_text_in_order_and_every_tool_call() -> None:
+    # What a reply with extended thinking and tools looks like: a thinking block (kept in raw
+    # only), text around a tool call, then another call.
+    blocks = [
+        {"type": "thinking", "thinking": "The user wants the weather.", "signature": "c2ln"},
+        {"type": "text", "text": "Let me check "},
+        {"type": "tool_use", "id": "toolu_01", "name": "weather", "input": {"city": "東京"}},
+        {"type": "text", "text": "both cities."},
+        {"type": "tool_use", "id": "toolu_02", "name": "weather", "input": {}},
+    ]
+    r = parse_line(_succeeded("many", blocks))
+    assert r.text == "Let me check both cities." and r.finish_reason == "tool_use"
+    assert r.tool_calls is not None
+    assert [(c.id, c.name, c.arguments) for c in r.tool_calls] == [
+        ("toolu_01", "weather", {"city": "東京"}),
+        ("toolu_02", "weather", {}),
+    ]
+    r = parse_line(_succeeded("call", blocks[2:3]))
+    assert r.text == "" and r.tool_calls is not None and len(r.tool_calls) == 1
+    r = parse_line(_succeeded("text", blocks[1:2]))
+    assert r.text == "Let me check " and r.tool_calls is None

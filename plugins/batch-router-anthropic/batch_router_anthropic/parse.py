@@ -31,13 +31,20 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
     status = _STATUS.get(kind, ResultStatus.ERRORED)
     if kind == "succeeded":
         message = result["message"]
-        blocks = message.get("content", ())
-        text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
-        calls = tuple(
-            ToolCall(id=b.get("id", ""), name=b.get("name", ""), arguments=b.get("input") or {})
-            for b in blocks
-            if b.get("type") == "tool_use"
-        )
+        # One pass over the blocks: this runs for every line of a results file.
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for b in message.get("content", ()):
+            block_type = b.get("type")
+            if block_type == "text":
+                texts.append(b.get("text", ""))
+            elif block_type == "tool_use":
+                calls.append(
+                    ToolCall(
+                        id=b.get("id", ""), name=b.get("name", ""), arguments=b.get("input") or {}
+                    )
+                )
+        text = texts[0] if len(texts) == 1 else "".join(texts)
         u = message.get("usage") or {}
         inp = u.get("input_tokens", 0)
         cache_read = u.get("cache_read_input_tokens")
@@ -57,7 +64,7 @@ def parse_line(line: dict[str, Any], model: str | None = None) -> RequestResult:
             None,
             line,
             None,
-            calls or None,
+            tuple(calls) if calls else None,
         )
     if kind == "errored":
         outer = result.get("error") or {}
