@@ -64,7 +64,9 @@ def measure_prepare(
     prepare, floor, ...), each keeping its best: on this machine's disk the kernel's share of
     writing a file swings between runs (1.4 µs a line on tmpfs, 2.4-6 µs on ext4 for the same
     800-byte lines), and timing all of one side before the other once made a floor look twice as
-    costly as it was. Pass a ``tmp`` on tmpfs (:func:`scratch_dir`) to compare the CPU work alone.
+    costly as it was. To compare the CPU work alone, put both files on tmpfs: a ``tmp`` from
+    :func:`scratch_dir` with ``memory=True``, and the provider's generated files (where
+    ``prepare`` writes) in the same folder, as ``bench_per_request.py`` does.
     """
     import orjson
 
